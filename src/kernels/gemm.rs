@@ -152,6 +152,9 @@ pub fn sgemm_with(
 /// Shapes of a (possibly batched, possibly broadcast) product, checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatmulShape {
+    /// Whether the result has a batch axis (either operand was 3-D).
+    pub batched: bool,
+    /// Products to compute (1 when not batched; may be 0 for an empty batch).
     pub batch: usize,
     pub m: usize,
     pub k: usize,
@@ -205,11 +208,10 @@ pub fn matmul_shape(
         }
         (true, _) => ab,
         (_, true) => bb,
-        _ => {
-            if a_shape.len() == 3 || b_shape.len() == 3 { 1 } else { 0 }
-        }
+        _ => 1,
     };
     Ok(MatmulShape {
+        batched: a_shape.len() == 3 || b_shape.len() == 3,
         batch,
         m,
         k: ka,
@@ -219,12 +221,15 @@ pub fn matmul_shape(
     })
 }
 
-/// c = a @ b for the geometry `s` (batch 0 means plain 2-D). `c` has batch.max(1)*M*N elements.
+/// c = a @ b for the geometry `s`. `c` has batch*M*N elements.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: bool, trans_b: bool) {
     let (m, k, n) = (s.m, s.k, s.n);
     let threads = parallel::num_threads();
     parallel::install(|| {
-        if s.batch <= 1 {
+        if s.batch == 0 {
+            return;
+        }
+        if s.batch == 1 {
             sgemm(a, b, c, m, k, n, trans_a, trans_b, false, threads);
             return;
         }
@@ -376,6 +381,11 @@ mod tests {
     fn batched_with_broadcast() {
         let s = matmul_shape(&[3, 4, 5], &[5, 6], false, false).unwrap();
         assert_eq!((s.batch, s.m, s.k, s.n, s.a_stride, s.b_stride), (3, 4, 5, 6, 20, 0));
+        assert!(s.batched);
+        let e = matmul_shape(&[0, 4, 5], &[1, 5, 6], false, false).unwrap();
+        assert_eq!((e.batched, e.batch), (true, 0));
+        let p = matmul_shape(&[4, 5], &[5, 6], false, false).unwrap();
+        assert_eq!((p.batched, p.batch), (false, 1));
         let a = data(3 * 20, 5);
         let b = data(30, 6);
         let mut c = vec![0.0; 3 * 24];
