@@ -16,7 +16,7 @@ fn matmul<'py>(
 ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
     let s = gemm::matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b)?;
     let out_shape: Vec<usize> =
-        if s.batch == 0 { vec![s.m, s.n] } else { vec![s.batch, s.m, s.n] };
+        if s.batched { vec![s.batch, s.m, s.n] } else { vec![s.m, s.n] };
     let out = zeros(py, &out_shape);
     {
         let (a, b) = (slice("a", &a)?, slice("b", &b)?);

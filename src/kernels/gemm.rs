@@ -1,19 +1,66 @@
-//! Matrix multiply on top of the `gemm` crate (pure Rust, runtime AVX2/FMA/AVX-512 dispatch).
-//! Everything else (dense, conv via im2col, rnn) calls `sgemm` from here.
+//! Matrix multiply. Everything else (dense, conv via im2col, rnn) calls `sgemm` from here.
+//!
+//! The default backend is our own BLIS-style packed kernel (gemm_packed.rs + gemm_microkernel.rs:
+//! AVX2/FMA 6x16 micro-kernel chosen at run time, portable fallback, threads over row blocks in
+//! our rayon pool). The `gemm` and `matrixmultiply` crates stay selectable with
+//! `AIAAS_GEMM_BACKEND=gemm|matrixmultiply` (read once) so benches/README can compare them in
+//! the same process as numpy; see benches/README_gemm.md for why ours is the default.
+
+#[path = "gemm_microkernel.rs"]
+pub mod gemm_microkernel;
+#[path = "gemm_packed.rs"]
+pub mod gemm_packed;
 
 use crate::error::{KResult, KernelError};
 use crate::parallel;
-use gemm::Parallelism;
+use gemm_packed::View;
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Below this many multiply-adds a product runs on one thread: waking the pool costs more.
 const PARALLEL_MIN_FLOPS: usize = 64 * 64 * 64;
+
+/// Which implementation `sgemm` runs (benchmarking switch; the default is the fastest here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Packed,
+    GemmCrate,
+    MatrixMultiply,
+}
+
+/// The backend named by `AIAAS_GEMM_BACKEND` (packed | gemm | matrixmultiply), read once.
+pub fn backend() -> Backend {
+    static B: OnceLock<Backend> = OnceLock::new();
+    *B.get_or_init(|| match std::env::var("AIAAS_GEMM_BACKEND").as_deref() {
+        Ok("gemm") => Backend::GemmCrate,
+        Ok("matrixmultiply") => Backend::MatrixMultiply,
+        _ => Backend::Packed,
+    })
+}
 
 /// c[M,N] = op(a) @ op(b) (+ c when `accumulate`).
 /// a is [M,K] row-major, or [K,M] when `trans_a`; b is [K,N], or [N,K] when `trans_b`.
 /// Runs on the caller's thread pool (`parallel::install` around it for threads).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    accumulate: bool,
+    threads: usize,
+) {
+    sgemm_with(backend(), a, b, c, m, k, n, trans_a, trans_b, accumulate, threads)
+}
+
+/// `sgemm` on a chosen backend (tests and benchmarks compare them).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with(
+    backend: Backend,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -35,44 +82,79 @@ pub fn sgemm(
         }
         return;
     }
-    let (a_rs, a_cs) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
-    let (b_rs, b_cs) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
-    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above bound every index gemm touches: row/column strides describe
-    // exactly the [M,K], [K,N] and [M,N] row-major (or transposed) buffers.
-    // Note the gemm crate computes dst = alpha*dst + beta*lhs*rhs (the reverse of BLAS).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
+    let (a_rs, a_cs) = if trans_a { (1, m) } else { (k, 1) };
+    let (b_rs, b_cs) = if trans_b { (1, k) } else { (n, 1) };
+    let threads = if m * n * k >= PARALLEL_MIN_FLOPS { threads.max(1) } else { 1 };
+    // SAFETY (all three): the asserts above bound every index touched: the row/column strides
+    // describe exactly the [M,K], [K,N] and [M,N] row-major (or transposed) buffers.
+    match backend {
+        Backend::Packed => unsafe {
+            gemm_packed::sgemm_packed(
+                View { ptr: a.as_ptr(), rs: a_rs, cs: a_cs },
+                View { ptr: b.as_ptr(), rs: b_rs, cs: b_cs },
+                c.as_mut_ptr(),
+                n,
+                m,
+                k,
+                n,
+                accumulate,
+                threads,
+            )
+        },
+        Backend::GemmCrate => unsafe {
+            // The gemm crate computes dst = alpha*dst + beta*lhs*rhs (the reverse of BLAS).
+            let par =
+                if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                accumulate,
+                a.as_ptr(),
+                a_cs as isize,
+                a_rs as isize,
+                b.as_ptr(),
+                b_cs as isize,
+                b_rs as isize,
+                if accumulate { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        },
+        Backend::MatrixMultiply => unsafe {
+            // Threads come from its own pool (MATMUL_NUM_THREADS), not ours.
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                a_rs as isize,
+                a_cs as isize,
+                b.as_ptr(),
+                b_rs as isize,
+                b_cs as isize,
+                if accumulate { 1.0 } else { 0.0 },
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        },
     }
 }
 
 /// Shapes of a (possibly batched, possibly broadcast) product, checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatmulShape {
+    /// Whether the result has a batch axis (either operand was 3-D).
+    pub batched: bool,
+    /// Products to compute (1 when not batched; may be 0 for an empty batch).
     pub batch: usize,
     pub m: usize,
     pub k: usize,
@@ -126,11 +208,10 @@ pub fn matmul_shape(
         }
         (true, _) => ab,
         (_, true) => bb,
-        _ => {
-            if a_shape.len() == 3 || b_shape.len() == 3 { 1 } else { 0 }
-        }
+        _ => 1,
     };
     Ok(MatmulShape {
+        batched: a_shape.len() == 3 || b_shape.len() == 3,
         batch,
         m,
         k: ka,
@@ -140,12 +221,15 @@ pub fn matmul_shape(
     })
 }
 
-/// c = a @ b for the geometry `s` (batch 0 means plain 2-D). `c` has batch.max(1)*M*N elements.
+/// c = a @ b for the geometry `s`. `c` has batch*M*N elements.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: bool, trans_b: bool) {
     let (m, k, n) = (s.m, s.k, s.n);
     let threads = parallel::num_threads();
     parallel::install(|| {
-        if s.batch <= 1 {
+        if s.batch == 0 {
+            return;
+        }
+        if s.batch == 1 {
             sgemm(a, b, c, m, k, n, trans_a, trans_b, false, threads);
             return;
         }
@@ -210,44 +294,98 @@ mod tests {
         }
     }
 
+    /// Run every backend on one case and compare with the f64 naive product (+ the old c).
+    #[allow(clippy::too_many_arguments)]
+    fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool, threads: usize, seed: u64) {
+        let a = data(m * k, seed);
+        let b = data(k * n, seed ^ 7);
+        let c0 = data(m * n, seed ^ 11);
+        let mut want = naive(&a, &b, m, k, n, ta, tb);
+        if acc {
+            want.iter_mut().zip(&c0).for_each(|(w, c)| *w += c);
+        }
+        for be in [Backend::Packed, Backend::GemmCrate, Backend::MatrixMultiply] {
+            // Without accumulate the old contents must be ignored: start from NaN.
+            let mut c = if acc { c0.clone() } else { vec![f32::NAN; m * n] };
+            sgemm_with(be, &a, &b, &mut c, m, k, n, ta, tb, acc, threads);
+            close(&c, &want, k);
+        }
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(96))]
         #[test]
         fn sgemm_matches_naive(m in 0usize..70, k in 0usize..70, n in 0usize..70,
-                               ta in any::<bool>(), tb in any::<bool>(), seed in any::<u64>()) {
-            let a = data(m * k, seed);
-            let b = data(k * n, seed ^ 7);
-            let mut c = vec![f32::NAN; m * n];
-            sgemm(&a, &b, &mut c, m, k, n, ta, tb, false, 2);
-            close(&c, &naive(&a, &b, m, k, n, ta, tb), k);
+                               ta in any::<bool>(), tb in any::<bool>(), acc in any::<bool>(),
+                               threads in 1usize..4, seed in any::<u64>()) {
+            check(m, k, n, ta, tb, acc, threads, seed);
+        }
+
+        // Sizes spanning several KC (256) deep and MC (144) tall blocks, ragged at every edge.
+        #[test]
+        fn sgemm_multi_block_matches_naive(m in 140usize..300, k in 250usize..530, n in 1usize..40,
+                                           ta in any::<bool>(), tb in any::<bool>(),
+                                           acc in any::<bool>(), seed in any::<u64>()) {
+            check(m, k, n, ta, tb, acc, 2, seed);
         }
     }
 
     #[test]
-    fn accumulate_adds_to_dst() {
-        let (m, k, n) = (5, 3, 4);
-        let a = data(m * k, 1);
+    fn edge_sizes_every_path() {
+        for &(m, k, n) in &[(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (1, 7, 1), (6, 1, 16), (7, 3, 17),
+                            (5, 300, 33), (1, 64, 5000), (2, 3, 4099)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for acc in [false, true] {
+                        for threads in [1, 2] {
+                            check(m, k, n, ta, tb, acc, threads, (m * 1000 + k * 10 + n) as u64);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn k_zero_overwrites_or_keeps() {
+        let mut c = vec![3.0f32; 6];
+        sgemm(&[], &[], &mut c, 2, 0, 3, false, false, true, 1);
+        assert_eq!(c, vec![3.0; 6]);
+        sgemm(&[], &[], &mut c, 2, 0, 3, false, false, false, 1);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn nan_propagates() {
+        let (m, k, n) = (9, 20, 18);
+        let mut a = data(m * k, 1);
+        a[3 * k + 5] = f32::NAN;
         let b = data(k * n, 2);
-        let mut c = vec![1.0f32; m * n];
-        sgemm(&a, &b, &mut c, m, k, n, false, false, true, 1);
-        let want: Vec<f32> = naive(&a, &b, m, k, n, false, false).iter().map(|v| v + 1.0).collect();
-        close(&c, &want, k);
+        let mut c = vec![0.0; m * n];
+        sgemm(&a, &b, &mut c, m, k, n, false, false, false, 2);
+        for i in 0..m {
+            for j in 0..n {
+                assert_eq!(c[i * n + j].is_nan(), i == 3, "({i},{j})");
+            }
+        }
     }
 
     #[test]
     fn large_parallel_matches_naive() {
-        let (m, k, n) = (130, 257, 129);
-        let a = data(m * k, 3);
-        let b = data(k * n, 4);
-        let mut c = vec![0.0f32; m * n];
-        sgemm(&a, &b, &mut c, m, k, n, false, true, false, 2);
-        close(&c, &naive(&a, &b, m, k, n, false, true), k);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            check(301, 517, 290, ta, tb, true, 2, 3);
+        }
     }
 
     #[test]
     fn batched_with_broadcast() {
         let s = matmul_shape(&[3, 4, 5], &[5, 6], false, false).unwrap();
         assert_eq!((s.batch, s.m, s.k, s.n, s.a_stride, s.b_stride), (3, 4, 5, 6, 20, 0));
+        assert!(s.batched);
+        let e = matmul_shape(&[0, 4, 5], &[1, 5, 6], false, false).unwrap();
+        assert_eq!((e.batched, e.batch), (true, 0));
+        let p = matmul_shape(&[4, 5], &[5, 6], false, false).unwrap();
+        assert_eq!((p.batched, p.batch), (false, 1));
         let a = data(3 * 20, 5);
         let b = data(30, 6);
         let mut c = vec![0.0; 3 * 24];

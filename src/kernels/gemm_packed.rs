@@ -1,0 +1,247 @@
+//! BLIS-style packed sgemm: C[M,N] (+)= A[M,K] @ B[K,N] for strided A and B, row-major C.
+//!
+//! Loops, outermost first (Goto/BLIS): N in NC-column blocks -> K in KC-deep blocks (pack that
+//! KC x NC block of B into NR-wide panels, shared by all threads, it stays in L3) -> M in MC-row
+//! blocks, one rayon task each (pack the MC x KC block of A into MR-tall panels, it stays in L2)
+//! -> NR panels -> MR panels -> micro-kernel (one NR panel of B, KC*NR*4 = 16 KiB, stays in L1).
+//! Packing makes every micro-kernel read contiguous memory whatever the operands' strides, which
+//! is how transposed operands get the same speed as plain ones. Ragged edges are packed with
+//! zeros and the micro-kernel's full tile goes through a small buffer.
+
+use super::gemm_microkernel::{select, MicroKernel, MR, NR};
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Depth of one packed block: a KC x NR panel of B (16 KiB) fits L1 with room for A's panel.
+const KC: usize = 256;
+/// Rows of A per packed block: MC x KC floats = 144 KiB, well inside a 512 KiB L2.
+const MC: usize = 144;
+/// Columns of B per packed block: KC x NC floats = 4 MiB, shared in L3.
+const NC: usize = 4096;
+
+/// A read-only strided matrix: element (i, j) lives at `ptr[i*rs + j*cs]`.
+#[derive(Clone, Copy)]
+pub struct View {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+// SAFETY: a View is only read, and the caller of `sgemm_packed` keeps the buffer alive.
+unsafe impl Send for View {}
+unsafe impl Sync for View {}
+
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint row blocks of C.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+thread_local! {
+    // Per-thread packing buffers, reused across calls (a fresh 4 MiB allocation per call would
+    // cost page faults). Taken out while in use, so a re-entrant call just allocates its own.
+    static A_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static B_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on a 32-byte-aligned scratch slice of `len` floats from the thread's cache `cell`.
+fn with_scratch<R>(
+    cell: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    let mut buf = cell.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if buf.len() < len + 8 {
+        buf = vec![0.0; len + 8];
+    }
+    let off = buf.as_ptr().align_offset(32).min(8);
+    let r = f(&mut buf[off..off + len]);
+    cell.with(|c| *c.borrow_mut() = buf);
+    r
+}
+
+/// Pack rows [i0, i0+mc) x cols [p0, p0+kc) of `a` into MR-row panels laid out [panel][p][MR].
+fn pack_a(a: View, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+    for (panel, chunk) in dst.chunks_exact_mut(kc * MR).take(mc.div_ceil(MR)).enumerate() {
+        let r0 = i0 + panel * MR;
+        let rows = MR.min(i0 + mc - r0);
+        if rows < MR {
+            chunk.fill(0.0);
+        }
+        // SAFETY: (r0+r, p0+p) is inside the [M,K] operand the caller described.
+        unsafe {
+            if a.cs == 1 {
+                // Rows are contiguous: stream each row into every MR-th slot.
+                for r in 0..rows {
+                    let src = a.ptr.add((r0 + r) * a.rs + p0);
+                    for p in 0..kc {
+                        *chunk.get_unchecked_mut(p * MR + r) = *src.add(p);
+                    }
+                }
+            } else {
+                // Columns are contiguous (transposed A): MR neighbours per step.
+                for p in 0..kc {
+                    let src = a.ptr.add(r0 * a.rs + (p0 + p) * a.cs);
+                    for r in 0..rows {
+                        *chunk.get_unchecked_mut(p * MR + r) = *src.add(r * a.rs);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pack rows [p0, p0+kc) x cols [j0, j0+nc) of `b` into NR-column panels laid out [panel][p][NR].
+/// `first_panel` numbers the panels so several threads can each pack a share.
+fn pack_b(b: View, p0: usize, kc: usize, j0: usize, nc: usize, first_panel: usize, dst: &mut [f32]) {
+    for (i, chunk) in dst.chunks_exact_mut(kc * NR).enumerate() {
+        let c0 = j0 + (first_panel + i) * NR;
+        if c0 >= j0 + nc {
+            break;
+        }
+        let cols = NR.min(j0 + nc - c0);
+        if cols < NR {
+            chunk.fill(0.0);
+        }
+        // SAFETY: (p0+p, c0+c) is inside the [K,N] operand the caller described.
+        unsafe {
+            if b.cs == 1 {
+                for p in 0..kc {
+                    let src = b.ptr.add((p0 + p) * b.rs + c0);
+                    let row = chunk.get_unchecked_mut(p * NR..p * NR + cols);
+                    row.copy_from_slice(std::slice::from_raw_parts(src, cols));
+                }
+            } else {
+                // Transposed B: each column is contiguous along p.
+                for c in 0..cols {
+                    let src = b.ptr.add(p0 * b.rs + (c0 + c) * b.cs);
+                    for p in 0..kc {
+                        *chunk.get_unchecked_mut(p * NR + c) = *src.add(p * b.rs);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// C[rows of this block] (+)= packed A block @ packed B block, panel by panel.
+#[allow(clippy::too_many_arguments)]
+fn macro_kernel(
+    kern: MicroKernel,
+    apack: &[f32],
+    bpack: &[f32],
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    c: *mut f32,
+    ldc: usize,
+    overwrite: bool,
+) {
+    let mut edge = [0.0f32; MR * NR];
+    for (jp, bpanel) in bpack.chunks_exact(kc * NR).take(nc.div_ceil(NR)).enumerate() {
+        let j = jp * NR;
+        let cols = NR.min(nc - j);
+        for (ip, apanel) in apack.chunks_exact(kc * MR).take(mc.div_ceil(MR)).enumerate() {
+            let i = ip * MR;
+            let rows = MR.min(mc - i);
+            // SAFETY: panels hold kc*MR / kc*NR floats; the tile at (i, j) lies inside this
+            // block of C when full, otherwise we go through `edge`.
+            unsafe {
+                let ct = c.add(i * ldc + j);
+                if rows == MR && cols == NR {
+                    kern(kc, apanel.as_ptr(), bpanel.as_ptr(), ct, ldc, overwrite);
+                } else {
+                    kern(kc, apanel.as_ptr(), bpanel.as_ptr(), edge.as_mut_ptr(), NR, true);
+                    for r in 0..rows {
+                        let dst = std::slice::from_raw_parts_mut(ct.add(r * ldc), cols);
+                        let src = &edge[r * NR..r * NR + cols];
+                        if overwrite {
+                            dst.copy_from_slice(src);
+                        } else {
+                            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row blocks of A handed to the threads: `MC` rows or fewer, rounded to MR, and a multiple of
+/// `threads` blocks so no thread idles at the end.
+fn row_blocking(m: usize, threads: usize) -> usize {
+    if threads <= 1 {
+        return MC.min(m.div_ceil(MR) * MR);
+    }
+    let blocks = m.div_ceil(MC).div_ceil(threads) * threads;
+    (m.div_ceil(blocks).div_ceil(MR) * MR).max(MR)
+}
+
+/// C[M,N] (row stride ldc) = A @ B, or += when `accumulate`. k >= 1, m, n >= 1.
+///
+/// # Safety
+/// `a` and `b` describe valid [M,K] and [K,N] operands, `c` a writable [M,N] block with row stride
+/// `ldc`, none overlapping C.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_packed(
+    a: View,
+    b: View,
+    c: *mut f32,
+    ldc: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    let kern = select();
+    let mc = row_blocking(m, threads);
+    let m_blocks = m.div_ceil(mc);
+    // Few rows (e.g. a 4 x K @ K x 4096 product): split the columns among the threads instead.
+    let n_split = if threads > 1 && m_blocks < threads { threads.div_ceil(m_blocks) } else { 1 };
+    let out = OutPtr(c);
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        let panels = nc.div_ceil(NR);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let overwrite = !accumulate && pc == 0;
+            with_scratch(&B_BUF, panels * kc * NR, |bpack| {
+                // Pack B: in parallel when it is big enough to be worth a fork.
+                if threads > 1 && kc * nc >= 64 * 1024 {
+                    let per = panels.div_ceil(threads);
+                    bpack.par_chunks_mut(per * kc * NR).enumerate().for_each(|(t, part)| {
+                        pack_b(b, pc, kc, jc, nc, t * per, part)
+                    });
+                } else {
+                    pack_b(b, pc, kc, jc, nc, 0, bpack);
+                }
+                let bpack: &[f32] = bpack;
+                let task = |t: usize| {
+                    let (ib, js) = (t / n_split, t % n_split);
+                    let i0 = ib * mc;
+                    let rows = mc.min(m - i0);
+                    let per = panels.div_ceil(n_split);
+                    let (p_lo, p_hi) = (js * per, ((js + 1) * per).min(panels));
+                    if p_lo >= p_hi {
+                        return;
+                    }
+                    let cols = (p_hi * NR).min(nc) - p_lo * NR;
+                    let bpart = &bpack[p_lo * kc * NR..p_hi * kc * NR];
+                    with_scratch(&A_BUF, rows.div_ceil(MR) * MR * kc, |apack| {
+                        pack_a(a, i0, rows, pc, kc, apack);
+                        let out = out;
+                        // SAFETY: this task owns rows [i0, i0+rows) x cols of this block of C.
+                        let cblock = unsafe { out.0.add(i0 * ldc + jc + p_lo * NR) };
+                        macro_kernel(kern, apack, bpart, rows, cols, kc, cblock, ldc, overwrite);
+                    });
+                };
+                let tasks = m_blocks * n_split;
+                if threads > 1 && tasks > 1 {
+                    (0..tasks).into_par_iter().for_each(task);
+                } else {
+                    (0..tasks).for_each(task);
+                }
+            });
+        }
+    }
+}
