@@ -1,6 +1,54 @@
-//! (being written)
+//! dropout_forward(x, rate, seed) -> (y, mask) ; dropout_backward(dy, mask) -> dx
+
+use super::activations::same_shape;
+use super::util::{slice, zeros};
+use crate::kernels::dropout;
+use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+type Arr<'py> = Bound<'py, PyArrayDyn<f32>>;
+
+/// `seed` is any Python int; only its low 64 bits matter (negative seeds are fine).
+#[pyfunction]
+fn dropout_forward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    rate: f32,
+    seed: &Bound<'py, PyAny>,
+) -> PyResult<(Arr<'py>, Arr<'py>)> {
+    let seed: u64 = match seed.extract::<u64>() {
+        Ok(s) => s,
+        Err(_) => seed.extract::<i64>()? as u64,
+    };
+    let (y, mask) = (zeros(py, x.shape()), zeros(py, x.shape()));
+    {
+        let xs = slice("x", &x)?;
+        let (mut yw, mut mw) = (y.readwrite(), mask.readwrite());
+        let (ys, ms) = (yw.as_slice_mut().unwrap(), mw.as_slice_mut().unwrap());
+        py.detach(|| dropout::dropout_forward(xs, rate, seed, ys, ms))?;
+    }
+    Ok((y, mask))
+}
+
+#[pyfunction]
+fn dropout_backward<'py>(
+    py: Python<'py>,
+    dy: PyReadonlyArrayDyn<'py, f32>,
+    mask: PyReadonlyArrayDyn<'py, f32>,
+) -> PyResult<Arr<'py>> {
+    same_shape("dropout_backward", "mask", mask.shape(), "dy", dy.shape())?;
+    let dx = zeros(py, dy.shape());
+    {
+        let (gs, ms) = (slice("dy", &dy)?, slice("mask", &mask)?);
+        let mut w = dx.readwrite();
+        let dxs = w.as_slice_mut().unwrap();
+        py.detach(|| dropout::dropout_backward(gs, ms, dxs))?;
+    }
+    Ok(dx)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dropout_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(dropout_backward, m)?)?;
     Ok(())
 }

@@ -109,6 +109,308 @@ pub fn erf(x: f32) -> f32 {
     (if x >= 0.0 { 1.0 - r } else { r - 1.0 }) as f32
 }
 
+// ---- vector math ----------------------------------------------------------------------------
+// The crate is built for baseline x86-64 (SSE2). `simd` re-compiles a closure for AVX2+FMA when the
+// CPU has them: the closure is inlined into a `#[target_feature]` wrapper, so the loops inside it are
+// vectorized 8 wide. The math below is branch-free (selects, no libm calls) so those loops vectorize.
+
+/// Run `f` compiled for AVX2+FMA when available (else as is). Put whole loops inside `f`.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features the wrapper is compiled for.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+/// exp(x) within ~2 ulp, branch-free (Cephes expf): x is clamped to [-87.3, 88.3], so the result is
+/// never inf (exp(-87.3) ~ 1.2e-38 stands in for anything smaller, which no caller can tell from 0).
+#[inline(always)]
+pub fn exp_fast(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
+    let x = x.clamp(-87.3, 88.3);
+    let t = x * LOG2E + ROUND;
+    let n_int = t.to_bits() as i32 - 0x4B40_0000; // the integer n, read from t's mantissa
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n_int + 127) << 23) as u32)
+}
+
+/// Branch-free logistic: 1 / (1 + exp(-x)); exp_fast never overflows, so neither does this.
+#[inline(always)]
+pub fn sigmoid_fast(x: f32) -> f32 {
+    1.0 / (1.0 + exp_fast(-x))
+}
+
+/// Branch-free tanh: an odd polynomial near 0 (Cephes tanhf, no cancellation), else 1 - 2/(e^2|x|+1).
+#[inline(always)]
+pub fn tanh_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let z = x * x;
+    let small = ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z
+        + 0.133_314_42)
+        * z
+        - 0.333_332_82)
+        * z
+        * x
+        + x;
+    let big = 1.0 - 2.0 / (exp_fast(2.0 * a) + 1.0);
+    let big = if x < 0.0 { -big } else { big };
+    if a < 0.625 { small } else { big }
+}
+
+/// Below this many elements an elementwise kernel runs on the calling thread: waking the pool
+/// costs ~10 us, which is what a 64K-element pass costs on one core.
+pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+/// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
+const PAR_CHUNK: usize = 1 << 15;
+
+/// y[i] = f(x[i]), vectorized, threaded above PARALLEL_MIN_ELEMENTS.
+#[inline(always)]
+fn map1(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Copy) {
+    let run = |x: &[f32], y: &mut [f32]| {
+        simd(|| {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = f(v);
+            }
+        })
+    };
+    if x.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
+        use rayon::prelude::*;
+        crate::parallel::install(|| {
+            y.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(y, x)| run(x, y))
+        });
+    } else {
+        run(x, y);
+    }
+}
+
+/// dx[i] = f(x[i], y[i], dy[i]), vectorized, threaded above PARALLEL_MIN_ELEMENTS.
+#[inline(always)]
+fn map3(x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync + Copy) {
+    let run = |x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]| {
+        simd(|| {
+            for (((o, &a), &b), &g) in dx.iter_mut().zip(x).zip(y).zip(dy) {
+                *o = f(a, b, g);
+            }
+        })
+    };
+    if x.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
+        use rayon::prelude::*;
+        crate::parallel::install(|| {
+            dx.par_chunks_mut(PAR_CHUNK)
+                .zip(x.par_chunks(PAR_CHUNK))
+                .zip(y.par_chunks(PAR_CHUNK))
+                .zip(dy.par_chunks(PAR_CHUNK))
+                .for_each(|(((dx, x), y), dy)| run(x, y, dy, dx))
+        });
+    } else {
+        run(x, y, dy, dx);
+    }
+}
+
+/// Softmax of one row, in place: max-subtracted, so no overflow for any finite input.
+#[inline(always)]
+pub fn softmax_row_inplace(row: &mut [f32]) {
+    let mut m = f32::NEG_INFINITY;
+    for &v in row.iter() {
+        m = m.max(v);
+    }
+    let mut s = 0.0f32;
+    for v in row.iter_mut() {
+        *v = exp_fast(*v - m);
+        s += *v;
+    }
+    let inv = 1.0 / s;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// dz = y * (dy - sum(dy * y)) for one softmax row (the Jacobian-vector product).
+#[inline(always)]
+pub fn softmax_row_backward(y: &[f32], dy: &[f32], dz: &mut [f32]) {
+    let mut dot = 0.0f32;
+    for (&a, &b) in y.iter().zip(dy) {
+        dot += a * b;
+    }
+    for ((o, &a), &b) in dz.iter_mut().zip(y).zip(dy) {
+        *o = a * (b - dot);
+    }
+}
+
+/// Apply `f` to each row of length `c` (threaded over rows when the array is large).
+fn rows_mut(y: &mut [f32], c: usize, f: impl Fn(&mut [f32]) + Sync) {
+    if c == 0 {
+        return;
+    }
+    if y.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
+        use rayon::prelude::*;
+        let rows_per_task = (PAR_CHUNK / c).max(1);
+        crate::parallel::install(|| {
+            y.par_chunks_mut(rows_per_task * c)
+                .for_each(|blk| simd(|| blk.chunks_exact_mut(c).for_each(&f)))
+        });
+    } else {
+        simd(|| y.chunks_exact_mut(c).for_each(&f));
+    }
+}
+
+/// x[..., C] -> y = act(x), same shape; softmax over the last axis (length `last`).
+pub fn activation_forward(act: Act, x: &[f32], y: &mut [f32], last: usize) -> KResult<()> {
+    crate::error::ensure_len("y", y.len(), x.len())?;
+    match act {
+        Act::Linear => y.copy_from_slice(x),
+        Act::Relu => map1(x, y, |v| v.max(0.0)),
+        Act::Sigmoid => map1(x, y, sigmoid_fast),
+        Act::Tanh => map1(x, y, tanh_fast),
+        Act::LeakyRelu(a) => map1(x, y, move |v| if v > 0.0 { v } else { a * v }),
+        Act::Elu(a) => map1(x, y, move |v| if v > 0.0 { v } else { a * (exp_fast(v) - 1.0) }),
+        Act::Gelu => map1(x, y, |v| Act::Gelu.apply(v)),
+        Act::Softmax => {
+            if x.len() % last.max(1) != 0 {
+                return Err(KernelError::Shape(format!(
+                    "softmax: {} elements do not split into rows of {last}",
+                    x.len()
+                )));
+            }
+            y.copy_from_slice(x);
+            rows_mut(y, last, softmax_row_inplace);
+        }
+    }
+    Ok(())
+}
+
+/// Apply bias (per last-axis column, optional) and `act` in place on rows of length `c`:
+/// the output pass Dense fuses after its matmul.
+pub fn bias_act_inplace(act: Act, y: &mut [f32], bias: Option<&[f32]>, c: usize) {
+    macro_rules! each_row {
+        ($f:expr) => {{
+            let f = $f;
+            match bias {
+                Some(b) => rows_mut(y, c, |row| {
+                    for (v, &bb) in row.iter_mut().zip(b) {
+                        *v = f(*v + bb);
+                    }
+                }),
+                None => rows_mut(y, c, |row| {
+                    for v in row.iter_mut() {
+                        *v = f(*v);
+                    }
+                }),
+            }
+        }};
+    }
+    match act {
+        Act::Linear => {
+            if bias.is_some() {
+                each_row!(|v: f32| v)
+            }
+        }
+        Act::Relu => each_row!(|v: f32| v.max(0.0)),
+        Act::Sigmoid => each_row!(sigmoid_fast),
+        Act::Tanh => each_row!(tanh_fast),
+        Act::LeakyRelu(a) => each_row!(move |v: f32| if v > 0.0 { v } else { a * v }),
+        Act::Elu(a) => each_row!(move |v: f32| if v > 0.0 { v } else { a * (exp_fast(v) - 1.0) }),
+        Act::Gelu => each_row!(|v: f32| Act::Gelu.apply(v)),
+        Act::Softmax => match bias {
+            Some(b) => rows_mut(y, c, |row| {
+                for (v, &bb) in row.iter_mut().zip(b) {
+                    *v += bb;
+                }
+                softmax_row_inplace(row)
+            }),
+            None => rows_mut(y, c, softmax_row_inplace),
+        },
+    }
+}
+
+/// dx = dy * f'(x) given x, y = f(x), dy (all the same length; softmax rows of length `last`).
+/// `x` is read only by gelu (callers of the y-only form may pass y for x otherwise).
+pub fn activation_backward(
+    act: Act,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    last: usize,
+) -> KResult<()> {
+    for (name, len) in [("y", y.len()), ("dy", dy.len()), ("dx", dx.len())] {
+        crate::error::ensure_len(name, len, x.len())?;
+    }
+    match act {
+        Act::Linear => dx.copy_from_slice(dy),
+        Act::Relu => map3(x, y, dy, dx, |_, y, g| if y > 0.0 { g } else { 0.0 }),
+        Act::Sigmoid => map3(x, y, dy, dx, |_, y, g| g * y * (1.0 - y)),
+        Act::Tanh => map3(x, y, dy, dx, |_, y, g| g * (1.0 - y * y)),
+        Act::LeakyRelu(a) => map3(x, y, dy, dx, move |_, y, g| if y > 0.0 { g } else { a * g }),
+        Act::Elu(a) => map3(x, y, dy, dx, move |_, y, g| if y > 0.0 { g } else { g * (y + a) }),
+        Act::Gelu => map3(x, y, dy, dx, |x, y, g| g * Act::Gelu.grad(x, y)),
+        Act::Softmax => {
+            let c = last.max(1);
+            if x.len() % c != 0 {
+                return Err(KernelError::Shape(format!(
+                    "softmax: {} elements do not split into rows of {last}",
+                    x.len()
+                )));
+            }
+            // Rows are independent; reuse dx as the row buffer.
+            dx.copy_from_slice(dy);
+            let ys = y;
+            if dx.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
+                use rayon::prelude::*;
+                let rows = (PAR_CHUNK / c).max(1) * c;
+                crate::parallel::install(|| {
+                    dx.par_chunks_mut(rows).zip(ys.par_chunks(rows)).for_each(|(d, yb)| {
+                        simd(|| {
+                            for (d, yr) in d.chunks_exact_mut(c).zip(yb.chunks_exact(c)) {
+                                softmax_row_backward_inplace(yr, d)
+                            }
+                        })
+                    })
+                });
+            } else {
+                simd(|| {
+                    for (d, yr) in dx.chunks_exact_mut(c).zip(ys.chunks_exact(c)) {
+                        softmax_row_backward_inplace(yr, d)
+                    }
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// d (holding dy on entry) <- y * (dy - sum(dy * y)), one softmax row.
+#[inline(always)]
+pub fn softmax_row_backward_inplace(y: &[f32], d: &mut [f32]) {
+    let mut dot = 0.0f32;
+    for (&a, &b) in y.iter().zip(d.iter()) {
+        dot += a * b;
+    }
+    for (o, &a) in d.iter_mut().zip(y) {
+        *o = a * (*o - dot);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +433,39 @@ mod tests {
                 let g = act.grad(x, act.apply(x)) as f64;
                 assert!((fd - g).abs() < 2e-3, "{act:?} at {x}: fd {fd} vs {g}");
             }
+        }
+    }
+
+    #[test]
+    fn fast_math_matches_libm() {
+        let mut x = -90.0f32;
+        while x < 90.0 {
+            let (e, want) = (exp_fast(x) as f64, (x as f64).exp());
+            if x > -87.0 && x < 88.0 {
+                assert!(((e - want) / want).abs() < 3e-7, "exp({x}) = {e} vs {want}");
+            }
+            let t = tanh_fast(x) as f64;
+            assert!((t - (x as f64).tanh()).abs() < 2e-7 * (1.0 + (x as f64).tanh().abs()), "tanh({x}) = {t}");
+            let s = sigmoid_fast(x) as f64;
+            let sw = 1.0 / (1.0 + (-(x as f64)).exp());
+            assert!((s - sw).abs() <= 3e-7 * sw + 1e-38, "sigmoid({x}) = {s} vs {sw}");
+            x += 0.0137;
+        }
+        assert_eq!(sigmoid_fast(1e4), 1.0);
+        assert!(sigmoid_fast(-1e4) < 1e-37);
+        assert_eq!(tanh_fast(-1e4), -1.0);
+        assert!((tanh_fast(1e-6) - 1e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_for_huge_logits() {
+        let x = [1e4f32, -1e4, 0.0, 3.0, 3.0, 3.0];
+        let mut y = [0.0f32; 6];
+        activation_forward(Act::Softmax, &x, &mut y, 3).unwrap();
+        assert_eq!(y[0], 1.0);
+        assert!(y[1] < 1e-37 && y[2] < 1e-37);
+        for v in &y[3..] {
+            assert!((v - 1.0 / 3.0).abs() < 1e-7);
         }
     }
 

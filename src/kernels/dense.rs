@@ -1,1 +1,197 @@
-//! (being written)
+//! Dense (fully connected) layer: y = act(x W + b), Keras layout W[D,U].
+//! The matmul is `sgemm`; the bias and the activation are fused into one pass over the output.
+//! Small shapes (batch 32, 100 -> 64) are overhead-bound: no allocation beyond dz, and the thread
+//! pool is entered only when the product is large enough for threads to pay.
+
+use crate::error::{ensure_len, KResult, KernelError};
+use crate::kernels::activations::{bias_act_inplace, simd, softmax_row_backward, Act};
+use crate::kernels::gemm::sgemm;
+use crate::parallel;
+
+/// Multiply-adds below which a dense pass stays on the calling thread (sgemm's own threshold).
+const PARALLEL_MIN_FLOPS: usize = 64 * 64 * 64;
+
+fn check_act(act: Act) -> KResult<()> {
+    if act.needs_input() {
+        return Err(KernelError::Value(
+            "dense: activation gelu needs the pre-activation; apply it separately \
+             (fused activations: linear, relu, sigmoid, tanh, softmax, leaky_relu, elu)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Run `f` with the thread count a product of `flops` multiply-adds deserves: the pool (and its
+/// wake-up cost) only for big work.
+fn with_threads<R: Send>(flops: usize, f: impl FnOnce(usize) -> R + Send) -> R {
+    let threads = parallel::num_threads();
+    if threads > 1 && flops >= PARALLEL_MIN_FLOPS {
+        parallel::install(|| f(threads))
+    } else {
+        f(1)
+    }
+}
+
+/// x[N,D], w[D,U], b[U] | None -> y[N,U] = act(x w + b)
+pub fn dense_forward(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    n: usize,
+    d: usize,
+    u: usize,
+    act: Act,
+) -> KResult<()> {
+    check_act(act)?;
+    ensure_len("dense x", x.len(), n * d)?;
+    ensure_len("dense kernel", w.len(), d * u)?;
+    ensure_len("dense y", y.len(), n * u)?;
+    if let Some(b) = b {
+        ensure_len("dense bias", b.len(), u)?;
+    }
+    with_threads(n * d * u, |threads| {
+        sgemm(x, w, y, n, d, u, false, false, false, threads);
+        bias_act_inplace(act, y, b, u);
+    });
+    Ok(())
+}
+
+/// x[N,D], w[D,U], y[N,U] (forward output), dy[N,U] -> dx[N,D] (when given), dw[D,U], db[U]
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward(
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: &mut [f32],
+    n: usize,
+    d: usize,
+    u: usize,
+    act: Act,
+) -> KResult<()> {
+    check_act(act)?;
+    ensure_len("dense x", x.len(), n * d)?;
+    ensure_len("dense kernel", w.len(), d * u)?;
+    ensure_len("dense y", y.len(), n * u)?;
+    ensure_len("dense dy", dy.len(), n * u)?;
+    ensure_len("dense dkernel", dw.len(), d * u)?;
+    ensure_len("dense dbias", db.len(), u)?;
+    if let Some(dx) = dx.as_deref() {
+        ensure_len("dense dx", dx.len(), n * d)?;
+    }
+    // dz = dy * act'(y): linear needs no copy.
+    let mut dz_buf = Vec::new();
+    let dz: &[f32] = if act == Act::Linear {
+        dy
+    } else {
+        dz_buf.resize(n * u, 0.0);
+        let dz = dz_buf.as_mut_slice();
+        simd(|| match act {
+            Act::Softmax => {
+                if u > 0 {
+                    for ((o, yr), gr) in dz.chunks_exact_mut(u).zip(y.chunks_exact(u)).zip(dy.chunks_exact(u)) {
+                        softmax_row_backward(yr, gr, o);
+                    }
+                }
+            }
+            Act::Relu => {
+                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
+                    *o = if yv > 0.0 { g } else { 0.0 };
+                }
+            }
+            Act::Sigmoid => {
+                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
+                    *o = g * yv * (1.0 - yv);
+                }
+            }
+            Act::Tanh => {
+                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
+                    *o = g * (1.0 - yv * yv);
+                }
+            }
+            other => {
+                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
+                    *o = g * other.grad(yv, yv);
+                }
+            }
+        });
+        dz_buf.as_slice()
+    };
+    // db = column sums of dz (row by row: contiguous, vectorized).
+    simd(|| {
+        db.fill(0.0);
+        if u > 0 {
+            for row in dz.chunks_exact(u) {
+                for (s, &v) in db.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+        }
+    });
+    with_threads(n * d * u, |threads| {
+        // dW[D,U] = x^T[D,N] dz[N,U]
+        sgemm(x, dz, dw, d, n, u, true, false, false, threads);
+        // dx[N,D] = dz[N,U] W^T[U,D]
+        if let Some(dx) = dx {
+            sgemm(dz, w, dx, n, u, d, false, true, false, threads);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_forward(x: &[f32], w: &[f32], b: &[f32], n: usize, d: usize, u: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; n * u];
+        for i in 0..n {
+            for j in 0..u {
+                let mut s = b[j] as f64;
+                for k in 0..d {
+                    s += x[i * d + k] as f64 * w[k * u + j] as f64;
+                }
+                y[i * u + j] = (s as f32).max(0.0);
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn forward_matches_naive_relu() {
+        let (n, d, u) = (3, 5, 4);
+        let x: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..d * u).map(|i| (i as f32 * 0.11).cos()).collect();
+        let b: Vec<f32> = (0..u).map(|i| i as f32 * 0.1 - 0.2).collect();
+        let mut y = vec![0.0; n * u];
+        dense_forward(&x, &w, Some(&b), &mut y, n, d, u, Act::Relu).unwrap();
+        for (a, b) in y.iter().zip(naive_forward(&x, &w, &b, n, d, u)) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn backward_linear_db_is_column_sum() {
+        let (n, d, u) = (2, 1, 3);
+        let x = [1.0f32, 2.0];
+        let w = [0.5f32, -1.0, 2.0];
+        let y = [0.0f32; 6];
+        let dy = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (mut dx, mut dw, mut db) = (vec![0.0; 2], vec![0.0; 3], vec![0.0; 3]);
+        dense_backward(&x, &w, &y, &dy, Some(&mut dx), &mut dw, &mut db, n, d, u, Act::Linear).unwrap();
+        assert_eq!(db, vec![5.0, 7.0, 9.0]);
+        assert_eq!(dw, vec![9.0, 12.0, 15.0]);
+        assert_eq!(dx, vec![0.5 - 2.0 + 6.0, 2.0 - 5.0 + 12.0]);
+    }
+
+    #[test]
+    fn bad_lengths_and_gelu_are_errors() {
+        let mut y = vec![0.0; 4];
+        assert!(dense_forward(&[0.0; 3], &[0.0; 4], None, &mut y, 2, 2, 2, Act::Relu).is_err());
+        assert!(dense_forward(&[0.0; 4], &[0.0; 4], None, &mut y, 2, 2, 2, Act::Gelu).is_err());
+    }
+}

@@ -1,1 +1,304 @@
-//! (being written)
+//! Losses with Keras 3 semantics, each returning the mean loss over samples and (optionally) its
+//! gradient with respect to y_pred. A "sample" is a row of the last axis: y_pred[..., C] holds
+//! R = len / C rows. mse / mae / binary cross-entropy average over the last axis, categorical
+//! cross-entropies sum over it; then the mean over the R rows.
+//! Sums run in f64 per row so a large batch does not lose the small terms.
+
+use crate::error::{ensure_len, KResult, KernelError};
+use crate::kernels::activations::{exp_fast, simd, PARALLEL_MIN_ELEMENTS};
+use rayon::prelude::*;
+
+/// Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS].
+pub const EPS: f32 = 1e-7;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loss {
+    Mse,
+    Mae,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+}
+
+impl Loss {
+    pub fn parse(name: &str) -> KResult<Loss> {
+        Ok(match name {
+            "mse" | "mean_squared_error" => Loss::Mse,
+            "mae" | "mean_absolute_error" => Loss::Mae,
+            "binary_crossentropy" | "bce" => Loss::BinaryCrossentropy,
+            "categorical_crossentropy" | "cce" => Loss::CategoricalCrossentropy,
+            "sparse_categorical_crossentropy" | "scce" => Loss::SparseCategoricalCrossentropy,
+            other => {
+                return Err(KernelError::Value(format!(
+                    "unknown loss '{other}'; expected one of mse, mae, binary_crossentropy, \
+                     categorical_crossentropy, sparse_categorical_crossentropy"
+                )))
+            }
+        })
+    }
+}
+
+/// The loss of one row (and its gradient into `g` when given, unscaled by the 1/R of the mean).
+/// `t` is the target row (dense losses) and `id` the class (sparse loss).
+#[inline(always)]
+fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option<&mut [f32]>) -> f64 {
+    let c = p.len();
+    let inv_c = 1.0 / c as f32;
+    match (loss, logits) {
+        (Loss::Mse, _) => {
+            let mut s = 0.0f32;
+            for (&a, &b) in p.iter().zip(t) {
+                s += (a - b) * (a - b);
+            }
+            if let Some(g) = g {
+                for ((o, &a), &b) in g.iter_mut().zip(p).zip(t) {
+                    *o = 2.0 * inv_c * (a - b);
+                }
+            }
+            s as f64 / c as f64
+        }
+        (Loss::Mae, _) => {
+            let mut s = 0.0f32;
+            for (&a, &b) in p.iter().zip(t) {
+                s += (a - b).abs();
+            }
+            if let Some(g) = g {
+                for ((o, &a), &b) in g.iter_mut().zip(p).zip(t) {
+                    // sign(0) = 0, as TF's gradient of abs.
+                    let d = a - b;
+                    *o = inv_c * if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 };
+                }
+            }
+            s as f64 / c as f64
+        }
+        (Loss::BinaryCrossentropy, true) => {
+            // max(z,0) - z y + log(1 + exp(-|z|)); d/dz = sigmoid(z) - y.
+            let mut s = 0.0f32;
+            for (&z, &y) in p.iter().zip(t) {
+                s += z.max(0.0) - z * y + (1.0 + exp_fast(-z.abs())).ln();
+            }
+            if let Some(g) = g {
+                for ((o, &z), &y) in g.iter_mut().zip(p).zip(t) {
+                    *o = inv_c * (1.0 / (1.0 + exp_fast(-z)) - y);
+                }
+            }
+            s as f64 / c as f64
+        }
+        (Loss::BinaryCrossentropy, false) => {
+            // Clipped probabilities; the clip's gradient is 0 outside [EPS, 1-EPS] (as TF's).
+            let mut s = 0.0f64;
+            for (&a, &y) in p.iter().zip(t) {
+                let q = a.clamp(EPS, 1.0 - EPS);
+                s -= (y * q.ln() + (1.0 - y) * (1.0 - q).ln()) as f64;
+            }
+            if let Some(g) = g {
+                for ((o, &a), &y) in g.iter_mut().zip(p).zip(t) {
+                    let q = a.clamp(EPS, 1.0 - EPS);
+                    let inside = (EPS..=1.0 - EPS).contains(&a);
+                    *o = if inside { inv_c * ((1.0 - y) / (1.0 - q) - y / q) } else { 0.0 };
+                }
+            }
+            s / c as f64
+        }
+        (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, true) => {
+            // Fused log-softmax: loss = lse(z) * sum(t) - sum(t z); grad = softmax * sum(t) - t.
+            let mut m = f32::NEG_INFINITY;
+            for &z in p {
+                m = m.max(z);
+            }
+            let mut se = 0.0f32;
+            for &z in p {
+                se += exp_fast(z - m);
+            }
+            let lse = m as f64 + (se as f64).ln();
+            let sparse = loss == Loss::SparseCategoricalCrossentropy;
+            let (tsum, tz) = if sparse {
+                (1.0f64, p[id] as f64)
+            } else {
+                let (mut a, mut b) = (0.0f32, 0.0f32);
+                for (&z, &y) in p.iter().zip(t) {
+                    a += y;
+                    b += y * (z - m);
+                }
+                (a as f64, b as f64 + a as f64 * m as f64)
+            };
+            if let Some(g) = g {
+                let scale = tsum as f32 / se;
+                for (o, &z) in g.iter_mut().zip(p) {
+                    *o = exp_fast(z - m) * scale;
+                }
+                if sparse {
+                    g[id] -= 1.0;
+                } else {
+                    for (o, &y) in g.iter_mut().zip(t) {
+                        *o -= y;
+                    }
+                }
+            }
+            lse * tsum - tz
+        }
+        (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, false) => {
+            // Keras: q = p / sum(p), clipped to [EPS, 1-EPS]; loss = -sum t log q.
+            // dL/dq_i = -t_i / q_i inside the clip (0 outside); dL/dp_k = (dq_k - sum_i dq_i q_i) / sum(p).
+            let mut s = 0.0f32;
+            for &a in p {
+                s += a;
+            }
+            let inv_s = 1.0 / s;
+            let sparse = loss == Loss::SparseCategoricalCrossentropy;
+            let target = |i: usize| if sparse { (i == id) as u8 as f32 } else { t[i] };
+            let mut l = 0.0f64;
+            if sparse {
+                l -= ((p[id] * inv_s).clamp(EPS, 1.0 - EPS) as f64).ln();
+            } else {
+                for (&a, &y) in p.iter().zip(t) {
+                    l -= (y * (a * inv_s).clamp(EPS, 1.0 - EPS).ln()) as f64;
+                }
+            }
+            if let Some(g) = g {
+                let mut dot = 0.0f32;
+                for (i, (o, &a)) in g.iter_mut().zip(p).enumerate() {
+                    let q = a * inv_s;
+                    let inside = (EPS..=1.0 - EPS).contains(&q);
+                    *o = if inside { -target(i) / q } else { 0.0 };
+                    dot += *o * q;
+                }
+                for o in g.iter_mut() {
+                    *o = (*o - dot) * inv_s;
+                }
+            }
+            l
+        }
+    }
+}
+
+/// Targets as the kernel reads them: a dense array like y_pred, or one class id per row.
+pub enum Targets<'a> {
+    Dense(&'a [f32]),
+    Sparse(&'a [usize]),
+}
+
+/// y_pred[R*C] (rows of C), targets -> mean loss over rows; grad[R*C] = d mean / d y_pred when given.
+pub fn loss(
+    loss: Loss,
+    from_logits: bool,
+    y_pred: &[f32],
+    targets: Targets<'_>,
+    c: usize,
+    grad: Option<&mut [f32]>,
+) -> KResult<f64> {
+    if c == 0 || y_pred.len() % c != 0 {
+        return Err(KernelError::Shape(format!(
+            "loss: y_pred has {} elements, not a whole number of rows of {c}",
+            y_pred.len()
+        )));
+    }
+    let rows = y_pred.len() / c;
+    match &targets {
+        Targets::Dense(t) => {
+            if loss == Loss::SparseCategoricalCrossentropy {
+                return Err(KernelError::Value("sparse loss needs class ids".into()));
+            }
+            ensure_len("y_true", t.len(), y_pred.len())?
+        }
+        Targets::Sparse(ids) => {
+            if loss != Loss::SparseCategoricalCrossentropy {
+                return Err(KernelError::Value("class ids are only for the sparse loss".into()));
+            }
+            ensure_len("y_true (class ids)", ids.len(), rows)?;
+            if let Some((i, &id)) = ids.iter().enumerate().find(|(_, &id)| id >= c) {
+                return Err(KernelError::Value(format!(
+                    "class id {id} (row {i}) out of range for {c} classes"
+                )));
+            }
+        }
+    }
+    if rows == 0 {
+        if let Some(g) = grad {
+            g.fill(0.0);
+        }
+        return Ok(0.0);
+    }
+    if let Some(g) = grad.as_deref() {
+        ensure_len("grad", g.len(), y_pred.len())?;
+    }
+    let inv_rows = 1.0 / rows as f32;
+    // One block of rows: sum of row losses, gradient scaled by 1/R.
+    let block = |r0: usize, p: &[f32], g: Option<&mut [f32]>| -> f64 {
+        simd(|| {
+            let mut total = 0.0f64;
+            let t_row = |r: usize| -> (&[f32], usize) {
+                match &targets {
+                    Targets::Dense(t) => (&t[r * c..(r + 1) * c], 0),
+                    Targets::Sparse(ids) => (&[][..], ids[r]),
+                }
+            };
+            match g {
+                Some(g) => {
+                    for (i, (pr, gr)) in p.chunks_exact(c).zip(g.chunks_exact_mut(c)).enumerate() {
+                        let (t, id) = t_row(r0 + i);
+                        total += row_loss(loss, from_logits, pr, t, id, Some(&mut *gr));
+                        for v in gr.iter_mut() {
+                            *v *= inv_rows;
+                        }
+                    }
+                }
+                None => {
+                    for (i, pr) in p.chunks_exact(c).enumerate() {
+                        let (t, id) = t_row(r0 + i);
+                        total += row_loss(loss, from_logits, pr, t, id, None);
+                    }
+                }
+            }
+            total
+        })
+    };
+    let total = if y_pred.len() >= 4 * PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
+        let rows_per_task = (PARALLEL_MIN_ELEMENTS / c).max(1);
+        let step = rows_per_task * c;
+        crate::parallel::install(|| match grad {
+            Some(g) => y_pred
+                .par_chunks(step)
+                .zip(g.par_chunks_mut(step))
+                .enumerate()
+                .map(|(k, (p, g))| block(k * rows_per_task, p, Some(g)))
+                .sum::<f64>(),
+            None => y_pred
+                .par_chunks(step)
+                .enumerate()
+                .map(|(k, p)| block(k * rows_per_task, p, None))
+                .sum::<f64>(),
+        })
+    } else {
+        block(0, y_pred, grad)
+    };
+    Ok(total / rows as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mse_of_known_values() {
+        let mut g = [0.0f32; 4];
+        let l = loss(Loss::Mse, false, &[1.0, 2.0, 3.0, 4.0], Targets::Dense(&[0.0; 4]), 2, Some(&mut g)).unwrap();
+        assert!((l - (1.0 + 4.0 + 9.0 + 16.0) / 4.0).abs() < 1e-9);
+        assert_eq!(g, [0.5, 1.0, 1.5, 2.0]);
+    }
+
+    #[test]
+    fn sparse_logits_are_stable() {
+        let mut g = [0.0f32; 3];
+        let l = loss(Loss::SparseCategoricalCrossentropy, true, &[1e4, -1e4, 0.0], Targets::Sparse(&[1]), 3, Some(&mut g))
+            .unwrap();
+        assert!((l - 2e4).abs() < 1.0, "{l}");
+        assert!((g[0] - 1.0).abs() < 1e-6 && (g[1] + 1.0).abs() < 1e-6 && g[2].abs() < 1e-6);
+    }
+
+    #[test]
+    fn id_out_of_range_names_it() {
+        let e = loss(Loss::SparseCategoricalCrossentropy, true, &[0.0; 3], Targets::Sparse(&[3]), 3, None).unwrap_err();
+        assert!(e.to_string().contains("3 classes") && e.to_string().contains("class id 3"), "{e}");
+    }
+}
