@@ -1,0 +1,123 @@
+"""Reading a CSV file with a header row into a float32 feature matrix and an optional label vector.
+
+Streams the file line by line through the `csv` module (no pandas), so a large upload never has to
+be held as text in memory twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+# Cell texts read as "missing" (compared after strip() and lower()).
+MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none"})
+
+
+def _parse_feature(cell: str, row: int, column: str) -> float:
+    text = cell.strip()
+    if text.lower() in MISSING_TOKENS:
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"CSV row {row}, column {column!r}: value {cell!r} is not a number "
+            f"(expected a number, or empty/NA/nan for a missing value)"
+        ) from None
+
+
+def _labels_to_array(labels: list[str], column: str, first_data_row: int) -> np.ndarray:
+    """Numeric labels -> int64 (all integers) or float32 (NaN for missing); otherwise a str array."""
+    stripped = [s.strip() for s in labels]
+    missing = [s.lower() in MISSING_TOKENS for s in stripped]
+    try:
+        as_float = [float("nan") if m else float(s) for s, m in zip(stripped, missing)]
+    except ValueError:
+        # String (class name) labels: a missing class cannot be guessed, so it is an error.
+        for i, m in enumerate(missing):
+            if m:
+                raise ValueError(
+                    f"CSV row {first_data_row + i}, label column {column!r}: missing value "
+                    f"{labels[i]!r}; a string label column needs a class name in every row"
+                ) from None
+        return np.asarray(stripped, dtype=str)
+    values = np.asarray(as_float, dtype=np.float64)
+    if not any(missing) and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        return values.astype(np.int64)
+    return values.astype(np.float32)
+
+
+def load_csv(
+    path: str | os.PathLike, label_column: str | None = None, *, delimiter: str = ","
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Read a CSV file with a header row.
+
+    Returns `(x, y, columns)`: x float32 [n, f] (empty / NA / nan cells become NaN), y the label
+    column (int64 if all integers, float32 if numeric, str array for class names; None when
+    `label_column` is None) and the feature column names in order.
+    Raises ValueError naming row (1-based file line), column and value for a non-numeric feature,
+    a row of the wrong length, an unknown label column, or a file without header or data rows.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    if label_column is not None and not isinstance(label_column, str):
+        raise TypeError(f"label_column must be a column name (str) or None, got {type(label_column).__name__}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"CSV file not found: {p}")
+
+    # utf-8-sig drops the byte-order mark spreadsheet programs put in front of the header.
+    with p.open("r", newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"CSV file {p} is empty; expected a header row with column names") from None
+        except csv.Error as exc:
+            raise ValueError(f"CSV file {p}: cannot parse the header: {exc}") from None
+        header = [h.strip() for h in header]
+        if not header or any(h == "" for h in header):
+            raise ValueError(f"CSV file {p}: the header row has an empty column name: {header}")
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise ValueError(f"CSV file {p}: duplicate column names in the header: {dupes}")
+        label_idx = None
+        if label_column is not None:
+            if label_column not in header:
+                raise ValueError(
+                    f"label_column {label_column!r} is not a column of {p}; columns are {header}"
+                )
+            label_idx = header.index(label_column)
+        feature_idx = [i for i in range(len(header)) if i != label_idx]
+        columns = [header[i] for i in feature_idx]
+
+        rows: list[list[float]] = []
+        labels: list[str] = []
+        first_data_line = None
+        try:
+            for cells in reader:
+                line = reader.line_num
+                if not cells or (len(cells) == 1 and cells[0].strip() == ""):
+                    continue  # blank line
+                if first_data_line is None:
+                    first_data_line = line
+                if len(cells) != len(header):
+                    raise ValueError(
+                        f"CSV row {line} has {len(cells)} cells, expected {len(header)} (one per column of the header)"
+                    )
+                rows.append([_parse_feature(cells[i], line, header[i]) for i in feature_idx])
+                if label_idx is not None:
+                    labels.append(cells[label_idx])
+        except csv.Error as exc:
+            raise ValueError(f"CSV file {p}, row {reader.line_num}: {exc}") from None
+
+    if not rows:
+        raise ValueError(f"CSV file {p} has a header but no data rows")
+    x = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(feature_idx))
+    y = _labels_to_array(labels, label_column, first_data_line) if label_idx is not None else None
+    return x, y, columns
