@@ -1,0 +1,304 @@
+"""Export a Sequential aiaas_core.keras model to ONNX (opset 17), read from the Keras contract only.
+
+The exporter reads each layer's class name, `get_config()` and `get_weights()` (Keras order and
+shapes), so it depends on nothing private. Our tensors are channels-last (NHWC) while ONNX Conv /
+pooling are NCHW: the graph transposes to NCHW before a spatial layer and back to NHWC only when a
+layer needs channels-last (Flatten, Dense, Reshape, the output), so a Conv/Pool stack pays for one
+pair of Transposes. LSTM / GRU / SimpleRNN weights are converted to ONNX gate order and layout.
+
+Supported layers: InputLayer, Dense, Activation, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
+Reshape, Dropout (identity at inference), LSTM, GRU (reset_after), SimpleRNN. Anything else raises
+NotImplementedError naming the layer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+OPSET = 17
+# Keras activation name -> ONNX op for a standalone activation node.
+_SIMPLE_ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+# Keras activation name -> ONNX name in the recurrent ops' `activations` attribute.
+_RNN_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
+# Keras defaults for activation parameters, used when the layer does not carry `alpha`.
+_DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
+
+
+class _GraphBuilder:
+    """Collects nodes and initializers; hands out unique tensor names."""
+
+    def __init__(self):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, array: np.ndarray, hint: str) -> str:
+        name = self.name(hint)
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], hint: str, n_out: int = 1, **attrs) -> list[str]:
+        outputs = [self.name(f"{hint}_{op.lower()}") for _ in range(n_out)]
+        self.nodes.append(self.helper.make_node(op, inputs, outputs, name=self.name(op), **attrs))
+        return outputs
+
+    def one(self, op: str, inputs: list[str], hint: str, **attrs) -> str:
+        return self.node(op, inputs, hint, 1, **attrs)[0]
+
+
+def _activation(g: _GraphBuilder, x: str, name: str, alpha: float | None, hint: str) -> str:
+    """Append the Keras activation `name` to tensor x (softmax over the last axis, as Keras)."""
+    if name in (None, "linear"):
+        return x
+    if name in _SIMPLE_ACTIVATIONS:
+        return g.one(_SIMPLE_ACTIVATIONS[name], [x], hint)
+    if name == "softmax":
+        return g.one("Softmax", [x], hint, axis=-1)
+    if name == "leaky_relu":
+        return g.one("LeakyRelu", [x], hint, alpha=float(alpha if alpha else _DEFAULT_ALPHA[name]))
+    if name == "elu":
+        return g.one("Elu", [x], hint, alpha=float(alpha if alpha else _DEFAULT_ALPHA[name]))
+    if name == "gelu":  # exact gelu (Keras approximate=False): 0.5 x (1 + erf(x / sqrt 2)); Gelu op is opset 20
+        scaled = g.one("Mul", [x, g.const(np.array(1 / math.sqrt(2), np.float32), "inv_sqrt2")], hint)
+        one_plus = g.one("Add", [g.one("Erf", [scaled], hint), g.const(np.array(1.0, np.float32), "one")], hint)
+        half_x = g.one("Mul", [x, g.const(np.array(0.5, np.float32), "half")], hint)
+        return g.one("Mul", [half_x, one_plus], hint)
+    raise NotImplementedError(f"ONNX export: activation {name!r} is not supported")
+
+
+def _same_pads(size: int, window: int, stride: int) -> tuple[int, int]:
+    """TF/Keras 'same' padding: total pad split with the extra cell at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def _spatial_attrs(cfg: dict, window: tuple[int, int], shape_nhwc: tuple) -> dict:
+    strides = tuple(int(s) for s in cfg.get("strides") or window)
+    pads = [0, 0, 0, 0]
+    if cfg.get("padding", "valid") == "same":
+        top, bottom = _same_pads(shape_nhwc[1], window[0], strides[0])
+        left, right = _same_pads(shape_nhwc[2], window[1], strides[1])
+        pads = [top, left, bottom, right]  # ONNX: begins of each axis, then ends
+    return {"kernel_shape": list(window), "strides": list(strides), "pads": pads}
+
+
+def _out_len(size: int, window: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return -(-size // stride)
+    return (size - window) // stride + 1
+
+
+def _model_layers(model) -> list:
+    cls = type(model).__name__
+    if cls != "Sequential":
+        raise NotImplementedError(
+            f"ONNX export supports Sequential models only, got {cls}; a subclassed Model's call() is "
+            f"Python code the exporter cannot read (rebuild it as a Sequential of the same layers)"
+        )
+    layers = list(getattr(model, "layers", []))
+    if not layers:
+        raise ValueError("ONNX export: the model has no layers")
+    return layers
+
+
+def _input_shape(model, layers: list, input_shape) -> tuple[int, ...]:
+    """Per-sample input shape (no batch axis) from the argument or the built model."""
+    if input_shape is not None:
+        shape = tuple(int(d) for d in input_shape)
+    else:
+        shape = None
+        for candidate in (getattr(model, "input_shape", None),
+                          getattr(layers[0], "_build_input_shape", None),
+                          getattr(layers[0], "_batch_input_shape", None)):
+            if isinstance(candidate, (tuple, list)) and len(candidate) >= 2 and all(
+                isinstance(d, (int, np.integer)) for d in candidate[1:]
+            ):
+                shape = tuple(int(d) for d in candidate[1:])
+                break
+        if shape is None:
+            raise ValueError(
+                "ONNX export: the model's input shape is unknown; build the model (call it, fit it or "
+                "give input_shape to its first layer) or pass input_shape=(per-sample shape)"
+            )
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(f"ONNX export: input_shape must be positive ints without the batch axis, got {shape}")
+    return shape
+
+
+def _weights(layer, count: int) -> list[np.ndarray]:
+    w = [np.asarray(a, dtype=np.float32) for a in layer.get_weights()]
+    if not w:
+        raise ValueError(f"ONNX export: layer {layer.name!r} has no weights; build the model (fit or predict) first")
+    if len(w) != count:
+        raise ValueError(f"ONNX export: layer {layer.name!r} has {len(w)} weight arrays, expected {count}")
+    return w
+
+
+def _reorder_gates(w: np.ndarray, units: int, order: list[int]) -> np.ndarray:
+    """Columns of w [..., G*H] regrouped by gate: order lists Keras gate indices in ONNX order."""
+    blocks = [w[..., k * units:(k + 1) * units] for k in order]
+    return np.concatenate(blocks, axis=-1)
+
+
+def _recurrent(g: _GraphBuilder, x: str, layer, cfg: dict, kind: str, shape: tuple) -> tuple[str, tuple]:
+    """LSTM / GRU / SimpleRNN on x [N,T,D] (batch-first) -> [N,T,H] or [N,H]."""
+    units = int(cfg["units"])
+    for flag in ("go_backwards", "return_state", "stateful"):
+        if cfg.get(flag):
+            raise NotImplementedError(f"ONNX export: {kind} with {flag}=True is not supported")
+    acts = [cfg.get("recurrent_activation", "sigmoid"), cfg.get("activation", "tanh")]
+    if kind == "SimpleRNN":
+        acts = [cfg.get("activation", "tanh")]
+    for a in acts:
+        if a not in _RNN_ACTIVATIONS:
+            raise NotImplementedError(f"ONNX export: {kind} activation {a!r} is not supported (use {sorted(_RNN_ACTIVATIONS)})")
+    use_bias = cfg.get("use_bias", True)
+    weights = _weights(layer, 3 if use_bias else 2)
+    kernel, recurrent = weights[0], weights[1]
+    gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
+    zeros = np.zeros(gates * units, np.float32)
+    if kind == "LSTM":
+        order = [0, 3, 1, 2]  # Keras i,f,c,o -> ONNX i,o,f,c
+        bias = weights[2] if use_bias else zeros
+        w_b, r_b = _reorder_gates(bias, units, order), zeros
+        act_attr = [_RNN_ACTIVATIONS[acts[0]], _RNN_ACTIVATIONS[acts[1]], _RNN_ACTIVATIONS[acts[1]]]
+    elif kind == "GRU":
+        order = [0, 1, 2]  # Keras z,r,h == ONNX z,r,h
+        bias = weights[2] if use_bias else np.zeros((2, gates * units), np.float32)
+        w_b, r_b = bias[0], bias[1]
+        act_attr = [_RNN_ACTIVATIONS[acts[0]], _RNN_ACTIVATIONS[acts[1]]]
+    else:
+        order = [0]
+        w_b, r_b = (weights[2] if use_bias else zeros), zeros
+        act_attr = [_RNN_ACTIVATIONS[acts[0]]]
+    W = _reorder_gates(kernel, units, order).T[None]  # [1, G*H, D]
+    R = _reorder_gates(recurrent, units, order).T[None]  # [1, G*H, H]
+    B = np.concatenate([w_b, r_b])[None]  # [1, 2*G*H]
+    hint = layer.name
+    time_major = g.one("Transpose", [x], hint, perm=[1, 0, 2])  # [T,N,D]: ONNX layout 0
+    attrs = {"hidden_size": units, "activations": act_attr}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1  # Keras reset_after=True
+    y, y_h = g.node(kind if kind != "SimpleRNN" else "RNN",
+                    [time_major, g.const(W, "W"), g.const(R, "R"), g.const(B, "B")], hint,
+                    n_out=3 if kind == "LSTM" else 2, **attrs)[:2]
+    if cfg.get("return_sequences"):
+        seq = g.one("Squeeze", [y, g.const(np.array([1], np.int64), "axes")], hint)  # [T,N,H]
+        return g.one("Transpose", [seq], hint, perm=[1, 0, 2]), (shape[0], units)
+    return g.one("Squeeze", [y_h, g.const(np.array([0], np.int64), "axes")], hint), (units,)
+
+
+def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int = OPSET):
+    """Write `model` (a Sequential) as an ONNX file at `path`; return the onnx ModelProto.
+
+    The graph has one input "input" [N, *input_shape] and one output "output", with a dynamic
+    batch axis. `input_shape` (per sample, no batch axis) is needed only for an unbuilt model.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 17:
+        raise ValueError(f"opset must be an int >= 17, got {opset!r}")
+    layers = _model_layers(model)
+    in_shape = _input_shape(model, layers, input_shape)
+    shape = in_shape  # the current tensor's per-sample shape (NHWC order when 3-D)
+    g = _GraphBuilder()
+    x, nchw = "input", False  # nchw: the current tensor is transposed for ONNX spatial ops
+
+    def to_nhwc(t: str) -> str:
+        return g.one("Transpose", [t], "to_nhwc", perm=[0, 2, 3, 1])
+
+    for layer in layers:
+        kind = type(layer).__name__
+        cfg = layer.get_config()
+        hint = layer.name
+        if kind in ("InputLayer", "Dropout"):
+            continue
+        if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
+            if len(shape) != 3:
+                raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (H, W, C) inputs, got per-sample shape {shape}")
+            if not nchw:
+                x, nchw = g.one("Transpose", [x], "to_nchw", perm=[0, 3, 1, 2]), True
+            if kind == "Conv2D":
+                window = tuple(int(k) for k in cfg["kernel_size"])
+                attrs = _spatial_attrs(cfg, window, (None,) + shape)
+                weights = _weights(layer, 2 if cfg.get("use_bias", True) else 1)
+                inputs = [x, g.const(weights[0].transpose(3, 2, 0, 1), "conv_w")]  # HWIO -> OIHW
+                if len(weights) == 2:
+                    inputs.append(g.const(weights[1], "conv_b"))
+                x = g.one("Conv", inputs, hint, **attrs)
+                x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+                channels = int(cfg["filters"])
+            else:
+                window = tuple(int(k) for k in cfg["pool_size"])
+                attrs = _spatial_attrs(cfg, window, (None,) + shape)
+                x = g.one("MaxPool" if kind == "MaxPooling2D" else "AveragePool", [x], hint, **attrs)
+                channels = shape[2]
+            strides, pad = attrs["strides"], cfg.get("padding", "valid")
+            shape = (_out_len(shape[0], window[0], strides[0], pad), _out_len(shape[1], window[1], strides[1], pad), channels)
+            continue
+        if nchw:  # every other layer works on channels-last data
+            x, nchw = to_nhwc(x), False
+        if kind == "Dense":
+            weights = _weights(layer, 2 if cfg.get("use_bias", True) else 1)
+            x = g.one("MatMul", [x, g.const(weights[0], "dense_w")], hint)
+            if len(weights) == 2:
+                x = g.one("Add", [x, g.const(weights[1], "dense_b")], hint)
+            x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+            shape = shape[:-1] + (int(cfg["units"]),)
+        elif kind == "Activation":
+            x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+        elif kind == "Flatten":
+            if len(shape) > 1:
+                x = g.one("Flatten", [x], hint, axis=1)
+                shape = (math.prod(shape),)
+        elif kind == "Reshape":
+            target = [int(d) for d in cfg["target_shape"]]
+            known = math.prod(d for d in target if d != -1)
+            if -1 in target:
+                target = [math.prod(shape) // known if d == -1 else d for d in target]
+            if math.prod(target) != math.prod(shape):
+                raise ValueError(f"ONNX export: Reshape {layer.name!r} cannot map {shape} to {cfg['target_shape']}")
+            x = g.one("Reshape", [x, g.const(np.array([-1] + target, np.int64), "shape")], hint)
+            shape = tuple(target)
+        elif kind in ("LSTM", "GRU", "SimpleRNN"):
+            if len(shape) != 2:
+                raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (timesteps, features) inputs, got {shape}")
+            x, shape = _recurrent(g, x, layer, cfg, kind, shape)
+        else:
+            raise NotImplementedError(
+                f"ONNX export: layer {layer.name!r} of type {kind} is not supported; supported: InputLayer, "
+                f"Dense, Activation, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Reshape, Dropout, "
+                f"LSTM, GRU, SimpleRNN"
+            )
+    if nchw:
+        x = to_nhwc(x)
+    if x == "input":  # a model of identity layers only: ONNX still needs a node
+        x = g.one("Identity", [x], "identity")
+    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    graph = helper.make_graph(
+        g.nodes, "aiaas_core_model",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *in_shape])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", *shape])],
+        initializer=g.initializers,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="aiaas_core")
+    proto.ir_version = 8  # readable by onnxruntime releases from 1.14 on
+    onnx.checker.check_model(proto)
+    Path(path).write_bytes(proto.SerializeToString())
+    return proto
+
