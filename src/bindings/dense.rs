@@ -2,7 +2,7 @@
 //! dense_backward(x, w, y, dy, activation, alpha, need_dx) -> (dx | None, dw, db)
 
 use super::activations::same_shape;
-use super::util::{slice, zeros};
+use super::util::{slice, try_zeros, zeros};
 use crate::error::KernelError;
 use crate::kernels::activations::Act;
 use crate::kernels::dense;
@@ -35,7 +35,7 @@ fn dense_forward<'py>(
     if let Some(b) = &b {
         same_shape("dense", "bias", b.shape(), "[U] from kernel", &[u])?;
     }
-    let out = zeros(py, &[n, u]);
+    let out = try_zeros(py, &[n, u])?;
     {
         let (xs, ws) = (slice("x", &x)?, slice("kernel", &w)?);
         let bs = match &b {

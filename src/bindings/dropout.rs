@@ -16,10 +16,14 @@ fn dropout_forward<'py>(
     rate: f32,
     seed: &Bound<'py, PyAny>,
 ) -> PyResult<(Arr<'py>, Arr<'py>)> {
-    let seed: u64 = match seed.extract::<u64>() {
-        Ok(s) => s,
-        Err(_) => seed.extract::<i64>()? as u64,
-    };
+    // Python's `seed & (2**64 - 1)`: any int (negative, or wider than 64 bits) keeps its low bits.
+    if !seed.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "dropout: seed must be an int, got {}",
+            seed.get_type().name()?
+        )));
+    }
+    let seed: u64 = seed.call_method1("__and__", (u64::MAX,))?.extract()?;
     let (y, mask) = (zeros(py, x.shape()), zeros(py, x.shape()));
     {
         let xs = slice("x", &x)?;

@@ -2,15 +2,14 @@
 //! embedding_backward(ids, dy[..., E], vocab_size) -> dtable[V,E]
 
 use super::activations::same_shape;
-use super::util::{slice, zeros};
+use super::util::{c_slice, slice, try_zeros, zeros};
 use crate::error::KernelError;
 use crate::kernels::embedding;
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 fn ids_slice<'a>(ids: &'a PyReadonlyArrayDyn<'_, i64>) -> PyResult<&'a [i64]> {
-    ids.as_slice()
-        .map_err(|_| KernelError::Value("ids must be a C-contiguous int64 array".into()).into())
+    c_slice("ids", "int64", ids.is_c_contiguous(), ids.as_slice().ok())
 }
 
 #[pyfunction]
@@ -48,7 +47,7 @@ fn embedding_backward<'py>(
         return Err(KernelError::Shape("embedding_backward: dy must be ids.shape + [E], got a scalar".into()).into());
     };
     same_shape("embedding_backward", "dy[..., :-1]", &ds[..ds.len() - 1], "ids", ids.shape())?;
-    let dt = zeros(py, &[vocab_size, e]);
+    let dt = try_zeros(py, &[vocab_size, e])?;
     {
         let (is, gs) = (ids_slice(&ids)?, slice("dy", &dy)?);
         let mut w = dt.readwrite();

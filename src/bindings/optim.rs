@@ -41,7 +41,10 @@ fn borrow_err(name: &str, i: usize) -> PyErr {
 }
 
 fn contiguous_err(name: &str, i: usize) -> PyErr {
-    KernelError::Value(format!("{name}[{i}] must be a C-contiguous float32 array")).into()
+    KernelError::Value(format!(
+        "{name}[{i}] must be a C-contiguous float32 array; got a Fortran-ordered or strided one"
+    ))
+    .into()
 }
 
 fn writers<'py>(name: &str, arrs: &Arrays<'py>) -> PyResult<Vec<PyReadwriteArrayDyn<'py, f32>>> {
@@ -53,11 +56,28 @@ fn readers<'py>(name: &str, arrs: &Arrays<'py>) -> PyResult<Vec<PyReadonlyArrayD
 }
 
 fn slices_mut<'a>(name: &str, w: &'a mut [PyReadwriteArrayDyn<'_, f32>]) -> PyResult<Vec<&'a mut [f32]>> {
-    w.iter_mut().enumerate().map(|(i, a)| a.as_slice_mut().map_err(|_| contiguous_err(name, i))).collect()
+    // `as_slice_mut` alone also accepts Fortran order, whose flat slice is the transpose.
+    w.iter_mut()
+        .enumerate()
+        .map(|(i, a)| {
+            if !a.is_c_contiguous() {
+                return Err(contiguous_err(name, i));
+            }
+            a.as_slice_mut().map_err(|_| contiguous_err(name, i))
+        })
+        .collect()
 }
 
 fn slices<'a>(name: &str, r: &'a [PyReadonlyArrayDyn<'_, f32>]) -> PyResult<Vec<&'a [f32]>> {
-    r.iter().enumerate().map(|(i, a)| a.as_slice().map_err(|_| contiguous_err(name, i))).collect()
+    r.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if !a.is_c_contiguous() {
+                return Err(contiguous_err(name, i));
+            }
+            a.as_slice().map_err(|_| contiguous_err(name, i))
+        })
+        .collect()
 }
 
 #[pyfunction]

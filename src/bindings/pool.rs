@@ -1,6 +1,6 @@
 //! maxpool2d_forward/backward, avgpool2d_forward/backward: x[N,H,W,C] -> y[N,OH,OW,C] (NHWC).
 
-use super::util::{slice, zeros};
+use super::util::{c_slice, slice, try_zeros, zeros};
 use crate::error::KernelError;
 use crate::kernels::conv::{check_stride, Padding};
 use crate::kernels::pool::{self, Pool2d};
@@ -53,12 +53,10 @@ fn maxpool2d_backward<'py>(
     x_shape: (i64, i64, i64, i64),
 ) -> PyResult<F32Array<'py>> {
     let xs = x_shape_of(x_shape)?;
-    let dx = zeros(py, &xs);
+    let dx = try_zeros(py, &xs)?;
     {
         let dys = slice("dy", &dy)?;
-        let a = argmax.as_slice().map_err(|_| {
-            PyErr::from(KernelError::Value("argmax must be a C-contiguous int64 array".into()))
-        })?;
+        let a = c_slice("argmax", "int64", argmax.is_c_contiguous(), argmax.as_slice().ok())?;
         let mut dxw = dx.readwrite();
         let d = dxw.as_slice_mut().expect("fresh array is contiguous");
         let (dy_shape, a_shape) = (dy.shape(), argmax.shape());
@@ -99,7 +97,7 @@ fn avgpool2d_backward<'py>(
 ) -> PyResult<F32Array<'py>> {
     let xs = x_shape_of(x_shape)?;
     let g = geometry(&xs, pool_size, strides, padding)?;
-    let dx = zeros(py, &xs);
+    let dx = try_zeros(py, &xs)?;
     {
         let dys = slice("dy", &dy)?;
         let mut dxw = dx.readwrite();

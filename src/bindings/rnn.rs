@@ -2,7 +2,7 @@
 //! x[N,T,D] batch-first, Keras weight layouts; the cache is a tuple of float32 arrays the forward
 //! made and the backward checks (shape by shape) before trusting.
 
-use super::util::{slice, zeros};
+use super::util::{slice, try_zeros, zeros};
 use crate::error::KernelError;
 use crate::kernels::rnn::gru::{self, GruCache};
 use crate::kernels::rnn::lstm::{self, LstmCache};
@@ -97,10 +97,10 @@ fn lstm_forward<'py>(
     let act = parse_rnn_activation(activation)?;
     let rec = parse_rnn_activation(recurrent_activation)?;
     let d = lstm_dims(&x, &kernel, &recurrent_kernel, &bias)?;
-    let hs = zeros(py, &[d.n, d.t, d.h]);
-    let gates = zeros(py, &[d.n, d.t, 4 * d.h]);
-    let cells = zeros(py, &[d.n, d.t, d.h]);
-    let act_cells = zeros(py, &[d.n, d.t, d.h]);
+    let hs = try_zeros(py, &[d.n, d.t, d.h])?;
+    let gates = try_zeros(py, &[d.n, d.t, 4 * d.h])?;
+    let cells = try_zeros(py, &[d.n, d.t, d.h])?;
+    let act_cells = try_zeros(py, &[d.n, d.t, d.h])?;
     {
         let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
         let bs = bias_slice(&bias)?;
@@ -183,9 +183,9 @@ fn gru_forward<'py>(
     let act = parse_rnn_activation(activation)?;
     let rec = parse_rnn_activation(recurrent_activation)?;
     let d = gru_dims(&x, &kernel, &recurrent_kernel, &bias)?;
-    let hs = zeros(py, &[d.n, d.t, d.h]);
-    let gates = zeros(py, &[d.n, d.t, 3 * d.h]);
-    let rec_h = zeros(py, &[d.n, d.t, d.h]);
+    let hs = try_zeros(py, &[d.n, d.t, d.h])?;
+    let gates = try_zeros(py, &[d.n, d.t, 3 * d.h])?;
+    let rec_h = try_zeros(py, &[d.n, d.t, d.h])?;
     {
         let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
         let bs = bias_slice(&bias)?;
@@ -260,7 +260,7 @@ fn simple_rnn_forward<'py>(
 ) -> PyResult<(Arr<'py>, Bound<'py, PyTuple>)> {
     let act = parse_rnn_activation(activation)?;
     let d = simple_dims(&x, &kernel, &recurrent_kernel, &bias)?;
-    let hs = zeros(py, &[d.n, d.t, d.h]);
+    let hs = try_zeros(py, &[d.n, d.t, d.h])?;
     {
         let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
         let bs = bias_slice(&bias)?;

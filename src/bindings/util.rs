@@ -2,20 +2,53 @@
 
 use crate::error::KernelError;
 use crate::parallel;
-use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
+use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// Borrow a C-contiguous f32 array as a slice, or say which argument was not one.
+/// (`as_slice` alone also accepts Fortran order, whose flat slice is the transpose: checked here.)
 pub fn slice<'a>(name: &str, a: &'a PyReadonlyArrayDyn<'_, f32>) -> PyResult<&'a [f32]> {
-    a.as_slice().map_err(|_| {
-        KernelError::Value(format!("{name} must be a C-contiguous float32 array")).into()
-    })
+    c_slice(name, "float32", a.is_c_contiguous(), a.as_slice().ok())
+}
+
+/// The one C-order check every binding makes before reading an array's memory as a flat slice.
+pub fn c_slice<'a, T>(name: &str, dtype: &str, c_contiguous: bool, s: Option<&'a [T]>) -> PyResult<&'a [T]> {
+    match s {
+        Some(s) if c_contiguous => Ok(s),
+        _ => Err(KernelError::Value(format!(
+            "{name} must be a C-contiguous {dtype} array (np.ascontiguousarray); got a Fortran-ordered or strided one"
+        ))
+        .into()),
+    }
 }
 
 /// A new float32 array of `shape`, zero-filled.
 pub fn zeros<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<f32>> {
     PyArrayDyn::<f32>::zeros(py, shape, false)
+}
+
+/// Bytes above which `try_zeros` asks numpy through Python, which reports a failed allocation as
+/// MemoryError (rust-numpy's `zeros` panics on it).
+const BIG_ALLOCATION: usize = 1 << 30;
+
+/// `zeros` for a shape that is a product of independent sizes (x rows times kernel columns, a
+/// vocabulary size the caller passed): too large is a ValueError or MemoryError, never a panic.
+pub fn try_zeros<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    let bytes = shape.iter().try_fold(std::mem::size_of::<f32>(), |acc, &d| acc.checked_mul(d));
+    match bytes {
+        Some(b) if b <= isize::MAX as usize => {
+            if b < BIG_ALLOCATION {
+                return Ok(zeros(py, shape));
+            }
+            let arr = py.import("numpy")?.call_method1("zeros", (shape.to_vec(), "float32"))?;
+            Ok(arr.cast_into::<PyArrayDyn<f32>>()?)
+        }
+        _ => Err(KernelError::Value(format!(
+            "an output of shape {shape:?} float32 is too large to allocate"
+        ))
+        .into()),
+    }
 }
 
 #[pyfunction]
