@@ -1,0 +1,259 @@
+"""The `aiaas` command: run the server, manage keys, and drive datasets, jobs and endpoints over HTTP.
+
+    aiaas serve [--host 127.0.0.1 --port 8000 --data-dir ./aiaas-data --database-url URL --workers N]
+    aiaas admin create-key [--tenant NAME] [--role admin|member|predict] [--data-dir DIR]
+    aiaas datasets upload FILE --name NAME [--label-column COL] [--labels FILE] [--scaling ...]
+    aiaas jobs create --dataset ID --architecture NAME|config.json [--epochs N ...] [--watch]
+    aiaas jobs watch ID | aiaas jobs cancel ID
+    aiaas deploy NAME --version ID
+    aiaas predict NAME --instances '[[...]]' | --file instances.json
+
+Client verbs read AIAAS_URL (default http://127.0.0.1:8000) and AIAAS_API_KEY, or --url/--api-key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .service.app import create_app
+    from .service.settings import Settings
+    from .service.state import open_state
+
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers, "database_url": args.database_url}
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    settings = Settings.from_env(**overrides)
+    state = open_state(settings)
+    if state.bootstrap_key:
+        # Printed once, on the first start only: the key is stored hashed and cannot be shown again.
+        print(f"aiaas: created the first admin API key (shown once, store it now): {state.bootstrap_key}", flush=True)
+    print(f"aiaas: serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "
+          f"{settings.workers} training worker(s))", flush=True)
+    uvicorn.run(create_app(settings, state), host=settings.host, port=settings.port,
+                log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _admin_create_key(args: argparse.Namespace) -> int:
+    """Create a key straight in the database (works offline, e.g. when the admin key was lost)."""
+    from sqlalchemy import select
+
+    from .service.models import Tenant
+    from .service.security import create_key
+    from .service.settings import Settings
+    from .service.state import open_state
+
+    overrides: dict[str, Any] = {"database_url": args.database_url}
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    state = open_state(Settings.from_env(**overrides))
+    with state.sessions() as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.name == args.tenant))
+        if tenant is None:
+            if args.tenant == "system":
+                raise SystemExit("internal error: the system tenant is missing")
+            tenant = Tenant(name=args.tenant)
+            session.add(tenant)
+            session.flush()
+        row, key = create_key(session, tenant.id, args.role)
+        print(json.dumps({"id": row.id, "key": key, "role": row.role, "tenant_id": tenant.id}))
+    return 0
+
+
+def _client(args: argparse.Namespace):
+    from .client import Client
+
+    key = args.api_key or os.environ.get("AIAAS_API_KEY")
+    if not key:
+        raise SystemExit("aiaas: no API key; pass --api-key or set AIAAS_API_KEY")
+    return Client(args.url or os.environ.get("AIAAS_URL", "http://127.0.0.1:8000"), key)
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _datasets_upload(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        _print(c.upload_dataset(args.file, name=args.name, label_column=args.label_column, labels=args.labels,
+                                scaling=args.scaling, missing=args.missing, task=args.task))
+    return 0
+
+
+def _datasets_list(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        _print(c.list_datasets())
+    return 0
+
+
+def _hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
+    hp: dict[str, Any] = json.loads(args.hyperparameters) if args.hyperparameters else {}
+    if not isinstance(hp, dict):
+        raise SystemExit("aiaas: --hyperparameters must be a JSON object")
+    for name in ("epochs", "batch_size", "learning_rate", "optimizer", "validation_split", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            hp[name] = value
+    return hp
+
+
+def _jobs_create(args: argparse.Namespace) -> int:
+    arch: Any = args.architecture
+    if arch.endswith(".json"):
+        arch = json.loads(Path(arch).read_text())
+    with _client(args) as c:
+        job = c.create_job(args.dataset, arch, _hyperparameters(args))
+        _print(job)
+        if args.watch:
+            return _watch(c, job["id"])
+    return 0
+
+
+def _watch(c, job_id: str) -> int:
+    from tqdm import tqdm
+
+    job = c.get_job(job_id)
+    with tqdm(total=job["epochs"], desc=f"job {job_id[:8]}", unit="epoch", file=sys.stderr) as bar:
+        bar.update(job["epoch"])
+        for event in c.job_events(job_id):
+            data = event["data"]
+            if event["event"] == "epoch":
+                bar.update(max(0, data["epoch"] - bar.n))
+                bar.set_postfix({k: f"{v:.4g}" for k, v in data.get("metrics", {}).items() if isinstance(v, float)})
+            elif event["event"] == "state":
+                bar.set_description(f"job {job_id[:8]} {data.get('state')}")
+    job = c.get_job(job_id)
+    _print(job)
+    return 0 if job["state"] == "succeeded" else 1
+
+
+def _jobs_watch(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        return _watch(c, args.job_id)
+
+
+def _jobs_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        _print(c.cancel_job(args.job_id))
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        _print(c.deploy(args.name, args.version))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    raw = Path(args.file).read_text() if args.file else args.instances
+    if raw is None:
+        raise SystemExit("aiaas: give --instances JSON or --file instances.json")
+    instances = json.loads(raw)
+    if isinstance(instances, dict):
+        instances = instances.get("instances")
+    with _client(args) as c:
+        _print(c.predict(args.name, instances))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aiaas", description="AI models as a service")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP service")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--data-dir", default=None, help="artifacts and SQLite database (default ./aiaas-data)")
+    s.add_argument("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
+    s.add_argument("--workers", type=int, default=1, help="training worker processes")
+    s.add_argument("--log-level", default="info")
+    s.set_defaults(func=_serve)
+
+    admin = sub.add_parser("admin", help="administration on the local database").add_subparsers(dest="admin", required=True)
+    k = admin.add_parser("create-key", help="create an API key (prints it once)")
+    k.add_argument("--tenant", default="system", help="tenant name (created if missing)")
+    k.add_argument("--role", default="admin", choices=["admin", "member", "predict"])
+    k.add_argument("--data-dir", default=None)
+    k.add_argument("--database-url", default=None)
+    k.set_defaults(func=_admin_create_key)
+
+    def client_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--url", default=None, help="service URL (default $AIAAS_URL or http://127.0.0.1:8000)")
+        q.add_argument("--api-key", default=None, help="API key (default $AIAAS_API_KEY)")
+
+    ds = sub.add_parser("datasets", help="datasets").add_subparsers(dest="datasets", required=True)
+    u = ds.add_parser("upload", help="upload a CSV, NPZ or IDX file")
+    u.add_argument("file")
+    u.add_argument("--name", required=True)
+    u.add_argument("--label-column", default=None)
+    u.add_argument("--labels", default=None, help="IDX labels file")
+    u.add_argument("--scaling", default=None, choices=["standard", "minmax", "none"])
+    u.add_argument("--missing", default=None, choices=["drop", "mean", "median", "zero"])
+    u.add_argument("--task", default=None, choices=["auto", "classification", "regression"])
+    client_args(u)
+    u.set_defaults(func=_datasets_upload)
+    ls = ds.add_parser("list")
+    client_args(ls)
+    ls.set_defaults(func=_datasets_list)
+
+    jobs = sub.add_parser("jobs", help="training jobs").add_subparsers(dest="jobs", required=True)
+    c = jobs.add_parser("create", help="queue a training job")
+    c.add_argument("--dataset", required=True)
+    c.add_argument("--architecture", required=True, help="catalog name or a model config .json file")
+    c.add_argument("--hyperparameters", default=None, help="JSON object (units, layers, ...)")
+    c.add_argument("--epochs", type=int)
+    c.add_argument("--batch-size", dest="batch_size", type=int)
+    c.add_argument("--learning-rate", dest="learning_rate", type=float)
+    c.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"])
+    c.add_argument("--validation-split", dest="validation_split", type=float)
+    c.add_argument("--seed", type=int)
+    c.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
+    client_args(c)
+    c.set_defaults(func=_jobs_create)
+    for verb, func in (("watch", _jobs_watch), ("cancel", _jobs_cancel)):
+        q = jobs.add_parser(verb)
+        q.add_argument("job_id")
+        client_args(q)
+        q.set_defaults(func=func)
+
+    d = sub.add_parser("deploy", help="create or repoint an endpoint")
+    d.add_argument("name")
+    d.add_argument("--version", required=True, help="model version id")
+    client_args(d)
+    d.set_defaults(func=_deploy)
+
+    pr = sub.add_parser("predict", help="predict with an endpoint")
+    pr.add_argument("name")
+    pr.add_argument("--instances", default=None, help="JSON list of instances")
+    pr.add_argument("--file", default=None, help="JSON file with a list (or {instances: [...]})")
+    client_args(pr)
+    pr.set_defaults(func=_predict)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `aiaas` console script."""
+    args = build_parser().parse_args(argv)
+    from .client import ApiError
+
+    try:
+        return int(args.func(args) or 0)
+    except ApiError as exc:
+        print(f"aiaas: error {exc.status}: {exc.detail}", file=sys.stderr)
+        return 2
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"aiaas: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""The architectures catalog: named model families with JSON-schema hyperparameters, plus custom configs.
+
+A builder turns (hyperparameters, signature) into a Keras-style layer list; training compiles it.
+A custom architecture is the JSON config `model.save` writes, checked by `model_from_config` (data,
+never code).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import ApiError
+
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "elu", "selu", "softplus", "gelu", "swish"]
+_COMMON = {
+    "epochs": {"type": "integer", "minimum": 1, "default": 10},
+    "batch_size": {"type": "integer", "minimum": 1, "default": 32},
+    "learning_rate": {"type": "number", "exclusiveMinimum": 0, "default": 0.001},
+    "optimizer": {"type": "string", "enum": ["adam", "sgd", "rmsprop"], "default": "adam"},
+    "validation_split": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.0},
+    "seed": {"type": "integer", "minimum": 0, "default": 0},
+}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the data says about the model: per-sample input shape, task, number of outputs."""
+
+    input_shape: tuple[int, ...]
+    task: str  # classification | regression | reconstruction
+    n_outputs: int  # classes, regression targets, or features to reconstruct
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    description: str
+    params: dict[str, dict[str, Any]]
+    tasks: tuple[str, ...]
+    build: Callable[[dict[str, Any], Signature, Any], list]  # (hyperparameters, signature, keras module)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "properties": {**_COMMON, **self.params}, "additionalProperties": False}
+
+
+def _head(keras, sig: Signature) -> list:
+    if sig.task == "classification":
+        return [keras.layers.Dense(sig.n_outputs, activation="softmax")]
+    return [keras.layers.Dense(sig.n_outputs)]
+
+
+def _flatten_if_needed(keras, sig: Signature) -> list:
+    return [keras.layers.Flatten()] if len(sig.input_shape) > 1 else []
+
+
+def _linear(hp, sig, keras):
+    return [*_flatten_if_needed(keras, sig), keras.layers.Dense(sig.n_outputs)]
+
+
+def _logistic(hp, sig, keras):
+    return [*_flatten_if_needed(keras, sig), keras.layers.Dense(sig.n_outputs, activation="softmax")]
+
+
+def _hidden_units(hp) -> list[int]:
+    units = hp.get("units", 64)
+    return list(units) if isinstance(units, list) else [int(units)] * int(hp.get("layers", 2))
+
+
+def _mlp(hp, sig, keras):
+    layers = _flatten_if_needed(keras, sig)
+    for u in _hidden_units(hp):
+        layers.append(keras.layers.Dense(u, activation=hp.get("activation", "relu")))
+        if hp.get("dropout", 0.0) > 0:
+            layers.append(keras.layers.Dropout(hp["dropout"]))
+    return layers + _head(keras, sig)
+
+
+def _cnn(hp, sig, keras):
+    shape = sig.input_shape
+    if len(shape) not in (2, 3):
+        raise ApiError(422, f"architecture 'cnn' needs images shaped (height, width) or (height, width, channels); the dataset's samples are {list(shape)}")
+    layers = [keras.layers.Reshape((*shape, 1))] if len(shape) == 2 else []
+    k = hp.get("kernel_size", 3)
+    for f in hp.get("filters", [16, 32]):
+        layers += [keras.layers.Conv2D(f, (k, k), activation=hp.get("activation", "relu"), padding="same"),
+                   keras.layers.MaxPooling2D((2, 2))]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(hp.get("dense_units", 64), activation=hp.get("activation", "relu"))]
+    if hp.get("dropout", 0.0) > 0:
+        layers.append(keras.layers.Dropout(hp["dropout"]))
+    return layers + _head(keras, sig)
+
+
+def _lstm(hp, sig, keras):
+    shape = sig.input_shape
+    if len(shape) not in (1, 2):
+        raise ApiError(422, f"architecture 'lstm' needs sequences shaped (timesteps,) or (timesteps, features); the dataset's samples are {list(shape)}")
+    layers = [keras.layers.Reshape((shape[0], 1))] if len(shape) == 1 else []
+    units = _hidden_units({"units": hp.get("units", 32), "layers": hp.get("layers", 1)})
+    for i, u in enumerate(units):
+        layers.append(keras.layers.LSTM(u, activation=hp.get("activation", "tanh"), return_sequences=i < len(units) - 1))
+    return layers + _head(keras, sig)
+
+
+def _autoencoder(hp, sig, keras):
+    size = int(math.prod(sig.input_shape))
+    act = hp.get("activation", "relu")
+    layers = _flatten_if_needed(keras, sig)
+    hidden = hp.get("units", [32])
+    for u in hidden:
+        layers.append(keras.layers.Dense(u, activation=act))
+    layers.append(keras.layers.Dense(hp.get("encoding_dim", 8), activation=act))
+    for u in reversed(hidden):
+        layers.append(keras.layers.Dense(u, activation=act))
+    layers.append(keras.layers.Dense(size, activation=hp.get("output_activation", "linear")))
+    if len(sig.input_shape) > 1:
+        layers.append(keras.layers.Reshape(sig.input_shape))
+    return layers
+
+
+_UNITS = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 4096},
+                    {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "minItems": 1, "maxItems": 16}]}
+_ACT = {"type": "string", "enum": ACTIVATIONS}
+_DROPOUT = {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.0}
+
+CATALOG: dict[str, Architecture] = {a.name: a for a in [
+    Architecture("linear", "Linear regression: one Dense layer, mean squared error.", {}, ("regression",), _linear),
+    Architecture("logistic", "Logistic (softmax) regression: one Dense softmax layer, cross-entropy.", {},
+                 ("classification",), _logistic),
+    Architecture("mlp", "Fully connected network (seed 002's Dense network): hidden Dense layers, then a softmax or linear head.",
+                 {"units": {**_UNITS, "default": 64}, "layers": {"type": "integer", "minimum": 1, "maximum": 16, "default": 2},
+                  "activation": {**_ACT, "default": "relu"}, "dropout": _DROPOUT},
+                 ("classification", "regression"), _mlp),
+    Architecture("cnn", "ConvNet for images (the seeds' ConvNet): Conv2D+MaxPooling blocks, Dense, softmax.",
+                 {"filters": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 512}, "minItems": 1, "maxItems": 6, "default": [16, 32]},
+                  "kernel_size": {"type": "integer", "minimum": 1, "maximum": 7, "default": 3},
+                  "dense_units": {"type": "integer", "minimum": 1, "maximum": 4096, "default": 64},
+                  "activation": {**_ACT, "default": "relu"}, "dropout": _DROPOUT},
+                 ("classification", "regression"), _cnn),
+    Architecture("lstm", "LSTM over sequences (timesteps[, features]), then a softmax or linear head.",
+                 {"units": {**_UNITS, "default": 32}, "layers": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
+                  "activation": {**_ACT, "default": "tanh"}},
+                 ("classification", "regression"), _lstm),
+    Architecture("autoencoder", "Dense autoencoder: encoder down to encoding_dim, decoder back; trained to reconstruct x (labels ignored).",
+                 {"units": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "maxItems": 8, "default": [32]},
+                  "encoding_dim": {"type": "integer", "minimum": 1, "maximum": 4096, "default": 8},
+                  "activation": {**_ACT, "default": "relu"}, "output_activation": {**_ACT, "default": "linear"}},
+                 ("reconstruction",), _autoencoder),
+]}
+
+
+def _check_value(name: str, value: Any, spec: dict[str, Any]) -> None:
+    if "oneOf" in spec:
+        errors = []
+        for alt in spec["oneOf"]:
+            try:
+                _check_value(name, value, alt)
+                return
+            except ApiError as exc:
+                errors.append(exc.detail)
+        raise ApiError(422, " or ".join(errors))
+    kind = spec.get("type")
+    if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ApiError(422, f"hyperparameter {name!r} must be an integer, got {value!r}")
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        raise ApiError(422, f"hyperparameter {name!r} must be a finite number, got {value!r}")
+    if kind == "string" and not isinstance(value, str):
+        raise ApiError(422, f"hyperparameter {name!r} must be a string, got {value!r}")
+    if kind == "array":
+        if not isinstance(value, list) or not spec.get("minItems", 0) <= len(value) <= spec.get("maxItems", 10**6):
+            raise ApiError(422, f"hyperparameter {name!r} must be a list of {spec.get('minItems', 0)}..{spec.get('maxItems')} items, got {value!r}")
+        for i, item in enumerate(value):
+            _check_value(f"{name}[{i}]", item, spec["items"])
+        return
+    if "enum" in spec and value not in spec["enum"]:
+        raise ApiError(422, f"hyperparameter {name!r} must be one of {spec['enum']}, got {value!r}")
+    if "minimum" in spec and value < spec["minimum"] or "maximum" in spec and value > spec["maximum"]:
+        raise ApiError(422, f"hyperparameter {name!r} must be in {spec.get('minimum')}..{spec.get('maximum')}, got {value!r}")
+    if "exclusiveMinimum" in spec and value <= spec["exclusiveMinimum"] or "exclusiveMaximum" in spec and value >= spec["exclusiveMaximum"]:
+        raise ApiError(422, f"hyperparameter {name!r} is out of range: {spec}, got {value!r}")
+
+
+def validate_hyperparameters(architecture: str | dict, hp: dict[str, Any]) -> None:
+    """422 naming the first bad or unknown hyperparameter."""
+    if isinstance(architecture, dict):
+        allowed = {**_COMMON, "loss": {"type": "string"}, "task": {"type": "string", "enum": ["classification", "regression", "reconstruction"]}}
+    else:
+        allowed = CATALOG[architecture].schema()["properties"]
+    for name, value in hp.items():
+        if name not in allowed:
+            raise ApiError(422, f"unknown hyperparameter {name!r}; expected some of {sorted(allowed)}")
+        _check_value(name, value, allowed[name])
+
+
+def resolve(architecture: str | dict) -> Architecture | dict:
+    """The catalog entry for a name, or the custom config checked by model_from_config (422 if bad)."""
+    if isinstance(architecture, str):
+        if architecture not in CATALOG:
+            raise ApiError(422, f"unknown architecture {architecture!r}; expected one of {sorted(CATALOG)} or a model config object")
+        return CATALOG[architecture]
+    from aiaas_core import keras
+
+    try:
+        keras.models.model_from_config(architecture)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ApiError(422, f"invalid architecture config: {exc}") from exc
+    return architecture
+
+
+def build_model(architecture: str | dict, hp: dict[str, Any], sig: Signature):
+    """An uncompiled Keras-style model for this data."""
+    from aiaas_core import keras
+
+    if isinstance(architecture, dict):
+        return keras.models.model_from_config(architecture)
+    entry = CATALOG[architecture]
+    layers = entry.build(hp, sig, keras)
+    return keras.Sequential([keras.Input(shape=sig.input_shape), *layers])

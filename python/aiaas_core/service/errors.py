@@ -1,0 +1,16 @@
+"""One exception type for every expected failure, turned into `{"detail": ...}` JSON by app.py."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error the client caused (or may retry), with its HTTP status and a message for the client."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+def not_found(kind: str, object_id: str) -> ApiError:
+    # Same answer whether the object does not exist or belongs to another tenant: no existence leak.
+    return ApiError(404, f"{kind} {object_id!r} not found")

@@ -1,0 +1,141 @@
+"""Where training runs. `JobExecutor` is the interface; `LocalProcessExecutor` is a pool of worker
+processes on this machine that take queued jobs from the database (so a distributed engine can replace
+it by implementing the same four methods against the same tables).
+"""
+
+from __future__ import annotations
+
+import abc
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+
+from .db import make_engine, make_sessionmaker, session_scope
+from .models import Job, JobEvent
+from .settings import Settings
+
+log = logging.getLogger("aiaas.executor")
+
+
+class JobExecutor(abc.ABC):
+    """Runs queued jobs. Jobs are rows (state queued) in the database; the executor claims and runs them."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start taking jobs (and re-queue jobs whose worker died with a previous server)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop; running jobs stay 'running' and are resumed from their checkpoint at the next start."""
+
+    @abc.abstractmethod
+    def alive_workers(self) -> int:
+        """How many workers can take jobs now (for /readyz)."""
+
+    def notify(self) -> None:
+        """A job was queued (a hint; workers also poll)."""
+
+
+def requeue_orphans(factory) -> int:
+    """Jobs left 'running' by a server that died: back to 'queued', keeping their epoch for the resume."""
+    with session_scope(factory) as session:
+        orphans = list(session.scalars(select(Job).where(Job.state == "running")))
+        for job in orphans:
+            job.state, job.worker_id = "queued", None
+            session.add(JobEvent(job_id=job.id, kind="state",
+                                 data={"state": "queued", "message": f"re-queued after a server restart; resumes after epoch {job.epoch}"}))
+        return len(orphans)
+
+
+def claim_next(factory, worker_id: str) -> str | None:
+    """Atomically move the oldest queued job to 'running' for this worker (portable compare-and-set)."""
+    with session_scope(factory) as session:
+        candidates = session.scalars(
+            select(Job.id).where(Job.state == "queued").order_by(Job.created_at, Job.id).limit(5)).all()
+        for job_id in candidates:
+            claimed = session.execute(
+                update(Job).where(Job.id == job_id, Job.state == "queued")
+                .values(state="running", worker_id=worker_id, attempts=Job.attempts + 1,
+                        started_at=datetime.now(timezone.utc))
+            ).rowcount
+            if claimed == 1:
+                session.add(JobEvent(job_id=job_id, kind="state", data={"state": "running", "worker": worker_id}))
+                return job_id
+    return None
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the server process dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # other systems: the parent-pid check in the loop covers it
+
+
+def worker_main(settings: Settings, worker_id: str, parent_pid: int, threads: int) -> None:
+    """Worker process body: claim a job, run it, repeat; exit when the server is gone."""
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
+    import aiaas_core
+
+    aiaas_core.set_num_threads(threads)
+    from .storage import Storage
+    from .training import run_job
+
+    engine = make_engine(settings.db_url)
+    factory = make_sessionmaker(engine)
+    storage = Storage(settings.data_dir)
+    while os.getppid() == parent_pid:
+        try:
+            job_id = claim_next(factory, worker_id)
+        except Exception:
+            log.exception("worker %s could not poll for jobs", worker_id)
+            job_id = None
+        if job_id is None:
+            time.sleep(settings.poll_interval_s)
+            continue
+        run_job(factory, storage, job_id, worker_id)
+
+
+class LocalProcessExecutor(JobExecutor):
+    """`settings.workers` processes (spawned, so no state is inherited from the API process)."""
+
+    def __init__(self, settings: Settings, threads_per_worker: int = 1) -> None:
+        self.settings = settings
+        self.threads = threads_per_worker
+        self._procs: list[mp.Process] = []
+
+    def start(self) -> None:
+        factory = make_sessionmaker(make_engine(self.settings.db_url))
+        n = requeue_orphans(factory)
+        if n:
+            log.info("re-queued %d job(s) interrupted by a previous shutdown", n)
+        ctx = mp.get_context("spawn")
+        for i in range(self.settings.workers):
+            worker_id = f"{os.getpid()}-{i}"
+            proc = ctx.Process(target=worker_main, name=f"aiaas-worker-{i}", daemon=True,
+                               args=(self.settings, worker_id, os.getpid(), self.threads))
+            proc.start()
+            self._procs.append(proc)
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        self._procs.clear()
+
+    def alive_workers(self) -> int:
+        return sum(p.is_alive() for p in self._procs)

@@ -1,0 +1,51 @@
+"""Applying a dataset's preprocessing: fitted at training time, then replayed unchanged at prediction time.
+
+Features of any per-sample shape are flattened to [n, f] for the aiaas_core.data Preprocessor and
+reshaped back, so images and sequences share the path of tabular data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ApiError
+
+
+def fit_features(x: np.ndarray, y: np.ndarray | None, prep: dict[str, Any], columns: list[str] | None):
+    """(x, y, preprocessor_config, report): missing values handled and scaling fitted on x."""
+    from aiaas_core.data import Preprocessor
+
+    shape = x.shape[1:]
+    flat = x.reshape(x.shape[0], -1)
+    scaler = None if prep.get("scaling", "none") == "none" else prep["scaling"]
+    pre = Preprocessor(missing=prep.get("missing", "drop"), scaler=scaler,
+                       columns=columns if columns and len(columns) == flat.shape[1] else None)
+    flat, y, report = pre.fit_clean(flat, y)
+    return flat.reshape((flat.shape[0], *shape)).astype(np.float32), y, pre.get_config(), report
+
+
+def apply_features(x: np.ndarray, config: dict[str, Any]) -> np.ndarray:
+    """Replay a fitted preprocessor on x [n, *input_shape]; ValueError names what was wrong."""
+    from aiaas_core.data import preprocessor_from_config
+
+    pre = preprocessor_from_config(config)
+    shape = x.shape[1:]
+    flat = pre.transform(x.reshape(x.shape[0], -1))
+    return flat.reshape((flat.shape[0], *shape)).astype(np.float32)
+
+
+def encode_targets(y: np.ndarray, task: str, classes: list[str] | None, one_hot: bool):
+    """Labels as the loss wants them: class ids (or one-hot rows) for classification, float32 [n, k] otherwise."""
+    from aiaas_core.data import one_hot as to_one_hot
+
+    if task == "classification":
+        index = {c: i for i, c in enumerate(classes or [])}
+        try:
+            ids = np.asarray([index[str(v)] for v in y.tolist()], dtype=np.int64)
+        except KeyError as exc:
+            raise ApiError(422, f"label {exc.args[0]!r} is not one of the model's classes {classes}") from None
+        return to_one_hot(ids, len(index)) if one_hot else ids
+    arr = np.asarray(y, dtype=np.float32)
+    return arr.reshape(arr.shape[0], -1)

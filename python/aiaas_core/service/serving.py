@@ -1,0 +1,125 @@
+"""Prediction: a cache of loaded model versions and an atomic endpoint -> version pointer.
+
+Switching an endpoint loads the new version first, then replaces one dict entry (atomic in CPython);
+requests already holding the old model finish with it, so a promote/rollback fails no request.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ApiError
+from .modelio import load_model
+from .models import Endpoint, ModelVersion
+from .preparation import apply_features
+from .repository import TenantRepo
+
+
+@dataclass
+class LoadedModel:
+    version_id: str
+    model: Any
+    signature: dict[str, Any]
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one forward pass at a time per model
+
+
+class Serving:
+    def __init__(self, state, capacity: int = 32) -> None:
+        self.state = state
+        self.capacity = capacity
+        self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._routes: dict[tuple[str, str], str] = {}  # (tenant_id, endpoint name) -> version id
+
+    # -- model cache -------------------------------------------------------------------------------
+    def get_model(self, version: ModelVersion) -> LoadedModel:
+        with self._cache_lock:
+            hit = self._cache.get(version.id)
+            if hit is not None:
+                self._cache.move_to_end(version.id)
+                return hit
+            load_lock = self._load_locks.setdefault(version.id, threading.Lock())
+        with load_lock:  # one load per version even when many requests miss together
+            with self._cache_lock:
+                hit = self._cache.get(version.id)
+            if hit is not None:
+                return hit
+            loaded = LoadedModel(version.id, load_model(self.state.storage, "models", version.id), dict(version.signature))
+            with self._cache_lock:
+                self._cache[version.id] = loaded
+                while len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
+            return loaded
+
+    # -- endpoints ---------------------------------------------------------------------------------
+    def point(self, tenant_id: str, name: str, version: ModelVersion) -> None:
+        """Load `version`, then switch the endpoint to it in one step."""
+        self.get_model(version)
+        self._routes[(tenant_id, name)] = version.id
+
+    def forget(self, tenant_id: str, name: str) -> None:
+        self._routes.pop((tenant_id, name), None)
+
+    def resolve(self, tenant_id: str, name: str) -> LoadedModel:
+        version_id = self._routes.get((tenant_id, name))
+        with self.state.sessions() as session:
+            repo = TenantRepo(session, tenant_id)
+            if version_id is None:
+                version_id = repo.endpoint_by_name(name).model_version_id
+                self._routes[(tenant_id, name)] = version_id
+            version = repo.get(ModelVersion, version_id)
+        return self.get_model(version)
+
+    # -- prediction --------------------------------------------------------------------------------
+    def predict(self, loaded: LoadedModel, instances: list[Any]) -> list[Any]:
+        x = validate_instances(instances, loaded.signature, self.state.settings.max_predict_values)
+        pre = loaded.signature.get("preprocessor")
+        if pre is not None:
+            try:
+                x = apply_features(x, pre)
+            except ValueError as exc:
+                raise ApiError(422, f"instances rejected by the model's preprocessing: {exc}") from exc
+        with loaded.lock:
+            out = np.asarray(loaded.model.predict(x, verbose=0), dtype=np.float64)
+        return format_outputs(out, loaded.signature)
+
+
+def validate_instances(instances: list[Any], signature: dict[str, Any], max_values: int) -> np.ndarray:
+    """JSON instances -> float32 [n, *input_shape], or 422/413 naming the expected shape and dtype."""
+    shape = tuple(signature["input_shape"])
+    want = f"expected instances shaped [n, {', '.join(map(str, shape))}] of numbers (float32)"
+    per = math.prod(shape)
+    if len(instances) * per > max_values:
+        raise ApiError(413, f"{len(instances)} instances of {per} values exceed the limit of {max_values} values per request")
+    try:
+        arr = np.asarray(instances, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ApiError(422, f"instances are not a rectangular array of numbers; {want}") from None
+    if arr.shape != (len(instances), *shape):
+        raise ApiError(422, f"instances have shape {list(arr.shape)}; {want}")
+    if np.isinf(arr).any():
+        raise ApiError(422, f"instances contain infinite values; {want}")
+    return arr.astype(np.float32)
+
+
+def format_outputs(out: np.ndarray, signature: dict[str, Any]) -> list[Any]:
+    """Class label + probabilities for classifiers, numbers otherwise."""
+    if signature.get("task") == "classification":
+        classes = signature["classes"]
+        numeric = (signature.get("label_dtype") or "").startswith(("int", "uint"))
+        result = []
+        for row in out:
+            label = classes[int(np.argmax(row))]
+            result.append({"label": int(label) if numeric else label,
+                           "probabilities": {c: float(p) for c, p in zip(classes, row)}})
+        return result
+    if signature.get("task") == "regression" and out.ndim == 2 and out.shape[1] == 1:
+        return [float(v) for v in out[:, 0]]
+    return out.tolist()

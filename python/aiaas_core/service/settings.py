@@ -1,0 +1,72 @@
+"""Service configuration: one frozen object built from CLI flags and AIAAS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """Default per-tenant quotas; a tenant row may override each one."""
+
+    max_concurrent_jobs: int = 2
+    max_epochs: int = 200
+    max_dataset_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to run; `database_url` defaults to SQLite inside `data_dir`."""
+
+    data_dir: Path = Path("./aiaas-data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_predict_values: int = 1_000_000  # floats per prediction request (tensor size limit)
+    rate_limit_per_minute: int = 600  # default per key; a key may carry its own
+    poll_interval_s: float = 0.5  # how often idle workers look for queued jobs
+    limits: TenantLimits = field(default_factory=TenantLimits)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        for name in ("port", "workers", "max_upload_bytes", "max_predict_values", "rate_limit_per_minute"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "port" else 1):
+                raise ValueError(f"setting {name} must be a positive integer, got {value!r}")
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL: the given one, or SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'aiaas.db'}"
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then AIAAS_* environment variables, then explicit (non-None) overrides."""
+        limits = TenantLimits(
+            max_concurrent_jobs=_env_int("AIAAS_MAX_CONCURRENT_JOBS", TenantLimits.max_concurrent_jobs),
+            max_epochs=_env_int("AIAAS_MAX_EPOCHS", TenantLimits.max_epochs),
+            max_dataset_bytes=_env_int("AIAAS_MAX_DATASET_BYTES", TenantLimits.max_dataset_bytes),
+        )
+        base = cls(
+            data_dir=Path(os.environ.get("AIAAS_DATA_DIR_SERVICE", "./aiaas-data")),
+            database_url=os.environ.get("AIAAS_DATABASE_URL") or None,
+            max_upload_bytes=_env_int("AIAAS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            max_predict_values=_env_int("AIAAS_MAX_PREDICT_VALUES", cls.max_predict_values),
+            rate_limit_per_minute=_env_int("AIAAS_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            limits=limits,
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,79 @@
+"""Artifact files by (kind, id), encrypted at rest. Paths come only from server-generated ids."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .crypto import EncryptedWriter, decrypt_chunks, load_master_key
+
+KINDS = ("datasets", "checkpoints", "models")
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class Storage:
+    """`<data_dir>/artifacts/<kind>/<id>.enc`; writes go to a temp file and are renamed atomically."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "artifacts"
+        for kind in KINDS:
+            (self.root / kind).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._key = load_master_key(Path(data_dir))
+
+    def path(self, kind: str, artifact_id: str) -> Path:
+        if kind not in KINDS:
+            raise ValueError(f"artifact kind must be one of {KINDS}, got {kind!r}")
+        if not _ID.match(artifact_id):
+            raise ValueError(f"artifact id must be 32 lowercase hex digits, got {artifact_id!r}")
+        return self.root / kind / f"{artifact_id}.enc"
+
+    @contextmanager
+    def writer(self, kind: str, artifact_id: str) -> Iterator[EncryptedWriter]:
+        """Encrypting writer; the file appears under its final name only if the block succeeds."""
+        final = self.path(kind, artifact_id)
+        tmp = final.with_suffix(f".tmp{os.getpid()}")
+        try:
+            with open(tmp, "wb") as fh:
+                w = EncryptedWriter(fh, self._key, f"{kind}/{artifact_id}")
+                yield w
+                w.finish()
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def write_bytes(self, kind: str, artifact_id: str, data: bytes) -> int:
+        with self.writer(kind, artifact_id) as w:
+            w.write(data)
+        return len(data)
+
+    def write_file(self, kind: str, artifact_id: str, src: Path) -> int:
+        """Encrypt a plaintext file into the store, 1 MiB at a time."""
+        with self.writer(kind, artifact_id) as w, open(src, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                w.write(chunk)
+            return w.plaintext_bytes
+
+    def read_bytes(self, kind: str, artifact_id: str) -> bytes:
+        out = io.BytesIO()
+        with open(self.path(kind, artifact_id), "rb") as fh:
+            for chunk in decrypt_chunks(io.BufferedReader(fh), self._key, f"{kind}/{artifact_id}"):
+                out.write(chunk)
+        return out.getvalue()
+
+    def read_to_file(self, kind: str, artifact_id: str, dest: Path) -> None:
+        """Decrypt into `dest` (a private temp file the caller deletes)."""
+        with open(self.path(kind, artifact_id), "rb") as fh, open(dest, "wb") as out:
+            for chunk in decrypt_chunks(io.BufferedReader(fh), self._key, f"{kind}/{artifact_id}"):
+                out.write(chunk)
+
+    def exists(self, kind: str, artifact_id: str) -> bool:
+        return self.path(kind, artifact_id).exists()
+
+    def delete(self, kind: str, artifact_id: str) -> None:
+        self.path(kind, artifact_id).unlink(missing_ok=True)
