@@ -1,0 +1,20 @@
+"""`aiaas_core.keras`: the Keras model API (layers, Model, Sequential, compile/fit/predict, saving)
+over the Rust kernels in `aiaas_core._core`.
+
+Interface other code relies on: `Sequential`/`Model`, `layers.*`, `models.load_model(path)`,
+`models.model_from_json/config` (validated Keras-style config), `model.save(path)` (one zip:
+config.json + model.weights.safetensors + optimizer.safetensors), `model.preprocessing`.
+"""
+
+from . import activations, backend, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from .engine.model import Model
+from .engine.saving import load_model, model_from_config, model_from_json
+from .engine.sequential import Sequential
+from .layers import Input
+from .utils import set_random_seed, to_categorical
+
+__all__ = [
+    "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
+    "initializers", "activations", "utils", "backend", "load_model", "model_from_json",
+    "model_from_config", "set_random_seed", "to_categorical",
+]

@@ -1,0 +1,82 @@
+"""Validation of fit/evaluate/predict arguments, done once per call (never per batch)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._arrays import as_float32
+
+
+def check_int(value, what: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{what} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def verbosity(verbose) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
+def as_inputs(model, x, what: str = "x") -> np.ndarray:
+    """x as C-contiguous float32 with a batch axis, finite; its sample shape checked if known."""
+    if x is None:
+        raise ValueError(f"{what} is required (an array whose first axis counts samples)")
+    arr = as_float32(x, what, finite=True)
+    if arr.ndim < 2:
+        want = model._build_input_shape
+        hint = f"; the model expects {tuple(want)}" if want is not None else ""
+        raise ValueError(f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}")
+    if len(arr) == 0:
+        raise ValueError(f"{what} is empty (0 samples)")
+    want = model._build_input_shape
+    if want is not None and arr.shape[1:] != tuple(want[1:]):
+        raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}")
+    return arr
+
+
+def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.ndarray:
+    """Targets as float32 shaped like the model's output (class ids for the sparse loss), checked."""
+    if y is None:
+        raise ValueError(f"{what} is required for training and evaluation")
+    raw = np.asarray(y)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {raw.dtype}")
+    if raw.ndim == 0 or len(raw) != n:
+        got = "a scalar" if raw.ndim == 0 else f"{len(raw)} samples"
+        raise ValueError(f"x and {what} must have the same number of samples: x has {n}, {what} has {got}")
+    arr = as_float32(raw, what, finite=True)
+    kind = model.loss.kind
+    out = tuple(output_shape[1:])
+    if kind == "sparse_categorical_crossentropy":
+        classes = out[-1]
+        ids_shape = (n,) + out[:-1]
+        if arr.size != math.prod(ids_shape):
+            raise ValueError(
+                f"sparse_categorical_crossentropy takes one class id per output row: {what} has shape {raw.shape}, "
+                f"expected {ids_shape} (model output {(None,) + out}); one-hot labels need categorical_crossentropy"
+            )
+        if raw.dtype.kind == "f" and (raw != np.round(raw)).any():
+            raise ValueError(f"{what} must hold integer class ids for sparse_categorical_crossentropy, found non-integers")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi >= classes:
+            raise ValueError(
+                f"{what} class ids must be in [0, {classes}) for a model with {classes} outputs, got range [{lo:g}, {hi:g}]"
+            )
+        return arr.reshape(ids_shape)
+    want = (n,) + out
+    if arr.shape != want:
+        if arr.size != math.prod(want):
+            raise ValueError(
+                f"{what} has shape {raw.shape} but the model outputs {(None,) + out} per batch; "
+                f"expected {what} of shape {want}"
+            )
+        arr = arr.reshape(want)
+    if kind == "categorical_crossentropy" and out[-1] == 1:
+        raise ValueError("categorical_crossentropy needs at least 2 output classes; use binary_crossentropy")
+    return arr

@@ -1,0 +1,110 @@
+"""`Sequential`: a plain stack of layers, built as soon as its input shape is known."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..layers.base import InputLayer, Layer
+from .model import Model
+
+
+class Sequential(Model):
+    """`Sequential([layers])` or `.add(layer)`; the first element may be `keras.Input(shape)`."""
+
+    def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
+        super().__init__(name=name, trainable=trainable)
+        self._layers: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        if layers is not None:
+            if not isinstance(layers, (list, tuple)):
+                raise TypeError(f"Sequential takes a list of layers, got {type(layers).__name__}")
+            for layer in layers:
+                self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def _children(self):
+        return [(f"layers.{i}", layer) for i, layer in enumerate(self._layers)]
+
+    @property
+    def input_shape(self):
+        return self._build_input_shape
+
+    @property
+    def output_shape(self):
+        return self._output_shape
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer; `keras.Input(shape)` is only accepted first."""
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_layer is not None:
+                raise ValueError("an Input can only be the first element of a Sequential")
+            self._input_layer = layer
+            self.build(layer.shape)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add takes a keras layer, got {type(layer).__name__}")
+        if any(layer is l for l in self._layers):
+            raise ValueError(f"layer {layer.name!r} is already in this Sequential")
+        declared = layer._batch_input_shape if not self._layers and self._input_layer is None else None
+        self._layers.append(layer)
+        if declared is not None:
+            self.build(declared)
+        elif self._build_input_shape is not None:
+            self.build(self._build_input_shape)
+
+    def pop(self) -> Layer:
+        if not self._layers:
+            raise ValueError("pop: the Sequential has no layers")
+        layer = self._layers.pop()
+        if self._build_input_shape is not None:
+            self.build(self._build_input_shape)
+        return layer
+
+    def build(self, input_shape=None) -> None:
+        """Build every layer in order from `input_shape` (batch axis included; may be None)."""
+        if input_shape is None:
+            input_shape = self._build_input_shape
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
+            raise ValueError(f"build takes the input shape with its batch axis, e.g. (None, 100); got {input_shape!r}")
+        shape = (None,) + tuple(int(d) for d in input_shape[1:])
+        self._build_input_shape = shape
+        for i, layer in enumerate(self._layers):
+            try:
+                if not layer.built:
+                    layer._check_input_rank((1,) + shape[1:])
+                    layer._build_once(shape)
+                shape = tuple(layer.compute_output_shape(shape))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"layer {i} ({type(layer).__name__} {layer.name!r}): {exc}") from None
+        self._output_shape = shape
+        self.built = bool(self._layers)
+
+    def _first_call(self, x, training, kwargs):
+        self.build((None,) + x.shape[1:])
+        return self._call_composite(x, training, kwargs)
+
+    def call(self, inputs, training: bool = False):
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def kernel_chain(self) -> list[Layer] | None:
+        """The layers if every one runs a Rust forward/backward (fast training path), else None."""
+        chain = []
+        for layer in self._layers:
+            if isinstance(layer, Model) or type(layer).forward is Layer.forward or type(layer).call is not Layer.call:
+                return None
+            chain.append(layer)
+        return chain
+
+    def get_config(self) -> dict:
+        from .saving import sequential_config
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        from .saving import model_from_config
+        return model_from_config({"class_name": "Sequential", "config": config})

@@ -1,0 +1,52 @@
+"""`model.summary()`: a Keras-like table of layers, output shapes and parameter counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+
+
+def _output_shapes(model) -> dict[int, tuple]:
+    """Output shape per layer id: from the build chain (Sequential) or a recorded probe call."""
+    shapes: dict[int, tuple] = {}
+    if hasattr(model, "kernel_chain") and model._build_input_shape is not None:
+        shape = model._build_input_shape
+        for layer in model.layers:
+            shape = tuple(layer.compute_output_shape(shape))
+            shapes[id(layer)] = shape
+        return shapes
+    probe = np.zeros((1,) + tuple(model._build_input_shape[1:]), np.float32)
+    saved = backend._shape_log
+    backend._shape_log = []
+    try:
+        model(probe, training=False)
+        for layer, shape in backend._shape_log:
+            shapes.setdefault(id(layer), (None,) + tuple(shape[1:]))
+    finally:
+        backend._shape_log = saved
+    return shapes
+
+
+def summary(model, line_length: int | None = None, print_fn=None) -> None:
+    model._require_built("summary")
+    print_fn = print_fn or print
+    width = line_length or 78
+    cols = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33))
+    shapes = _output_shapes(model)
+
+    def row(*cells):
+        return "".join(str(c).ljust(w) for c, w in zip(cells, cols)).rstrip()
+
+    lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"), "=" * width]
+    for layer in model.layers:
+        shape = shapes.get(id(layer))
+        params = layer.count_params() if layer.built else 0
+        lines.append(row(f"{layer.name} ({type(layer).__name__})", shape if shape is not None else "?", f"{params:,}"))
+    lines.append("=" * width)
+    total = model.count_params()
+    trainable = int(sum(w.value.size for w in model.trainable_weights))
+    lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {total - trainable:,}", "_" * width]
+    for line in lines:
+        print_fn(line)

@@ -1,0 +1,309 @@
+"""The Layer contract: build(input_shape) / call(x, training) / get_config() / from_config().
+
+Built-in layers implement `forward(x, training) -> (y, ctx)` and `backward(ctx, dy, need_dx) ->
+(dx, grads)` (grads aligned with `trainable_weights`); `__call__` records (layer, ctx, x, y) on the
+active tape during training so a model's backward pass can replay the calls in reverse.
+A user layer that overrides `call` instead is a composition: the layers it calls record themselves.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from ..._arrays import as_float32
+from .. import backend
+from ..variables import Variable
+
+# Keys any layer config may hold; regularizers/constraints only as None (not supported).
+_BASE_KEYS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size"}
+_NONE_ONLY_KEYS = {
+    "kernel_regularizer", "bias_regularizer", "activity_regularizer", "recurrent_regularizer",
+    "kernel_constraint", "bias_constraint", "recurrent_constraint", "beta_regularizer",
+    "gamma_regularizer", "beta_constraint", "gamma_constraint", "embeddings_regularizer",
+    "embeddings_constraint",
+}
+_name_counts: dict[str, int] = {}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower().replace("2_d", "2d")
+
+
+def unique_name(base: str) -> str:
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def shape_tuple(shape, what: str) -> tuple[int, ...]:
+    """A per-sample shape (no batch axis) as a tuple of positive ints."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{what} must be a tuple of positive ints, got {shape!r}")
+    out = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0:
+            raise ValueError(f"{what} must be a tuple of positive ints, got {tuple(shape)!r}")
+        out.append(int(d))
+    return tuple(out)
+
+
+def check_positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def pair(value, what: str) -> tuple[int, int]:
+    """Keras accepts an int or a pair for kernel sizes and strides."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
+    return (check_positive_int(value[0], what), check_positive_int(value[1], what))
+
+
+class Layer:
+    """Base class of every layer (and of Model)."""
+
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
+                 input_shape=None, batch_input_shape=None, batch_size=None, **kwargs):
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected argument(s) {', '.join(sorted(kwargs))}"
+            )
+        if dtype not in (None, "float32", np.float32) and not isinstance(dtype, dict):
+            raise ValueError(f"{type(self).__name__}: only dtype 'float32' is supported, got {dtype!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"layer name must be a str, got {type(name).__name__}")
+        self.name = name or unique_name(_snake(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.built = False
+        self._weights: list[Variable] = []
+        self._build_input_shape: tuple | None = None  # with the batch axis (None)
+        self._batch_input_shape: tuple | None = None
+        if batch_input_shape is not None:
+            self._batch_input_shape = (None,) + shape_tuple(tuple(batch_input_shape)[1:], "batch_input_shape")
+        elif input_shape is not None:
+            self._batch_input_shape = (None,) + shape_tuple(input_shape, "input_shape")
+
+    # ---- weights -----------------------------------------------------------------------------
+    def add_weight(self, name: str, shape, initializer, trainable: bool = True) -> Variable:
+        """Create a weight from an initializer (an `initializers.Initializer`)."""
+        var = Variable(initializer(tuple(shape)), name, trainable)
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self) -> list[Variable]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return list(self._weights)
+        return [w for w in self._weights if not w.trainable]
+
+    @property
+    def variables(self) -> list[Variable]:
+        return self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights, Keras order and shapes."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight; the list must match `get_weights()` in count and shapes."""
+        own = self.weights
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError(f"set_weights takes a list of arrays, got {type(weights).__name__}")
+        if len(weights) != len(own):
+            raise ValueError(
+                f"{self.name}: set_weights got {len(weights)} array(s), expected {len(own)} "
+                f"(shapes {[w.shape for w in own]})"
+            )
+        arrays = []
+        for i, (var, new) in enumerate(zip(own, weights)):
+            arr = np.asarray(new)
+            if arr.shape != var.shape:
+                raise ValueError(
+                    f"{self.name}: weight {i} ({var.name}) must have shape {var.shape}, got {arr.shape}"
+                )
+            arrays.append(as_float32(arr, f"weight {i} ({var.name})", finite=True))
+        for var, arr in zip(own, arrays):
+            np.copyto(var.value, arr)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"layer {self.name!r} is not built yet: call it on data or build(input_shape) first"
+            )
+        return int(sum(w.value.size for w in self.weights))
+
+    # ---- build / call ------------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Create weights for inputs of `input_shape` (batch axis included, may be None)."""
+        self.built = True
+
+    def _build_once(self, input_shape) -> None:
+        input_shape = (None,) + tuple(input_shape)[1:]
+        self.build(input_shape)
+        self.built = True
+        self._build_input_shape = input_shape
+
+    def forward(self, x: np.ndarray, training: bool):
+        """(y, ctx) for built-in layers; ctx is what `backward` needs."""
+        raise NotImplementedError
+
+    def backward(self, ctx, dy: np.ndarray, need_dx: bool = True):
+        """(dx, [grad per trainable weight])."""
+        raise NotImplementedError(f"layer {self.name!r} ({type(self).__name__}) has no backward pass")
+
+    def call(self, inputs, training: bool = False):
+        return self.forward(inputs, training)[0]
+
+    def _prepare_input(self, x) -> np.ndarray:
+        return as_float32(x, f"input of layer {self.name!r}", finite=False)
+
+    def __call__(self, inputs, training: bool | None = None, **kwargs):
+        x = inputs
+        if not (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous):
+            x = self._prepare_input(x)
+        if not self.built:
+            self._check_input_rank(x.shape)
+            self._build_once(x.shape)
+        if training is None:
+            training = backend._training
+        if type(self).forward is not Layer.forward and type(self).call is Layer.call:
+            y, ctx = self.forward(x, training)
+            tape = backend._tape
+            if tape is not None and training:
+                tape.append((self, ctx, x, y))
+            if backend._shape_log is not None:
+                backend._shape_log.append((self, y.shape))
+            return y
+        return self._call_composite(x, training, kwargs)
+
+    def _call_composite(self, x, training, kwargs):
+        saved = backend._training
+        backend._training = bool(training)
+        try:
+            if _takes_training(type(self)):
+                return self.call(x, training=training, **kwargs)
+            return self.call(x, **kwargs)
+        finally:
+            backend._training = saved
+
+    def _check_input_rank(self, shape) -> None:
+        """Hook: raise ValueError if this layer cannot take inputs of `shape` (batch included)."""
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        """Output shape (batch axis None) for `input_shape`; the default runs a 1-sample forward."""
+        probe = np.zeros((1,) + tuple(input_shape)[1:], np.float32)
+        saved = backend._tape
+        backend._tape = None
+        try:
+            out = self(probe, training=False)
+        finally:
+            backend._tape = saved
+        return (None,) + tuple(out.shape[1:])
+
+    # ---- config ------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        """Rebuild a layer from `get_config()`; unknown or unsupported fields are a ValueError."""
+        if not isinstance(config, dict):
+            raise ValueError(f"{cls.__name__} config must be a dict, got {type(config).__name__}")
+        allowed = set(_BASE_KEYS)
+        for klass in cls.__mro__:  # a subclass passes **kwargs up: every __init__ in the chain counts
+            if "__init__" in vars(klass) and klass is not object:
+                allowed |= set(inspect.signature(klass.__init__).parameters)
+        kwargs = {}
+        for key, value in config.items():
+            if key in _NONE_ONLY_KEYS:
+                if value is not None:
+                    raise ValueError(f"{cls.__name__}: field {key!r} is not supported (must be null)")
+                continue
+            if key not in allowed or key in ("self", "kwargs"):
+                raise ValueError(
+                    f"{cls.__name__}: unknown field {key!r}; accepted fields: {', '.join(sorted(allowed - {'self', 'kwargs'}))}"
+                )
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_TAKES_TRAINING: dict[type, bool] = {}
+
+
+def _takes_training(cls: type) -> bool:
+    """Whether `cls.call` accepts `training` (seed models define `call(self, x)` only)."""
+    known = _TAKES_TRAINING.get(cls)
+    if known is None:
+        params = inspect.signature(cls.call).parameters
+        known = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+        _TAKES_TRAINING[cls] = known
+    return known
+
+
+class InputLayer(Layer):
+    """`keras.Input(shape)`: declares the per-sample input shape (first element of a Sequential)."""
+
+    def __init__(self, shape=None, batch_size=None, name=None, batch_shape=None,
+                 input_shape=None, batch_input_shape=None, dtype=None, sparse=None, trainable=True):
+        if shape is None and batch_shape is None and input_shape is None and batch_input_shape is None:
+            raise ValueError("Input needs shape= (the per-sample shape, without the batch axis)")
+        if shape is None:
+            if batch_shape is not None or batch_input_shape is not None:
+                full = batch_shape if batch_shape is not None else batch_input_shape
+                if not isinstance(full, (list, tuple)) or len(full) < 2:
+                    raise ValueError(f"batch_shape must list the batch axis and the sample axes, got {full!r}")
+                shape = tuple(full)[1:]
+            else:
+                shape = input_shape
+        super().__init__(name=name, dtype=dtype, input_shape=shape_tuple(shape, "Input shape"))
+        self.built = True
+        self._build_input_shape = self._batch_input_shape
+
+    @property
+    def shape(self) -> tuple:
+        return self._batch_input_shape
+
+    def forward(self, x, training):
+        return x, None
+
+    def backward(self, ctx, dy, need_dx=True):
+        return dy, []
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {"name": self.name, "batch_shape": list(self._batch_input_shape), "dtype": "float32"}
+
+
+def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None) -> InputLayer:
+    """`keras.Input(shape)`: an InputLayer to put first in a Sequential."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype, batch_shape=batch_shape)
+
+
+def flat_size(shape) -> int:
+    return int(math.prod(shape))
