@@ -312,5 +312,8 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
             raise ValueError(
                 f"{path} carries preprocessing but aiaas_core.data.preprocessor_from_config is unavailable: {exc}"
             ) from None
-        model.preprocessing = preprocessor_from_config(pre_cfg)
+        try:
+            model.preprocessing = preprocessor_from_config(pre_cfg)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: bad 'preprocessing' config: {exc}") from None
     return model
