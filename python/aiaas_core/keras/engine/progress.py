@@ -33,13 +33,12 @@ class Progress:
         if now >= self._next:
             self._next = now + _REFRESH_SECONDS
             self.bar.set_postfix_str(format_logs(logs_fn()), refresh=False)
-            self.bar.n = done
-            self.bar.refresh()
+            self.bar.update(done - self.bar.n)  # update() keeps tqdm's rate estimate right
 
     def close(self, done: int, logs: dict) -> None:
         if self.bar is not None:
-            self.bar.n = done
             self.bar.set_postfix_str(format_logs(logs), refresh=False)
+            self.bar.update(done - self.bar.n)
             self.bar.close()
         elif self.verbose == 2:
             seconds = time.perf_counter() - self.start
