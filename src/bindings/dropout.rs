@@ -13,7 +13,7 @@ type Arr<'py> = Bound<'py, PyArrayDyn<f32>>;
 fn dropout_forward<'py>(
     py: Python<'py>,
     x: PyReadonlyArrayDyn<'py, f32>,
-    rate: f32,
+    rate: f64,
     seed: &Bound<'py, PyAny>,
 ) -> PyResult<(Arr<'py>, Arr<'py>)> {
     // Python's `seed & (2**64 - 1)`: any int (negative, or wider than 64 bits) keeps its low bits.

@@ -17,15 +17,17 @@ fn mix64(mut z: u64) -> u64 {
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// x[K], rate in [0,1), seed -> y[K] = x * mask, mask[K] in {0, 1/(1-rate)}
-pub fn dropout_forward(x: &[f32], rate: f32, seed: u64, y: &mut [f32], mask: &mut [f32]) -> KResult<()> {
+/// `rate` is f64 so the scale is float32(1/(1-rate)) of the caller's number, as Keras computes it
+/// (1 / (1 - float32(0.9)) would be 9.999998, not 10).
+pub fn dropout_forward(x: &[f32], rate: f64, seed: u64, y: &mut [f32], mask: &mut [f32]) -> KResult<()> {
     if !(rate.is_finite() && (0.0..1.0).contains(&rate)) {
         return Err(KernelError::Value(format!("dropout: rate must be in [0, 1), got {rate}")));
     }
     ensure_len("dropout y", y.len(), x.len())?;
     ensure_len("dropout mask", mask.len(), x.len())?;
-    let keep_scale = 1.0 / (1.0 - rate);
+    let keep_scale = (1.0 / (1.0 - rate)) as f32;
     // Keep when the 32-bit draw u satisfies u >= rate * 2^32, i.e. with probability 1 - rate.
-    let threshold = ((rate as f64) * 4_294_967_296.0).ceil() as u64;
+    let threshold = (rate * 4_294_967_296.0).ceil() as u64;
     let key = mix64(seed ^ 0x5DEE_CE66_D1A4_F87B);
     // Each 64-bit draw feeds two elements; `base` is the element index of the block's start (even).
     let fill = |base: usize, x: &[f32], y: &mut [f32], mask: &mut [f32]| {

@@ -32,12 +32,13 @@ fn column_sums(x: &[f32], c: usize, mut acc: Vec<f64>, f: impl Fn(usize, f32) ->
     acc
 }
 
-/// y = x * scale[c] + shift[c], row by row.
-fn affine(x: &[f32], y: &mut [f32], c: usize, scale: &[f32], shift: &[f32]) {
+/// y = (x - center[c]) * scale[c] + shift[c], row by row. Centering first (rather than folding the
+/// mean into the shift) keeps float32 cancellation out when |mean| is large against the std.
+fn affine(x: &[f32], y: &mut [f32], c: usize, center: &[f32], scale: &[f32], shift: &[f32]) {
     simd(|| {
         for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-            for (((o, &v), &a), &b) in yr.iter_mut().zip(xr).zip(scale).zip(shift) {
-                *o = v * a + b;
+            for ((((o, &v), &m), &a), &b) in yr.iter_mut().zip(xr).zip(center).zip(scale).zip(shift) {
+                *o = (v - m) * a + b;
             }
         }
     })
@@ -66,16 +67,14 @@ pub fn batchnorm_forward_train(
         d * d
     });
     let mut scale = vec![0.0f32; c];
-    let mut shift = vec![0.0f32; c];
     for j in 0..c {
         let v = sq[j] / m as f64;
         mean[j] = mu[j] as f32;
         var[j] = v as f32;
         let inv = 1.0 / (v + eps as f64).sqrt();
         scale[j] = (gamma[j] as f64 * inv) as f32;
-        shift[j] = (beta[j] as f64 - mu[j] * gamma[j] as f64 * inv) as f32;
     }
-    affine(x, y, c, &scale, &shift);
+    affine(x, y, c, mean, &scale, beta);
     Ok(())
 }
 
@@ -99,13 +98,11 @@ pub fn batchnorm_forward_infer(
     )?;
     ensure_len("batchnorm y", y.len(), x.len())?;
     let mut scale = vec![0.0f32; c];
-    let mut shift = vec![0.0f32; c];
     for j in 0..c {
         let inv = 1.0 / (moving_var[j] as f64 + eps as f64).sqrt();
         scale[j] = (gamma[j] as f64 * inv) as f32;
-        shift[j] = (beta[j] as f64 - moving_mean[j] as f64 * gamma[j] as f64 * inv) as f32;
     }
-    affine(x, y, c, &scale, &shift);
+    affine(x, y, c, moving_mean, &scale, beta);
     Ok(())
 }
 
