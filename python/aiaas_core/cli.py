@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--name", required=True)
     u.add_argument("--label-column", default=None)
     u.add_argument("--labels", default=None, help="IDX labels file")
-    u.add_argument("--scaling", default=None, choices=["standard", "minmax", "none"])
+    u.add_argument("--scaling", default=None, choices=["standard", "minmax", "global_minmax", "none"])
     u.add_argument("--missing", default=None, choices=["drop", "mean", "median", "zero"])
     u.add_argument("--task", default=None, choices=["auto", "classification", "regression"])
     client_args(u)

@@ -12,7 +12,7 @@ from .errors import ApiError
 from .storage import Storage
 from .uploads import Form
 
-SCALINGS = ("standard", "minmax", "none")
+SCALINGS = ("standard", "minmax", "global_minmax", "none")
 MISSING = ("drop", "mean", "median", "zero")
 TASKS = ("classification", "regression", "auto")
 MAX_CLASSES = 1000
@@ -103,7 +103,7 @@ def summarise(fmt: str, x: np.ndarray, y: np.ndarray | None, columns: list[str] 
 
 def preprocessing_from_form(fields: dict[str, str], fmt: str) -> dict[str, Any]:
     """The chosen preprocessing (applied at training time, then saved with the model)."""
-    scaling = fields.get("scaling", "minmax" if fmt == "idx" else "standard")
+    scaling = fields.get("scaling", "global_minmax" if fmt == "idx" else "standard")
     missing = fields.get("missing", "drop")
     one_hot = fields.get("one_hot", "false").lower()
     if scaling not in SCALINGS:

@@ -19,11 +19,25 @@ def fit_features(x: np.ndarray, y: np.ndarray | None, prep: dict[str, Any], colu
 
     shape = x.shape[1:]
     flat = x.reshape(x.shape[0], -1)
-    scaler = None if prep.get("scaling", "none") == "none" else prep["scaling"]
+    scaling = prep.get("scaling", "none")
+    scaler = None if scaling in ("none", "global_minmax") else scaling
     pre = Preprocessor(missing=prep.get("missing", "drop"), scaler=scaler,
                        columns=columns if columns and len(columns) == flat.shape[1] else None)
     flat, y, report = pre.fit_clean(flat, y)
+    if scaling == "global_minmax":
+        # One range for every feature (images: the seeds' x / 255). A per-pixel range would blow up
+        # pixels that happen to be constant in the training images.
+        pre.scaler = _global_minmax(flat)
+        flat = pre.scaler.transform(flat)
     return flat.reshape((flat.shape[0], *shape)).astype(np.float32), y, pre.get_config(), report
+
+
+def _global_minmax(flat: np.ndarray):
+    from aiaas_core.data import MinMaxScaler
+
+    lo, hi = float(flat.min()), float(flat.max())
+    f = flat.shape[1]
+    return MinMaxScaler.from_config({"feature_range": [0.0, 1.0], "data_min": [lo] * f, "data_max": [hi] * f})
 
 
 def apply_features(x: np.ndarray, config: dict[str, Any]) -> np.ndarray:

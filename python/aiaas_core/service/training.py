@@ -137,7 +137,10 @@ def _run(factory, storage: Storage, job_id: str, worker_id: str) -> None:
         sig = Signature(tuple(signature["input_shape"]), task, signature["n_outputs"])
         model = build_model(architecture, hp, sig)
         _compile(model, task, hp, dataset.preprocessing.get("one_hot", False))
-    model.preprocessing = signature
+    from aiaas_core.data import preprocessor_from_config
+
+    # Saved inside every checkpoint and model file, so the artifact alone knows how to prepare inputs.
+    model.preprocessing = preprocessor_from_config(signature["preprocessor"])
 
     def on_epoch_end(epoch: int, logs: dict | None) -> None:
         save_model(storage, "checkpoints", job_id, model)  # checkpoint first, then announce the epoch

@@ -30,7 +30,7 @@ def dataset_out(d: Dataset) -> dict[str, Any]:
     "properties": {"file": {"type": "string", "format": "binary"}, "labels": {"type": "string", "format": "binary"},
                    "name": {"type": "string"}, "label_column": {"type": "string"},
                    "task": {"type": "string", "enum": list(TASKS)},
-                   "scaling": {"type": "string", "enum": ["standard", "minmax", "none"]},
+                   "scaling": {"type": "string", "enum": ["standard", "minmax", "global_minmax", "none"]},
                    "missing": {"type": "string", "enum": ["drop", "mean", "median", "zero"]},
                    "one_hot": {"type": "boolean"}}}}}}})
 async def upload_dataset(request: Request, principal: Principal = Depends(require("member"))) -> dict[str, Any]:
