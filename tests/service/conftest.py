@@ -36,7 +36,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "AIAAS_ADMIN_KEY": ADMIN_KEY, "AIAAS_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
-                    "AIAAS_RATE_LIMIT_PER_MINUTE": "100000", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+                    "AIAAS_RATE_LIMIT_PER_MINUTE": "100000", "AIAAS_MAX_PREDICT_VALUES": "200000",
+                    "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         self.env.pop("AIAAS_MASTER_KEY", None)
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
