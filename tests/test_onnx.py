@@ -1,0 +1,162 @@
+"""export_onnx: onnxruntime must reproduce model.predict to 1e-4 for every supported layer kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+
+from aiaas_core import keras
+from aiaas_core.keras import layers as L
+from aiaas_core.onnx_export import export_onnx
+
+
+def run_onnx(path, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(["output"], {"input": x})[0]
+
+
+def assert_matches(model, x, tmp_path, name="m.onnx"):
+    path = tmp_path / name
+    proto = export_onnx(model, path)
+    assert proto.opset_import[0].version == 17
+    onnx.checker.check_model(onnx.load(str(path)))
+    expected = model.predict(x, verbose=0)
+    got = run_onnx(path, x)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    return got
+
+
+def randn(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"])
+def test_dense_with_each_activation(tmp_path, activation):
+    keras.set_random_seed(1)
+    model = keras.Sequential([L.Dense(7, activation=activation, input_shape=(5,)), L.Dense(3)])
+    assert_matches(model, randn(4, 5), tmp_path)
+
+
+def test_activation_layer_dropout_and_dense_without_bias(tmp_path):
+    keras.set_random_seed(2)
+    model = keras.Sequential([
+        keras.Input(shape=(6,)), L.Dense(8, use_bias=False), L.Activation("relu"), L.Dropout(0.5),
+        L.Dense(2), L.Activation("softmax"),
+    ])
+    got = assert_matches(model, randn(9, 6), tmp_path)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv_pool_flatten_dense_channels_last(tmp_path, padding):
+    keras.set_random_seed(3)
+    model = keras.Sequential([
+        L.Conv2D(4, (3, 3), activation="relu", padding=padding, input_shape=(12, 11, 2)),
+        L.MaxPooling2D((2, 2), padding=padding),
+        L.Conv2D(5, (2, 3), strides=(2, 1), padding=padding),
+        L.AveragePooling2D((2, 2), strides=(1, 1), padding=padding),
+        L.Flatten(),  # must flatten in NHWC order, like Keras, or the Dense weights would not match
+        L.Dense(3, activation="softmax"),
+    ])
+    assert_matches(model, randn(3, 12, 11, 2), tmp_path)
+
+
+def test_seed_convnet_shape_as_sequential(tmp_path):
+    keras.set_random_seed(4)
+    model = keras.Sequential([
+        L.Conv2D(8, (3, 3), activation="relu", input_shape=(12, 12, 1)), L.Conv2D(6, (3, 3), activation="relu"),
+        L.Flatten(), L.Dense(16, activation="relu"), L.Dense(10, activation="softmax"),
+    ])
+    assert_matches(model, np.random.default_rng(0).random((5, 12, 12, 1), dtype=np.float32), tmp_path)
+
+
+def test_conv_output_stays_channels_last(tmp_path):
+    keras.set_random_seed(5)
+    model = keras.Sequential([L.Conv2D(3, 3, padding="same", input_shape=(6, 5, 2)), L.MaxPooling2D(2)])
+    got = assert_matches(model, randn(2, 6, 5, 2), tmp_path)
+    assert got.shape == (2, 3, 2, 3)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_lstm_gate_order_and_both_output_modes(tmp_path, return_sequences):
+    keras.set_random_seed(6)
+    lstm = L.LSTM(6, return_sequences=return_sequences, input_shape=(7, 3))
+    head = [L.Dense(1, activation="sigmoid")]
+    model = keras.Sequential([lstm] + head)
+    # Distinct gate biases so a gate-order mistake cannot cancel out.
+    w = lstm.get_weights()
+    w[2] = np.linspace(-1, 1, w[2].size).astype(np.float32)
+    lstm.set_weights(w)
+    got = assert_matches(model, randn(4, 7, 3), tmp_path)
+    assert got.shape == ((4, 7, 1) if return_sequences else (4, 1))
+
+
+def test_seed_rnn_relu_lstm_stack(tmp_path):
+    keras.set_random_seed(7)
+    model = keras.Sequential([
+        L.LSTM(8, activation="relu", return_sequences=True, input_shape=(10, 1)),
+        L.LSTM(5), L.Dense(2, activation="softmax"),
+    ])
+    assert_matches(model, randn(3, 10, 1), tmp_path)
+
+
+def test_gru_and_simple_rnn(tmp_path):
+    keras.set_random_seed(8)
+    model = keras.Sequential([
+        L.GRU(6, return_sequences=True, input_shape=(5, 4)), L.SimpleRNN(3, activation="relu"), L.Dense(2),
+    ])
+    gru = model.layers[0]
+    w = gru.get_weights()
+    w[2] = np.random.default_rng(1).normal(size=w[2].shape).astype(np.float32)  # input and recurrent biases differ
+    gru.set_weights(w)
+    assert_matches(model, randn(3, 5, 4), tmp_path)
+
+
+def test_reshape_then_conv(tmp_path):
+    keras.set_random_seed(9)
+    model = keras.Sequential([L.Dense(32, input_shape=(6,)), L.Reshape((4, 4, 2)), L.Conv2D(2, 2), L.Flatten()])
+    assert_matches(model, randn(3, 6), tmp_path)
+
+
+def test_batch_axis_is_dynamic(tmp_path):
+    keras.set_random_seed(10)
+    model = keras.Sequential([L.Dense(3, input_shape=(4,))])
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path)
+    for n in (1, 17):
+        x = randn(n, 4, seed=n)
+        np.testing.assert_allclose(run_onnx(path, x), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_unsupported_layer_is_a_clear_error(tmp_path):
+    model = keras.Sequential([L.Dense(4, input_shape=(3,)), L.BatchNormalization()])
+    with pytest.raises(NotImplementedError, match="BatchNormalization.*not supported"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_subclassed_model_is_rejected(tmp_path):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = L.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    net = Net()
+    net(np.ones((1, 3), np.float32))
+    with pytest.raises(NotImplementedError, match="Sequential models only"):
+        export_onnx(net, tmp_path / "m.onnx")
+
+
+def test_unbuilt_model_needs_input_shape(tmp_path):
+    model = keras.Sequential([L.Dense(2)])
+    with pytest.raises(ValueError, match="input shape is unknown"):
+        export_onnx(model, tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match="path"):
+        export_onnx(keras.Sequential([L.Dense(2, input_shape=(3,))]), 42)
