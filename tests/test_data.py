@@ -298,6 +298,9 @@ def test_one_hot_matches_keras_semantics():
         data.one_hot([0.5])
     with pytest.raises(TypeError, match="encode_labels"):
         data.one_hot(["a"])
+    with pytest.raises(ValueError, match="empty"):
+        data.one_hot(np.array([], dtype=np.int64))
+    assert data.one_hot(np.array([], dtype=np.int64), 3).shape == (0, 3)
 
 
 def test_encode_labels_matches_sklearn_label_encoder():

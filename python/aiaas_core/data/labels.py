@@ -23,7 +23,9 @@ def one_hot(y, num_classes: int | None = None) -> np.ndarray:
     if ids.size and ids.min() < 0:
         raise ValueError(f"class ids must be >= 0, found {int(ids.min())}")
     if num_classes is None:
-        num_classes = int(ids.max()) + 1 if ids.size else 0
+        if not ids.size:
+            raise ValueError("y is empty: pass num_classes, it cannot be inferred from no labels")
+        num_classes = int(ids.max()) + 1
     elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if ids.size and ids.max() >= num_classes:
