@@ -381,3 +381,20 @@ def test_summary_lists_layers_and_params():
     lines.clear()
     sub.summary(print_fn=lines.append)
     assert any("(None, 4, 4, 2)" in l for l in lines) and any("Total params: 37" in l for l in lines)  # conv 2*2*1*2+2, dense 8*3+3
+
+
+def test_training_state_is_per_thread():
+    """A thread predicting while another is inside a training step must run in inference mode."""
+    import threading
+
+    from aiaas_core.keras import backend
+    model = _MLP()
+    x = _digits()[2][:8]
+    want = model(x)  # inference: dropout off
+    got = {}
+    with backend.TrainingStep(seed=1):  # this thread is now "training"
+        assert model(x) is not None and not np.array_equal(model(x), want)  # dropout active here
+        t = threading.Thread(target=lambda: got.setdefault("y", model(x)))
+        t.start()
+        t.join()
+    np.testing.assert_array_equal(got["y"], want)

@@ -1,13 +1,16 @@
-"""Process-wide state of the Keras API: the random generator, the training flag and the tape.
+"""Process-wide random state and per-thread training state of the Keras API.
 
 The tape is how subclassed models train: while a training step runs, every built-in layer called
 inside `Model.call` appends (layer, ctx, input, output) to the active tape, and the backward pass
 replays those entries in reverse (DESIGN.md: "subclassed models record the layer calls they make").
+The tape, the training flag and the dropout step seed live in a thread-local `state`, so a
+service thread predicting with one model is not affected by another thread training.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 
 import numpy as np
@@ -15,10 +18,16 @@ import numpy as np
 _rng: np.random.Generator = np.random.default_rng()
 _seed: int | None = None
 
-# The tape of the training step in progress (None outside one) and the per-step dropout seed.
-_tape: list | None = None
-_step_seed: int | None = None
-_step_calls: int = 0
+
+class _State(threading.local):
+    tape: list | None = None          # the training step in progress (None outside one)
+    training: bool = False            # default for layers called without `training=`
+    step_seed: int | None = None      # dropout seed base of the current step (deterministic resume)
+    step_calls: int = 0
+    shape_log: list | None = None     # when a list, layer calls append (layer, output shape): summary()
+
+
+state = _State()
 
 
 def set_random_seed(seed: int) -> None:
@@ -39,10 +48,14 @@ def rng() -> np.random.Generator:
     return _rng
 
 
+def seeded() -> bool:
+    return _seed is not None
+
+
 def derived_seed(*parts: int) -> int:
     """A seed that depends only on the global seed and `parts` (so a resumed fit shuffles alike).
 
-    Without a global seed, a fresh random base is drawn once per call site via the generator.
+    Without a global seed, a fresh random base is drawn from the generator.
     """
     base = _seed if _seed is not None else int(_rng.integers(0, 2**31))
     return int(np.random.SeedSequence([base, *[int(p) for p in parts]]).generate_state(1)[0])
@@ -50,15 +63,15 @@ def derived_seed(*parts: int) -> int:
 
 def dropout_seed() -> int:
     """Seed for one dropout call: deterministic within a fit step, else drawn from the generator."""
-    global _step_calls
-    if _step_seed is None:
+    s = state
+    if s.step_seed is None:
         return int(_rng.integers(0, 2**31))
-    _step_calls += 1
-    return (_step_seed + 7919 * _step_calls) % (2**31)
+    s.step_calls += 1
+    return (s.step_seed + 7919 * s.step_calls) % (2**31)
 
 
 class TrainingStep:
-    """Context manager for one recorded forward pass: sets the tape and the dropout step seed."""
+    """Context manager for one recorded forward pass: sets the tape, training flag, step seed."""
 
     __slots__ = ("tape", "seed", "_saved")
 
@@ -67,21 +80,11 @@ class TrainingStep:
         self.seed = seed
 
     def __enter__(self) -> list:
-        global _tape, _step_seed, _step_calls, _training
-        self._saved = (_tape, _step_seed, _step_calls, _training)
-        _tape, _step_seed, _step_calls, _training = self.tape, self.seed, 0, True
+        s = state
+        self._saved = (s.tape, s.step_seed, s.step_calls, s.training)
+        s.tape, s.step_seed, s.step_calls, s.training = self.tape, self.seed, 0, True
         return self.tape
 
     def __exit__(self, *exc) -> None:
-        global _tape, _step_seed, _step_calls, _training
-        _tape, _step_seed, _step_calls, _training = self._saved
-
-
-def current_tape() -> list | None:
-    return _tape
-
-# True while layers run in training mode without an explicit `training=` (fit, model(x, training=True)).
-_training: bool = False
-
-# When a list, every layer call appends (layer, output shape): how summary() sees subclassed models.
-_shape_log: list | None = None
+        s = state
+        s.tape, s.step_seed, s.step_calls, s.training = self._saved

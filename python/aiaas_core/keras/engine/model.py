@@ -163,7 +163,7 @@ class Model(Layer):
         if not (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous):
             x = as_float32(x, f"input of model {self.name!r}")
         if training is None:
-            training = backend._training
+            training = backend.state.training
         if self.built:
             self._check_input_shape(x)
             return self._call_composite(x, training, kwargs)

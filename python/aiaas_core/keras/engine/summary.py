@@ -17,14 +17,14 @@ def _output_shapes(model) -> dict[int, tuple]:
             shapes[id(layer)] = shape
         return shapes
     probe = np.zeros((1,) + tuple(model._build_input_shape[1:]), np.float32)
-    saved = backend._shape_log
-    backend._shape_log = []
+    saved = backend.state.shape_log
+    backend.state.shape_log = []
     try:
         model(probe, training=False)
-        for layer, shape in backend._shape_log:
+        for layer, shape in backend.state.shape_log:
             shapes.setdefault(id(layer), (None,) + tuple(shape[1:]))
     finally:
-        backend._shape_log = saved
+        backend.state.shape_log = saved
     return shapes
 
 

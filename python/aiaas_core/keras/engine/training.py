@@ -41,11 +41,11 @@ class _Plan:
 def _ensure_built(model, x: np.ndarray) -> tuple:
     """Build on the first sample if needed; return the model's output shape (batch axis None)."""
     if not model.built or model._output_shape is None:
-        saved = backend._shape_log
-        backend._shape_log = None
+        saved = backend.state.shape_log
+        backend.state.shape_log = None
         out = model(x[:1], training=False)
         model._output_shape = (None,) + out.shape[1:]
-        backend._shape_log = saved
+        backend.state.shape_log = saved
     return model._output_shape
 
 
@@ -71,7 +71,7 @@ def _forward_recorded(plan: _Plan, x: np.ndarray):
             entries.append((layer, ctx, h, out))
             h = out
         return h, entries
-    with backend.TrainingStep(backend._step_seed) as tape:
+    with backend.TrainingStep(backend.state.step_seed) as tape:
         y_pred = plan.model(x, training=True)
     return y_pred, tape
 
@@ -79,12 +79,12 @@ def _forward_recorded(plan: _Plan, x: np.ndarray):
 def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
     """One optimizer step on a batch; returns (loss, y_pred). A non-finite loss skips the update."""
     model = plan.model
-    backend._step_seed = (plan.base_seed + 1000003 * model.optimizer.iterations) % (2**31)
-    backend._step_calls = 0
+    backend.state.step_seed = (plan.base_seed + 1000003 * model.optimizer.iterations) % (2**31)
+    backend.state.step_calls = 0
     try:
         y_pred, entries = _forward_recorded(plan, x)
     finally:
-        backend._step_seed = None
+        backend.state.step_seed = None
     if not entries:
         raise ValueError(f"model {model.name!r} has no layers that can be trained: call() used no keras layers")
     last_layer, last_ctx, _, last_out = entries[-1]
@@ -159,7 +159,7 @@ def _batches(n: int, batch_size: int):
 
 def _epoch_order(epoch: int, n: int) -> np.ndarray:
     """The shuffle of one epoch: a function of (global seed, epoch) when seeded, so resumed fits match."""
-    if backend._seed is not None:
+    if backend.seeded():
         return np.random.default_rng(backend.derived_seed(0x5AFF1E, epoch)).permutation(n)
     return backend.rng().permutation(n)
 

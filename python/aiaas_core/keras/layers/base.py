@@ -182,27 +182,27 @@ class Layer:
         if not self.built:
             self._check_input_rank(x.shape)
             self._build_once(x.shape)
+        st = backend.state
         if training is None:
-            training = backend._training
+            training = st.training
         if type(self).forward is not Layer.forward and type(self).call is Layer.call:
             y, ctx = self.forward(x, training)
-            tape = backend._tape
-            if tape is not None and training:
-                tape.append((self, ctx, x, y))
-            if backend._shape_log is not None:
-                backend._shape_log.append((self, y.shape))
+            if training and st.tape is not None:
+                st.tape.append((self, ctx, x, y))
+            if st.shape_log is not None:
+                st.shape_log.append((self, y.shape))
             return y
         return self._call_composite(x, training, kwargs)
 
     def _call_composite(self, x, training, kwargs):
-        saved = backend._training
-        backend._training = bool(training)
+        saved = backend.state.training
+        backend.state.training = bool(training)
         try:
             if _takes_training(type(self)):
                 return self.call(x, training=training, **kwargs)
             return self.call(x, **kwargs)
         finally:
-            backend._training = saved
+            backend.state.training = saved
 
     def _check_input_rank(self, shape) -> None:
         """Hook: raise ValueError if this layer cannot take inputs of `shape` (batch included)."""
@@ -210,12 +210,12 @@ class Layer:
     def compute_output_shape(self, input_shape) -> tuple:
         """Output shape (batch axis None) for `input_shape`; the default runs a 1-sample forward."""
         probe = np.zeros((1,) + tuple(input_shape)[1:], np.float32)
-        saved = backend._tape
-        backend._tape = None
+        saved = backend.state.tape
+        backend.state.tape = None
         try:
             out = self(probe, training=False)
         finally:
-            backend._tape = saved
+            backend.state.tape = saved
         return (None,) + tuple(out.shape[1:])
 
     # ---- config ------------------------------------------------------------------------------
