@@ -268,3 +268,23 @@ def test_preprocessing_travels_with_the_model(tmp_path):
     loaded = tf.load_model(tmp_path / "p.keras")
     np.testing.assert_allclose(loaded.preprocessing.transform(x), scaler.transform(x))
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_oversized_or_hostile_configs_are_refused_before_allocating():
+    huge = _cfg([{"class_name": "Dense", "config": {"units": 10**6, "input_dim": 10**6}}])
+    with pytest.raises(ValueError, match=r"layer 0 \(Dense.*at most 100,000,000"):
+        keras.models.model_from_config(huge)
+    with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
+        keras.models.model_from_json("[" * 100000 + "]" * 100000)
+    # the size check walks the same shapes that build allocates
+    m = keras.models.model_from_config(_cfg([
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 6, 6, 2]}},
+        {"class_name": "Conv2D", "config": {"filters": 3, "kernel_size": 3}},
+        {"class_name": "Reshape", "config": {"target_shape": [16, 3]}},
+        {"class_name": "GRU", "config": {"units": 4}}, {"class_name": "BatchNormalization", "config": {}},
+        {"class_name": "Dense", "config": {"units": 2}}]))
+    shape, total = (None, 6, 6, 2), 0
+    for layer in m.layers:
+        total += layer.params_for(shape)
+        shape = layer.compute_output_shape(shape)
+    assert total == m.count_params() == (3 * 3 * 2 * 3 + 3) + (3 * 12 + 4 * 12 + 24) + 16 + 10

@@ -18,6 +18,7 @@ from ..layers.base import InputLayer, Layer
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
 MAX_LAYERS = 1000
+MAX_PARAMS = 100_000_000  # 400 MB of float32: a config asking for more is refused before allocating
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
 
 
@@ -142,11 +143,31 @@ def model_from_config(config: Any, custom_objects=None):
     for d in input_shape[1:]:
         if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
             raise ValueError(f"layer 0: input shape must hold positive ints after the batch axis, got {list(input_shape)}")
+    _check_size(layers, input_shape)
     model = Sequential(name=name)
     for layer in layers:
         model._layers.append(layer)
     model.build(input_shape)  # raises "layer i (...)" on a shape the layers cannot take
     return model
+
+
+def _check_size(layers: list[Layer], input_shape: tuple) -> None:
+    """Walk the shapes without allocating: a layer that cannot take its input, or a model over
+    MAX_PARAMS weights, is a ValueError naming the layer."""
+    shape = (None,) + tuple(input_shape[1:])
+    total = 0
+    for i, layer in enumerate(layers):
+        try:
+            layer._check_input_rank((1,) + shape[1:])
+            total += int(layer.params_for(shape))
+            shape = tuple(layer.compute_output_shape(shape))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"layer {i} ({type(layer).__name__} {layer.name!r}): {exc}") from None
+        if total > MAX_PARAMS:
+            raise ValueError(
+                f"layer {i} ({type(layer).__name__} {layer.name!r}): the model would hold {total:,} weights; "
+                f"at most {MAX_PARAMS:,} are accepted"
+            )
 
 
 def model_from_json(json_string: str, custom_objects=None):
@@ -158,6 +179,8 @@ def model_from_json(json_string: str, custom_objects=None):
         config = json.loads(json_string)
     except json.JSONDecodeError as exc:
         raise ValueError(f"model JSON is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("model JSON is nested too deeply") from None
     return model_from_config(config, custom_objects)
 
 

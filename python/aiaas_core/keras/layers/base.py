@@ -207,6 +207,10 @@ class Layer:
     def _check_input_rank(self, shape) -> None:
         """Hook: raise ValueError if this layer cannot take inputs of `shape` (batch included)."""
 
+    def params_for(self, input_shape) -> int:
+        """How many weights `build(input_shape)` would create (checked before allocating)."""
+        return 0
+
     def compute_output_shape(self, input_shape) -> tuple:
         """Output shape (batch axis None) for `input_shape`; the default runs a 1-sample forward."""
         probe = np.zeros((1,) + tuple(input_shape)[1:], np.float32)

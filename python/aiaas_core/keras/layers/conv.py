@@ -86,6 +86,10 @@ class Conv2D(Layer):
         dx, dw, db = _core.conv2d_backward(x, self.kernel.value, dz, self.strides, self.padding, need_dx)
         return dx, ([dw, db] if self.use_bias else [dw])
 
+    def params_for(self, input_shape):
+        kh, kw = self.kernel_size
+        return kh * kw * input_shape[-1] * self.filters + (self.filters if self.use_bias else 0)
+
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
         return (n, _out_len(h, self.kernel_size[0], self.strides[0], self.padding),

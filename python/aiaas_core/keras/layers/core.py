@@ -79,6 +79,9 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def params_for(self, input_shape):
+        return input_shape[-1] * self.units + (self.units if self.use_bias else 0)
+
     def get_config(self):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,

@@ -50,6 +50,9 @@ class Embedding(Layer):
     def backward(self, ctx, dy, need_dx=True):
         return None, [_core.embedding_backward(ctx, np.ascontiguousarray(dy), self.input_dim)]
 
+    def params_for(self, input_shape):
+        return self.input_dim * self.output_dim
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 

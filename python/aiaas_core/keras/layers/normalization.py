@@ -66,6 +66,9 @@ class BatchNormalization(Layer):
         grads = ([dgamma] if self.scale else []) + ([dbeta] if self.center else [])
         return dx, grads
 
+    def params_for(self, input_shape):
+        return 4 * input_shape[-1]
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 

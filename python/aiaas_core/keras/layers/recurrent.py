@@ -71,6 +71,11 @@ class _RNN(Layer):
         dx, dk, dr, db = self._kernel_backward(x, hs, cache, dhs, need_dx)
         return dx, ([dk, dr, db.reshape(self._bias_shape())] if self.use_bias else [dk, dr])
 
+    def params_for(self, input_shape):
+        g = self.gates * self.units
+        bias = int(np.prod(self._bias_shape())) if self.use_bias else 0
+        return input_shape[-1] * g + self.units * g + bias
+
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
             return (input_shape[0], input_shape[1], self.units)
