@@ -49,8 +49,11 @@ class Model(Layer):
         d.setdefault("_output_shape", None)
 
     # ---- layer tracking --------------------------------------------------------------------
+    # Attributes of the framework itself that hold layers but are not children by attribute path.
+    _UNTRACKED = frozenset({"_layers", "_input_layer", "_tracked"})
+
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_"):
+        if name not in self._UNTRACKED and not name.startswith("__"):
             tracked = self.__dict__.setdefault("_tracked", {})
             if isinstance(value, Layer) or (
                 isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value)
