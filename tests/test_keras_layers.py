@@ -21,7 +21,13 @@ def _act(name, z):
         "linear": lambda v: v, "relu": lambda v: np.maximum(v, 0), "tanh": np.tanh, "sigmoid": _sigmoid,
         "softmax": lambda v: np.exp(v - v.max(-1, keepdims=True)) / np.exp(v - v.max(-1, keepdims=True)).sum(-1, keepdims=True),
         "elu": lambda v: np.where(v > 0, v, np.expm1(v)), "leaky_relu": lambda v: np.where(v > 0, v, 0.2 * v),
+        "gelu": lambda v: 0.5 * v * (1 + _erf(v / np.sqrt(2))),  # Keras default: exact (approximate=False)
     }[name](z)
+
+
+def _erf(v):
+    import math
+    return np.vectorize(math.erf)(v)
 
 
 # ---- float64 references ------------------------------------------------------------------------
@@ -163,7 +169,7 @@ def _randomize(layer, scale=0.5):
     layer.set_weights([RNG.uniform(-scale, scale, w.shape) for w in layer.get_weights()])
 
 
-@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "leaky_relu"])
+@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "leaky_relu", "gelu"])
 def test_dense_forward_backward(act):
     layer = layers.Dense(4, activation=act)
     x = RNG.standard_normal((3, 5))
@@ -323,7 +329,7 @@ def test_flatten_is_channels_last_view_and_reshape_roundtrip():
         layers.Reshape((7,))(x)
 
 
-@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "softmax", "elu"])
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "softmax", "elu", "gelu", "leaky_relu"])
 def test_activation_layer(act):
     layer = layers.Activation(act)
     x = RNG.standard_normal((3, 4))

@@ -172,7 +172,11 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
                         ("sample_weight", sample_weight)):
         if value is not None:
             raise ValueError(f"fit: {name} is not supported")
+    if validation_freq != 1:
+        raise ValueError(f"fit: only validation_freq=1 is supported, got {validation_freq!r}")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+    val_batch = check_int(batch_size if validation_batch_size is None else validation_batch_size,
+                          "validation_batch_size", 1)
     epochs = check_int(epochs, "epochs", 0)
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
     verbose = verbosity(verbose)
@@ -261,7 +265,7 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
                 break
         logs = running_logs() if seen else {"loss": float("nan")}
         if val is not None and not (model.stop_training and not seen):
-            val_logs = _evaluate_arrays(model, val[0], val[1], batch_size, metrics_for_eval(model, output_shape))
+            val_logs = _evaluate_arrays(model, val[0], val[1], val_batch, metrics_for_eval(model, output_shape))
             logs.update((f"val_{k}", v) for k, v in val_logs.items())
         progress.close(len(batches), logs)
         cbs.call("on_epoch_end", epoch, logs)
