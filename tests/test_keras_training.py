@@ -398,3 +398,32 @@ def test_training_state_is_per_thread():
         t.start()
         t.join()
     np.testing.assert_array_equal(got["y"], want)
+
+
+class _AutoencoderOfSequentials(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.encoder = keras.Sequential([layers.Dense(4, activation="relu"), layers.Dense(2, activation="relu")])
+        self.decoder = keras.Sequential([layers.Dense(4, activation="relu"), layers.Dense(8, activation="sigmoid")])
+
+    def call(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def test_nested_sequentials_inside_a_subclassed_model_train_and_summarize(tmp_path):
+    keras.utils.set_random_seed(12)
+    x = np.random.default_rng(12).random((64, 8)).astype(np.float32)
+    model = _AutoencoderOfSequentials()
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    hist = model.fit(x, x, epochs=10, batch_size=16, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert [n for n, _ in model.named_weights()][:2] == ["encoder.layers.0.kernel", "encoder.layers.0.bias"]
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any("(Sequential)" in l and "(None, 2)" in l for l in lines)
+    assert any(f"Total params: {8 * 4 + 4 + 4 * 2 + 2 + 2 * 4 + 4 + 4 * 8 + 8}" in l for l in lines)
+    model.save_weights(tmp_path / "ae.safetensors")
+    other = _AutoencoderOfSequentials()
+    other(x[:1])
+    other.load_weights(tmp_path / "ae.safetensors")
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))

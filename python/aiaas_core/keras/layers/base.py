@@ -199,10 +199,15 @@ class Layer:
         backend.state.training = bool(training)
         try:
             if _takes_training(type(self)):
-                return self.call(x, training=training, **kwargs)
-            return self.call(x, **kwargs)
+                out = self.call(x, training=training, **kwargs)
+            else:
+                out = self.call(x, **kwargs)
         finally:
             backend.state.training = saved
+        log = backend.state.shape_log
+        if log is not None and hasattr(out, "shape"):
+            log.append((self, out.shape))
+        return out
 
     def _check_input_rank(self, shape) -> None:
         """Hook: raise ValueError if this layer cannot take inputs of `shape` (batch included)."""
