@@ -427,3 +427,20 @@ def test_nested_sequentials_inside_a_subclassed_model_train_and_summarize(tmp_pa
     other(x[:1])
     other.load_weights(tmp_path / "ae.safetensors")
     np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_frozen_layers_are_not_updated_and_unfreezing_works():
+    xtr, ytr, _, _ = _digits()
+    model = keras.Sequential([layers.Dense(8, activation="relu", input_dim=64), layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(xtr[:64], ytr[:64], verbose=0)
+    model.layers[0].trainable = False
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
+    frozen, head = model.layers[0].get_weights(), model.layers[1].get_weights()
+    model.fit(xtr[:64], ytr[:64], verbose=0)
+    for a, b in zip(frozen, model.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(head[0], model.layers[1].get_weights()[0])
+    model.layers[0].trainable = True
+    model.fit(xtr[:64], ytr[:64], verbose=0)
+    assert not np.array_equal(frozen[0], model.layers[0].get_weights()[0])

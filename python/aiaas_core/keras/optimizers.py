@@ -87,8 +87,10 @@ class Optimizer:
     # ---- update ----------------------------------------------------------------------------
     def apply(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
         """One step: clip (if asked), then update `params` in place from `grads`."""
-        if self._slots is None or len(self._shapes) != len(params):
-            self.build(params)
+        if self._slots is None or len(self._shapes) != len(params) or any(
+            s != p.shape for s, p in zip(self._shapes, params)
+        ):
+            self.build(params)  # a different parameter set (e.g. layers frozen or unfrozen): fresh slots
         if self.global_clipnorm is not None:
             _core.clip_by_global_norm(grads, self.global_clipnorm)
         elif self.clipnorm is not None:
