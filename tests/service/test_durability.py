@@ -34,7 +34,8 @@ def test_sigkill_mid_job_then_restart_resumes(tmp_path, data_files):
         srv.start()
         m = srv.client(key)
         done = wait_job(m, running["id"], timeout=180)
-        assert done["state"] == "succeeded" and done["epoch"] == 40 and done["model_version_id"]
+        assert done["state"] == "succeeded", (done, m.get(f"/v1/jobs/{running['id']}/logs").json())
+        assert done["epoch"] == 40 and done["model_version_id"]
         assert wait_job(m, queued["id"], timeout=60)["state"] == "succeeded"
 
         lines = m.get(f"/v1/jobs/{running['id']}/logs").json()["lines"]
@@ -53,3 +54,35 @@ def test_sigkill_mid_job_then_restart_resumes(tmp_path, data_files):
         m.close()
     finally:
         srv.stop()
+
+
+def _worker_pids(server_pid: int) -> list[int]:
+    from pathlib import Path
+
+    # /proc lists children per creating thread; the watcher thread starts replacement workers
+    children = [c for task in Path(f"/proc/{server_pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_a_dead_worker_is_replaced_and_its_job_resumes(server, make_tenant, data_files):
+    import os
+    import signal
+
+    _, c = make_tenant("crash")
+    m = c["member"]
+    ds = upload(m, data_files["digits_npz"], "digits").json()
+    job = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "mlp",
+                                   "hyperparameters": {"epochs": 30, "units": [64, 64], "batch_size": 8}}).json()
+    deadline = time.monotonic() + 60
+    while m.get(f"/v1/jobs/{job['id']}").json()["epoch"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (worker,) = _worker_pids(server.proc.pid)
+    os.kill(worker, signal.SIGKILL)
+    done = wait_job(m, job["id"], timeout=180)
+    assert done["state"] == "succeeded" and done["epoch"] == 30
+    text = "\n".join(m.get(f"/v1/jobs/{job['id']}/logs").json()["lines"])
+    assert "died; resumes after epoch" in text and "resuming from the checkpoint" in text
+    (replacement,) = _worker_pids(server.proc.pid)
+    assert replacement != worker

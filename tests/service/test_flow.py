@@ -86,8 +86,8 @@ def test_cnn_on_mnist_idx(make_tenant, data_files, mnist_dir, tmp_path):
     assert ds["format"] == "idx" and ds["x_shape"] == [28, 28]
     assert job["metrics"]["val_accuracy"] > 0.75
     deploy(m, "mnist", job["model_version_id"])
-    images = load_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[9000:9300].astype(np.float32)
-    labels = load_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")[9000:9300]
+    images = load_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[9000:9250].astype(np.float32)
+    labels = load_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")[9000:9250]
     out = predict(c["predict"], "mnist", images)["predictions"]  # raw 0..255 pixels, as users send them
     probs = np.array([[p["probabilities"][str(k)] for k in range(10)] for p in out])
     np.testing.assert_allclose(probs, local_predict(local_model(m, job["model_version_id"], tmp_path), images), atol=1e-5)

@@ -115,8 +115,9 @@ def _install_docs(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
     """The application. Opens the database (migrating it) unless an open `state` is given."""
     from .executor import LocalProcessExecutor
-    from .routers import architectures, datasets, endpoints, jobs, models, ops, tenants
-    from .serving import Serving
+    from .deployments import DeployedServing
+    from .metrics import ServiceMetrics, install_metrics
+    from .routers import architectures, datasets, endpoints, jobs, models, ops, tenants, v2
 
     settings = settings or Settings.from_env()
     state = state or open_state(settings)
@@ -133,11 +134,14 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app = FastAPI(title="aiaas", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="AI models as a service: datasets, training jobs, model versions, endpoints.")
     app.state.svc = state
-    state.serving = Serving(state)
+    metrics = app.state.metrics = ServiceMetrics()
+    state.serving = DeployedServing(state, metrics)  # serving.Serving + dynamic batching and canary split
+    metrics.bind(state)
     _install_error_handlers(app)
     _install_audit(app, state)
     _install_body_limit(app, state)
     _install_docs(app)
-    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints):
+    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, v2):
         app.include_router(module.router)
+    install_metrics(app, metrics)
     return app

@@ -11,6 +11,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -42,14 +43,27 @@ class JobExecutor(abc.ABC):
         """A job was queued (a hint; workers also poll)."""
 
 
-def requeue_orphans(factory) -> int:
-    """Jobs left 'running' by a server that died: back to 'queued', keeping their epoch for the resume."""
+MAX_ATTEMPTS = 3  # a job whose worker dies this many times is failed, not retried forever
+
+
+def requeue_orphans(factory, worker_id: str | None = None, reason: str = "a server restart") -> int:
+    """Jobs left 'running' by a dead worker (all of them at start, or one worker's): back to 'queued',
+    keeping their epoch for the resume; failed once they have used MAX_ATTEMPTS."""
     with session_scope(factory) as session:
-        orphans = list(session.scalars(select(Job).where(Job.state == "running")))
+        stmt = select(Job).where(Job.state == "running")
+        if worker_id is not None:
+            stmt = stmt.where(Job.worker_id == worker_id)
+        orphans = list(session.scalars(stmt))
         for job in orphans:
-            job.state, job.worker_id = "queued", None
+            job.worker_id = None
+            if job.attempts >= MAX_ATTEMPTS:
+                job.state, job.error = "failed", f"the worker running this job died {job.attempts} times"
+                job.finished_at = datetime.now(timezone.utc)
+                session.add(JobEvent(job_id=job.id, kind="state", data={"state": "failed", "error": job.error}))
+                continue
+            job.state = "queued"
             session.add(JobEvent(job_id=job.id, kind="state",
-                                 data={"state": "queued", "message": f"re-queued after a server restart; resumes after epoch {job.epoch}"}))
+                                 data={"state": "queued", "message": f"re-queued after {reason}; resumes after epoch {job.epoch}"}))
         return len(orphans)
 
 
@@ -107,35 +121,63 @@ def worker_main(settings: Settings, worker_id: str, parent_pid: int, threads: in
 
 
 class LocalProcessExecutor(JobExecutor):
-    """`settings.workers` processes (spawned, so no state is inherited from the API process)."""
+    """`settings.workers` processes (spawned, so no state is inherited from the API process), watched
+    by a thread that re-queues the job of a worker that died and starts a replacement."""
 
-    def __init__(self, settings: Settings, threads_per_worker: int = 1) -> None:
+    def __init__(self, settings: Settings, threads_per_worker: int = 1, watch_interval_s: float = 2.0) -> None:
         self.settings = settings
         self.threads = threads_per_worker
-        self._procs: list[mp.Process] = []
+        self.watch_interval_s = watch_interval_s
+        self._procs: dict[str, mp.Process] = {}
+        self._ctx = mp.get_context("spawn")
+        self._factory = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._serial = 0
+
+    def _spawn(self) -> None:
+        worker_id = f"{os.getpid()}-{self._serial}"
+        self._serial += 1
+        proc = self._ctx.Process(target=worker_main, name=f"aiaas-worker-{worker_id}", daemon=True,
+                                 args=(self.settings, worker_id, os.getpid(), self.threads))
+        proc.start()
+        self._procs[worker_id] = proc
 
     def start(self) -> None:
-        factory = make_sessionmaker(make_engine(self.settings.db_url))
-        n = requeue_orphans(factory)
+        self._factory = make_sessionmaker(make_engine(self.settings.db_url))
+        n = requeue_orphans(self._factory)
         if n:
             log.info("re-queued %d job(s) interrupted by a previous shutdown", n)
-        ctx = mp.get_context("spawn")
-        for i in range(self.settings.workers):
-            worker_id = f"{os.getpid()}-{i}"
-            proc = ctx.Process(target=worker_main, name=f"aiaas-worker-{i}", daemon=True,
-                               args=(self.settings, worker_id, os.getpid(), self.threads))
-            proc.start()
-            self._procs.append(proc)
+        for _ in range(self.settings.workers):
+            self._spawn()
+        self._watcher = threading.Thread(target=self._watch, name="aiaas-worker-watch", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.watch_interval_s):
+            for worker_id, proc in list(self._procs.items()):
+                if proc.is_alive() or self._stopping.is_set():
+                    continue
+                log.error("training worker %s exited with code %s; restarting it", worker_id, proc.exitcode)
+                del self._procs[worker_id]
+                try:
+                    requeue_orphans(self._factory, worker_id, reason=f"worker {worker_id} died")
+                except Exception:
+                    log.exception("could not re-queue the jobs of worker %s", worker_id)
+                self._spawn()
 
     def stop(self) -> None:
-        for proc in self._procs:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=self.watch_interval_s + 1)
+        for proc in self._procs.values():
             if proc.is_alive():
                 proc.terminate()
-        for proc in self._procs:
+        for proc in self._procs.values():
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
         self._procs.clear()
 
     def alive_workers(self) -> int:
-        return sum(p.is_alive() for p in self._procs)
+        return sum(p.is_alive() for p in self._procs.values())

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .deployment_schemas import DeploymentOptions, DeploymentOptionsOut
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
@@ -79,16 +81,16 @@ class JobOut(BaseModel):
     created_at: datetime | None = None
 
 
-class EndpointCreate(Strict):
+class EndpointCreate(DeploymentOptions):  # + batching knobs and canary (deployment_schemas.py)
     name: str = Field(pattern=NAME)
     model_version_id: str
 
 
-class EndpointUpdate(Strict):
-    model_version_id: str
+class EndpointUpdate(DeploymentOptions):
+    model_version_id: str | None = None  # None: keep the version, change only the options sent
 
 
-class EndpointOut(BaseModel):
+class EndpointOut(DeploymentOptionsOut):
     name: str
     model_version_id: str
     created_at: datetime | None = None

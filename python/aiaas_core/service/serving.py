@@ -86,9 +86,13 @@ class Serving:
                 x = apply_features(x, pre)
             except ValueError as exc:
                 raise ApiError(422, f"instances rejected by the model's preprocessing: {exc}") from exc
-        with loaded.lock:
-            out = np.asarray(loaded.model.predict(x, verbose=0), dtype=np.float64)
+        out = np.asarray(self.forward(loaded, x), dtype=np.float64)
         return format_outputs(out, loaded.signature)
+
+    def forward(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
+        """The model on prepared float32 inputs [n, ...] (deployments.py overrides it to batch requests)."""
+        with loaded.lock:
+            return loaded.model.predict(x, verbose=0)
 
 
 def validate_instances(instances: list[Any], signature: dict[str, Any], max_values: int) -> np.ndarray:

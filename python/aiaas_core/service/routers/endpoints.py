@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import IntegrityError
 
+from ..deployments import apply_options, options_out
 from ..errors import ApiError
 from ..models import Endpoint, ModelVersion
 from ..repository import TenantRepo
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
 
 def endpoint_out(e: Endpoint) -> EndpointOut:
-    return EndpointOut(name=e.name, model_version_id=e.model_version_id, created_at=e.created_at, updated_at=e.updated_at)
+    return EndpointOut(name=e.name, model_version_id=e.model_version_id, created_at=e.created_at, updated_at=e.updated_at,
+                       **options_out(e))
 
 
 @router.post("", status_code=201, response_model=EndpointOut)
@@ -39,6 +41,7 @@ def create_endpoint(body: EndpointCreate, request: Request, principal: Principal
             row = repo.add(Endpoint(name=body.name, model_version_id=version.id))
         except IntegrityError:
             raise ApiError(409, f"endpoint {body.name!r} already exists") from None
+        apply_options(repo, svc.serving, row, body)
         out = endpoint_out(row)
     svc.serving.point(principal.tenant_id, body.name, version)
     return out
@@ -64,9 +67,10 @@ def update_endpoint(name: str, body: EndpointUpdate, request: Request,
     with svc.sessions() as session:
         repo = TenantRepo(session, principal.tenant_id)
         endpoint = repo.endpoint_by_name(name)
-        version = repo.get(ModelVersion, body.model_version_id)
+        version = repo.get(ModelVersion, body.model_version_id or endpoint.model_version_id)
         svc.serving.get_model(version)  # load before switching
         endpoint.model_version_id, endpoint.updated_at = version.id, datetime.now(timezone.utc)
+        apply_options(repo, svc.serving, endpoint, body)
         session.flush()
         out = endpoint_out(endpoint)
     svc.serving.point(principal.tenant_id, name, version)  # after the commit: the swap itself

@@ -1,0 +1,162 @@
+"""Dynamic batching: concurrent requests for one deployed model are joined into one forward call.
+
+One worker thread per (endpoint, model version) takes queued requests, waits for more only while another
+request is on its way (entered the prediction path but not yet queued) and at most `max_wait_ms` after
+the oldest one arrived, runs the model once on the concatenated rows and hands each caller its own
+slice through a Future. The Rust kernels release the GIL, so request threads keep parsing meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import ApiError
+
+Forward = Callable[[np.ndarray], np.ndarray]  # float32 [n, ...] -> [n, ...]
+
+
+class QueueFull(ApiError):
+    """The batch queue of a deployment is full: 429 with Retry-After."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(429, f"the prediction queue of this endpoint is full ({limit} requests waiting); "
+                              "retry shortly or raise the endpoint's max_queue", {"Retry-After": "1"})
+
+
+@dataclass
+class _Item:
+    x: np.ndarray  # [n, ...] float32
+    future: Future
+    arrived: float  # time.monotonic()
+
+
+class Batcher:
+    """Queue + worker thread for one deployed model.
+
+    `on_batch(rows, requests)` is called after every forward call (metrics); it must not raise.
+    """
+
+    def __init__(self, forward: Forward, max_batch_size: int, max_wait_ms: float, max_queue: int,
+                 on_batch: Callable[[int, int], None] | None = None, name: str = "batcher") -> None:
+        if not isinstance(max_batch_size, int) or max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")
+        if not isinstance(max_queue, int) or max_queue < 1:
+            raise ValueError(f"max_queue must be an integer >= 1, got {max_queue!r}")
+        if not (isinstance(max_wait_ms, (int, float)) and 0 <= max_wait_ms <= 60_000):
+            raise ValueError(f"max_wait_ms must be a number in [0, 60000], got {max_wait_ms!r}")
+        self.forward, self.on_batch = forward, on_batch
+        self.max_batch_size, self.max_wait_s, self.max_queue = max_batch_size, max_wait_ms / 1000.0, max_queue
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._arriving = 0  # requests inside the prediction path that have not been queued yet
+        self._local = threading.local()
+        self._stopped = False
+        self.forward_calls = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- callers -----------------------------------------------------------------------------------
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Wrap a request's whole prediction path: while inside and not yet queued, the worker may wait for it."""
+        with self._cond:
+            self._arriving += 1
+        self._local.counted = True
+        try:
+            yield
+        finally:
+            self._uncount()
+
+    def _uncount(self) -> None:
+        if getattr(self._local, "counted", False):
+            self._local.counted = False
+            with self._cond:
+                self._arriving -= 1
+                self._cond.notify_all()
+
+    def depth(self) -> int:
+        """Requests queued and not yet taken into a forward call."""
+        return len(self._queue)
+
+    def submit(self, x: np.ndarray) -> Future:
+        """Queue rows x [n, ...]; the Future gives the model's output rows [n, ...]. QueueFull (429) when full."""
+        if not isinstance(x, np.ndarray) or x.ndim < 1 or len(x) == 0:
+            raise ValueError("submit expects a non-empty numpy array with a batch axis")
+        future: Future = Future()
+        counted = getattr(self._local, "counted", False)
+        with self._cond:
+            if self._stopped:
+                raise ApiError(503, "this deployment is being reconfigured; retry")
+            if len(self._queue) >= self.max_queue:
+                raise QueueFull(self.max_queue)
+            self._queue.append(_Item(x, future, time.monotonic()))
+            if counted:
+                self._local.counted = False
+                self._arriving -= 1
+            self._cond.notify_all()
+        return future
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.submit(x).result()
+
+    def stop(self) -> None:
+        """Finish what is queued, then end the worker thread."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    # -- worker ------------------------------------------------------------------------------------
+    def _take(self) -> list[_Item] | None:
+        with self._cond:
+            while not self._queue:
+                if self._stopped:
+                    return None
+                self._cond.wait()
+            deadline = self._queue[0].arrived + self.max_wait_s
+            while True:
+                rows = sum(len(item.x) for item in self._queue)
+                if rows >= self.max_batch_size or self._arriving <= 0 or self._stopped:
+                    break  # full, or nobody else is on the way: flush now
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            batch = [self._queue.popleft()]  # at least one request, even one larger than max_batch_size
+            rows = len(batch[0].x)
+            while self._queue and rows + len(self._queue[0].x) <= self.max_batch_size:
+                item = self._queue.popleft()
+                batch.append(item)
+                rows += len(item.x)
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            try:
+                x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch], axis=0)
+                out = np.asarray(self.forward(x))
+                self.forward_calls += 1
+                start = 0
+                for item in batch:
+                    item.future.set_result(out[start:start + len(item.x)])
+                    start += len(item.x)
+            except BaseException as exc:  # every caller of this batch sees the failure, the worker lives on
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            if self.on_batch is not None:
+                try:
+                    self.on_batch(len(x), len(batch))
+                except Exception:
+                    pass
