@@ -4,6 +4,7 @@ deploy -> predict (checked against the downloaded model) -> evaluate."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -172,3 +173,29 @@ def test_onnx_download(make_tenant, data_files):
     onnx_out = sess.run(None, {sess.get_inputs()[0].name: pre.transform(x)})[0]
     np.testing.assert_allclose(onnx_out, [[p["probabilities"][str(k)] for k in range(10)] for p in served], atol=1e-5)
     assert m.get(f"/v1/model-versions/{job['model_version_id']}/download", params={"format": "pickle"}).status_code == 422
+
+
+def test_imputed_missing_values_and_one_hot_labels(make_tenant, tmp_path):
+    from conftest import write_csv
+
+    bc = load_breast_cancer()
+    x = bc.data[:300].copy()
+    rng = np.random.default_rng(0)
+    holes = rng.random(x.shape) < 0.05
+    x[holes] = np.nan
+    path = write_csv(tmp_path / "holes.csv", x, np.where(bc.target[:300] == 1, "benign", "malignant"), label="diagnosis")
+    path.write_text(re.sub(r"\bnan\b", "", path.read_text()))  # empty cells, as spreadsheets write them
+    _, c = make_tenant("impute")
+    m = c["member"]
+    ds, job = train(m, path, "mlp", {"epochs": 15, "learning_rate": 0.01, "units": [16]},
+                    label_column="diagnosis", missing="mean", one_hot="true")
+    assert ds["summary"]["missing_values"]["total"] == int(holes.sum())
+    assert ds["summary"]["classes"] == ["benign", "malignant"] and ds["preprocessing"]["one_hot"] is True
+    assert job["metrics"]["accuracy"] > 0.9
+    deploy(m, "holes", job["model_version_id"])
+    row = bc.data[350].tolist()
+    row[3] = None  # a missing value: filled with the training mean, as at training time
+    out = predict(m, "holes", [row, bc.data[351].tolist()])["predictions"]
+    assert {p["label"] for p in out} <= {"benign", "malignant"}
+    ev = m.post(f"/v1/model-versions/{job['model_version_id']}/evaluate", json={"dataset_id": ds["id"]})
+    assert ev.status_code == 200 and ev.json()["metrics"]["accuracy"] > 0.9 and ev.json()["rows"] == 300

@@ -202,3 +202,13 @@ def test_architectures_catalog(admin):
     assert arch["mlp"]["hyperparameters_schema"]["properties"]["units"]
     assert arch["cnn"]["hyperparameters_schema"]["properties"]["filters"]["type"] == "array"
     assert all(a["description"] for a in arch.values())
+
+
+def test_keys_never_reach_the_server_log(server, admin, make_tenant):
+    tid, c = make_tenant("log")
+    key = admin.post(f"/v1/tenants/{tid}/keys", json={"role": "member"}).json()["key"]
+    with server.client(key) as k:
+        assert k.get("/v1/datasets").status_code == 200
+        assert k.post("/v1/jobs", json={"dataset_id": "x"}).status_code == 422
+    log = server.log()
+    assert key not in log and ADMIN_KEY not in log and c["keys"]["member"]["key"] not in log
