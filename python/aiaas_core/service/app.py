@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     from .executor import LocalProcessExecutor
     from .deployments import DeployedServing
     from .metrics import ServiceMetrics, install_metrics
-    from .routers import architectures, datasets, endpoints, jobs, models, ops, tenants, v2
+    from .routers import architectures, datasets, endpoints, explain, jobs, models, ops, tenants, v2
 
     settings = settings or Settings.from_env()
     state = state or open_state(settings)
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     _install_audit(app, state)
     _install_body_limit(app, state)
     _install_docs(app)
-    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, v2):
+    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, explain, v2):
         app.include_router(module.router)
     install_metrics(app, metrics)
     return app

@@ -1,0 +1,80 @@
+"""POST /v1/endpoints/{name}/explain: per-feature attributions of one prediction (integrated gradients)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ApiError
+from ..explain import integrated_gradients
+from ..security import Principal, require
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance: list[Any] = Field(min_length=1, description="one input, shaped like the model's input_shape")
+    baseline: list[Any] | None = Field(default=None, description="the reference input (default: all zeros)")
+    steps: int = Field(default=64, ge=1, le=1024, description="trapezoid intervals along the path")
+    target: int | str | None = Field(default=None, description="output index or class name (default: the predicted one)")
+
+
+def _as_input(value: list[Any], what: str, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ApiError(422, f"{what} is not a rectangular array of numbers; expected shape {list(shape)}") from None
+    if arr.shape != shape:
+        raise ApiError(422, f"{what} has shape {list(arr.shape)}; expected {list(shape)}")
+    if not np.isfinite(arr).all():
+        raise ApiError(422, f"{what} contains NaN or infinite values")
+    return arr
+
+
+def _target_index(target: int | str | None, signature: dict[str, Any]) -> int | None:
+    classes = signature.get("classes") or []
+    if isinstance(target, str):
+        if target not in [str(c) for c in classes]:
+            raise ApiError(422, f"target {target!r} is not one of the model's classes {classes}")
+        return [str(c) for c in classes].index(target)
+    return target
+
+
+@router.post("/{name}/explain")
+def explain(name: str, body: ExplainRequest, request: Request,
+            principal: Principal = Depends(require("predict"))) -> dict[str, Any]:
+    """Integrated-gradients attributions shaped like the instance (an attribution map for images);
+    their sum equals prediction - baseline_prediction up to `convergence_delta`."""
+    svc = request.app.state.svc
+    serving = svc.serving
+    loaded = serving.resolve(principal.tenant_id, name)
+    shape = tuple(loaded.signature["input_shape"])
+    if (body.steps + 1) * int(np.prod(shape)) > svc.settings.max_predict_values:
+        raise ApiError(413, f"{body.steps + 1} path points of {int(np.prod(shape))} values exceed the limit of "
+                            f"{svc.settings.max_predict_values} values; lower steps")
+    x = _as_input(body.instance, "instance", shape)
+    base = np.zeros(shape) if body.baseline is None else _as_input(body.baseline, "baseline", shape)
+    prepared = serving.prepare_array(loaded, np.stack([x, base]))  # the saved preprocessing, as for predict
+    target = _target_index(body.target, loaded.signature)
+    try:
+        with loaded.lock:
+            result = integrated_gradients(loaded.model, prepared[0], prepared[1], target, body.steps)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    classes = loaded.signature.get("classes")
+    label = classes[result["target"]] if classes and result["target"] < len(classes) else None
+    return {
+        "method": "integrated_gradients",
+        "attributions": result["attributions"].tolist(),
+        "target": result["target"],
+        "target_label": label,
+        "prediction": result["prediction"],
+        "baseline_prediction": result["baseline_prediction"],
+        "convergence_delta": result["convergence_delta"],
+        "steps": body.steps,
+        "model_version_id": loaded.version_id,
+    }
