@@ -3,7 +3,8 @@
     python benches/bench_kernels.py [section ...]      # sections: matmul conv rnn elem (default: all)
 
 Each section lives in benches/kernels_<section>.py and exposes `cases(torch, threads) -> list[Case]`
-(`torch` is the module or None when PyTorch is not installed).
+(`torch` is the module or None when PyTorch is not installed: its column then shows "-"), and
+optionally `report(rows)`, called with the timed rows to print more (kernels_elem: GB/s).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def main(argv: list[str]) -> None:
         except ModuleNotFoundError:
             print(f"(section {name}: benches/kernels_{name}.py not present)")
             continue
-        run_cases(name, mod.cases(torch, threads))
+        rows = run_cases(name, mod.cases(torch, threads))
+        if hasattr(mod, "report"):
+            mod.report(rows)
 
 
 if __name__ == "__main__":

@@ -257,3 +257,20 @@ def test_huge_output_is_an_exception_not_a_panic():
     # a product past isize::MAX bytes is refused before numpy is asked
     with pytest.raises(ValueError, match="too large"):
         _core.dense_forward(np.zeros((2**40, 0), np.float32), np.zeros((0, 2**40), np.float32), None)
+
+
+@pytest.mark.parametrize("u", [8, 13, 37, 200])
+def test_wide_softmax_rows(u):
+    # softmax over more units than the 8-lane row reductions, with a remainder
+    x, w, b, dy = make(5, 6, u, u)
+    w *= 8  # spread the logits
+    y = _core.dense_forward(x, w, b, "softmax")
+    np.testing.assert_allclose(y, dense_ref(x, w, b, "softmax", 0.0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    dx, dw, db = _core.dense_backward(x, w, y, dy, "softmax")
+    yr = dense_ref(x, w, b, "softmax", 0.0)
+    dz = yr * (dy - (dy * yr).sum(axis=1, keepdims=True))  # softmax Jacobian-vector product
+    np.testing.assert_allclose(db, dz.sum(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dw, x.astype(np.float64).T @ dz, rtol=1e-4, atol=1e-6)
+    # dx sums terms of size ~|w| ~ 5 that cancel: float32 round-off of ~1e-6 absolute
+    np.testing.assert_allclose(dx, dz @ w.T.astype(np.float64), rtol=1e-4, atol=2e-5)

@@ -284,3 +284,18 @@ def test_wrong_dtype_and_layout():
         _core.loss_forward_backward("mse", np.asfortranarray(p), p)
     with pytest.raises(ValueError, match="y_true must be a C-contiguous"):
         _core.loss_forward_backward("binary_crossentropy", p, np.asfortranarray(p))
+
+
+@pytest.mark.parametrize("classes", [8, 9, 37, 1000])
+def test_wide_rows_use_every_lane(classes):
+    # rows longer than the 8-lane reductions, with remainders, and large spreads of logits
+    rng = np.random.default_rng(classes)
+    z = (rng.standard_normal((7, classes)) * 20).astype(np.float32)
+    z[0, -1] = 300.0  # the max in the remainder lanes
+    z[1, 3] = 300.0  # the max inside the vector lanes
+    ids = rng.integers(0, classes, 7)
+    ids[0] = classes - 1
+    loss, grad = _core.loss_forward_backward("sparse_categorical_crossentropy", z, ids, True)
+    assert loss == pytest.approx(ref_loss("sparse_categorical_crossentropy", z, one_hot(ids, classes), True), rel=1e-5)
+    want = (np.exp(log_softmax(z.astype(np.float64))) - one_hot(ids, classes)) / 7
+    np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-7)

@@ -227,31 +227,131 @@ fn map3(x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], f: impl Fn(f32, f32, f
     }
 }
 
-/// Softmax of one row, in place: max-subtracted, so no overflow for any finite input.
+// ---- row reductions --------------------------------------------------------------------------
+// Rust never reassociates float additions, so `s += v` over a row is one serial dependency chain
+// (scalar exp_fast, ~8 ns per element). LANES independent partial results give LLVM separate chains
+// it turns into one vector register: softmax over 1000 classes runs ~5x faster.
+
+const LANES: usize = 8;
+
+/// max over the row (NaNs ignored, as f32::max; -inf for an empty row).
 #[inline(always)]
-pub fn softmax_row_inplace(row: &mut [f32]) {
-    let mut m = f32::NEG_INFINITY;
-    for &v in row.iter() {
-        m = m.max(v);
+pub fn row_max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let c: &[f32; LANES] = c.try_into().expect("exact chunk");
+        for i in 0..LANES {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    acc.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// sum of exp(x - m) over the row.
+#[inline(always)]
+pub fn row_sum_exp(x: &[f32], m: f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let c: &[f32; LANES] = c.try_into().expect("exact chunk");
+        for i in 0..LANES {
+            acc[i] += exp_fast(c[i] - m);
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().map(|&v| exp_fast(v - m)).sum::<f32>()
+}
+
+/// row[i] <- exp(row[i] - m); returns their sum.
+#[inline(always)]
+fn row_exp_inplace(row: &mut [f32], m: f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        let c: &mut [f32; LANES] = c.try_into().expect("exact chunk");
+        for i in 0..LANES {
+            c[i] = exp_fast(c[i] - m);
+            acc[i] += c[i];
+        }
     }
     let mut s = 0.0f32;
-    for v in row.iter_mut() {
+    for v in chunks.into_remainder() {
         *v = exp_fast(*v - m);
         s += *v;
     }
+    acc.iter().sum::<f32>() + s
+}
+
+/// sum of a[i] * b[i].
+#[inline(always)]
+pub fn row_dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        let (x, y): (&[f32; LANES], &[f32; LANES]) = (x.try_into().expect("exact chunk"), y.try_into().expect("exact chunk"));
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(&x, &y)| x * y).sum::<f32>()
+}
+
+/// Softmax of one row, in place: max-subtracted, so no overflow for any finite input.
+#[inline(always)]
+pub fn softmax_row_inplace(row: &mut [f32]) {
+    let m = row_max(row);
+    let s = row_exp_inplace(row, m);
     let inv = 1.0 / s;
     for v in row.iter_mut() {
         *v *= inv;
     }
 }
 
+/// Softmax over each row of `y` (rows of `c`), in place, compiled for AVX2+FMA when the CPU has
+/// them. A dedicated function: passed through `rows_mut`'s generic `Fn`, the row code stayed out of
+/// line and was compiled for SSE2 only (half the vector width).
+fn softmax_rows(y: &mut [f32], c: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(y: &mut [f32], c: usize) {
+            for row in y.chunks_exact_mut(c) {
+                softmax_row_inplace(row)
+            }
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features `avx2` is compiled for.
+            return unsafe { avx2(y, c) };
+        }
+    }
+    for row in y.chunks_exact_mut(c) {
+        softmax_row_inplace(row)
+    }
+}
+
+/// Softmax over rows of `c`, threaded by blocks of rows when the array is large.
+fn softmax_rows_par(y: &mut [f32], c: usize) {
+    if c == 0 {
+        return;
+    }
+    if y.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
+        use rayon::prelude::*;
+        let rows_per_task = (PAR_CHUNK / c).max(1);
+        crate::parallel::install(|| y.par_chunks_mut(rows_per_task * c).for_each(|blk| softmax_rows(blk, c)));
+    } else {
+        softmax_rows(y, c);
+    }
+}
+
 /// dz = y * (dy - sum(dy * y)) for one softmax row (the Jacobian-vector product).
 #[inline(always)]
 pub fn softmax_row_backward(y: &[f32], dy: &[f32], dz: &mut [f32]) {
-    let mut dot = 0.0f32;
-    for (&a, &b) in y.iter().zip(dy) {
-        dot += a * b;
-    }
+    let dot = row_dot(y, dy);
     for ((o, &a), &b) in dz.iter_mut().zip(y).zip(dy) {
         *o = a * (b - dot);
     }
@@ -266,11 +366,22 @@ fn rows_mut(y: &mut [f32], c: usize, f: impl Fn(&mut [f32]) + Sync) {
         use rayon::prelude::*;
         let rows_per_task = (PAR_CHUNK / c).max(1);
         crate::parallel::install(|| {
-            y.par_chunks_mut(rows_per_task * c)
-                .for_each(|blk| simd(|| blk.chunks_exact_mut(c).for_each(&f)))
+            y.par_chunks_mut(rows_per_task * c).for_each(|blk| {
+                simd(|| {
+                    for row in blk.chunks_exact_mut(c) {
+                        f(row)
+                    }
+                })
+            })
         });
     } else {
-        simd(|| y.chunks_exact_mut(c).for_each(&f));
+        // A plain `for` (not `for_each`, whose `fold` LLVM kept out of line, compiled for SSE2
+        // only) so the row function is inlined into simd's AVX2 body.
+        simd(|| {
+            for row in y.chunks_exact_mut(c) {
+                f(row)
+            }
+        });
     }
 }
 
@@ -293,7 +404,7 @@ pub fn activation_forward(act: Act, x: &[f32], y: &mut [f32], last: usize) -> KR
                 )));
             }
             y.copy_from_slice(x);
-            rows_mut(y, last, softmax_row_inplace);
+            softmax_rows_par(y, last);
         }
     }
     Ok(())
@@ -331,15 +442,12 @@ pub fn bias_act_inplace(act: Act, y: &mut [f32], bias: Option<&[f32]>, c: usize)
         Act::LeakyRelu(a) => each_row!(move |v: f32| if v > 0.0 { v } else { a * v }),
         Act::Elu(a) => each_row!(move |v: f32| if v > 0.0 { v } else { a * (exp_fast(v) - 1.0) }),
         Act::Gelu => each_row!(|v: f32| Act::Gelu.apply(v)),
-        Act::Softmax => match bias {
-            Some(b) => rows_mut(y, c, |row| {
-                for (v, &bb) in row.iter_mut().zip(b) {
-                    *v += bb;
-                }
-                softmax_row_inplace(row)
-            }),
-            None => rows_mut(y, c, softmax_row_inplace),
-        },
+        Act::Softmax => {
+            if bias.is_some() {
+                each_row!(|v: f32| v)
+            }
+            softmax_rows_par(y, c)
+        }
     }
 }
 
@@ -402,10 +510,7 @@ pub fn activation_backward(
 /// d (holding dy on entry) <- y * (dy - sum(dy * y)), one softmax row.
 #[inline(always)]
 pub fn softmax_row_backward_inplace(y: &[f32], d: &mut [f32]) {
-    let mut dot = 0.0f32;
-    for (&a, &b) in y.iter().zip(d.iter()) {
-        dot += a * b;
-    }
+    let dot = row_dot(y, d);
     for (o, &a) in d.iter_mut().zip(y) {
         *o = a * (*o - dot);
     }

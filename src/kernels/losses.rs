@@ -5,7 +5,7 @@
 //! Sums run in f64 per row so a large batch does not lose the small terms.
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::{exp_fast, simd, PARALLEL_MIN_ELEMENTS};
+use crate::kernels::activations::{exp_fast, row_max, row_sum_exp, PARALLEL_MIN_ELEMENTS};
 use rayon::prelude::*;
 
 /// Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS].
@@ -102,14 +102,8 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
         }
         (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, true) => {
             // Fused log-softmax: loss = lse(z) * sum(t) - sum(t z); grad = softmax * sum(t) - t.
-            let mut m = f32::NEG_INFINITY;
-            for &z in p {
-                m = m.max(z);
-            }
-            let mut se = 0.0f32;
-            for &z in p {
-                se += exp_fast(z - m);
-            }
+            let m = row_max(p);
+            let se = row_sum_exp(p, m);
             let lse = m as f64 + (se as f64).ln();
             let sparse = loss == Loss::SparseCategoricalCrossentropy;
             let (tsum, tz) = if sparse {
@@ -172,6 +166,66 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
     }
 }
 
+/// What every block of rows shares; `run` does the rows of one block.
+struct Rows<'a> {
+    loss: Loss,
+    from_logits: bool,
+    targets: &'a Targets<'a>,
+    c: usize,
+    inv_rows: f32,
+}
+
+impl Rows<'_> {
+    /// Sum of the row losses of y_pred rows `p` (starting at row r0); their gradient, scaled by
+    /// 1/R, into `g` when given. Compiled for AVX2+FMA when the CPU has them: a dedicated
+    /// `#[target_feature]` function around an inlined body (through `simd`'s closure the body stayed
+    /// out of line, compiled for SSE2, at half the vector width).
+    fn run(&self, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(rows: &Rows<'_>, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
+                rows.body(r0, p, g)
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features `avx2` is compiled for.
+                return unsafe { avx2(self, r0, p, g) };
+            }
+        }
+        self.body(r0, p, g)
+    }
+
+    #[inline(always)]
+    fn body(&self, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
+        let (loss, from_logits, c, inv_rows) = (self.loss, self.from_logits, self.c, self.inv_rows);
+        let mut total = 0.0f64;
+        let t_row = |r: usize| -> (&[f32], usize) {
+            match self.targets {
+                Targets::Dense(t) => (&t[r * c..(r + 1) * c], 0),
+                Targets::Sparse(ids) => (&[][..], ids[r]),
+            }
+        };
+        match g {
+            Some(g) => {
+                for (i, (pr, gr)) in p.chunks_exact(c).zip(g.chunks_exact_mut(c)).enumerate() {
+                    let (t, id) = t_row(r0 + i);
+                    total += row_loss(loss, from_logits, pr, t, id, Some(&mut *gr));
+                    for v in gr.iter_mut() {
+                        *v *= inv_rows;
+                    }
+                }
+            }
+            None => {
+                for (i, pr) in p.chunks_exact(c).enumerate() {
+                    let (t, id) = t_row(r0 + i);
+                    total += row_loss(loss, from_logits, pr, t, id, None);
+                }
+            }
+        }
+        total
+    }
+}
+
 /// Targets as the kernel reads them: a dense array like y_pred, or one class id per row.
 pub enum Targets<'a> {
     Dense(&'a [f32]),
@@ -225,33 +279,8 @@ pub fn loss(
     let inv_rows = 1.0 / rows as f32;
     // One block of rows: sum of row losses, gradient scaled by 1/R.
     let block = |r0: usize, p: &[f32], g: Option<&mut [f32]>| -> f64 {
-        simd(|| {
-            let mut total = 0.0f64;
-            let t_row = |r: usize| -> (&[f32], usize) {
-                match &targets {
-                    Targets::Dense(t) => (&t[r * c..(r + 1) * c], 0),
-                    Targets::Sparse(ids) => (&[][..], ids[r]),
-                }
-            };
-            match g {
-                Some(g) => {
-                    for (i, (pr, gr)) in p.chunks_exact(c).zip(g.chunks_exact_mut(c)).enumerate() {
-                        let (t, id) = t_row(r0 + i);
-                        total += row_loss(loss, from_logits, pr, t, id, Some(&mut *gr));
-                        for v in gr.iter_mut() {
-                            *v *= inv_rows;
-                        }
-                    }
-                }
-                None => {
-                    for (i, pr) in p.chunks_exact(c).enumerate() {
-                        let (t, id) = t_row(r0 + i);
-                        total += row_loss(loss, from_logits, pr, t, id, None);
-                    }
-                }
-            }
-            total
-        })
+        let rows = Rows { loss, from_logits, targets: &targets, c, inv_rows };
+        rows.run(r0, p, g)
     };
     let total = if y_pred.len() >= 4 * PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
         let rows_per_task = (PARALLEL_MIN_ELEMENTS / c).max(1);
