@@ -188,3 +188,32 @@ def test_endpoint_switch_under_concurrent_predictions_has_zero_failures(server, 
     assert m.get("/v1/endpoints/live").json()["model_version_id"] == v1
     assert m.delete("/v1/endpoints/live").status_code == 204
     assert c["predict"].post("/v1/endpoints/live/predict", json={"instances": x}).status_code == 404
+
+
+def test_a_diverging_job_fails_with_a_reason(make_tenant, data_files):
+    _, c = make_tenant("diverge")
+    m = c["member"]
+    ds = upload(m, data_files["diabetes_npz"], "diabetes", scaling="none").json()
+    r = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "mlp",
+                                 "hyperparameters": {"epochs": 5, "learning_rate": 10.0, "optimizer": "sgd", "units": [64]}})
+    job = wait_job(m, r.json()["id"], timeout=60)
+    assert job["state"] == "failed" and "NaN or infinite" in job["error"] and job["model_version_id"] is None
+
+
+def test_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):
+    digits = load_digits()
+    path = tmp_path / "digits_x20.npz"  # 7,200 rows: one epoch at batch size 1 takes seconds
+    np.savez(path, x=np.tile(digits.data[:360], (20, 1)).astype(np.float32), y=np.tile(digits.target[:360], 20))
+    _, c = make_tenant("longepoch")
+    m = c["member"]
+    ds = upload(m, path, "digits-x20").json()
+    job = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "mlp",
+                                   "hyperparameters": {"epochs": 3, "units": [512, 512], "batch_size": 1}}).json()
+    deadline = time.monotonic() + 60
+    while m.get(f"/v1/jobs/{job['id']}").json()["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert m.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
+    done = wait_job(m, job["id"], timeout=60)
+    assert done["state"] == "canceled" and done["epoch"] == 0  # stopped before the first epoch ended

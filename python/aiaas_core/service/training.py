@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from .catalog import CATALOG, Signature, build_model
 from .dataset_files import load_arrays
@@ -25,6 +27,7 @@ from .repository import TenantRepo
 from .storage import Storage
 
 log = logging.getLogger("aiaas.training")
+CANCEL_POLL_S = 1.0
 
 
 class _Canceled(Exception):
@@ -142,7 +145,24 @@ def _run(factory, storage: Storage, job_id: str, worker_id: str) -> None:
     # Saved inside every checkpoint and model file, so the artifact alone knows how to prepare inputs.
     model.preprocessing = preprocessor_from_config(signature["preprocessor"])
 
+    canceled = {"seen": False, "checked_at": time.monotonic()}
+
+    def cancel_requested() -> bool:
+        with session_scope(factory) as session:
+            return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+    def on_batch_end(_batch: int, _logs: dict | None) -> None:
+        # A cancel should not wait for a long epoch: look (at most once a second) between batches.
+        now = time.monotonic()
+        if now - canceled["checked_at"] >= CANCEL_POLL_S:
+            canceled["checked_at"] = now
+            if cancel_requested():
+                canceled["seen"] = True
+                model.stop_training = True
+
     def on_epoch_end(epoch: int, logs: dict | None) -> None:
+        if canceled["seen"]:
+            return  # a partial epoch: no checkpoint, no progress row
         save_model(storage, "checkpoints", job_id, model)  # checkpoint first, then announce the epoch
         metrics = _clean_metrics(logs)
         with session_scope(factory) as session:
@@ -151,16 +171,22 @@ def _run(factory, storage: Storage, job_id: str, worker_id: str) -> None:
             _event(session, job_id, "epoch", epoch=epoch + 1, epochs=epochs, metrics=metrics)
             if job.cancel_requested:
                 model.stop_training = True
+        if metrics.get("loss", 0.0) is None:
+            raise FloatingPointError(f"the training loss became NaN or infinite at epoch {epoch + 1}; "
+                                     "lower the learning rate or scale the data")
 
     model.fit(x, targets, epochs=epochs, initial_epoch=start_epoch, batch_size=int(hp.get("batch_size", 32)),
               validation_split=float(hp.get("validation_split", 0.0)), verbose=0,
-              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end, on_train_batch_end=on_batch_end)])
 
     with session_scope(factory) as session:
         job = session.get(Job, job_id)
         if job.cancel_requested:
             raise _Canceled()
         metrics = dict(job.metrics)
+    if model.stop_training:  # not our cancel: fit stopped itself (a non-finite loss)
+        raise FloatingPointError(f"training stopped early after epoch {metrics and job.epoch}: the loss became "
+                                 "NaN or infinite; lower the learning rate or scale the data")
     version_id = new_id()
     save_model(storage, "models", version_id, model)
     with session_scope(factory) as session:
