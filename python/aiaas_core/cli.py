@@ -32,6 +32,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     settings = Settings.from_env(**overrides)
+    import logging
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state = open_state(settings)
     if state.bootstrap_key:
         # Printed once, on the first start only: the key is stored hashed and cannot be shown again.

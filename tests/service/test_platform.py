@@ -212,3 +212,24 @@ def test_keys_never_reach_the_server_log(server, admin, make_tenant):
         assert k.post("/v1/jobs", json={"dataset_id": "x"}).status_code == 422
     log = server.log()
     assert key not in log and ADMIN_KEY not in log and c["keys"]["member"]["key"] not in log
+
+
+def test_a_tampered_artifact_is_a_logged_json_500_and_the_server_keeps_serving(server, make_tenant, data_files):
+    _, c = make_tenant("tamper")
+    m = c["member"]
+    ds = upload(m, data_files["digits_npz"], "digits").json()
+    job = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "logistic",
+                                   "hyperparameters": {"epochs": 1}}).json()
+    from conftest import wait_job
+
+    version = wait_job(m, job["id"])["model_version_id"]
+    enc = server.data_dir / "artifacts" / "datasets" / f"{ds['id']}.enc"
+    raw = bytearray(enc.read_bytes())
+    raw[-5] ^= 0xFF  # one flipped bit of ciphertext: AES-GCM authentication must fail
+    enc.write_bytes(bytes(raw))
+    r = m.post(f"/v1/model-versions/{version}/evaluate", json={"dataset_id": ds["id"]})
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    ref = r.json()["detail"].split("reference ")[1].split(")")[0]
+    assert "failed authentication" not in r.text  # internals stay in the log
+    assert f"unhandled error {ref}" in server.log() and "DecryptionError" in server.log()
+    assert m.get("/v1/datasets").status_code == 200

@@ -44,12 +44,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+    def internal_error(req: Request) -> JSONResponse:
         ref = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", ref, req.method, req.url.path)
         return JSONResponse({"detail": f"internal server error (reference {ref}); the server logged it"},
                             status_code=500)
+
+    @app.middleware("http")
+    async def _unexpected_as_json(request: Request, call_next):
+        # Innermost middleware (installed first): the audit and metrics around it see an ordinary 500,
+        # and the client gets its JSON answer instead of a dropped connection.
+        try:
+            return await call_next(request)
+        except Exception:
+            return internal_error(request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:  # errors raised outside the routes
+        return internal_error(req)
 
 
 def _install_audit(app: FastAPI, state: ServiceState) -> None:
