@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Iterator
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -90,22 +90,36 @@ class _StateCollector:
         yield jobs
 
 
+class _MeasureRequests:
+    """Pure ASGI middleware (no per-request task or body wrapping as with @app.middleware): status and
+    latency of every HTTP request, labelled by the route template the router matched."""
+
+    def __init__(self, app, metrics: ServiceMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], template, str(status[0])).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
+
+
 def install_metrics(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Middleware timing every request by its route template, and the GET /metrics route."""
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            metrics.requests.labels(request.method, template, str(status)).inc()
-            metrics.latency.labels(request.method, template).observe(time.perf_counter() - start)
+    app.add_middleware(_MeasureRequests, metrics=metrics)
 
     router = APIRouter(tags=["operations"])
 
