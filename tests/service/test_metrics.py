@@ -55,3 +55,21 @@ def test_metrics_need_an_admin_key(server, make_tenant):
     assert c["member"].get("/metrics").status_code == 403
     assert httpx.get(f"{server.url}/metrics").status_code == 401
     assert re.search(r"needs the 'admin' role", c["predict"].get("/metrics").json()["detail"])
+
+
+def test_predictions_are_counted_not_audited_but_refusals_are(server, admin, make_tenant, data_files):
+    tid, c = make_tenant("audit-reads")
+    _, job = train(c["member"], data_files["digits_npz"], "mlp", {"epochs": 1, "units": [8]})
+    deploy(c["member"], "quiet", job["model_version_id"])
+    x = load_digits().data[:1].tolist()
+    assert c["predict"].post("/v1/endpoints/quiet/predict", json={"instances": x}).status_code == 200
+    infer = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP64", "data": x[0]}]}
+    assert c["predict"].post("/v2/models/quiet/infer", json=infer).status_code == 200
+    assert httpx.post(f"{server.url}/v1/endpoints/quiet/predict", json={"instances": x},
+                      headers={"Authorization": "Bearer nope"}).status_code == 401
+    entries = admin.get("/v1/audit", params={"limit": 200}).json()
+    ours = [e for e in entries if e["tenant_id"] == tid]
+    actions = {e["action"] for e in ours}
+    assert "POST /v1/endpoints" in actions  # the deployment changed state: audited
+    assert not any("predict" in a or "infer" in a for a in actions)
+    assert any(e["status"] == 401 and e["target"] == "/v1/endpoints/quiet/predict" for e in entries)

@@ -64,6 +64,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return internal_error(req)
 
 
+# POST routes that only read: predictions are counted in /metrics, not written to the audit log (one
+# database commit per prediction would halve serving throughput); refused ones are still audited.
+READ_ONLY_POSTS = frozenset({"/v1/endpoints/{name}/predict", "/v1/endpoints/{name}/explain",
+                             "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"})
+
+
 def _install_audit(app: FastAPI, state: ServiceState) -> None:
     """Record who did what: every state-changing request and every refused one."""
 
@@ -77,9 +83,10 @@ def _install_audit(app: FastAPI, state: ServiceState) -> None:
     @app.middleware("http")
     async def audit(request: Request, call_next):
         response = await call_next(request)
-        if request.method in ("POST", "PATCH", "PUT", "DELETE") or response.status_code in (401, 403):
+        route = request.scope.get("route")
+        changes = request.method in ("POST", "PATCH", "PUT", "DELETE") and getattr(route, "path", None) not in READ_ONLY_POSTS
+        if changes or response.status_code in (401, 403):
             principal = getattr(request.state, "principal", None)
-            route = request.scope.get("route")
             entry = AuditEntry(
                 tenant_id=getattr(principal, "tenant_id", None),
                 key_id=getattr(principal, "key_id", None),
