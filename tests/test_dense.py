@@ -274,3 +274,12 @@ def test_wide_softmax_rows(u):
     np.testing.assert_allclose(dw, x.astype(np.float64).T @ dz, rtol=1e-4, atol=1e-6)
     # dx sums terms of size ~|w| ~ 5 that cancel: float32 round-off of ~1e-6 absolute
     np.testing.assert_allclose(dx, dz @ w.T.astype(np.float64), rtol=1e-4, atol=2e-5)
+
+
+def test_set_num_threads_rejects_absurd_counts():
+    # a pool of 10**6 OS threads used to hang the process while being built
+    before = aiaas_core.get_num_threads()
+    for n in (0, 1025, 10**6):
+        with pytest.raises(ValueError, match=rf"n must be in \[1, 1024\], got {n}"):
+            aiaas_core.set_num_threads(n)
+    assert aiaas_core.get_num_threads() == before

@@ -51,10 +51,17 @@ pub fn try_zeros<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, P
     }
 }
 
+/// Upper bound for set_num_threads: a pool of millions of OS threads hangs the process while it is
+/// built (found with set_num_threads(10**6)); no CPU this runs on needs more than this.
+const MAX_THREADS: usize = 1024;
+
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
-    if n == 0 {
-        return Err(KernelError::Value("set_num_threads: n must be >= 1, got 0".into()).into());
+    if n == 0 || n > MAX_THREADS {
+        return Err(KernelError::Value(format!(
+            "set_num_threads: n must be in [1, {MAX_THREADS}], got {n}"
+        ))
+        .into());
     }
     parallel::set_num_threads(n);
     Ok(())
