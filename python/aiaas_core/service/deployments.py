@@ -143,14 +143,27 @@ class DeployedServing(Serving):
             self._configs[(tenant_id, name)] = cfg
         return cfg
 
+    def _cached(self, version_id: str | None) -> LoadedModel | None:
+        """The loaded model of a version already checked for this endpoint, without a database query."""
+        if version_id is None:
+            return None
+        with self._cache_lock:
+            hit = self._cache.get(version_id)
+            if hit is not None:
+                self._cache.move_to_end(version_id)
+            return hit
+
     def resolve(self, tenant_id: str, name: str) -> RoutedModel:
         """The endpoint's model for this request: the canary version for `percent` % of requests."""
         cfg = self.config(tenant_id, name)
-        loaded = super().resolve(tenant_id, name)
+        # _routes only holds versions checked against the tenant (point() or a tenant-scoped query)
+        loaded = self._cached(self._routes.get((tenant_id, name))) or super().resolve(tenant_id, name)
         if cfg.canary_version_id and self._rng.random() * 100.0 < cfg.canary_percent:
-            with self.state.sessions() as session:
-                version = TenantRepo(session, tenant_id).get(ModelVersion, cfg.canary_version_id)
-            loaded = self.get_model(version)
+            loaded = self._cached(cfg.canary_version_id)  # cfg came from a tenant-scoped query
+            if loaded is None:
+                with self.state.sessions() as session:
+                    version = TenantRepo(session, tenant_id).get(ModelVersion, cfg.canary_version_id)
+                loaded = self.get_model(version)
         return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
                            endpoint=(tenant_id, name), config=cfg)
 
