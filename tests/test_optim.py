@@ -187,6 +187,22 @@ def test_clip_by_global_norm(seed, max_norm):
                                                                                              abs=1e-7)
 
 
+def test_clip_by_global_norm_on_the_pool():
+    # 3 x 50k elements: the sum of squares is split over threads; same norm and scale on 1 and 2
+    grads0 = tensors(8, [(50_000,), (250, 200), (50_000,)])
+    want = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads0))
+    before = aiaas_core.get_num_threads()
+    try:
+        for threads in (1, 2):
+            aiaas_core.set_num_threads(threads)
+            grads = [g.copy() for g in grads0]
+            # f32 partial sums over 1024-blocks, f64 across them: ~1e-7 relative
+            assert _core.clip_by_global_norm(grads, 10.0) == pytest.approx(want, rel=1e-6)
+            assert_close(grads, [g * (10.0 / want) for g in f64(grads0)], rtol=1e-6, atol=1e-8)
+    finally:
+        aiaas_core.set_num_threads(before)
+
+
 def test_clip_by_value():
     grads = [np.array([-3.0, -0.5, 0.0, 0.5, 3.0], np.float32), np.array(7.0, np.float32)]
     _core.clip_by_value(grads, 1.0)
