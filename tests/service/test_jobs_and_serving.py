@@ -217,3 +217,27 @@ def test_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):
     assert m.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
     done = wait_job(m, job["id"], timeout=60)
     assert done["state"] == "canceled" and done["epoch"] == 0  # stopped before the first epoch ended
+
+
+def test_same_seed_same_model_and_unlabelled_images(make_tenant, data_files, admin):
+    _, c = make_tenant("seed")
+    m = c["member"]
+    ds = upload(m, data_files["digits_npz"], "digits").json()
+    body = {"dataset_id": ds["id"], "architecture": "mlp",
+            "hyperparameters": {"epochs": 3, "units": [16], "seed": 7, "validation_split": 0.25}}
+    runs = [wait_job(m, m.post("/v1/jobs", json=body).json()["id"]) for _ in range(2)]
+    assert runs[0]["metrics"] == runs[1]["metrics"] and runs[0]["model_version_id"] != runs[1]["model_version_id"]
+    other = wait_job(m, m.post("/v1/jobs", json={**body, "hyperparameters": {**body["hyperparameters"], "seed": 8}}).json()["id"])
+    assert other["metrics"] != runs[0]["metrics"]
+    # a download is audited
+    assert m.get(f"/v1/model-versions/{runs[0]['model_version_id']}/download").status_code == 200
+    assert any(e["action"].endswith("/download") and e["target"].endswith(f"{runs[0]['model_version_id']}/download")
+               for e in admin.get("/v1/audit").json())
+    # images without labels: only the autoencoder can use them
+    images = upload(m, data_files["mnist_images"], "unlabelled").json()
+    assert images["summary"]["task"] == "none" and images["x_shape"] == [28, 28]
+    r = m.post("/v1/jobs", json={"dataset_id": images["id"], "architecture": "cnn"})
+    assert r.status_code == 422 and "no labels" in r.json()["detail"]
+    job = wait_job(m, m.post("/v1/jobs", json={"dataset_id": images["id"], "architecture": "autoencoder",
+                                               "hyperparameters": {"epochs": 1, "encoding_dim": 4}}).json()["id"])
+    assert job["state"] == "succeeded" and np.isfinite(job["metrics"]["loss"])

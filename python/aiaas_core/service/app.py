@@ -85,7 +85,7 @@ def _install_audit(app: FastAPI, state: ServiceState) -> None:
         response = await call_next(request)
         route = request.scope.get("route")
         changes = request.method in ("POST", "PATCH", "PUT", "DELETE") and getattr(route, "path", None) not in READ_ONLY_POSTS
-        if changes or response.status_code in (401, 403):
+        if changes or response.status_code in (401, 403) or request.url.path.endswith("/download"):  # downloads too
             principal = getattr(request.state, "principal", None)
             entry = AuditEntry(
                 tenant_id=getattr(principal, "tenant_id", None),

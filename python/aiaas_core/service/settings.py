@@ -62,7 +62,7 @@ class Settings:
             max_dataset_bytes=_env_int("AIAAS_MAX_DATASET_BYTES", TenantLimits.max_dataset_bytes),
         )
         base = cls(
-            data_dir=Path(os.environ.get("AIAAS_DATA_DIR_SERVICE", "./aiaas-data")),
+            data_dir=Path(os.environ.get("AIAAS_SERVICE_DATA_DIR", "./aiaas-data")),
             database_url=os.environ.get("AIAAS_DATABASE_URL") or None,
             max_upload_bytes=_env_int("AIAAS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_predict_values=_env_int("AIAAS_MAX_PREDICT_VALUES", cls.max_predict_values),

@@ -35,6 +35,9 @@ def _check_task(architecture, dataset: Dataset) -> None:
     task = dataset.summary.get("task", "none")
     if "reconstruction" in entry.tasks:
         return
+    if task == "none":
+        raise ApiError(422, f"dataset {dataset.id!r} has no labels; architecture {architecture!r} needs them "
+                            "(only 'autoencoder' trains without labels)")
     if task not in entry.tasks:
         raise ApiError(422, f"architecture {architecture!r} trains for {list(entry.tasks)} but dataset "
                             f"{dataset.id!r} is a {task!r} dataset")
