@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from helpers import deploy, train
-from aiaas_core.service.batching import Batcher, QueueFull
+from aiaas_core.service.batching import Batcher, BatcherStopped, QueueFull
 
 
 # ---- the Batcher on a plain numpy function -----------------------------------------------------------
@@ -66,6 +66,17 @@ def test_batcher_queue_full_and_errors_reach_every_caller():
             f.result(10)
     np.testing.assert_array_equal(batcher.predict(np.full((2, 2), 5.0, np.float32)), np.full((2, 2), 10.0))
     batcher.stop()
+
+
+def test_stopped_batcher_drains_its_queue_then_refuses():
+    release = threading.Event()
+    batcher = Batcher(lambda x: (release.wait(10), x + 1)[1], max_batch_size=1, max_wait_ms=0, max_queue=8)
+    futures = [batcher.submit(np.full((1, 1), v, np.float32)) for v in range(4)]
+    batcher.stop()
+    with pytest.raises(BatcherStopped):
+        batcher.submit(np.zeros((1, 1), np.float32))
+    release.set()
+    assert [float(f.result(10)[0, 0]) for f in futures] == [1.0, 2.0, 3.0, 4.0]  # queued work still answered
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

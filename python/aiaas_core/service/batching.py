@@ -23,6 +23,10 @@ from .errors import ApiError
 Forward = Callable[[np.ndarray], np.ndarray]  # float32 [n, ...] -> [n, ...]
 
 
+class BatcherStopped(RuntimeError):
+    """The batcher was stopped (its endpoint was reconfigured); the caller runs the model directly."""
+
+
 class QueueFull(ApiError):
     """The batch queue of a deployment is full: 429 with Retry-After."""
 
@@ -94,7 +98,7 @@ class Batcher:
         counted = getattr(self._local, "counted", False)
         with self._cond:
             if self._stopped:
-                raise ApiError(503, "this deployment is being reconfigured; retry")
+                raise BatcherStopped("this batcher has been stopped")
             if len(self._queue) >= self.max_queue:
                 raise QueueFull(self.max_queue)
             self._queue.append(_Item(x, future, time.monotonic()))

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .batching import Batcher
+from .batching import Batcher, BatcherStopped
 from .deployment_schemas import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE, DEFAULT_MAX_WAIT_MS, DeploymentOptions
 from .errors import ApiError
 from .models import Base, Endpoint, ModelVersion
@@ -126,10 +126,15 @@ class DeployedServing(Serving):
     def point(self, tenant_id: str, name: str, version: ModelVersion) -> None:
         super().point(tenant_id, name, version)
         self._configs.pop((tenant_id, name), None)  # re-read from the database (new knobs, canary) on next use
+        self._stop_batchers(tenant_id, name)
 
     def forget(self, tenant_id: str, name: str) -> None:
         super().forget(tenant_id, name)
         self._configs.pop((tenant_id, name), None)
+        self._stop_batchers(tenant_id, name)
+
+    def _stop_batchers(self, tenant_id: str, name: str) -> None:
+        """The endpoint's batchers finish their queues and end; new ones start with the new settings."""
         with self._batchers_lock:
             for key in [k for k in self._batchers if k[:2] == (tenant_id, name)]:
                 self._batchers.pop(key)[1].stop()
@@ -232,7 +237,12 @@ class DeployedServing(Serving):
             out = super().forward(loaded, x)
             self._on_batch(len(x), 1)
             return out
-        return batcher.predict(x)
+        try:
+            return batcher.predict(x)
+        except BatcherStopped:  # reconfigured between lookup and submit: answer without batching
+            out = super().forward(loaded, x)
+            self._on_batch(len(x), 1)
+            return out
 
     # -- tensors (Open Inference Protocol, explanations) ---------------------------------------------
     def prepare_array(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
