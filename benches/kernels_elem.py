@@ -49,15 +49,17 @@ def dense_cases(torch) -> list[Case]:
 
     t_step = None
     if torch is not None:
-        F = torch.nn.functional
+        layer = torch.nn.Linear(d, u)
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))  # Linear's [U, D]
+            layer.bias.copy_(torch.from_numpy(b))
         tx = torch.from_numpy(x).requires_grad_(True)
-        tw = torch.from_numpy(np.ascontiguousarray(w.T)).requires_grad_(True)  # Linear's [U, D]
-        tb = torch.from_numpy(b.copy()).requires_grad_(True)
         tdy = torch.from_numpy(dy)
 
         def t_step():
-            tx.grad = tw.grad = tb.grad = None
-            F.relu(F.linear(tx, tw, tb)).backward(tdy)
+            tx.grad = None
+            layer.zero_grad(set_to_none=True)
+            torch.relu(layer(tx)).backward(tdy)
 
     return [Case(f"dense relu b{n} {d}->{u} fwd+bwd", ours, torch=t_step, numpy=numpy_step,
                  flops=3 * 2.0 * n * d * u)]
