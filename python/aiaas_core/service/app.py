@@ -134,6 +134,7 @@ def _install_docs(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
     """The application. Opens the database (migrating it) unless an open `state` is given."""
     from .executor import LocalProcessExecutor
+    from . import batch_predictions
     from .deployments import DeployedServing
     from .metrics import ServiceMetrics, install_metrics
     from .routers import architectures, datasets, endpoints, explain, jobs, models, ops, tenants, v2
@@ -160,7 +161,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     _install_audit(app, state)
     _install_body_limit(app, state)
     _install_docs(app)
-    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, explain, v2):
+    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, explain, v2, batch_predictions):
         app.include_router(module.router)
     install_metrics(app, metrics)
     return app

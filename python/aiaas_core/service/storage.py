@@ -11,7 +11,7 @@ from typing import Iterator
 
 from .crypto import EncryptedWriter, decrypt_chunks, load_master_key
 
-KINDS = ("datasets", "checkpoints", "models")
+KINDS = ("datasets", "checkpoints", "models", "predictions")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
