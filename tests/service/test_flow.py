@@ -138,6 +138,14 @@ def test_custom_architecture_config(make_tenant, data_files, tmp_path):
     version = m.get(f"/v1/model-versions/{job['model_version_id']}").json()
     assert version["lineage"]["architecture"]["class_name"] == "Sequential"
     ds = m.get("/v1/datasets").json()[0]
+    wrong_in = json.loads(json.dumps(config))
+    wrong_in["config"]["layers"][0]["config"]["batch_shape"] = [None, 30]
+    r = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": wrong_in})
+    assert r.status_code == 422 and "[30]" in r.json()["detail"] and "[64]" in r.json()["detail"]
+    wrong_out = json.loads(json.dumps(config))
+    wrong_out["config"]["layers"][-1]["config"]["units"] = 3
+    r = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": wrong_out})
+    assert r.status_code == 422 and "10 classes" in r.json()["detail"]
     for bad in ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Exec", "config": {}}]}},
                 {"class_name": "Lambda", "config": {"function": "import os"}}):
         r = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": bad})

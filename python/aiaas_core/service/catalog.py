@@ -208,6 +208,20 @@ def resolve(architecture: str | dict) -> Architecture | dict:
     return architecture
 
 
+def check_custom_fits(config: dict, summary: dict[str, Any]) -> None:
+    """422 when a custom model's input or output shape cannot take this dataset (caught before queueing)."""
+    from aiaas_core import keras
+
+    model = keras.models.model_from_config(config)
+    in_shape, out_shape = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
+    x_shape = summary.get("x_shape")
+    if in_shape is not None and x_shape is not None and list(in_shape[1:]) != list(x_shape):
+        raise ApiError(422, f"the architecture takes inputs shaped {list(in_shape[1:])} but the dataset's samples are {x_shape}")
+    classes = summary.get("classes")
+    if out_shape is not None and summary.get("task") == "classification" and classes and out_shape[-1] != len(classes):
+        raise ApiError(422, f"the architecture ends in {out_shape[-1]} outputs but the dataset has {len(classes)} classes")
+
+
 def build_model(architecture: str | dict, hp: dict[str, Any], sig: Signature):
     """An uncompiled Keras-style model for this data."""
     from aiaas_core import keras

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from ..catalog import CATALOG, resolve, validate_hyperparameters
+from ..catalog import CATALOG, check_custom_fits, resolve, validate_hyperparameters
 from ..errors import ApiError
 from ..models import Dataset, Job, JobEvent
 from ..repository import TenantRepo
@@ -54,6 +54,8 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
         repo = TenantRepo(session, principal.tenant_id)
         dataset = repo.get(Dataset, body.dataset_id)
         _check_task(body.architecture, dataset)
+        if isinstance(architecture, dict) and hp.get("task") in (None, "classification", "regression"):
+            check_custom_fits(architecture, dataset.summary)
         tenant = repo.tenant()
         max_epochs = tenant.max_epochs or svc.settings.limits.max_epochs
         if hp["epochs"] > max_epochs:
