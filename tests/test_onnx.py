@@ -81,6 +81,13 @@ def test_conv_output_stays_channels_last(tmp_path):
     assert got.shape == (2, 3, 2, 3)
 
 
+def test_conv_softmax_is_over_channels(tmp_path):
+    keras.set_random_seed(11)
+    model = keras.Sequential([L.Conv2D(4, 3, activation="softmax", input_shape=(5, 5, 2))])
+    got = assert_matches(model, randn(2, 5, 5, 2), tmp_path)
+    np.testing.assert_allclose(got.sum(axis=-1), 1.0, atol=1e-5)
+
+
 @pytest.mark.parametrize("return_sequences", [True, False])
 def test_lstm_gate_order_and_both_output_modes(tmp_path, return_sequences):
     keras.set_random_seed(6)

@@ -241,7 +241,10 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
                 if len(weights) == 2:
                     inputs.append(g.const(weights[1], "conv_b"))
                 x = g.one("Conv", inputs, hint, **attrs)
-                x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+                if cfg.get("activation") == "softmax":  # over channels, which are axis 1 in NCHW
+                    x = g.one("Softmax", [x], hint, axis=1)
+                else:
+                    x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
                 channels = int(cfg["filters"])
             else:
                 window = tuple(int(k) for k in cfg["pool_size"])
