@@ -7,12 +7,26 @@ use std::sync::{Arc, RwLock};
 
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
 
+/// Upper bound on the pool size: building a pool of millions of OS threads hangs the process, and
+/// no CPU this runs on needs more.
+pub const MAX_THREADS: usize = 1024;
+
+/// `AIAAS_NUM_THREADS` when it is a number in [1, MAX_THREADS]; otherwise (unset, garbage, 0 or
+/// absurdly large) the number of cores, with a warning for a value that was set but unusable.
 fn default_threads() -> usize {
-    std::env::var("AIAAS_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    match std::env::var("AIAAS_NUM_THREADS") {
+        Err(_) => cores,
+        Ok(s) => match s.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_THREADS).contains(&n) => n,
+            _ => {
+                eprintln!(
+                    "aiaas_core: AIAAS_NUM_THREADS={s:?} is not a whole number in [1, {MAX_THREADS}]; using {cores} threads"
+                );
+                cores
+            }
+        },
+    }
 }
 
 fn build(n: usize) -> Arc<ThreadPool> {

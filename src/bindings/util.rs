@@ -1,7 +1,7 @@
 //! Threads, CPU features, and the helpers every binding uses to borrow and allocate arrays.
 
 use crate::error::KernelError;
-use crate::parallel;
+use crate::parallel::{self, MAX_THREADS};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -51,9 +51,6 @@ pub fn try_zeros<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, P
     }
 }
 
-/// Upper bound for set_num_threads: a pool of millions of OS threads hangs the process while it is
-/// built (found with set_num_threads(10**6)); no CPU this runs on needs more than this.
-const MAX_THREADS: usize = 1024;
 
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {

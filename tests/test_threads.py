@@ -1,0 +1,44 @@
+"""The one thread pool: sized by AIAAS_NUM_THREADS or set_num_threads, bad sizes refused clearly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import aiaas_core
+
+
+def _threads_in_fresh_process(env_value: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, AIAAS_NUM_THREADS=env_value)
+    code = "import aiaas_core; print(aiaas_core.get_num_threads())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_env_sets_pool_size():
+    out = _threads_in_fresh_process("3")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3"
+
+
+@pytest.mark.parametrize("bad", ["0", "1000000", "lots", "-2"])
+def test_unusable_env_value_falls_back_to_cores_with_warning(bad):
+    out = _threads_in_fresh_process(bad)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(os.cpu_count())
+    assert "AIAAS_NUM_THREADS" in out.stderr and "[1, 1024]" in out.stderr
+
+
+def test_set_num_threads_round_trip_and_limits():
+    before = aiaas_core.get_num_threads()
+    try:
+        aiaas_core.set_num_threads(1)
+        assert aiaas_core.get_num_threads() == 1
+        for bad in (0, 10**6):
+            with pytest.raises(ValueError, match="1024"):
+                aiaas_core.set_num_threads(bad)
+        assert aiaas_core.get_num_threads() == 1
+    finally:
+        aiaas_core.set_num_threads(before)
