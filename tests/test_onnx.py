@@ -167,3 +167,14 @@ def test_unbuilt_model_needs_input_shape(tmp_path):
         export_onnx(model, tmp_path / "m.onnx")
     with pytest.raises(TypeError, match="path"):
         export_onnx(keras.Sequential([L.Dense(2, input_shape=(3,))]), 42)
+
+
+def test_export_after_save_and_load_model(tmp_path):
+    keras.set_random_seed(12)
+    model = keras.Sequential([L.Conv2D(3, 3, activation="relu", input_shape=(6, 6, 1)), L.Flatten(), L.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "m.zip")
+    loaded = keras.load_model(tmp_path / "m.zip")
+    x = randn(3, 6, 6, 1)
+    got = assert_matches(loaded, x, tmp_path)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-4)
