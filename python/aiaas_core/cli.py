@@ -55,6 +55,8 @@ def _admin_create_key(args: argparse.Namespace) -> int:
     from .service.settings import Settings
     from .service.state import open_state
 
+    if args.role == "admin" and args.tenant != "system":
+        raise SystemExit("aiaas: admin keys belong to the 'system' tenant; use --role member or predict for a customer tenant")
     overrides: dict[str, Any] = {"database_url": args.database_url}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)

@@ -44,6 +44,12 @@ def test_roles(make_tenant, admin, data_files):
     assert c["member"].post(f"/v1/tenants/{tid}/keys", json={"role": "admin"}).status_code == 403
     assert c["member"].get("/v1/audit").status_code == 403
     assert admin.get("/v1/audit").status_code == 200
+    # admin keys are for operators only: a customer tenant cannot be given one
+    r = admin.post(f"/v1/tenants/{tid}/keys", json={"role": "admin"})
+    assert r.status_code == 422 and "system" in r.json()["detail"]
+    r = admin.post(f"/v1/tenants/{tid}/keys", json={"role": "root"})
+    assert r.status_code == 422 and "role" in r.json()["detail"]
+    assert admin.post("/v1/tenants", json={"name": "system"}).status_code == 409
 
 
 def test_key_revocation_and_expiry(server, admin, make_tenant):

@@ -49,6 +49,10 @@ def create_tenant_key(tenant_id: str, body: KeyCreate, request: Request,
             raise ApiError(422, f"expires_at must be in the future, got {body.expires_at.isoformat()}")
     with request.app.state.svc.sessions() as session:
         tenant = AdminRepo(session).tenant(tenant_id)
+        if body.role == "admin" and tenant.name != "system":
+            # An admin key can create tenants and keys for everyone: only operators (the system
+            # tenant) hold one, never a customer tenant.
+            raise ApiError(422, "admin keys belong to the 'system' tenant; give a customer tenant member or predict keys")
         row, plaintext = create_key(session, tenant.id, body.role, body.expires_at, body.rate_limit_per_minute)
         return KeyOut(id=row.id, key=plaintext, role=row.role, tenant_id=tenant.id, expires_at=row.expires_at)
 
