@@ -8,7 +8,6 @@ latency (p50/p95) and throughput for one client and for 4 concurrent clients.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import threading

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ApiError
 from .modelio import load_model
-from .models import Endpoint, ModelVersion
+from .models import ModelVersion
 from .preparation import apply_features
 from .repository import TenantRepo
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,5 +41,3 @@ def open_state(settings: Settings) -> ServiceState:
         state.bootstrap_key = ensure_admin(session, os.environ.get("AIAAS_ADMIN_KEY") or None)
     return state
 
-
-SessionFactory = Callable[[], AbstractContextManager[Session]]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from .catalog import CATALOG, Signature, build_model
+from .catalog import Signature, build_model
 from .dataset_files import load_arrays
 from .db import session_scope
 from .modelio import load_model, save_model
