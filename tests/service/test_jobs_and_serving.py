@@ -200,7 +200,7 @@ def test_a_diverging_job_fails_with_a_reason(make_tenant, data_files):
     assert job["state"] == "failed" and "NaN or infinite" in job["error"] and job["model_version_id"] is None
 
 
-def test_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):
+def test_api_responsive_during_training_and_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):
     digits = load_digits()
     path = tmp_path / "digits_x20.npz"  # 7,200 rows: one epoch at batch size 1 takes seconds
     np.savez(path, x=np.tile(digits.data[:360], (20, 1)).astype(np.float32), y=np.tile(digits.target[:360], 20))
@@ -213,7 +213,11 @@ def test_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):
     while m.get(f"/v1/jobs/{job['id']}").json()["state"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(1.0)
+    # the API answers while the worker process is busy inside an epoch (training is not in the API process)
+    answers = [m.get("/v1/datasets").status_code for _ in range(20)] + [m.get("/readyz").status_code]
+    now = m.get(f"/v1/jobs/{job['id']}").json()
+    assert set(answers) == {200} and now["state"] == "running" and now["epoch"] == 0
+    time.sleep(0.5)
     assert m.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
     done = wait_job(m, job["id"], timeout=60)
     assert done["state"] == "canceled" and done["epoch"] == 0  # stopped before the first epoch ended
