@@ -68,6 +68,18 @@ def test_batcher_queue_full_and_errors_reach_every_caller():
     batcher.stop()
 
 
+def test_a_lone_request_runs_in_its_own_thread_without_waiting():
+    threads = []
+    batcher = Batcher(lambda x: (threads.append(threading.current_thread()), x * 3)[1], max_batch_size=32,
+                      max_wait_ms=10_000, max_queue=4)
+    with batcher.arriving():
+        out = batcher.predict(np.ones((2, 2), np.float32))
+    # no hand-off to the worker, so the 10 s max_wait_ms never applies to it
+    np.testing.assert_array_equal(out, np.full((2, 2), 3.0))
+    assert threads == [threading.current_thread()] and batcher.forward_calls == 1
+    batcher.stop()
+
+
 def test_stopped_batcher_drains_its_queue_then_refuses():
     release = threading.Event()
     batcher = Batcher(lambda x: (release.wait(10), x + 1)[1], max_batch_size=1, max_wait_ms=0, max_queue=8)

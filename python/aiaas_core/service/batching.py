@@ -63,6 +63,7 @@ class Batcher:
         self._arriving = 0  # requests inside the prediction path that have not been queued yet
         self._local = threading.local()
         self._stopped = False
+        self._busy = False  # a forward call is running (the worker's, or a lone request's own)
         self.forward_calls = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -109,7 +110,36 @@ class Batcher:
         return future
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.submit(x).result()
+        """The model's rows for x. A lone request (nothing queued or running, nobody else on the way) runs
+        the model in the caller's thread: no hand-off to the worker, so batching costs it nothing."""
+        counted = getattr(self._local, "counted", False)
+        with self._cond:
+            if self._stopped:
+                raise BatcherStopped("this batcher has been stopped")
+            alone = not self._busy and not self._queue and self._arriving <= (1 if counted else 0)
+            if alone:
+                self._busy = True
+                if counted:
+                    self._local.counted = False
+                    self._arriving -= 1
+        if not alone:
+            return self.submit(x).result()
+        try:
+            out = np.asarray(self.forward(x))
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+        self._finished(len(x), 1)
+        return out
+
+    def _finished(self, rows: int, requests: int) -> None:
+        self.forward_calls += 1
+        if self.on_batch is not None:
+            try:
+                self.on_batch(rows, requests)
+            except Exception:
+                pass
 
     def stop(self) -> None:
         """Finish what is queued, then end the worker thread."""
@@ -133,6 +163,9 @@ class Batcher:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+            while self._busy:  # a lone request is running the model: the batch goes right after it
+                self._cond.wait()
+            self._busy = True
             batch = [self._queue.popleft()]  # at least one request, even one larger than max_batch_size
             rows = len(batch[0].x)
             while self._queue and rows + len(self._queue[0].x) <= self.max_batch_size:
@@ -146,21 +179,24 @@ class Batcher:
             batch = self._take()
             if batch is None:
                 return
+            rows = sum(len(item.x) for item in batch)
             try:
                 x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch], axis=0)
                 out = np.asarray(self.forward(x))
-                self.forward_calls += 1
-                start = 0
-                for item in batch:
-                    item.future.set_result(out[start:start + len(item.x)])
-                    start += len(item.x)
             except BaseException as exc:  # every caller of this batch sees the failure, the worker lives on
+                failure: BaseException | None = exc
+            else:
+                failure = None
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+            if failure is not None:
                 for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+                    item.future.set_exception(failure)
                 continue
-            if self.on_batch is not None:
-                try:
-                    self.on_batch(len(x), len(batch))
-                except Exception:
-                    pass
+            start = 0
+            for item in batch:
+                item.future.set_result(out[start:start + len(item.x)])
+                start += len(item.x)
+            self._finished(rows, len(batch))
