@@ -9,12 +9,14 @@ predict latency: one sample (median of 200 calls) and a batch of 256.
 
 Differences kept on purpose, each framework in its native form: torch convolutions run NCHW (ours
 NHWC), and torch's nn.LSTM has no relu option, so the sunspot LSTM runs tanh in torch (same
-arithmetic cost) while ours runs the seed's relu. Prints; never asserts a time.
+arithmetic cost) while ours runs the seed's relu. Torch's OpenMP runs with OMP_WAIT_POLICY=PASSIVE
+unless --omp-active (spinning workers collapse on a shared machine). Prints; never asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -239,7 +241,14 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="", help="comma-separated workload names (default: all)")
     parser.add_argument("--quick", action="store_true", help="1 epoch, first 1,000 training samples")
     parser.add_argument("--latency-calls", type=int, default=200, help="calls for the 1-sample latency median")
+    parser.add_argument("--omp-active", action="store_true",
+                        help="keep OpenMP's default spin-waiting in torch (default here: OMP_WAIT_POLICY=PASSIVE)")
     args = parser.parse_args(argv)
+    if not args.omp_active:
+        # Spinning OpenMP workers lose badly on a shared, oversubscribed machine (torch's MLP epoch
+        # went from 0.35 s to 0.86-15 s at 2 threads here); passive waiting is the fair setting.
+        # Must be set before torch (and its libgomp) is imported.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.threads < 1 or args.epochs < 1:
         parser.error("--threads and --epochs must be >= 1")
     aiaas_core.set_num_threads(args.threads)
@@ -252,7 +261,8 @@ def main(argv=None) -> int:
         parser.error(f"unknown workload(s) {unknown}; choose from {names}")
     epochs = 1 if args.quick else args.epochs
     print(f"# aiaas_core vs PyTorch {torch.__version__ if torch else '(not installed)'}: "
-          f"{args.threads} thread(s), batch {BATCH}, {epochs} epoch(s) per workload\n")
+          f"{args.threads} thread(s), batch {BATCH}, {epochs} epoch(s) per workload, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}\n")
     print("| workload | ours s/epoch | torch s/epoch | ours/torch | ours metric | torch metric |")
     print("|---|---|---|---|---|---|")
     for w in workloads:
