@@ -62,3 +62,35 @@ def test_batch_prediction_refuses_a_dataset_of_another_shape(make_tenant, data_f
     assert r.status_code == 422 and "[8, 8]" in r.json()["detail"] and "[64]" in r.json()["detail"]
     r = m.post("/v1/endpoints/shape/batch-predictions", json={"dataset_id": "0" * 32})
     assert r.status_code == 404
+
+
+def test_unfinished_batch_prediction_resumes_after_restart(tmp_path, data_files):
+    """A job the process left `running` (crash) runs again in the next process and succeeds."""
+    import sqlite3
+
+    from conftest import ADMIN_KEY, Server
+
+    srv = Server(tmp_path / "data", workers=1).start()
+    try:
+        with srv.client(ADMIN_KEY) as admin:
+            tid = admin.post("/v1/tenants", json={"name": "bulk-restart"}).json()["id"]
+            key = admin.post(f"/v1/tenants/{tid}/keys", json={"role": "member"}).json()["key"]
+        with srv.client(key) as m:
+            _, job = train(m, data_files["digits_npz"], "mlp", {"epochs": 1, "units": [8]})
+            deploy(m, "restart", job["model_version_id"])
+            ds = upload(m, data_files["digits_npz"], "score").json()
+            first = _wait(m, m.post("/v1/endpoints/restart/batch-predictions", json={"dataset_id": ds["id"]}).json()["id"])
+            expected = m.get(f"/v1/batch-predictions/{first['id']}/results").json()
+        srv.stop()
+        # the state a crash mid-job leaves behind: running, part done, no results file
+        with sqlite3.connect(srv.data_dir / "aiaas.db") as db:
+            db.execute("UPDATE batch_predictions SET state = 'running', done_rows = 64, finished_at = NULL WHERE id = ?",
+                       (first["id"],))
+        (srv.data_dir / "artifacts" / "predictions" / f"{first['id']}.enc").unlink()
+        srv = Server(srv.data_dir, workers=1).start()
+        with srv.client(key) as m:
+            done = _wait(m, first["id"])
+            assert done["state"] == "succeeded" and done["done_rows"] == 400, done
+            assert m.get(f"/v1/batch-predictions/{first['id']}/results").json() == expected
+    finally:
+        srv.stop()
