@@ -133,3 +133,22 @@ def test_binary_size_mismatch_is_400(digits_endpoint):
     r = c["predict"].post("/v2/models/digits/infer", content=head + b"\0" * 100,
                           headers={"Inference-Header-Content-Length": str(len(head))})
     assert r.status_code == 400 and "binary_data_size" in r.json()["error"]
+
+
+def test_regression_model_over_v2(make_tenant, data_files):
+    from sklearn.datasets import load_diabetes
+
+    _, c = make_tenant("oip-reg")
+    _, job = train(c["member"], data_files["diabetes_npz"], "linear", {"epochs": 5, "learning_rate": 0.01, "optimizer": "sgd"})
+    deploy(c["member"], "diabetes", job["model_version_id"])
+    meta = c["predict"].get("/v2/models/diabetes").json()
+    assert meta["inputs"][0]["shape"] == [-1, 10] and meta["outputs"][0]["shape"] == [-1, 1]
+    assert meta["parameters"]["task"] == "regression"
+    x = load_diabetes().data[:5]
+    v1 = predict(c["predict"], "diabetes", x)["predictions"]
+    r = c["predict"].post("/v2/models/diabetes/infer",
+                          json={"inputs": [{"name": "input", "shape": [5, 10], "datatype": "FP64", "data": x.ravel().tolist()}]})
+    assert r.status_code == 200, r.text
+    out = r.json()["outputs"][0]
+    assert out["shape"] == [5, 1]
+    np.testing.assert_allclose(out["data"], v1, rtol=1e-6, atol=1e-5)
