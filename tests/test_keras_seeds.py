@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED
 
-SEEDS = SHARED / "seeds"
+# ../shared beside the repository holds the seed articles (as tests/conftest.py finds the data).
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
 
 def _blocks(prefix: str) -> list[str]:

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import ADMIN_KEY, Server, upload, wait_job, write_csv  # noqa: E402
+from service_support import ADMIN_KEY, Server, upload, wait_job, write_csv  # noqa: E402
 
 
 def main() -> None:

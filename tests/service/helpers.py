@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from conftest import upload, wait_job
+from service_support import upload, wait_job
 
 
 def train(client: httpx.Client, path: Path, architecture, hp: dict, **fields) -> tuple[dict, dict]:

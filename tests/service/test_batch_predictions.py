@@ -8,7 +8,7 @@ import time
 import numpy as np
 from sklearn.datasets import load_digits
 
-from conftest import upload
+from service_support import upload
 from helpers import deploy, train
 
 
@@ -68,7 +68,7 @@ def test_unfinished_batch_prediction_resumes_after_restart(tmp_path, data_files)
     """A job the process left `running` (crash) runs again in the next process and succeeds."""
     import sqlite3
 
-    from conftest import ADMIN_KEY, Server
+    from service_support import ADMIN_KEY, Server
 
     srv = Server(tmp_path / "data", workers=1).start()
     try:

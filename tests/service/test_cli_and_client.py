@@ -66,7 +66,7 @@ def test_cli_flow(server, data_files, tmp_path):
 def test_python_client_flow(server, make_tenant, data_files):
     import secrets
 
-    from conftest import ADMIN_KEY
+    from service_support import ADMIN_KEY
 
     with Client(server.url, ADMIN_KEY) as admin:
         tenant = admin.create_tenant(f"client-{secrets.token_hex(3)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import ADMIN_KEY, Server, upload, wait_job
+from service_support import ADMIN_KEY, Server, upload, wait_job
 
 
 def test_sigkill_mid_job_then_restart_resumes(tmp_path, data_files):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
-from conftest import upload
+from service_support import upload
 from helpers import deploy, local_model, local_predict, predict, train
 
 
@@ -184,7 +184,7 @@ def test_onnx_download(make_tenant, data_files):
 
 
 def test_imputed_missing_values_and_one_hot_labels(make_tenant, tmp_path):
-    from conftest import write_csv
+    from service_support import write_csv
 
     bc = load_breast_cancer()
     x = bc.data[:300].copy()

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 from sklearn.datasets import load_digits
 
-from conftest import upload, wait_job
+from service_support import upload, wait_job
 from helpers import deploy, train
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import numpy as np
 
-from conftest import ADMIN_KEY, MAX_UPLOAD, upload
+from service_support import ADMIN_KEY, MAX_UPLOAD, upload
 
 
 def test_health_ready_and_offline_docs(server):
@@ -226,7 +226,7 @@ def test_a_tampered_artifact_is_a_logged_json_500_and_the_server_keeps_serving(s
     ds = upload(m, data_files["digits_npz"], "digits").json()
     job = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "logistic",
                                    "hyperparameters": {"epochs": 1}}).json()
-    from conftest import wait_job
+    from service_support import wait_job
 
     version = wait_job(m, job["id"])["model_version_id"]
     enc = server.data_dir / "artifacts" / "datasets" / f"{ds['id']}.enc"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_KEY, Server, free_port, upload, wait_job
+from service_support import ADMIN_KEY, Server, free_port, upload, wait_job
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
