@@ -397,3 +397,37 @@ def test_preprocessor_drop_policy_and_errors():
     with pytest.raises(ValueError, match="no rows left"):
         data.Preprocessor(missing="drop").fit(np.full((2, 2), np.nan))
     np.testing.assert_allclose(data.Preprocessor(missing=None, scaler=None).fit_transform(x[[0, 2]]), x[[0, 2]])
+
+
+# ---- end to end: CSV -> Preprocessor -> model -> save/load -> the same serving path ---------------
+def test_csv_to_saved_model_applies_identical_preprocessing(tmp_path):
+    from aiaas_core import keras
+
+    rng = np.random.default_rng(5)
+    rows = ["size,weight,kind"]
+    for i in range(60):
+        size, weight = rng.normal(10, 3), rng.normal(200, 50)
+        kind = "big" if size + weight / 20 > 20 else "small"
+        rows.append(f"{'' if i % 9 == 0 else f'{size:.3f}'},{weight:.2f},{kind}")
+    x, y, cols = data.load_csv(write(tmp_path, "train.csv", "\n".join(rows) + "\n"), "kind")
+    ids, classes = data.encode_labels(y)
+    assert classes.tolist() == ["big", "small"]
+    pre = data.Preprocessor(missing="mean", scaler="standard", columns=cols)
+    x_ready, ids_ready, report = pre.fit_clean(x, ids)
+    assert report["values_imputed"]["size"] == 7 and not np.isnan(x_ready).any()
+
+    keras.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(2, activation="softmax", input_shape=(2,))])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x_ready, ids_ready, epochs=2, batch_size=16, verbose=0)
+    model.preprocessing = pre
+    model.save(tmp_path / "model.zip")
+
+    loaded = keras.load_model(tmp_path / "model.zip")
+    raw = np.array([[np.nan, 180.0], [12.5, 260.0]], dtype=np.float32)
+    assert isinstance(loaded.preprocessing, data.Preprocessor)
+    np.testing.assert_array_equal(loaded.preprocessing.transform(raw), pre.transform(raw))
+    np.testing.assert_allclose(
+        loaded.predict(loaded.preprocessing.transform(raw), verbose=0),
+        model.predict(pre.transform(raw), verbose=0), atol=1e-6,
+    )
