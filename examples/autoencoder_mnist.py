@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import aiaas_core as tf
+from example_cli import check_run_args
 from example_data import mnist_flat
 
 MSE_BAR = 0.019
@@ -36,6 +37,7 @@ def build_model() -> Autoencoder:
 def main(epochs: int = 10, batch_size: int = 32, seed: int = 0, verbose: int = 0, quick: bool = False,
          data_dir=None) -> dict:
     """Train x -> x on 8,000 images; report the reconstruction MSE on the 2,000 test images."""
+    check_run_args(epochs, batch_size)
     if quick:
         epochs = min(epochs, 1)
     tf.keras.set_random_seed(seed)

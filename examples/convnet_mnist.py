@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import aiaas_core as tf
+from example_cli import check_run_args
 from example_data import mnist_images
 
 ACCURACY_BAR = 0.965
@@ -43,6 +44,7 @@ def build_model() -> ConvNet:
 def main(epochs: int = 3, batch_size: int = 32, seed: int = 0, verbose: int = 0, quick: bool = False,
          data_dir=None) -> dict:
     """Train on 8,000 MNIST images and evaluate on 2,000; quick = 1 epoch on 1,000 / 500 images."""
+    check_run_args(epochs, batch_size)
     if quick:
         epochs = 1
     tf.keras.set_random_seed(seed)

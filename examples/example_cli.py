@@ -26,3 +26,10 @@ def run(main: Callable[..., dict], description: str) -> dict:
     results = main(**kwargs)
     print(json.dumps(results, indent=2))
     return results
+
+
+def check_run_args(epochs, batch_size) -> None:
+    """The examples report the last epoch's loss, so they need at least one epoch (ValueError)."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")

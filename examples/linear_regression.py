@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from aiaas_core import keras
+from example_cli import check_run_args
 from example_data import diabetes_standardized
 
 R2_BAR = 0.32
@@ -34,6 +35,7 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def main(epochs: int = 100, batch_size: int = 32, seed: int = 0, verbose: int = 0, quick: bool = False) -> dict:
     """Train and evaluate; returns test R^2, test MSE and the time taken."""
+    check_run_args(epochs, batch_size)
     if quick:
         epochs = min(epochs, 5)
     keras.set_random_seed(seed)

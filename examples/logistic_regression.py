@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from aiaas_core import keras
+from example_cli import check_run_args
 from example_data import breast_cancer_standardized
 
 ACCURACY_BAR = 0.94
@@ -24,6 +25,7 @@ def build_model() -> keras.Sequential:
 
 def main(epochs: int = 50, batch_size: int = 32, seed: int = 0, verbose: int = 0, quick: bool = False) -> dict:
     """Train and evaluate; returns test accuracy and loss and the time taken."""
+    check_run_args(epochs, batch_size)
     if quick:
         epochs = min(epochs, 3)
     keras.set_random_seed(seed)

@@ -13,6 +13,7 @@ import numpy as np
 
 from aiaas_core.keras.layers import Dense
 from aiaas_core.keras.models import Sequential
+from example_cli import check_run_args
 from example_data import classification_100
 
 ACCURACY_BAR = 0.96
@@ -30,6 +31,7 @@ def build_model() -> Sequential:
 
 def main(epochs: int = 10, batch_size: int = 32, seed: int = 0, verbose: int = 0, quick: bool = False) -> dict:
     """Train, then predict on the test set as the seed does and score the predictions."""
+    check_run_args(epochs, batch_size)
     if quick:
         epochs = min(epochs, 1)
     from aiaas_core import keras

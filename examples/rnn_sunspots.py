@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import aiaas_core as tf
+from example_cli import check_run_args
 from example_data import sunspot_windows
 
 ACCURACY_BAR = 0.84
@@ -37,6 +38,7 @@ def build_model() -> RNN:
 
 def main(epochs: int = 20, batch_size: int = 32, seed: int = 0, verbose: int = 0, quick: bool = False) -> dict:
     """Train on the first 80% of the windows, evaluate per-step accuracy on the last 20%."""
+    check_run_args(epochs, batch_size)
     if quick:
         epochs = min(epochs, 2)
     tf.keras.set_random_seed(seed)

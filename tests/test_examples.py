@@ -93,3 +93,27 @@ def test_example_command_line_rejects_bad_epochs():
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2 and "--epochs" in out.stderr
+
+
+def test_examples_reject_bad_run_arguments():
+    import linear_regression
+
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+        linear_regression.main(epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        linear_regression.main(batch_size="32")
+
+
+def test_seed_002_model_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import mlp_classification
+    from aiaas_core.onnx_export import export_onnx
+    from example_data import classification_100
+
+    (x_train, y_train), (x_test, _) = classification_100()
+    model = mlp_classification.build_model()
+    model.fit(x_train[:2000], y_train[:2000], epochs=1, batch_size=32, verbose=0)
+    export_onnx(model, tmp_path / "mlp.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "mlp.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(["output"], {"input": x_test[:500]})[0]
+    np.testing.assert_allclose(got, model.predict(x_test[:500], verbose=0), atol=1e-4)
