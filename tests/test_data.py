@@ -8,6 +8,9 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn import model_selection, preprocessing
 from sklearn.impute import SimpleImputer
 
@@ -238,6 +241,18 @@ def test_minmax_scaler_matches_sklearn():
         ref = preprocessing.MinMaxScaler(feature_range=fr).fit(x.astype(np.float64))
         np.testing.assert_allclose(ours.transform(x), ref.transform(x.astype(np.float64)), atol=1e-5)
         np.testing.assert_allclose(ours.inverse_transform(ours.transform(x)), x, atol=1e-5)
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 20), st.integers(1, 5)),
+              elements=st.floats(-1e3, 1e3, width=32)))
+def test_scalers_match_sklearn_on_any_finite_matrix(x):
+    x64 = x.astype(np.float64)
+    for ours, ref in ((data.StandardScaler(), preprocessing.StandardScaler()),
+                      (data.MinMaxScaler(), preprocessing.MinMaxScaler())):
+        got = ours.fit_transform(x)
+        want = ref.fit_transform(x64)
+        np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-4)
+        assert np.isfinite(got).all()
 
 
 @pytest.mark.parametrize("cls", [data.StandardScaler, data.MinMaxScaler])
