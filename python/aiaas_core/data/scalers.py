@@ -74,7 +74,15 @@ class StandardScaler(_Scaler):
         x64 = arr.astype(np.float64)
         f = arr.shape[1]
         self.mean_ = x64.mean(axis=0) if self.with_mean else np.zeros(f)
-        self.scale_ = _nonzero(x64.std(axis=0)) if self.with_std else np.ones(f)
+        if self.with_std:
+            var = x64.var(axis=0)
+            # Constant column test on the variance, with sklearn's bound for its rounding error.
+            eps = np.finfo(np.float64).eps
+            n = arr.shape[0]
+            constant = var <= n * eps * var + (n * x64.mean(axis=0) * eps) ** 2
+            self.scale_ = np.where(constant, 1.0, np.sqrt(var))
+        else:
+            self.scale_ = np.ones(f)
         self.n_features_in_ = f
         return self
 
