@@ -42,8 +42,17 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"aiaas: serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "
           f"{settings.workers} training worker(s))", flush=True)
     uvicorn.run(create_app(settings, state), host=settings.host, port=settings.port,
-                log_level=args.log_level, access_log=False)
+                log_level=args.log_level, access_log=args.access_log, **_fast_server_options())
     return 0
+
+
+def _fast_server_options() -> dict[str, str]:
+    """uvloop + httptools when installed (`pip install aiaas_core[server]` brings them with uvicorn[standard]),
+    else the pure-Python asyncio loop and h11; named explicitly so the choice does not depend on uvicorn's guess."""
+    import importlib.util
+
+    return {"loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            "http": "httptools" if importlib.util.find_spec("httptools") else "h11"}
 
 
 def _admin_create_key(args: argparse.Namespace) -> int:
@@ -181,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
     s.add_argument("--workers", type=int, default=1, help="training worker processes")
     s.add_argument("--log-level", default="info")
+    s.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs throughput)")
     s.set_defaults(func=_serve)
 
     admin = sub.add_parser("admin", help="administration on the local database").add_subparsers(dest="admin", required=True)

@@ -50,68 +50,125 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": f"internal server error (reference {ref}); the server logged it"},
                             status_code=500)
 
-    @app.middleware("http")
-    async def _unexpected_as_json(request: Request, call_next):
-        # Innermost middleware (installed first): the audit and metrics around it see an ordinary 500,
-        # and the client gets its JSON answer instead of a dropped connection.
-        try:
-            return await call_next(request)
-        except Exception:
-            return internal_error(request)
-
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:  # errors raised outside the routes
         return internal_error(req)
+
+    # Innermost middleware (installed first): the audit and metrics around it see an ordinary 500, and
+    # the client gets its JSON answer instead of a dropped connection.
+    app.add_middleware(_UnexpectedAsJson, internal_error=internal_error)
+
+
+class _UnexpectedAsJson:
+    """Pure ASGI (no per-request task or body streaming as with @app.middleware): an exception that
+    escapes the app before the response started becomes the JSON 500 answer."""
+
+    def __init__(self, app, internal_error) -> None:
+        self.app, self.internal_error = app, internal_error
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            if started:
+                raise  # half an answer is out: nothing better than closing the connection
+            await self.internal_error(Request(scope))(scope, receive, send)
 
 
 # POST routes that only read: predictions are counted in /metrics, not written to the audit log (one
 # database commit per prediction would halve serving throughput); refused ones are still audited.
 READ_ONLY_POSTS = frozenset({"/v1/endpoints/{name}/predict", "/v1/endpoints/{name}/explain",
                              "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"})
+_CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
-def _install_audit(app: FastAPI, state: ServiceState) -> None:
-    """Record who did what: every state-changing request and every refused one."""
+class _Audit:
+    """Record who did what: every state-changing request and every refused one. Pure ASGI: a request
+    that needs no entry (a prediction, a read) passes through untouched; for one that does, the entry is
+    written before the last body chunk goes out, so a client that got its answer finds it in the log."""
 
-    def write(entry: AuditEntry) -> None:
+    def __init__(self, app, state: ServiceState) -> None:
+        self.app, self.state = app, state
+
+    def _write(self, entry: AuditEntry) -> None:
         try:
-            with state.sessions() as session:
+            with self.state.sessions() as session:
                 session.add(entry)
         except Exception:  # the audit must never turn a good answer into an error
             log.exception("could not write audit entry")
 
-    @app.middleware("http")
-    async def audit(request: Request, call_next):
-        response = await call_next(request)
-        route = request.scope.get("route")
-        changes = request.method in ("POST", "PATCH", "PUT", "DELETE") and getattr(route, "path", None) not in READ_ONLY_POSTS
-        if changes or response.status_code in (401, 403) or request.url.path.endswith("/download"):  # downloads too
-            principal = getattr(request.state, "principal", None)
-            entry = AuditEntry(
-                tenant_id=getattr(principal, "tenant_id", None),
-                key_id=getattr(principal, "key_id", None),
-                action=f"{request.method} {getattr(route, 'path', request.url.path)}"[:64],
-                target=request.url.path[:200],
-                status=response.status_code,
-            )
-            await run_in_threadpool(write, entry)
-        return response
+    def _entry(self, scope, status: int) -> AuditEntry | None:
+        method, path = scope["method"], scope["path"]
+        template = getattr(scope.get("route"), "path", None)
+        changes = method in _CHANGING and template not in READ_ONLY_POSTS
+        if not (changes or status in (401, 403) or path.endswith("/download")):  # downloads too
+            return None
+        principal = (scope.get("state") or {}).get("principal")
+        return AuditEntry(tenant_id=getattr(principal, "tenant_id", None), key_id=getattr(principal, "key_id", None),
+                          action=f"{method} {template or path}"[:64], target=path[:200], status=status)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        written = False
+
+        async def send_audited(message) -> None:
+            nonlocal status, written
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False) and not written:
+                written = True
+                entry = self._entry(scope, status)
+                if entry is not None:
+                    await run_in_threadpool(self._write, entry)
+            await send(message)
+
+        await self.app(scope, receive, send_audited)
+
+
+class _BodyLimit:
+    """JSON bodies are parsed before the route runs, so their size is checked here (413).
+    Multipart uploads are limited while streaming, after authentication (routers/datasets.py)."""
+
+    def __init__(self, app, json_limit: int) -> None:
+        self.app, self.json_limit = app, json_limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            ctype = length = ""
+            for name, value in scope["headers"]:
+                if name == b"content-type":
+                    ctype = value.decode("latin-1")
+                elif name == b"content-length":
+                    length = value.decode("latin-1")
+            if not ctype.startswith("multipart/") and length.isdigit() and int(length) > self.json_limit:
+                answer = JSONResponse({"detail": f"request body of {length} bytes exceeds the limit of "
+                                                 f"{self.json_limit} bytes"}, status_code=413)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _install_audit(app: FastAPI, state: ServiceState) -> None:
+    app.add_middleware(_Audit, state=state)
 
 
 def _install_body_limit(app: FastAPI, state: ServiceState) -> None:
-    """JSON bodies are parsed before the route runs, so their size is checked here (413).
-    Multipart uploads are limited while streaming, after authentication (routers/datasets.py)."""
-    settings = state.settings
-    json_limit = settings.max_predict_values * 32 + (1 << 20)  # room for JSON number text
-
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next):
-        ctype = request.headers.get("content-type", "")
-        length = request.headers.get("content-length", "")
-        if not ctype.startswith("multipart/") and length.isdigit() and int(length) > json_limit:
-            return JSONResponse({"detail": f"request body of {length} bytes exceeds the limit of {json_limit} bytes"},
-                                status_code=413)
-        return await call_next(request)
+    json_limit = state.settings.max_predict_values * 32 + (1 << 20)  # room for JSON number text
+    app.add_middleware(_BodyLimit, json_limit=json_limit)
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ Knobs (all optional on POST/PATCH /v1/endpoints):
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.concurrency import run_in_threadpool
 
 from .batching import Batcher, BatcherStopped
 from .deployment_schemas import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE, DEFAULT_MAX_WAIT_MS, DeploymentOptions
@@ -26,7 +28,7 @@ from .errors import ApiError
 from .models import Base, Endpoint, ModelVersion
 from .preparation import apply_features
 from .repository import TenantRepo
-from .serving import LoadedModel, Serving
+from .serving import LoadedModel, Serving, format_outputs
 
 FORWARD_CHUNK = 256  # rows per kernel call inside one batched forward (bounds activation memory)
 
@@ -158,6 +160,19 @@ class DeployedServing(Serving):
                 self._cache.move_to_end(version_id)
             return hit
 
+    def resolve_cached(self, tenant_id: str, name: str) -> RoutedModel | None:
+        """resolve() from memory only (no database, safe on the event loop), or None when it would need one."""
+        cfg = self._configs.get((tenant_id, name))
+        loaded = self._cached(self._routes.get((tenant_id, name)))
+        if cfg is None or loaded is None:
+            return None
+        if cfg.canary_version_id and self._rng.random() * 100.0 < cfg.canary_percent:
+            loaded = self._cached(cfg.canary_version_id)  # cfg came from a tenant-scoped query
+            if loaded is None:
+                return None
+        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
+                           endpoint=(tenant_id, name), config=cfg)
+
     def resolve(self, tenant_id: str, name: str) -> RoutedModel:
         """The endpoint's model for this request: the canary version for `percent` % of requests."""
         cfg = self.config(tenant_id, name)
@@ -230,6 +245,27 @@ class DeployedServing(Serving):
             return super().predict(loaded, instances)
         with batcher.arriving():  # the worker may wait for this request while it is being validated
             return super().predict(loaded, instances)
+
+    async def predict_async(self, loaded: LoadedModel, instances: list[Any]) -> list[Any]:
+        """predict() for async routes: checks and preprocessing on the event loop (cheap numpy), then the
+        request waits for the batcher's Future without holding a thread, so many concurrent requests
+        queue together and share forward calls; unbatched endpoints run the model in the threadpool."""
+        x = self.prepare_instances(loaded, instances)
+        batcher = self._batcher(loaded)
+        out = None
+        if batcher is not None:
+            try:
+                out = await asyncio.wrap_future(batcher.submit(x))
+            except BatcherStopped:  # reconfigured between lookup and submit: answer without batching
+                out = None
+        if out is None:
+            out = await run_in_threadpool(self._forward_unbatched, loaded, x)
+        return format_outputs(np.asarray(out, dtype=np.float64), loaded.signature)
+
+    def _forward_unbatched(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
+        out = Serving.forward(self, loaded, x)
+        self._on_batch(len(x), 1)
+        return out
 
     def forward(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
         batcher = self._batcher(loaded)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -118,25 +119,96 @@ def _lookup(session: Session, presented: str) -> ApiKey | None:
     return None
 
 
-def authenticate(request: Request) -> Principal:
-    """FastAPI dependency: the caller of this request, or 401; 429 past the key's rate limit."""
+@dataclass(frozen=True)
+class CachedKey:
+    """What a request needs of a valid (not revoked) key row, held in memory by KeyCache."""
+
+    principal: Principal
+    expires_at: datetime | None  # timezone-aware; checked on every request
+    rate_limit_per_minute: int | None
+    loaded: float  # time.monotonic() when read from the database
+
+
+class KeyCache:
+    """key hash -> CachedKey of valid keys, so a request with a known key needs no database query.
+
+    Only valid keys are cached (an unknown key always asks the database: keys created by `aiaas admin
+    create-key` work at once). `invalidate(key_id)` drops a key immediately (revocation, deletion);
+    the generation counter keeps a lookup that raced with an invalidation from re-adding the stale row.
+    Entries are re-read after `ttl_s` so changes made outside this process are picked up too.
+    """
+
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[str, CachedKey] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, key_hash: str) -> CachedKey | None:
+        hit = self._entries.get(key_hash)
+        if hit is not None and time.monotonic() - hit.loaded > self.ttl_s:
+            return None
+        return hit
+
+    def put(self, key_hash: str, entry: CachedKey, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # an invalidation happened while this row was read: it may be stale
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # bounded memory; valid keys are simply read again
+            self._entries[key_hash] = entry
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        """Forget one key (by id), or every key when key_id is None."""
+        with self._lock:
+            self._generation += 1
+            if key_id is None:
+                self._entries.clear()
+            else:
+                for h in [h for h, e in self._entries.items() if e.principal.key_id == key_id]:
+                    del self._entries[h]
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(401, detail, {"WWW-Authenticate": "Bearer"})
+
+
+def _presented_key(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
-        raise ApiError(401, "missing API key: send the header 'Authorization: Bearer <key>'",
-                       {"WWW-Authenticate": "Bearer"})
-    state = request.app.state.svc
+        raise _unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+    return presented.strip()
+
+
+def _load_key(state, presented: str, key_hash: str) -> CachedKey:
+    """Read the key row from the database (401 unless valid); caches it. Blocking: call from a thread."""
+    cache: KeyCache = state.key_cache
+    generation = cache.generation
     with state.sessions() as session:
-        row = _lookup(session, presented.strip())
+        row = _lookup(session, presented)
         if row is None:
-            raise ApiError(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
+            raise _unauthorized("invalid API key")
         if row.revoked_at is not None:
-            raise ApiError(401, "API key has been revoked", {"WWW-Authenticate": "Bearer"})
-        if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(timezone.utc):
-            raise ApiError(401, "API key has expired", {"WWW-Authenticate": "Bearer"})
-        principal = Principal(key_id=row.id, tenant_id=row.tenant_id, role=row.role)
-        limit = row.rate_limit_per_minute or state.settings.rate_limit_per_minute
+            raise _unauthorized("API key has been revoked")
+        entry = CachedKey(Principal(key_id=row.id, tenant_id=row.tenant_id, role=row.role),
+                          _aware(row.expires_at) if row.expires_at is not None else None,
+                          row.rate_limit_per_minute, time.monotonic())
+    cache.put(key_hash, entry, generation)
+    return entry
+
+
+def _admit(request: Request, state, entry: CachedKey) -> Principal:
+    """Expiry (checked on every request, cached or not) and the key's rate limit."""
+    if entry.expires_at is not None and entry.expires_at <= datetime.now(timezone.utc):
+        raise _unauthorized("API key has expired")
+    principal = entry.principal
     request.state.principal = principal
+    limit = entry.rate_limit_per_minute or state.settings.rate_limit_per_minute
     wait = state.rate_limiter.check(principal.key_id, limit)
     if wait is not None:
         raise ApiError(429, f"rate limit of {limit} requests per minute exceeded for this key; retry later",
@@ -144,11 +216,31 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
+def authenticate(request: Request) -> Principal:
+    """The caller of this request, or 401; 429 past the key's rate limit. Blocking (may query the database)."""
+    presented = _presented_key(request)
+    state = request.app.state.svc
+    key_hash = hash_key(presented)
+    entry = state.key_cache.get(key_hash) or _load_key(state, presented, key_hash)
+    return _admit(request, state, entry)
+
+
+async def authenticate_async(request: Request) -> Principal:
+    """authenticate() for the event loop: a cached key costs no thread hop; a miss reads the database in a thread."""
+    presented = _presented_key(request)
+    state = request.app.state.svc
+    key_hash = hash_key(presented)
+    entry = state.key_cache.get(key_hash)
+    if entry is None:
+        entry = await run_in_threadpool(_load_key, state, presented, key_hash)
+    return _admit(request, state, entry)
+
+
 def require(role: str):
     """Dependency factory: the caller must hold `role` or a stronger one (admin > member > predict)."""
 
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
+    async def dependency(request: Request) -> Principal:  # async: runs on the loop, no threadpool hop
+        principal = await authenticate_async(request)
         if not principal.allows(role):
             raise ApiError(403, f"this action needs the {role!r} role; your key has role {principal.role!r}")
         return principal

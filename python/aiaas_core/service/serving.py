@@ -6,6 +6,7 @@ requests already holding the old model finish with it, so a promote/rollback fai
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -79,6 +80,12 @@ class Serving:
 
     # -- prediction --------------------------------------------------------------------------------
     def predict(self, loaded: LoadedModel, instances: list[Any]) -> list[Any]:
+        x = self.prepare_instances(loaded, instances)
+        out = np.asarray(self.forward(loaded, x), dtype=np.float64)
+        return format_outputs(out, loaded.signature)
+
+    def prepare_instances(self, loaded: LoadedModel, instances: list[Any]) -> np.ndarray:
+        """JSON instances -> checked, preprocessed float32 model inputs [n, ...]; 422/413 otherwise."""
         x = validate_instances(instances, loaded.signature, self.state.settings.max_predict_values)
         pre = loaded.signature.get("preprocessor")
         if pre is not None:
@@ -86,8 +93,7 @@ class Serving:
                 x = apply_features(x, pre)
             except ValueError as exc:
                 raise ApiError(422, f"instances rejected by the model's preprocessing: {exc}") from exc
-        out = np.asarray(self.forward(loaded, x), dtype=np.float64)
-        return format_outputs(out, loaded.signature)
+        return x
 
     def forward(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
         """The model on prepared float32 inputs [n, ...] (deployments.py overrides it to batch requests)."""
@@ -118,12 +124,33 @@ def format_outputs(out: np.ndarray, signature: dict[str, Any]) -> list[Any]:
     if signature.get("task") == "classification":
         classes = signature["classes"]
         numeric = (signature.get("label_dtype") or "").startswith(("int", "uint"))
-        result = []
-        for row in out:
-            label = classes[int(np.argmax(row))]
-            result.append({"label": int(label) if numeric else label,
-                           "probabilities": {c: float(p) for c, p in zip(classes, row)}})
-        return result
+        labels = [classes[k] for k in np.argmax(out, axis=1).tolist()]
+        # .tolist() turns the whole array into Python floats at once (no per-element numpy scalars)
+        return [{"label": int(label) if numeric else label, "probabilities": dict(zip(classes, row))}
+                for label, row in zip(labels, np.asarray(out, dtype=np.float64).tolist())]
     if signature.get("task") == "regression" and out.ndim == 2 and out.shape[1] == 1:
-        return [float(v) for v in out[:, 0]]
+        return out[:, 0].astype(np.float64).tolist()
     return out.tolist()
+
+
+def parse_predict_body(body: bytes) -> list[Any]:
+    """The raw body of POST .../predict -> its `instances` list, parsed once with json.loads (no pydantic
+    model of a list of lists). 422 naming what was wrong: not JSON, not an object, unknown or missing
+    fields, `instances` not a non-empty list. Shapes and numbers are checked by validate_instances."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, f"invalid request: the body is not valid JSON ({exc}); "
+                            'expected {"instances": [[...], ...]}') from None
+    if not isinstance(doc, dict):
+        raise ApiError(422, f'invalid request: expected a JSON object {{"instances": [...]}}, got {type(doc).__name__}')
+    extra = sorted(set(doc) - {"instances"})
+    if extra:
+        raise ApiError(422, f"invalid request: {', '.join(extra)}: Extra inputs are not permitted "
+                            "(the body holds only 'instances')")
+    instances = doc.get("instances")
+    if "instances" not in doc:
+        raise ApiError(422, "invalid request: instances: Field required")
+    if not isinstance(instances, list) or not instances:
+        raise ApiError(422, "invalid request: instances must be a non-empty list of instances")
+    return instances

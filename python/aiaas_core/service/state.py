@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import make_engine, make_sessionmaker, migrate, session_scope
-from .security import RateLimiter, ensure_admin
+from .security import KeyCache, RateLimiter, ensure_admin
 from .settings import Settings
 from .storage import Storage
 
@@ -22,6 +22,7 @@ class ServiceState:
     factory: sessionmaker[Session]
     storage: Storage
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    key_cache: KeyCache = field(default_factory=KeyCache)  # valid keys by hash (revocation invalidates)
     bootstrap_key: str | None = None  # the admin key created on first start (printed once, never stored)
     executor: object | None = None
     serving: object | None = None

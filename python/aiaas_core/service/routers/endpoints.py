@@ -6,14 +6,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
 from ..deployments import apply_options, options_out
 from ..errors import ApiError
 from ..models import Endpoint, ModelVersion
 from ..repository import TenantRepo
-from ..schemas import EndpointCreate, EndpointOut, EndpointUpdate, PredictRequest
+from ..schemas import EndpointCreate, EndpointOut, EndpointUpdate
 from ..security import Principal, require
+from ..serving import parse_predict_body
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
@@ -87,10 +90,21 @@ def delete_endpoint(name: str, request: Request, principal: Principal = Depends(
     return Response(status_code=204)
 
 
-@router.post("/{name}/predict")
-def predict(name: str, body: PredictRequest, request: Request,
-            principal: Principal = Depends(require("predict"))) -> dict[str, Any]:
-    """`{instances: [...]}` -> `{predictions: [...], model_version_id}` (labels + probabilities for classifiers)."""
+_PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["instances"], "additionalProperties": False,
+    "properties": {"instances": {"type": "array", "minItems": 1, "items": {}}}}}}}}
+
+
+@router.post("/{name}/predict", openapi_extra=_PREDICT_BODY)
+async def predict(name: str, request: Request, principal: Principal = Depends(require("predict"))) -> JSONResponse:
+    """`{instances: [...]}` -> `{predictions: [...], model_version_id}` (labels + probabilities for classifiers).
+
+    The hot path of the service: async (no threadpool hop unless the model runs unbatched), the body is
+    parsed once with json.loads straight into numpy, and the answer is serialized directly."""
+    instances = parse_predict_body(await request.body())
     serving = request.app.state.svc.serving
-    loaded = serving.resolve(principal.tenant_id, name)
-    return {"predictions": serving.predict(loaded, body.instances), "model_version_id": loaded.version_id}
+    loaded = serving.resolve_cached(principal.tenant_id, name)
+    if loaded is None:  # not yet in memory: the database tells (tenant-scoped), in a thread
+        loaded = await run_in_threadpool(serving.resolve, principal.tenant_id, name)
+    predictions = await serving.predict_async(loaded, instances)
+    return JSONResponse({"predictions": predictions, "model_version_id": loaded.version_id})

@@ -60,8 +60,10 @@ def create_tenant_key(tenant_id: str, body: KeyCreate, request: Request,
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke_key(key_id: str, request: Request, _p: Principal = Depends(require("admin"))) -> Response:
     """Revoke a key: it stops working at once."""
-    with request.app.state.svc.sessions() as session:
+    svc = request.app.state.svc
+    with svc.sessions() as session:
         row = AdminRepo(session).key(key_id)
         if row.revoked_at is None:
             row.revoked_at = datetime.now(timezone.utc)
+    svc.key_cache.invalidate(key_id)  # after the commit: the next request with this key reads the revocation
     return Response(status_code=204)
