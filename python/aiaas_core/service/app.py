@@ -193,6 +193,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     from .executor import LocalProcessExecutor
     from . import batch_predictions
     from .deployments import DeployedServing
+    from .fast_lane import install_fast_lane
     from .metrics import ServiceMetrics, install_metrics
     from .routers import architectures, datasets, endpoints, explain, jobs, models, ops, tenants, v2
 
@@ -214,11 +215,12 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     metrics = app.state.metrics = ServiceMetrics()
     state.serving = DeployedServing(state, metrics)  # serving.Serving + dynamic batching and canary split
     metrics.bind(state)
+    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, explain, v2, batch_predictions):
+        app.include_router(module.router)
+    install_fast_lane(app)  # innermost: /v1 predict answered before the router (fast_lane.py)
     _install_error_handlers(app)
     _install_audit(app, state)
     _install_body_limit(app, state)
     _install_docs(app)
-    for module in (ops, tenants, architectures, datasets, jobs, models, endpoints, explain, v2, batch_predictions):
-        app.include_router(module.router)
     install_metrics(app, metrics)
     return app

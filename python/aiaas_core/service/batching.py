@@ -8,6 +8,7 @@ slice through a Future. The Rust kernels release the GIL, so request threads kee
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -40,6 +41,12 @@ class _Item:
     x: np.ndarray  # [n, ...] float32
     future: Future
     arrived: float  # time.monotonic()
+    requests: int = 1  # client requests joined in x (more than one when the event loop hands over a batch)
+
+
+# A batch joined on the event loop runs there when it holds at most this many input values (an MLP's or a
+# few images' worth: well under a millisecond); bigger ones go to the worker thread so the loop stays free.
+INLINE_VALUES = 1 << 16
 
 
 class Batcher:
@@ -49,7 +56,8 @@ class Batcher:
     """
 
     def __init__(self, forward: Forward, max_batch_size: int, max_wait_ms: float, max_queue: int,
-                 on_batch: Callable[[int, int], None] | None = None, name: str = "batcher") -> None:
+                 on_batch: Callable[[int, int], None] | None = None, name: str = "batcher",
+                 try_forward: Callable[[np.ndarray], np.ndarray | None] | None = None) -> None:
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")
         if not isinstance(max_queue, int) or max_queue < 1:
@@ -57,6 +65,10 @@ class Batcher:
         if not (isinstance(max_wait_ms, (int, float)) and 0 <= max_wait_ms <= 60_000):
             raise ValueError(f"max_wait_ms must be a number in [0, 60000], got {max_wait_ms!r}")
         self.forward, self.on_batch = forward, on_batch
+        # forward without waiting: None when the model is busy elsewhere (so the event loop never blocks on it)
+        self.try_forward = try_forward or forward
+        self._pending: list[tuple[np.ndarray, asyncio.Future]] = []  # joined on the event loop this turn
+        self._flush_scheduled = False
         self.max_batch_size, self.max_wait_s, self.max_queue = max_batch_size, max_wait_ms / 1000.0, max_queue
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
@@ -89,20 +101,114 @@ class Batcher:
 
     def depth(self) -> int:
         """Requests queued and not yet taken into a forward call."""
-        return len(self._queue)
+        return sum(item.requests for item in list(self._queue)) + len(self._pending)
+
+    # -- event-loop callers (async routes) -----------------------------------------------------------
+    async def predict_async(self, x: np.ndarray) -> np.ndarray:
+        """The model's rows for x [n, ...], from a coroutine on the event loop.
+
+        Requests that reach this point in the same turn of the loop (all whose bodies arrived together)
+        are joined into one forward call at the end of the turn. A small joined batch runs on the loop
+        thread itself: no hand-off to the worker, no wait for the GIL between threads, which at 64
+        clients costs more than the model. A big one, or one arriving while the model is busy in another
+        thread, goes to the worker thread and the loop awaits it. QueueFull (429) past max_queue."""
+        if not isinstance(x, np.ndarray) or x.ndim < 1 or len(x) == 0:
+            raise ValueError("predict_async expects a non-empty numpy array with a batch axis")
+        if self._stopped:
+            raise BatcherStopped("this batcher has been stopped")
+        if len(self._pending) + len(self._queue) >= self.max_queue:
+            raise QueueFull(self.max_queue)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((x, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush_pending)  # runs after the requests already scheduled in this turn
+        return await future
+
+    def _flush_pending(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        start = 0
+        while start < len(pending):  # batches of at most max_batch_size rows (a bigger request alone)
+            end, rows = start + 1, len(pending[start][0])
+            while end < len(pending) and rows + len(pending[end][0]) <= self.max_batch_size:
+                rows += len(pending[end][0])
+                end += 1
+            self._run_joined(pending[start:end])
+            start = end
+
+    def _run_joined(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+        x = batch[0][0] if len(batch) == 1 else np.concatenate([item[0] for item in batch], axis=0)
+        out = None
+        if x.size <= INLINE_VALUES and self._begin_inline():
+            try:
+                out = self.try_forward(x)
+                if out is not None:
+                    out = np.asarray(out)
+            except BaseException as exc:  # every caller of this batch sees the failure
+                self._end_inline()
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            self._end_inline()
+        if out is not None:
+            self._deliver(batch, out)
+            self._finished(len(x), len(batch))
+            return
+        try:  # big, or the model is busy in another thread: the worker runs it, the loop stays free
+            handed = asyncio.wrap_future(self._submit_item(x, len(batch)))
+        except BatcherStopped:
+            handed = asyncio.get_running_loop().run_in_executor(None, self.forward, x)
+            handed.add_done_callback(lambda _f: self._finished(len(x), len(batch)))
+        handed.add_done_callback(lambda f: self._deliver_done(batch, f))
+
+    def _deliver_done(self, batch: list[tuple[np.ndarray, asyncio.Future]], done: asyncio.Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            exc = done.exception() if not done.cancelled() else BatcherStopped("the forward call was cancelled")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self._deliver(batch, np.asarray(done.result()))
+
+    @staticmethod
+    def _deliver(batch: list[tuple[np.ndarray, asyncio.Future]], out: np.ndarray) -> None:
+        start = 0
+        for x, future in batch:
+            if not future.done():  # a caller that went away (cancelled) needs no answer
+                future.set_result(out[start:start + len(x)])
+            start += len(x)
+
+    def _begin_inline(self) -> bool:
+        with self._cond:
+            if self._busy or self._queue:  # the worker is running or has work: join its order instead
+                return False
+            self._busy = True
+            return True
+
+    def _end_inline(self) -> None:
+        with self._cond:
+            self._busy = False
+            if self._queue:  # only a worker holding a batch waits for _busy; waking an idle one costs a GIL hand-off
+                self._cond.notify_all()
 
     def submit(self, x: np.ndarray) -> Future:
         """Queue rows x [n, ...]; the Future gives the model's output rows [n, ...]. QueueFull (429) when full."""
         if not isinstance(x, np.ndarray) or x.ndim < 1 or len(x) == 0:
             raise ValueError("submit expects a non-empty numpy array with a batch axis")
+        return self._submit_item(x, 1)
+
+    def _submit_item(self, x: np.ndarray, requests: int) -> Future:
         future: Future = Future()
         counted = getattr(self._local, "counted", False)
         with self._cond:
             if self._stopped:
                 raise BatcherStopped("this batcher has been stopped")
-            if len(self._queue) >= self.max_queue:
+            if requests == 1 and len(self._queue) >= self.max_queue:  # a batch from the loop was admitted there
                 raise QueueFull(self.max_queue)
-            self._queue.append(_Item(x, future, time.monotonic()))
+            self._queue.append(_Item(x, future, time.monotonic(), requests))
             if counted:
                 self._local.counted = False
                 self._arriving -= 1
@@ -180,6 +286,7 @@ class Batcher:
             if batch is None:
                 return
             rows = sum(len(item.x) for item in batch)
+            requests = sum(item.requests for item in batch)
             try:
                 x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch], axis=0)
                 out = np.asarray(self.forward(x))
@@ -199,4 +306,4 @@ class Batcher:
             for item in batch:
                 item.future.set_result(out[start:start + len(item.x)])
                 start += len(item.x)
-            self._finished(rows, len(batch))
+            self._finished(rows, requests)

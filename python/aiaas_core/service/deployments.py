@@ -10,7 +10,6 @@ Knobs (all optional on POST/PATCH /v1/endpoints):
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import threading
@@ -219,7 +218,8 @@ class DeployedServing(Serving):
                 return current[1]
             base = LoadedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock)
             batcher = Batcher(lambda x: self._model_forward(base, x), cfg.max_batch_size, cfg.max_wait_ms,
-                              cfg.max_queue, on_batch=self._on_batch, name=f"batcher-{loaded.endpoint[1]}")
+                              cfg.max_queue, on_batch=self._on_batch, name=f"batcher-{loaded.endpoint[1]}",
+                              try_forward=lambda x: self._model_forward_now(base, x))
             self._batchers[key] = (cfg, batcher)
         if current is not None:
             current[1].stop()  # knobs changed: the old worker drains its queue and ends
@@ -232,6 +232,15 @@ class DeployedServing(Serving):
     def _model_forward(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
         with loaded.lock:
             return loaded.model.predict(x, batch_size=min(len(x), FORWARD_CHUNK), verbose=0)
+
+    def _model_forward_now(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray | None:
+        """The forward call if the model is free right now, else None (the event loop must never wait on it)."""
+        if not loaded.lock.acquire(blocking=False):
+            return None
+        try:
+            return loaded.model.predict(x, batch_size=min(len(x), FORWARD_CHUNK), verbose=0)
+        finally:
+            loaded.lock.release()
 
     def queue_depth(self) -> int:
         return sum(b.depth() for _, b in list(self._batchers.values()))
@@ -248,14 +257,14 @@ class DeployedServing(Serving):
 
     async def predict_async(self, loaded: LoadedModel, instances: list[Any]) -> list[Any]:
         """predict() for async routes: checks and preprocessing on the event loop (cheap numpy), then the
-        request waits for the batcher's Future without holding a thread, so many concurrent requests
-        queue together and share forward calls; unbatched endpoints run the model in the threadpool."""
+        batcher joins the requests of one loop turn into one forward call (batching.Batcher.predict_async)
+        without holding a thread per request; unbatched endpoints run the model in the threadpool."""
         x = self.prepare_instances(loaded, instances)
         batcher = self._batcher(loaded)
         out = None
         if batcher is not None:
             try:
-                out = await asyncio.wrap_future(batcher.submit(x))
+                out = await batcher.predict_async(x)
             except BatcherStopped:  # reconfigured between lookup and submit: answer without batching
                 out = None
         if out is None:

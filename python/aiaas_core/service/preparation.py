@@ -40,11 +40,29 @@ def _global_minmax(flat: np.ndarray):
     return MinMaxScaler.from_config({"feature_range": [0.0, 1.0], "data_min": [lo] * f, "data_max": [hi] * f})
 
 
-def apply_features(x: np.ndarray, config: dict[str, Any]) -> np.ndarray:
-    """Replay a fitted preprocessor on x [n, *input_shape]; ValueError names what was wrong."""
+# id(config) -> (config, fitted preprocessor): a deployed model's signature dict lives as long as the model
+# is loaded, so its preprocessor is rebuilt once, not on every prediction. The entry holds the config
+# itself, so the id cannot be reused by another dict while cached.
+_FITTED: dict[int, tuple[dict[str, Any], Any]] = {}
+_FITTED_MAX = 256
+
+
+def _fitted(config: dict[str, Any]):
     from aiaas_core.data import preprocessor_from_config
 
+    hit = _FITTED.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
     pre = preprocessor_from_config(config)
+    if len(_FITTED) >= _FITTED_MAX:
+        _FITTED.clear()
+    _FITTED[id(config)] = (config, pre)
+    return pre
+
+
+def apply_features(x: np.ndarray, config: dict[str, Any]) -> np.ndarray:
+    """Replay a fitted preprocessor on x [n, *input_shape]; ValueError names what was wrong."""
+    pre = _fitted(config)
     shape = x.shape[1:]
     flat = pre.transform(x.reshape(x.shape[0], -1))
     return flat.reshape((flat.shape[0], *shape)).astype(np.float32)

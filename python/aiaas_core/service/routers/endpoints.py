@@ -99,7 +99,13 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json
 async def predict(name: str, request: Request, principal: Principal = Depends(require("predict"))) -> JSONResponse:
     """`{instances: [...]}` -> `{predictions: [...], model_version_id}` (labels + probabilities for classifiers).
 
-    The hot path of the service: async (no threadpool hop unless the model runs unbatched), the body is
+    Served by fast_lane.PredictFastLane ahead of the router (same code: predict_response); this route
+    documents it and answers when the fast lane is not installed."""
+    return await predict_response(name, request, principal)
+
+
+async def predict_response(name: str, request: Request, principal: Principal) -> JSONResponse:
+    """The hot path of the service: async (no threadpool hop unless the model runs unbatched), the body is
     parsed once with json.loads straight into numpy, and the answer is serialized directly."""
     instances = parse_predict_body(await request.body())
     serving = request.app.state.svc.serving
