@@ -21,7 +21,7 @@ from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.concurrency import run_in_threadpool
 
-from .batching import Batcher, BatcherStopped
+from .batching import INLINE_VALUES, Batcher, BatcherStopped
 from .deployment_schemas import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE, DEFAULT_MAX_WAIT_MS, DeploymentOptions
 from .errors import ApiError
 from .models import Base, Endpoint, ModelVersion
@@ -258,7 +258,8 @@ class DeployedServing(Serving):
     async def predict_async(self, loaded: LoadedModel, instances: list[Any]) -> list[Any]:
         """predict() for async routes: checks and preprocessing on the event loop (cheap numpy), then the
         batcher joins the requests of one loop turn into one forward call (batching.Batcher.predict_async)
-        without holding a thread per request; unbatched endpoints run the model in the threadpool."""
+        without holding a thread per request. Unbatched endpoints run a small input on the loop too, when
+        the model is free, and anything else in the threadpool."""
         x = self.prepare_instances(loaded, instances)
         batcher = self._batcher(loaded)
         out = None
@@ -267,6 +268,10 @@ class DeployedServing(Serving):
                 out = await batcher.predict_async(x)
             except BatcherStopped:  # reconfigured between lookup and submit: answer without batching
                 out = None
+        if out is None and x.size <= INLINE_VALUES:  # small and the model is free: on the loop, no thread hop
+            out = self._model_forward_now(loaded, x)
+            if out is not None:
+                self._on_batch(len(x), 1)
         if out is None:
             out = await run_in_threadpool(self._forward_unbatched, loaded, x)
         return format_outputs(np.asarray(out, dtype=np.float64), loaded.signature)
