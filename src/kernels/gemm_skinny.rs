@@ -1,0 +1,515 @@
+//! Skinny products: C = A @ B where A has at most `SKINNY_MAX` rows (a single-sample Dense
+//! forward, 1x36864 @ 36864x128; its backward dx = dy W^T) -- and, transposed, where B has at
+//! most `SKINNY_MAX` columns (matrix-vector products). Such a product does ~ms multiply-adds per
+//! element of B: packing B (as the blocked kernel does) costs more than the product. Here B is
+//! streamed once, unpacked:
+//!
+//! - rows of B contiguous (B is [K,N] row-major): "axpy" tiles, C[:, j..j+W] = sum_p A[:, p] *
+//!   B[p, j..j+W], MS x W accumulators in registers, A read as broadcast scalars at any stride;
+//! - columns of B contiguous (B^T stored, [N,K]): "dot" tiles, C[i, j] = A[i, :] . B^T[j, :],
+//!   MS x J vector accumulators summed at the end (A packed to contiguous rows when strided).
+//!
+//! Threads split the columns of C, and also K (private partial results, summed afterwards) when
+//! there are too few column tiles to go round. AVX-512 / AVX2+FMA / portable, picked at run time
+//! like the micro-kernels (`AIAAS_DISABLE_AVX512` honoured).
+
+use super::gemm_microkernel::{isa, Isa};
+use super::gemm_packed::View;
+use rayon::prelude::*;
+
+/// Skinny side (rows of A, or columns of B for the transposed case) up to which this path runs.
+pub const SKINNY_MAX: usize = 4;
+
+/// Multiply-adds below which a skinny product stays on the calling thread.
+const PARALLEL_MIN_MACS: usize = 1 << 17;
+
+/// The few vector operations the tiles need, for one instruction set. Every method is
+/// `inline(always)` so it lands inside the `target_feature` entry that instantiates the tiles.
+trait Simd {
+    type V: Copy;
+    const L: usize;
+    unsafe fn zero() -> Self::V;
+    unsafe fn splat(x: f32) -> Self::V;
+    unsafe fn load(p: *const f32) -> Self::V;
+    /// The first `n` (< L) lanes from `p`, the rest zero; reads only those `n` floats.
+    unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
+    /// a * b + c
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn store(p: *mut f32, v: Self::V);
+    unsafe fn hsum(v: Self::V) -> f32;
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+#[cfg(target_arch = "x86_64")]
+impl Simd for Avx512 {
+    type V = std::arch::x86_64::__m512;
+    const L: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> Self::V {
+        unsafe { std::arch::x86_64::_mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self::V {
+        unsafe { std::arch::x86_64::_mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self::V {
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> Self::V {
+        // Masked-off lanes are not read (no fault past the end of the buffer).
+        unsafe { std::arch::x86_64::_mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p) }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        unsafe { std::arch::x86_64::_mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self::V) {
+        unsafe { std::arch::x86_64::_mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn hsum(v: Self::V) -> f32 {
+        unsafe { std::arch::x86_64::_mm512_reduce_add_ps(v) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+#[cfg(target_arch = "x86_64")]
+impl Simd for Avx2 {
+    type V = std::arch::x86_64::__m256;
+    const L: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> Self::V {
+        unsafe { std::arch::x86_64::_mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self::V {
+        unsafe { std::arch::x86_64::_mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self::V {
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> Self::V {
+        use std::arch::x86_64::*;
+        // vmaskmov does not touch (or fault on) masked-off lanes.
+        unsafe {
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            _mm256_maskload_ps(p, mask)
+        }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        unsafe { std::arch::x86_64::_mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self::V) {
+        unsafe { std::arch::x86_64::_mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn hsum(v: Self::V) -> f32 {
+        use std::arch::x86_64::*;
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+            _mm_cvtss_f32(s)
+        }
+    }
+}
+
+/// Plain Rust, 8 lanes (the compiler vectorises it for the baseline ISA).
+struct Portable;
+impl Simd for Portable {
+    type V = [f32; 8];
+    const L: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> Self::V {
+        [0.0; 8]
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self::V {
+        [x; 8]
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self::V {
+        unsafe { std::ptr::read_unaligned(p as *const [f32; 8]) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> Self::V {
+        let mut v = [0.0; 8];
+        for (l, x) in v.iter_mut().enumerate().take(n) {
+            *x = unsafe { *p.add(l) };
+        }
+        v
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] * b[l] + c[l])
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self::V) {
+        unsafe { std::ptr::write_unaligned(p as *mut [f32; 8], v) }
+    }
+    #[inline(always)]
+    unsafe fn hsum(v: Self::V) -> f32 {
+        v.iter().sum()
+    }
+}
+
+/// Where a block of C goes: element (i, j) at `ptr[i*rs + j*cs]`, overwritten or accumulated.
+#[derive(Clone, Copy)]
+struct Dst {
+    ptr: *mut f32,
+    rs: usize,
+    cs: usize,
+    accumulate: bool,
+}
+// SAFETY: tasks write disjoint column ranges (or their own partial buffers).
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// Write the MS x cols tile `t` (row stride `tw`) at column `j0`.
+    #[inline(always)]
+    unsafe fn put(&self, t: &[f32], tw: usize, ms: usize, j0: usize, cols: usize) {
+        unsafe {
+            for i in 0..ms {
+                let src = &t[i * tw..i * tw + cols];
+                let base = self.ptr.add(i * self.rs + j0 * self.cs);
+                if self.cs == 1 {
+                    let d = std::slice::from_raw_parts_mut(base, cols);
+                    if self.accumulate {
+                        d.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    } else {
+                        d.copy_from_slice(src);
+                    }
+                } else {
+                    for (j, &s) in src.iter().enumerate() {
+                        let d = base.add(j * self.cs);
+                        *d = if self.accumulate { *d + s } else { s };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Axpy tiles over columns [j0, j1) of C, K range [p0, p1): B rows contiguous (b.cs == 1).
+/// `V` vectors per row of the tile, MS rows.
+#[inline(always)]
+unsafe fn axpy_cols<S: Simd, const MS: usize, const V: usize>(
+    a: View,
+    b: View,
+    p0: usize,
+    p1: usize,
+    j0: usize,
+    j1: usize,
+    dst: Dst,
+) {
+    let tw = V * S::L;
+    let mut tile = [0.0f32; 4 * 64];
+    let mut j = j0;
+    unsafe {
+        while j < j1 {
+            let cols = tw.min(j1 - j);
+            let mut acc = [[S::zero(); V]; MS];
+            if cols == tw {
+                for p in p0..p1 {
+                    let bp = b.ptr.add(p * b.rs + j);
+                    let mut bv = [S::zero(); V];
+                    for (v, x) in bv.iter_mut().enumerate() {
+                        *x = S::load(bp.add(v * S::L));
+                    }
+                    let ap = a.ptr.add(p * a.cs);
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let av = S::splat(*ap.add(i * a.rs));
+                        for (x, &bx) in row.iter_mut().zip(&bv) {
+                            *x = S::fma(av, bx, *x);
+                        }
+                    }
+                }
+            } else {
+                for p in p0..p1 {
+                    let bp = b.ptr.add(p * b.rs + j);
+                    let mut bv = [S::zero(); V];
+                    for (v, x) in bv.iter_mut().enumerate() {
+                        let n = cols.saturating_sub(v * S::L).min(S::L);
+                        if n == S::L {
+                            *x = S::load(bp.add(v * S::L));
+                        } else if n > 0 {
+                            *x = S::load_part(bp.add(v * S::L), n);
+                        }
+                    }
+                    let ap = a.ptr.add(p * a.cs);
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let av = S::splat(*ap.add(i * a.rs));
+                        for (x, &bx) in row.iter_mut().zip(&bv) {
+                            *x = S::fma(av, bx, *x);
+                        }
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate() {
+                for (v, &x) in row.iter().enumerate() {
+                    S::store(tile.as_mut_ptr().add(i * tw + v * S::L), x);
+                }
+            }
+            dst.put(&tile, tw, MS, j - j0, cols);
+            j += cols;
+        }
+    }
+}
+
+/// Dot tiles over columns [j0, j1) of C, K range [p0, p1): B columns contiguous (b.rs == 1),
+/// A rows contiguous (a.cs == 1). `J` columns per tile, MS rows.
+#[inline(always)]
+unsafe fn dot_cols<S: Simd, const MS: usize, const J: usize>(
+    a: View,
+    b: View,
+    p0: usize,
+    p1: usize,
+    j0: usize,
+    j1: usize,
+    dst: Dst,
+) {
+    let mut tile = [0.0f32; 4 * 4];
+    let mut j = j0;
+    unsafe {
+        while j + J <= j1 {
+            dot_tile::<S, MS, J>(a, b, p0, p1, j, &mut tile);
+            dst.put(&tile, J, MS, j - j0, J);
+            j += J;
+        }
+        while j < j1 {
+            dot_tile::<S, MS, 1>(a, b, p0, p1, j, &mut tile);
+            dst.put(&tile, 1, MS, j - j0, 1);
+            j += 1;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn dot_tile<S: Simd, const MS: usize, const J: usize>(
+    a: View,
+    b: View,
+    p0: usize,
+    p1: usize,
+    j: usize,
+    out: &mut [f32; 16],
+) {
+    unsafe {
+        let mut acc = [[S::zero(); J]; MS];
+        let mut p = p0;
+        macro_rules! step {
+            ($p:expr, $n:expr) => {{
+                let (p, n) = ($p, $n);
+                let mut bv = [S::zero(); J];
+                for (jj, x) in bv.iter_mut().enumerate() {
+                    let bp = b.ptr.add((j + jj) * b.cs + p);
+                    *x = if n == S::L { S::load(bp) } else { S::load_part(bp, n) };
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ap = a.ptr.add(i * a.rs + p);
+                    let av = if n == S::L { S::load(ap) } else { S::load_part(ap, n) };
+                    for (x, &bx) in row.iter_mut().zip(&bv) {
+                        *x = S::fma(av, bx, *x);
+                    }
+                }
+            }};
+        }
+        while p + S::L <= p1 {
+            step!(p, S::L);
+            p += S::L;
+        }
+        if p < p1 {
+            step!(p, p1 - p);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (jj, &x) in row.iter().enumerate() {
+                out[i * J + jj] = S::hsum(x);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    Axpy,
+    Dot,
+}
+
+/// One task's share: C[:, j0..j1] (+)= A[:, p0..p1] @ B[p0..p1, j0..j1], into `dst` (whose
+/// column 0 is column j0).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<S: Simd>(variant: Variant, ms: usize, a: View, b: View, p0: usize, p1: usize, j0: usize, j1: usize, dst: Dst) {
+    // Tile widths: at most 4*4 (AVX-512) / 2*4 + 2 (AVX2) accumulators plus the loaded vectors
+    // stay within the register file.
+    let wide = S::L == 16;
+    unsafe {
+        match (variant, ms, wide) {
+            (Variant::Axpy, 1, _) => axpy_cols::<S, 1, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, 2, _) => axpy_cols::<S, 2, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, 3, true) => axpy_cols::<S, 3, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, 3, false) => axpy_cols::<S, 3, 2>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, _, true) => axpy_cols::<S, 4, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, _, false) => axpy_cols::<S, 4, 2>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, 1, _) => dot_cols::<S, 1, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, 2, _) => dot_cols::<S, 2, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, 3, true) => dot_cols::<S, 3, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, 3, false) => dot_cols::<S, 3, 2>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, _, true) => dot_cols::<S, 4, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, _, false) => dot_cols::<S, 4, 2>(a, b, p0, p1, j0, j1, dst),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_avx512(variant: Variant, ms: usize, a: View, b: View, p0: usize, p1: usize, j0: usize, j1: usize, dst: Dst) {
+    unsafe { block::<Avx512>(variant, ms, a, b, p0, p1, j0, j1, dst) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_avx2(variant: Variant, ms: usize, a: View, b: View, p0: usize, p1: usize, j0: usize, j1: usize, dst: Dst) {
+    unsafe { block::<Avx2>(variant, ms, a, b, p0, p1, j0, j1, dst) }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_portable(variant: Variant, ms: usize, a: View, b: View, p0: usize, p1: usize, j0: usize, j1: usize, dst: Dst) {
+    unsafe { block::<Portable>(variant, ms, a, b, p0, p1, j0, j1, dst) }
+}
+
+type BlockFn = unsafe fn(Variant, usize, View, View, usize, usize, usize, usize, Dst);
+
+fn block_fn(isa: Isa) -> BlockFn {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => block_avx512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => block_avx2,
+        _ => block_portable,
+    }
+}
+
+/// C (+)= A @ B for A [ms, k] (ms <= SKINNY_MAX), B [k, ns]; element (i, j) of C at
+/// `c[i*crs + j*ccs]`. Returns false (nothing done) when B is neither row- nor column-contiguous.
+///
+/// # Safety
+/// The views describe valid [ms,k] / [k,ns] operands and `c` a writable [ms,ns] block not
+/// overlapping them; k >= 1.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_skinny(
+    a: View,
+    b: View,
+    c: *mut f32,
+    crs: usize,
+    ccs: usize,
+    ms: usize,
+    k: usize,
+    ns: usize,
+    accumulate: bool,
+    threads: usize,
+) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { sgemm_skinny_isa(isa(), a, b, c, crs, ccs, ms, k, ns, accumulate, threads) }
+}
+
+/// `sgemm_skinny` on a chosen instruction set (tests run every one this CPU has).
+///
+/// # Safety
+/// As `sgemm_skinny`, and the CPU supports `isa`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_skinny_isa(
+    isa: Isa,
+    a: View,
+    b: View,
+    c: *mut f32,
+    crs: usize,
+    ccs: usize,
+    ms: usize,
+    k: usize,
+    ns: usize,
+    accumulate: bool,
+    threads: usize,
+) -> bool {
+    assert!((1..=SKINNY_MAX).contains(&ms) && k >= 1 && ns >= 1);
+    // Dot products when B's columns are contiguous and its rows are not (or are too short to
+    // fill a vector); axpy rows otherwise.
+    let variant = if b.cs == 1 && (b.rs != 1 || ns >= 16) {
+        Variant::Axpy
+    } else if b.rs == 1 {
+        Variant::Dot
+    } else {
+        return false;
+    };
+    // Dot tiles read A rows as vectors: pack a strided A into contiguous rows (ms*k floats, small
+    // next to B's k*ns).
+    let mut apack = Vec::new();
+    let a = if variant == Variant::Dot && a.cs != 1 {
+        apack.reserve_exact(ms * k);
+        for i in 0..ms {
+            // SAFETY: (i, p) is inside A.
+            apack.extend((0..k).map(|p| unsafe { *a.ptr.add(i * a.rs + p * a.cs) }));
+        }
+        View { ptr: apack.as_ptr(), rs: k, cs: 1 }
+    } else {
+        a
+    };
+    let f = block_fn(isa);
+    let tile = if variant == Variant::Axpy { 64 } else { 4 };
+    let tiles = ns.div_ceil(tile);
+    let work = ms * k * ns;
+    let threads = if work >= PARALLEL_MIN_MACS { threads.max(1) } else { 1 };
+    let direct = Dst { ptr: c, rs: crs, cs: ccs, accumulate };
+    if threads == 1 {
+        // SAFETY: the whole product into C.
+        unsafe { f(variant, ms, a, b, 0, k, 0, ns, direct) };
+        return true;
+    }
+    // Column tasks (a few per thread for balance); with too few column tiles, split K as well.
+    let col_tasks = tiles.min(4 * threads);
+    let k_splits = if tiles >= 2 * threads { 1 } else { (2 * threads).div_ceil(tiles).min(k.div_ceil(512)).max(1) };
+    let per_cols = tiles.div_ceil(col_tasks) * tile;
+    let col_tasks = ns.div_ceil(per_cols);
+    let per_k = k.div_ceil(k_splits);
+    let k_splits = k.div_ceil(per_k);
+    if k_splits == 1 {
+        (0..col_tasks).into_par_iter().for_each(|t| {
+            let direct = direct;
+            let (j0, j1) = (t * per_cols, ((t + 1) * per_cols).min(ns));
+            let d = Dst { ptr: unsafe { direct.ptr.add(j0 * direct.cs) }, ..direct };
+            // SAFETY: task t owns columns [j0, j1) of C.
+            unsafe { f(variant, ms, a, b, 0, k, j0, j1, d) };
+        });
+        return true;
+    }
+    // Partial products per K range into a private [k_splits][ms][ns] buffer, then summed.
+    let mut part = vec![0.0f32; k_splits * ms * ns];
+    let pp = Dst { ptr: part.as_mut_ptr(), rs: ns, cs: 1, accumulate: false };
+    (0..col_tasks * k_splits).into_par_iter().for_each(|t| {
+        let pp = pp;
+        let (ct, kt) = (t % col_tasks, t / col_tasks);
+        let (j0, j1) = (ct * per_cols, ((ct + 1) * per_cols).min(ns));
+        let (p0, p1) = (kt * per_k, ((kt + 1) * per_k).min(k));
+        // SAFETY: task t owns columns [j0, j1) of partial buffer kt.
+        let d = Dst { ptr: unsafe { pp.ptr.add(kt * ms * ns + j0) }, ..pp };
+        unsafe { f(variant, ms, a, b, p0, p1, j0, j1, d) };
+    });
+    let (first, rest) = part.split_at_mut(ms * ns);
+    for r in rest.chunks_exact(ms * ns) {
+        first.iter_mut().zip(r).for_each(|(x, y)| *x += y);
+    }
+    // SAFETY: all of C, written once from the summed partials.
+    unsafe { direct.put(first, ns, ms, 0, ns) };
+    true
+}
