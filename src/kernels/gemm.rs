@@ -241,6 +241,11 @@ pub fn matmul_shape(
 /// c = a @ b for the geometry `s`. `c` has batch*M*N elements.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: bool, trans_b: bool) {
     let (m, k, n) = (s.m, s.k, s.n);
+    if s.batch == 1 && m * n * k < PARALLEL_MIN_FLOPS {
+        // Small single product: one thread; entering the pool would cost more than the work.
+        sgemm(a, b, c, m, k, n, trans_a, trans_b, false, 1);
+        return;
+    }
     let threads = parallel::num_threads();
     parallel::install(|| {
         if s.batch == 0 {
@@ -437,6 +442,23 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn same_bits_on_any_thread_count() {
+        for &(m, k, n, ta, tb) in &[(3, 5000, 300, false, false), (1, 9000, 130, true, false),
+                                    (2, 4500, 77, false, true), (700, 3000, 2, false, false),
+                                    (200, 300, 150, false, false), (4, 500, 4100, false, false)] {
+            let a = data(m * k, 1);
+            let b = data(k * n, 2);
+            let mut first = vec![0.0f32; m * n];
+            sgemm(&a, &b, &mut first, m, k, n, ta, tb, false, 1);
+            for threads in [2, 3, 4] {
+                let mut c = vec![0.0f32; m * n];
+                sgemm(&a, &b, &mut c, m, k, n, ta, tb, false, threads);
+                assert!(c.iter().zip(&first).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{k}x{n} t={threads}");
             }
         }
     }

@@ -20,6 +20,9 @@ use rayon::prelude::*;
 /// Skinny side (rows of A, or columns of B for the transposed case) up to which this path runs.
 pub const SKINNY_MAX: usize = 4;
 
+/// Depth of the K chunks (each its own partial sum; fixed so results do not depend on threads).
+const K_CHUNK: usize = 2048;
+
 /// Multiply-adds below which a skinny product stays on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
@@ -200,10 +203,15 @@ impl Dst {
     }
 }
 
-/// Axpy tiles over columns [j0, j1) of C, K range [p0, p1): B rows contiguous (b.cs == 1).
-/// `V` vectors per row of the tile, MS rows.
+/// Columns of C one axpy pass keeps in its L1 buffer (MS x PANEL floats, <= 16 KiB).
+const PANEL: usize = 1024;
+
+/// Axpy over columns [j0, j1) of C, K range [p0, p1): B rows contiguous (b.cs == 1). B is read
+/// row after row (sequential streams the prefetchers follow); the C panel accumulates in an
+/// L1-resident buffer, G rows of B per pass over it, with the G x MS scalars of A broadcast once
+/// per pass.
 #[inline(always)]
-unsafe fn axpy_cols<S: Simd, const MS: usize, const V: usize>(
+unsafe fn axpy_cols<S: Simd, const MS: usize, const G: usize>(
     a: View,
     b: View,
     p0: usize,
@@ -212,56 +220,82 @@ unsafe fn axpy_cols<S: Simd, const MS: usize, const V: usize>(
     j1: usize,
     dst: Dst,
 ) {
-    let tw = V * S::L;
-    let mut tile = [0.0f32; 4 * 64];
+    let mut buf = [0.0f32; 4 * PANEL];
     let mut j = j0;
     unsafe {
         while j < j1 {
-            let cols = tw.min(j1 - j);
-            let mut acc = [[S::zero(); V]; MS];
-            if cols == tw {
-                for p in p0..p1 {
-                    let bp = b.ptr.add(p * b.rs + j);
-                    let mut bv = [S::zero(); V];
-                    for (v, x) in bv.iter_mut().enumerate() {
-                        *x = S::load(bp.add(v * S::L));
-                    }
-                    let ap = a.ptr.add(p * a.cs);
-                    for (i, row) in acc.iter_mut().enumerate() {
-                        let av = S::splat(*ap.add(i * a.rs));
-                        for (x, &bx) in row.iter_mut().zip(&bv) {
-                            *x = S::fma(av, bx, *x);
-                        }
-                    }
-                }
-            } else {
-                for p in p0..p1 {
-                    let bp = b.ptr.add(p * b.rs + j);
-                    let mut bv = [S::zero(); V];
-                    for (v, x) in bv.iter_mut().enumerate() {
-                        let n = cols.saturating_sub(v * S::L).min(S::L);
-                        if n == S::L {
-                            *x = S::load(bp.add(v * S::L));
-                        } else if n > 0 {
-                            *x = S::load_part(bp.add(v * S::L), n);
-                        }
-                    }
-                    let ap = a.ptr.add(p * a.cs);
-                    for (i, row) in acc.iter_mut().enumerate() {
-                        let av = S::splat(*ap.add(i * a.rs));
-                        for (x, &bx) in row.iter_mut().zip(&bv) {
-                            *x = S::fma(av, bx, *x);
-                        }
-                    }
+            let w = PANEL.min(j1 - j);
+            buf[..MS * PANEL].fill(0.0);
+            let mut p = p0;
+            while p + G <= p1 {
+                axpy_pass::<S, MS, G>(a, b, p, j, w, buf.as_mut_ptr());
+                p += G;
+            }
+            while p < p1 {
+                axpy_pass::<S, MS, 1>(a, b, p, j, w, buf.as_mut_ptr());
+                p += 1;
+            }
+            dst.put(&buf, PANEL, MS, j - j0, w);
+            j += w;
+        }
+    }
+}
+
+/// buf[i][0..w] += sum over g < G of A[i, p+g] * B[p+g, j..j+w].
+#[inline(always)]
+unsafe fn axpy_pass<S: Simd, const MS: usize, const G: usize>(
+    a: View,
+    b: View,
+    p: usize,
+    j: usize,
+    w: usize,
+    buf: *mut f32,
+) {
+    unsafe {
+        let mut av = [[S::zero(); G]; MS];
+        for (i, row) in av.iter_mut().enumerate() {
+            for (g, x) in row.iter_mut().enumerate() {
+                *x = S::splat(*a.ptr.add(i * a.rs + (p + g) * a.cs));
+            }
+        }
+        let mut brow = [b.ptr; G];
+        for (g, r) in brow.iter_mut().enumerate() {
+            *r = b.ptr.add((p + g) * b.rs + j);
+        }
+        let full = w / S::L * S::L;
+        let mut off = 0;
+        while off < full {
+            let mut acc = [S::zero(); MS];
+            for (i, x) in acc.iter_mut().enumerate() {
+                *x = S::load(buf.add(i * PANEL + off));
+            }
+            for (g, r) in brow.iter().enumerate() {
+                let bv = S::load(r.add(off));
+                for (i, x) in acc.iter_mut().enumerate() {
+                    *x = S::fma(av[i][g], bv, *x);
                 }
             }
-            for (i, row) in acc.iter().enumerate() {
-                for (v, &x) in row.iter().enumerate() {
-                    S::store(tile.as_mut_ptr().add(i * tw + v * S::L), x);
+            for (i, &x) in acc.iter().enumerate() {
+                S::store(buf.add(i * PANEL + off), x);
+            }
+            off += S::L;
+        }
+        if off < w {
+            // Tail: B lanes past w load as zero; the buffer has room for the whole vector.
+            let n = w - off;
+            let mut acc = [S::zero(); MS];
+            for (i, x) in acc.iter_mut().enumerate() {
+                *x = S::load(buf.add(i * PANEL + off));
+            }
+            for (g, r) in brow.iter().enumerate() {
+                let bv = S::load_part(r.add(off), n);
+                for (i, x) in acc.iter_mut().enumerate() {
+                    *x = S::fma(av[i][g], bv, *x);
                 }
             }
-            dst.put(&tile, tw, MS, j - j0, cols);
-            j += cols;
+            for (i, &x) in acc.iter().enumerate() {
+                S::store(buf.add(i * PANEL + off), x);
+            }
         }
     }
 }
@@ -349,13 +383,14 @@ enum Variant {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn block<S: Simd>(variant: Variant, ms: usize, a: View, b: View, p0: usize, p1: usize, j0: usize, j1: usize, dst: Dst) {
-    // Tile widths: at most 4*4 (AVX-512) / 2*4 + 2 (AVX2) accumulators plus the loaded vectors
-    // stay within the register file.
+    // Register budget: axpy keeps MS x G broadcasts + MS accumulators + 1 B vector, dot MS x J
+    // accumulators + J + MS loaded vectors: within 32 zmm (AVX-512) / 16 ymm (AVX2).
     let wide = S::L == 16;
     unsafe {
         match (variant, ms, wide) {
-            (Variant::Axpy, 1, _) => axpy_cols::<S, 1, 4>(a, b, p0, p1, j0, j1, dst),
-            (Variant::Axpy, 2, _) => axpy_cols::<S, 2, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, 1, _) => axpy_cols::<S, 1, 8>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, 2, true) => axpy_cols::<S, 2, 8>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Axpy, 2, false) => axpy_cols::<S, 2, 4>(a, b, p0, p1, j0, j1, dst),
             (Variant::Axpy, 3, true) => axpy_cols::<S, 3, 4>(a, b, p0, p1, j0, j1, dst),
             (Variant::Axpy, 3, false) => axpy_cols::<S, 3, 2>(a, b, p0, p1, j0, j1, dst),
             (Variant::Axpy, _, true) => axpy_cols::<S, 4, 4>(a, b, p0, p1, j0, j1, dst),
@@ -466,23 +501,32 @@ pub unsafe fn sgemm_skinny_isa(
         a
     };
     let f = block_fn(isa);
-    let tile = if variant == Variant::Axpy { 64 } else { 4 };
-    let tiles = ns.div_ceil(tile);
     let work = ms * k * ns;
     let threads = if work >= PARALLEL_MIN_MACS { threads.max(1) } else { 1 };
     let direct = Dst { ptr: c, rs: crs, cs: ccs, accumulate };
-    if threads == 1 {
+    // K is cut into chunks that depend on k alone (never on the thread count), each summed into
+    // its own partial result and the partials added in order: the same bits on any thread count.
+    let k_splits = k.div_ceil(K_CHUNK);
+    let per_k = k.div_ceil(k_splits);
+    if threads == 1 && k_splits == 1 {
         // SAFETY: the whole product into C.
         unsafe { f(variant, ms, a, b, 0, k, 0, ns, direct) };
         return true;
     }
-    // Column tasks (a few per thread for balance); with too few column tiles, split K as well.
-    let col_tasks = tiles.min(4 * threads);
-    let k_splits = if tiles >= 2 * threads { 1 } else { (2 * threads).div_ceil(tiles).min(k.div_ceil(512)).max(1) };
-    let per_cols = tiles.div_ceil(col_tasks) * tile;
+    // Axpy reads B by rows: the K chunks give each thread contiguous stretches of B. Dot reads
+    // B^T by rows: splitting the columns does. Columns are split further only when the K
+    // chunks run short.
+    let unit = if variant == Variant::Axpy { 64 } else { 4 };
+    let tiles = ns.div_ceil(unit);
+    let col_tasks = if threads == 1 {
+        1
+    } else if variant == Variant::Axpy {
+        threads.div_ceil(k_splits).clamp(1, tiles)
+    } else {
+        (4 * threads).div_ceil(k_splits).clamp(1, tiles)
+    };
+    let per_cols = tiles.div_ceil(col_tasks) * unit;
     let col_tasks = ns.div_ceil(per_cols);
-    let per_k = k.div_ceil(k_splits);
-    let k_splits = k.div_ceil(per_k);
     if k_splits == 1 {
         (0..col_tasks).into_par_iter().for_each(|t| {
             let direct = direct;
@@ -496,7 +540,7 @@ pub unsafe fn sgemm_skinny_isa(
     // Partial products per K range into a private [k_splits][ms][ns] buffer, then summed.
     let mut part = vec![0.0f32; k_splits * ms * ns];
     let pp = Dst { ptr: part.as_mut_ptr(), rs: ns, cs: 1, accumulate: false };
-    (0..col_tasks * k_splits).into_par_iter().for_each(|t| {
+    let task = |t: usize| {
         let pp = pp;
         let (ct, kt) = (t % col_tasks, t / col_tasks);
         let (j0, j1) = (ct * per_cols, ((ct + 1) * per_cols).min(ns));
@@ -504,7 +548,12 @@ pub unsafe fn sgemm_skinny_isa(
         // SAFETY: task t owns columns [j0, j1) of partial buffer kt.
         let d = Dst { ptr: unsafe { pp.ptr.add(kt * ms * ns + j0) }, ..pp };
         unsafe { f(variant, ms, a, b, p0, p1, j0, j1, d) };
-    });
+    };
+    if threads == 1 {
+        (0..col_tasks * k_splits).for_each(task);
+    } else {
+        (0..col_tasks * k_splits).into_par_iter().for_each(task);
+    }
     let (first, rest) = part.split_at_mut(ms * ns);
     for r in rest.chunks_exact(ms * ns) {
         first.iter_mut().zip(r).for_each(|(x, y)| *x += y);
