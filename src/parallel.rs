@@ -49,6 +49,43 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     pool().install(f)
 }
 
+/// Run `f(0..n)` on up to `threads` threads, the calling thread included: tasks are handed out
+/// from a shared counter, so whoever is free takes the next one (a late-waking or busy thread
+/// just takes fewer). From outside the pool only `threads - 1` pool workers are woken and the
+/// caller works instead of sleeping on a latch (`install` would cost two thread switches, ~10
+/// us, per call); inside a pool (nested) the current worker does the same with `rayon::scope`.
+pub fn run_tasks(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let helpers = threads.min(n).saturating_sub(1);
+    if helpers == 0 {
+        (0..n).for_each(f);
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let drain = || loop {
+        let t = next.fetch_add(1, Ordering::Relaxed);
+        if t >= n {
+            break;
+        }
+        f(t);
+    };
+    if rayon::current_thread_index().is_some() {
+        rayon::scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(|_| drain());
+            }
+            drain();
+        });
+    } else {
+        pool().in_place_scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(|_| drain());
+            }
+            drain();
+        });
+    }
+}
+
 /// The CPU features the SIMD paths dispatch on at run time.
 pub fn cpu_features() -> Vec<(&'static str, bool)> {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]

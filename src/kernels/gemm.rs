@@ -241,12 +241,13 @@ pub fn matmul_shape(
 /// c = a @ b for the geometry `s`. `c` has batch*M*N elements.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: bool, trans_b: bool) {
     let (m, k, n) = (s.m, s.k, s.n);
-    if s.batch == 1 && m * n * k < PARALLEL_MIN_FLOPS {
-        // Small single product: one thread; entering the pool would cost more than the work.
-        sgemm(a, b, c, m, k, n, trans_a, trans_b, false, 1);
+    let threads = parallel::num_threads();
+    if s.batch == 1 {
+        // One product: the calling thread works and wakes pool workers only for big products
+        // (`parallel::run_tasks` inside sgemm), no `install` round trip.
+        sgemm(a, b, c, m, k, n, trans_a, trans_b, false, threads);
         return;
     }
-    let threads = parallel::num_threads();
     parallel::install(|| {
         if s.batch == 0 {
             return;

@@ -9,7 +9,6 @@
 //! zeros and the micro-kernel's full tile goes through a small buffer.
 
 use super::gemm_microkernel::{spec, KernelSpec, MAX_TILE};
-use rayon::prelude::*;
 use std::cell::RefCell;
 
 // The blocking (MC rows of A x KC deep, NC columns of B) and the panel widths MR / NR come from
@@ -236,7 +235,13 @@ pub unsafe fn sgemm_packed_with(
                 // Pack B: in parallel when it is big enough to be worth a fork.
                 if threads > 1 && kc * nc >= 64 * 1024 {
                     let per = panels.div_ceil(threads);
-                    bpack.par_chunks_mut(per * kc * NR).enumerate().for_each(|(t, part)| {
+                    let parts = panels.div_ceil(per);
+                    let dst = OutPtr(bpack.as_mut_ptr());
+                    crate::parallel::run_tasks(parts, threads, |t| {
+                        let dst = dst;
+                        let len = (per.min(panels - t * per)) * kc * NR;
+                        // SAFETY: part t is its own stretch of panels [t*per, t*per+per) of bpack.
+                        let part = unsafe { std::slice::from_raw_parts_mut(dst.0.add(t * per * kc * NR), len) };
                         pack_b(b, pc, kc, jc, nc, t * per, part, NR)
                     });
                 } else {
@@ -263,11 +268,7 @@ pub unsafe fn sgemm_packed_with(
                     });
                 };
                 let tasks = m_blocks * n_split;
-                if threads > 1 && tasks > 1 {
-                    (0..tasks).into_par_iter().for_each(task);
-                } else {
-                    (0..tasks).for_each(task);
-                }
+                crate::parallel::run_tasks(tasks, threads, task);
             });
         }
     }

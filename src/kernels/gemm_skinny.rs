@@ -15,7 +15,6 @@
 
 use super::gemm_microkernel::{isa, Isa};
 use super::gemm_packed::View;
-use rayon::prelude::*;
 
 /// Skinny side (rows of A, or columns of B for the transposed case) up to which this path runs.
 pub const SKINNY_MAX: usize = 4;
@@ -528,7 +527,7 @@ pub unsafe fn sgemm_skinny_isa(
     let per_cols = tiles.div_ceil(col_tasks) * unit;
     let col_tasks = ns.div_ceil(per_cols);
     if k_splits == 1 {
-        (0..col_tasks).into_par_iter().for_each(|t| {
+        crate::parallel::run_tasks(col_tasks, threads, |t| {
             let direct = direct;
             let (j0, j1) = (t * per_cols, ((t + 1) * per_cols).min(ns));
             let d = Dst { ptr: unsafe { direct.ptr.add(j0 * direct.cs) }, ..direct };
@@ -549,11 +548,7 @@ pub unsafe fn sgemm_skinny_isa(
         let d = Dst { ptr: unsafe { pp.ptr.add(kt * ms * ns + j0) }, ..pp };
         unsafe { f(variant, ms, a, b, p0, p1, j0, j1, d) };
     };
-    if threads == 1 {
-        (0..col_tasks * k_splits).for_each(task);
-    } else {
-        (0..col_tasks * k_splits).into_par_iter().for_each(task);
-    }
+    crate::parallel::run_tasks(col_tasks * k_splits, threads, task);
     let (first, rest) = part.split_at_mut(ms * ns);
     for r in rest.chunks_exact(ms * ns) {
         first.iter_mut().zip(r).for_each(|(x, y)| *x += y);
