@@ -1,10 +1,15 @@
 //! Matrix multiply. Everything else (dense, conv via im2col, rnn) calls `sgemm` from here.
 //!
-//! The default backend is our own BLIS-style packed kernel (gemm_packed.rs + gemm_microkernel.rs:
-//! AVX2/FMA 6x16 micro-kernel chosen at run time, portable fallback, threads over row blocks in
-//! our rayon pool). The `gemm` and `matrixmultiply` crates stay selectable with
-//! `AIAAS_GEMM_BACKEND=gemm|matrixmultiply` (read once) so benches/README can compare them in
-//! the same process as numpy; see benches/README_gemm.md for why ours is the default.
+//! The default backend is our own:
+//! - skinny products (A with <= 4 rows, or B with <= 4 columns: single-sample Dense forward and
+//!   backward, matrix-vector) stream B once without packing (gemm_skinny.rs);
+//! - everything else runs the BLIS-style packed kernel (gemm_packed.rs + gemm_microkernel.rs):
+//!   the micro-kernel and its blocking are a `KernelSpec` chosen once at run time (AVX-512
+//!   MRx32 when avx512f is detected and `AIAAS_DISABLE_AVX512` is not set, else AVX2/FMA 6x16,
+//!   else portable), threads over row blocks with the calling thread working alongside the pool
+//!   (`parallel::run_tasks`).
+//! The `gemm` and `matrixmultiply` crates stay selectable with `AIAAS_GEMM_BACKEND=gemm|matrixmultiply`
+//! (read once) so benches can compare them in the same process as numpy.
 
 #[path = "gemm_microkernel.rs"]
 pub mod gemm_microkernel;
