@@ -202,8 +202,8 @@ impl Dst {
     }
 }
 
-/// Columns of C one axpy pass keeps in its L1 buffer (MS x PANEL floats, <= 16 KiB).
-const PANEL: usize = 1024;
+/// Floats of C one axpy pass keeps in its L1 buffer (16 KiB): MS rows x PANEL_FLOATS/MS columns.
+const PANEL_FLOATS: usize = 4096;
 
 /// Axpy over columns [j0, j1) of C, K range [p0, p1): B rows contiguous (b.cs == 1). B is read
 /// row after row (sequential streams the prefetchers follow); the C panel accumulates in an
@@ -219,22 +219,23 @@ unsafe fn axpy_cols<S: Simd, const MS: usize, const G: usize>(
     j1: usize,
     dst: Dst,
 ) {
-    let mut buf = [0.0f32; 4 * PANEL];
+    let mut buf = [0.0f32; PANEL_FLOATS];
+    let panel = PANEL_FLOATS / MS / S::L * S::L;
     let mut j = j0;
     unsafe {
         while j < j1 {
-            let w = PANEL.min(j1 - j);
-            buf[..MS * PANEL].fill(0.0);
+            let w = panel.min(j1 - j);
+            buf[..MS * panel].fill(0.0);
             let mut p = p0;
             while p + G <= p1 {
-                axpy_pass::<S, MS, G>(a, b, p, j, w, buf.as_mut_ptr());
+                axpy_pass::<S, MS, G>(a, b, p, j, w, buf.as_mut_ptr(), panel);
                 p += G;
             }
             while p < p1 {
-                axpy_pass::<S, MS, 1>(a, b, p, j, w, buf.as_mut_ptr());
+                axpy_pass::<S, MS, 1>(a, b, p, j, w, buf.as_mut_ptr(), panel);
                 p += 1;
             }
-            dst.put(&buf, PANEL, MS, j - j0, w);
+            dst.put(&buf, panel, MS, j - j0, w);
             j += w;
         }
     }
@@ -249,6 +250,7 @@ unsafe fn axpy_pass<S: Simd, const MS: usize, const G: usize>(
     j: usize,
     w: usize,
     buf: *mut f32,
+    panel: usize,
 ) {
     unsafe {
         let mut av = [[S::zero(); G]; MS];
@@ -266,7 +268,7 @@ unsafe fn axpy_pass<S: Simd, const MS: usize, const G: usize>(
         while off < full {
             let mut acc = [S::zero(); MS];
             for (i, x) in acc.iter_mut().enumerate() {
-                *x = S::load(buf.add(i * PANEL + off));
+                *x = S::load(buf.add(i * panel + off));
             }
             for (g, r) in brow.iter().enumerate() {
                 let bv = S::load(r.add(off));
@@ -275,7 +277,7 @@ unsafe fn axpy_pass<S: Simd, const MS: usize, const G: usize>(
                 }
             }
             for (i, &x) in acc.iter().enumerate() {
-                S::store(buf.add(i * PANEL + off), x);
+                S::store(buf.add(i * panel + off), x);
             }
             off += S::L;
         }
@@ -284,7 +286,7 @@ unsafe fn axpy_pass<S: Simd, const MS: usize, const G: usize>(
             let n = w - off;
             let mut acc = [S::zero(); MS];
             for (i, x) in acc.iter_mut().enumerate() {
-                *x = S::load(buf.add(i * PANEL + off));
+                *x = S::load(buf.add(i * panel + off));
             }
             for (g, r) in brow.iter().enumerate() {
                 let bv = S::load_part(r.add(off), n);
@@ -293,7 +295,7 @@ unsafe fn axpy_pass<S: Simd, const MS: usize, const G: usize>(
                 }
             }
             for (i, &x) in acc.iter().enumerate() {
-                S::store(buf.add(i * PANEL + off), x);
+                S::store(buf.add(i * panel + off), x);
             }
         }
     }
