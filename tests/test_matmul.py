@@ -280,9 +280,18 @@ def test_avx512_switch_in_subprocess():
         "a = rng.standard_normal((70, 300), dtype=np.float32); b = rng.standard_normal((300, 90), dtype=np.float32);"
         "x = rng.standard_normal((1, 300), dtype=np.float32);"
         "ok = np.allclose(ops.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3) and "
-        "np.allclose(ops.matmul(x, b), x.astype(np.float64) @ b, rtol=1e-4, atol=1e-3); print(ok)"
+        "np.allclose(ops.matmul(x, b), x.astype(np.float64) @ b, rtol=1e-4, atol=1e-3);"
+        "import aiaas_core; print(ok, aiaas_core._core.gemm_kernel())"
     )
+    has512 = aiaas_core.cpu_features().get("avx512f", False)
+    has2 = aiaas_core.cpu_features().get("avx2", False) and aiaas_core.cpu_features().get("fma", False)
     for flag in ("0", "1"):
         env = dict(os.environ, AIAAS_DISABLE_AVX512=flag)
+        env.pop("AIAAS_GEMM_KERNEL", None)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == "True", out.stderr
+        ok, kernel = out.stdout.split()
+        assert ok == "True", out.stderr
+        if has512 and flag == "0":
+            assert kernel.startswith("avx512"), kernel
+        elif has2:
+            assert kernel == "avx2_6x16", kernel
