@@ -168,15 +168,17 @@ fn macro_kernel(
     }
 }
 
-/// Row blocks of A handed to the threads: `MC` rows or fewer, rounded to MR, and a multiple of
-/// `threads` blocks so no thread idles at the end.
+/// Row blocks of A handed to the threads: `MC` rows or fewer, rounded to MR, at least 4 per
+/// thread and a multiple of `threads`: the threads take blocks from a shared counter, so on a
+/// shared machine a thread that gets descheduled leaves its remaining blocks to the others
+/// (a B block re-read per small A block costs little: it sits in L2).
 fn row_blocking(m: usize, threads: usize, ks: &KernelSpec) -> usize {
     #[allow(non_snake_case)]
     let (MR, MC) = (ks.mr, ks.mc);
     if threads <= 1 {
         return MC.min(m.div_ceil(MR) * MR);
     }
-    let blocks = m.div_ceil(MC).div_ceil(threads) * threads;
+    let blocks = m.div_ceil(MC).max(4 * threads).div_ceil(threads) * threads;
     (m.div_ceil(blocks).div_ceil(MR) * MR).max(MR)
 }
 
