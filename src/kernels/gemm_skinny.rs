@@ -313,7 +313,7 @@ unsafe fn dot_cols<S: Simd, const MS: usize, const J: usize>(
     j1: usize,
     dst: Dst,
 ) {
-    let mut tile = [0.0f32; 4 * 4];
+    let mut tile = [0.0f32; 16];
     let mut j = j0;
     unsafe {
         while j + J <= j1 {
@@ -396,7 +396,8 @@ unsafe fn block<S: Simd>(variant: Variant, ms: usize, a: View, b: View, p0: usiz
             (Variant::Axpy, 3, false) => axpy_cols::<S, 3, 2>(a, b, p0, p1, j0, j1, dst),
             (Variant::Axpy, _, true) => axpy_cols::<S, 4, 4>(a, b, p0, p1, j0, j1, dst),
             (Variant::Axpy, _, false) => axpy_cols::<S, 4, 2>(a, b, p0, p1, j0, j1, dst),
-            (Variant::Dot, 1, _) => dot_cols::<S, 1, 4>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, 1, true) => dot_cols::<S, 1, 8>(a, b, p0, p1, j0, j1, dst),
+            (Variant::Dot, 1, false) => dot_cols::<S, 1, 4>(a, b, p0, p1, j0, j1, dst),
             (Variant::Dot, 2, _) => dot_cols::<S, 2, 4>(a, b, p0, p1, j0, j1, dst),
             (Variant::Dot, 3, true) => dot_cols::<S, 3, 4>(a, b, p0, p1, j0, j1, dst),
             (Variant::Dot, 3, false) => dot_cols::<S, 3, 2>(a, b, p0, p1, j0, j1, dst),
