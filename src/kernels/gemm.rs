@@ -253,6 +253,15 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: boo
         sgemm(a, b, c, m, k, n, trans_a, trans_b, false, threads);
         return;
     }
+    if threads == 1 {
+        // No pool to enter: the products one after the other on this thread.
+        if m * n > 0 {
+            for (i, ci) in c.chunks_mut(m * n).take(s.batch).enumerate() {
+                sgemm(&a[i * s.a_stride..], &b[i * s.b_stride..], ci, m, k, n, trans_a, trans_b, false, 1);
+            }
+        }
+        return;
+    }
     parallel::install(|| {
         if s.batch == 0 {
             return;
