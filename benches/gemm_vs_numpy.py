@@ -21,6 +21,9 @@ import aiaas_core
 from aiaas_core import ops
 
 
+GAP = 0.25
+
+
 def loop_median(fn, min_time: float, min_reps: int = 3) -> float:
     fn()
     times = []
@@ -35,7 +38,11 @@ def loop_median(fn, min_time: float, min_reps: int = 3) -> float:
 def compare(name, ours, ref, flops, rounds, min_time):
     o, r, ratios = [], [], []
     for _ in range(rounds):
+        # OpenBLAS worker threads spin for a while after a call: let them go to sleep before
+        # timing ours (and our pool's before numpy), or each side runs against the other's spinners.
+        time.sleep(GAP)
         to = loop_median(ours, min_time)
+        time.sleep(GAP)
         tr = loop_median(ref, min_time)
         o.append(to)
         r.append(tr)
@@ -49,11 +56,14 @@ def compare(name, ours, ref, flops, rounds, min_time):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--min-time", type=float, default=0.05)
+    ap.add_argument("--min-time", type=float, default=0.1)
+    ap.add_argument("--gap", type=float, default=0.25, help="seconds of idle before each timed loop")
     ap.add_argument("--square", action="store_true")
     ap.add_argument("--skinny", action="store_true")
     args = ap.parse_args()
     both = not (args.square or args.skinny)
+    global GAP
+    GAP = args.gap
     threads = int(os.environ.get("AIAAS_NUM_THREADS", os.cpu_count() or 1))
     aiaas_core.set_num_threads(threads)
     print(f"threads={threads} openblas={os.environ.get('OPENBLAS_NUM_THREADS')} "

@@ -77,7 +77,31 @@ fn skinny(threads: usize) {
     }
 }
 
+/// `gemm_probe tasks`: how many of 64 x 10 us tasks the helper thread takes in run_tasks.
+fn tasks() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    parallel::set_num_threads(2);
+    for round in 0..10 {
+        let by_helper = AtomicUsize::new(0);
+        let me = std::thread::current().id();
+        let t0 = Instant::now();
+        parallel::run_tasks(64, 2, |_| {
+            let s = Instant::now();
+            while s.elapsed().as_micros() < 10 {}
+            if std::thread::current().id() != me {
+                by_helper.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        println!("round {round}: helper did {} of 64, {:.0} us", by_helper.load(Ordering::Relaxed), t0.elapsed().as_secs_f64() * 1e6);
+        std::thread::sleep(std::time::Duration::from_millis(if round % 2 == 0 { 0 } else { 20 }));
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("tasks") {
+        tasks();
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("skinny") {
         let t = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1);
         skinny(t);
