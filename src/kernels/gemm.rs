@@ -8,6 +8,7 @@
 //!   MRx32 when avx512f is detected and `AIAAS_DISABLE_AVX512` is not set, else AVX2/FMA 6x16,
 //!   else portable), threads over row blocks with the calling thread working alongside the pool
 //!   (`parallel::run_tasks`).
+//!
 //! The `gemm` and `matrixmultiply` crates stay selectable with `AIAAS_GEMM_BACKEND=gemm|matrixmultiply`
 //! (read once) so benches can compare them in the same process as numpy.
 

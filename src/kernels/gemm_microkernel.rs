@@ -10,6 +10,8 @@
 //! `AIAAS_DISABLE_AVX512=1` (read once) keeps the AVX2 path on AVX-512 machines;
 //! `AIAAS_GEMM_KERNEL=<name>` (read once) picks a candidate by name (benchmarks).
 
+#![allow(clippy::needless_range_loop)]
+
 use std::sync::OnceLock;
 
 /// Rows of C the AVX2 / portable micro-kernel produces.

@@ -8,6 +8,10 @@
 //! is how transposed operands get the same speed as plain ones. Ragged edges are packed with
 //! zeros and the micro-kernel's full tile goes through a small buffer.
 
+// Whole captures of Copy pointer wrappers are rebound on purpose (edition-2021 closures would
+// capture the raw-pointer field alone, which is not Send).
+#![allow(clippy::redundant_locals, clippy::too_many_arguments)]
+
 use super::gemm_microkernel::{spec, KernelSpec, MAX_TILE};
 use std::cell::RefCell;
 

@@ -13,6 +13,10 @@
 //! there are too few column tiles to go round. AVX-512 / AVX2+FMA / portable, picked at run time
 //! like the micro-kernels (`AIAAS_DISABLE_AVX512` honoured).
 
+// Whole captures of Copy pointer wrappers are rebound on purpose (edition-2021 closures would
+// capture the raw-pointer field alone, which is not Send).
+#![allow(clippy::redundant_locals)]
+
 use super::gemm_microkernel::{isa, Isa};
 use super::gemm_packed::View;
 
