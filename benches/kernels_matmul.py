@@ -21,6 +21,11 @@ TRAINING = [
     ("dx = dy W^T 128x64 @ 288x64^T", 128, 64, 288, False, True),
     ("rnn 64x28 @ 28x512", 64, 28, 512, False, False),
     ("mnist dense 256x784 @ 784x128", 256, 784, 128, False, False),
+    # Single-sample Dense layer (the skinny path): forward, dx = dy W^T, and a matrix-vector.
+    ("1 sample fwd 1x36864 @ 36864x128", 1, 36864, 128, False, False),
+    ("1 sample fwd 1x128 @ 128x10", 1, 128, 10, False, False),
+    ("1 sample dx 1x128 @ 36864x128^T", 1, 128, 36864, False, True),
+    ("matvec 4096x4096 @ 4096x1", 4096, 4096, 1, False, False),
 ]
 
 

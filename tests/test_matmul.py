@@ -254,3 +254,44 @@ def test_gil_released_during_matmul(restore_threads):
         t.join()
     # Holding the GIL would stop the counter for the whole product (rate ~0).
     assert busy_rate > 0.1 * idle_rate, (busy_rate, idle_rate)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 5000, 130), (4, 3000, 70), (1, 128, 10), (3, 4500, 65),
+                                   (2, 700, 1), (300, 2049, 3), (1, 1, 1), (4, 1, 4), (37, 1, 129)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_skinny_products_match_numpy(m, k, n, ta, tb, restore_threads):
+    """Few rows (single-sample Dense forward / dx) or few columns (matrix-vector): the unpacked path,
+    on 1 and 2 threads (K split into partial sums), bit-identical across thread counts."""
+    rng = np.random.default_rng(m * 1000 + k + n)
+    a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+    results = []
+    for t in (1, 2):
+        aiaas_core.set_num_threads(t)
+        results.append(ops.matmul(a, b, transpose_a=ta, transpose_b=tb))
+    np.testing.assert_array_equal(results[0], results[1])
+    assert_close(results[0], reference(a, b, ta, tb), k)
+
+
+def test_avx512_switch_in_subprocess():
+    """AIAAS_DISABLE_AVX512=1 (read once) selects the AVX2 path; both give numpy's product."""
+    code = (
+        "import numpy as np; from aiaas_core import ops; rng = np.random.default_rng(1);"
+        "a = rng.standard_normal((70, 300), dtype=np.float32); b = rng.standard_normal((300, 90), dtype=np.float32);"
+        "x = rng.standard_normal((1, 300), dtype=np.float32);"
+        "ok = np.allclose(ops.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3) and "
+        "np.allclose(ops.matmul(x, b), x.astype(np.float64) @ b, rtol=1e-4, atol=1e-3);"
+        "import aiaas_core; print(ok, aiaas_core._core.gemm_kernel())"
+    )
+    has512 = aiaas_core.cpu_features().get("avx512f", False)
+    has2 = aiaas_core.cpu_features().get("avx2", False) and aiaas_core.cpu_features().get("fma", False)
+    for flag in ("0", "1"):
+        env = dict(os.environ, AIAAS_DISABLE_AVX512=flag)
+        env.pop("AIAAS_GEMM_KERNEL", None)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        ok, kernel = out.stdout.split()
+        assert ok == "True", out.stderr
+        if has512 and flag == "0":
+            assert kernel.startswith("avx512"), kernel
+        elif has2:
+            assert kernel == "avx2_6x16", kernel

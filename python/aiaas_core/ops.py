@@ -35,6 +35,21 @@ def matmul(a, b, *, transpose_a: bool = False, transpose_b: bool = False) -> np.
     numeric is converted (copied). Shape mismatch: ValueError naming both shapes; a rank other
     than 1-3 or a non-numeric dtype: TypeError.
     """
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.ndim == 2
+        and b.ndim == 2
+        and a.dtype == np.float32
+        and b.dtype == np.float32
+        and a.flags.c_contiguous
+        and b.flags.c_contiguous
+    ):
+        # Fast path (single-sample inference calls this with tiny products): no conversion needed.
+        try:
+            return _core.matmul(a, b, transpose_a, transpose_b)
+        except ValueError:
+            pass  # the general path below raises with the caller's shapes
     shape_a, shape_b = np.shape(a), np.shape(b)
     a, transpose_a = _operand(a, "a", transpose_a)
     b, transpose_b = _operand(b, "b", transpose_b)

@@ -78,7 +78,15 @@ fn cpu_features(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// Name of the sgemm micro-kernel chosen at start-up (e.g. "avx512_8x32", "avx2_6x16"): what
+/// `AIAAS_DISABLE_AVX512` / `AIAAS_GEMM_KERNEL` selected, for tests and benchmarks.
+#[pyfunction]
+fn gemm_kernel() -> &'static str {
+    crate::kernels::gemm::gemm_microkernel::spec().name
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gemm_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(cpu_features, m)?)?;

@@ -1,19 +1,28 @@
 //! Matrix multiply. Everything else (dense, conv via im2col, rnn) calls `sgemm` from here.
 //!
-//! The default backend is our own BLIS-style packed kernel (gemm_packed.rs + gemm_microkernel.rs:
-//! AVX2/FMA 6x16 micro-kernel chosen at run time, portable fallback, threads over row blocks in
-//! our rayon pool). The `gemm` and `matrixmultiply` crates stay selectable with
-//! `AIAAS_GEMM_BACKEND=gemm|matrixmultiply` (read once) so benches/README can compare them in
-//! the same process as numpy; see benches/README_gemm.md for why ours is the default.
+//! The default backend is our own:
+//! - skinny products (A with <= 4 rows, or B with <= 4 columns: single-sample Dense forward and
+//!   backward, matrix-vector) stream B once without packing (gemm_skinny.rs);
+//! - everything else runs the BLIS-style packed kernel (gemm_packed.rs + gemm_microkernel.rs):
+//!   the micro-kernel and its blocking are a `KernelSpec` chosen once at run time (AVX-512
+//!   MRx32 when avx512f is detected and `AIAAS_DISABLE_AVX512` is not set, else AVX2/FMA 6x16,
+//!   else portable), threads over row blocks with the calling thread working alongside the pool
+//!   (`parallel::run_tasks`).
+//!
+//! The `gemm` and `matrixmultiply` crates stay selectable with `AIAAS_GEMM_BACKEND=gemm|matrixmultiply`
+//! (read once) so benches can compare them in the same process as numpy.
 
 #[path = "gemm_microkernel.rs"]
 pub mod gemm_microkernel;
 #[path = "gemm_packed.rs"]
 pub mod gemm_packed;
+#[path = "gemm_skinny.rs"]
+pub mod gemm_skinny;
 
 use crate::error::{KResult, KernelError};
 use crate::parallel;
 use gemm_packed::View;
+use gemm_skinny::SKINNY_MAX;
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
@@ -89,9 +98,23 @@ pub fn sgemm_with(
     // describe exactly the [M,K], [K,N] and [M,N] row-major (or transposed) buffers.
     match backend {
         Backend::Packed => unsafe {
+            let av = View { ptr: a.as_ptr(), rs: a_rs, cs: a_cs };
+            let bv = View { ptr: b.as_ptr(), rs: b_rs, cs: b_cs };
+            // Skinny products stream B once, unpacked: few rows of A ...
+            if m <= SKINNY_MAX && gemm_skinny::sgemm_skinny(av, bv, c.as_mut_ptr(), n, 1, m, k, n, accumulate, threads) {
+                return;
+            }
+            // ... or few columns of B: C^T = B^T A^T, written through C's transposed strides.
+            if n <= SKINNY_MAX {
+                let bt = View { ptr: b.as_ptr(), rs: b_cs, cs: b_rs };
+                let at = View { ptr: a.as_ptr(), rs: a_cs, cs: a_rs };
+                if gemm_skinny::sgemm_skinny(bt, at, c.as_mut_ptr(), 1, n, n, k, m, accumulate, threads) {
+                    return;
+                }
+            }
             gemm_packed::sgemm_packed(
-                View { ptr: a.as_ptr(), rs: a_rs, cs: a_cs },
-                View { ptr: b.as_ptr(), rs: b_rs, cs: b_cs },
+                av,
+                bv,
                 c.as_mut_ptr(),
                 n,
                 m,
@@ -225,6 +248,21 @@ pub fn matmul_shape(
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: bool, trans_b: bool) {
     let (m, k, n) = (s.m, s.k, s.n);
     let threads = parallel::num_threads();
+    if s.batch == 1 {
+        // One product: the calling thread works and wakes pool workers only for big products
+        // (`parallel::run_tasks` inside sgemm), no `install` round trip.
+        sgemm(a, b, c, m, k, n, trans_a, trans_b, false, threads);
+        return;
+    }
+    if threads == 1 {
+        // No pool to enter: the products one after the other on this thread.
+        if m * n > 0 {
+            for (i, ci) in c.chunks_mut(m * n).take(s.batch).enumerate() {
+                sgemm(&a[i * s.a_stride..], &b[i * s.b_stride..], ci, m, k, n, trans_a, trans_b, false, 1);
+            }
+        }
+        return;
+    }
     parallel::install(|| {
         if s.batch == 0 {
             return;
@@ -310,6 +348,52 @@ mod tests {
             sgemm_with(be, &a, &b, &mut c, m, k, n, ta, tb, acc, threads);
             close(&c, &want, k);
         }
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+        let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
+        let av = View { ptr: a.as_ptr(), rs: a_rs, cs: a_cs };
+        let bv = View { ptr: b.as_ptr(), rs: b_rs, cs: b_cs };
+        // Every micro-kernel this CPU runs, through the packed loops (no skinny shortcut).
+        for ks in gemm_microkernel::candidates() {
+            let mut c = if acc { c0.clone() } else { vec![f32::NAN; m * n] };
+            unsafe { gemm_packed::sgemm_packed_with(&ks, av, bv, c.as_mut_ptr(), n, m, k, n, acc, threads) };
+            close(&c, &want, k);
+        }
+        // The skinny path on every instruction set, both orientations.
+        for isa in isas() {
+            if m <= SKINNY_MAX {
+                let mut c = if acc { c0.clone() } else { vec![f32::NAN; m * n] };
+                let done = unsafe {
+                    gemm_skinny::sgemm_skinny_isa(isa, av, bv, c.as_mut_ptr(), n, 1, m, k, n, acc, threads)
+                };
+                assert!(done);
+                close(&c, &want, k);
+            }
+            if n <= SKINNY_MAX {
+                let mut c = if acc { c0.clone() } else { vec![f32::NAN; m * n] };
+                let bt = View { ptr: b.as_ptr(), rs: b_cs, cs: b_rs };
+                let at = View { ptr: a.as_ptr(), rs: a_cs, cs: a_rs };
+                let done = unsafe {
+                    gemm_skinny::sgemm_skinny_isa(isa, bt, at, c.as_mut_ptr(), 1, n, n, k, m, acc, threads)
+                };
+                assert!(done);
+                close(&c, &want, k);
+            }
+        }
+    }
+
+    fn isas() -> Vec<gemm_microkernel::Isa> {
+        use gemm_microkernel::{has_avx2, has_avx512, Isa};
+        let mut v = vec![Isa::Portable];
+        if has_avx2() {
+            v.push(Isa::Avx2);
+        }
+        if has_avx512() {
+            v.push(Isa::Avx512);
+        }
+        v
     }
 
     proptest! {
@@ -333,7 +417,8 @@ mod tests {
     #[test]
     fn edge_sizes_every_path() {
         for &(m, k, n) in &[(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (1, 7, 1), (6, 1, 16), (7, 3, 17),
-                            (5, 300, 33), (1, 64, 5000), (2, 3, 4099)] {
+                            (5, 300, 33), (1, 64, 5000), (2, 3, 4099), (13, 1, 33), (12, 2, 32),
+                            (25, 5, 97), (14, 257, 31), (11, 129, 47), (29, 1, 49)] {
             for ta in [false, true] {
                 for tb in [false, true] {
                     for acc in [false, true] {
@@ -343,6 +428,68 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        // Skinny shapes (few rows or few columns) with long K and wide N: the tile tails, the
+        // K split across threads and the partial vector loads.
+        #[test]
+        fn sgemm_skinny_matches_naive(small in 1usize..=5, k in 1usize..1200, big in 1usize..300,
+                                      rows_small in any::<bool>(), ta in any::<bool>(),
+                                      tb in any::<bool>(), acc in any::<bool>(),
+                                      threads in 1usize..4, seed in any::<u64>()) {
+            let (m, n) = if rows_small { (small, big) } else { (big, small) };
+            check(m, k, n, ta, tb, acc, threads, seed);
+        }
+    }
+
+    #[test]
+    fn skinny_edge_sizes() {
+        // Single-sample dense shapes, k split (few column tiles, long K), tile tails, k = 1.
+        for &(m, k, n) in &[(1, 1, 1), (1, 1, 17), (4, 1, 4), (1, 4096, 130), (4, 3000, 70), (3, 2049, 65),
+                            (2, 700, 1), (1, 128, 10), (1, 16, 4099), (1, 5000, 3), (4, 17, 4), (5, 9, 4)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for acc in [false, true] {
+                        for threads in [1, 2, 3] {
+                            check(m, k, n, ta, tb, acc, threads, (m * 31 + k * 7 + n) as u64);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn same_bits_on_any_thread_count() {
+        for &(m, k, n, ta, tb) in &[(3, 5000, 300, false, false), (1, 9000, 130, true, false),
+                                    (2, 4500, 77, false, true), (700, 3000, 2, false, false),
+                                    (200, 300, 150, false, false), (4, 500, 4100, false, false)] {
+            let a = data(m * k, 1);
+            let b = data(k * n, 2);
+            let mut first = vec![0.0f32; m * n];
+            sgemm(&a, &b, &mut first, m, k, n, ta, tb, false, 1);
+            for threads in [2, 3, 4] {
+                let mut c = vec![0.0f32; m * n];
+                sgemm(&a, &b, &mut c, m, k, n, ta, tb, false, threads);
+                assert!(c.iter().zip(&first).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{k}x{n} t={threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_specs_are_consistent() {
+        let all = gemm_microkernel::candidates();
+        assert!(all.iter().any(|s| s.name.starts_with("portable")));
+        for s in &all {
+            assert!(s.mr * s.nr <= gemm_microkernel::MAX_TILE && s.mc % s.mr == 0, "{s:?}");
+        }
+        let chosen = gemm_microkernel::spec();
+        assert!(all.iter().any(|s| s.name == chosen.name));
+        if gemm_microkernel::has_avx512() {
+            assert!(chosen.name.starts_with("avx512"), "{chosen:?}");
         }
     }
 

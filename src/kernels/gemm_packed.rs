@@ -8,16 +8,16 @@
 //! is how transposed operands get the same speed as plain ones. Ragged edges are packed with
 //! zeros and the micro-kernel's full tile goes through a small buffer.
 
-use super::gemm_microkernel::{select, MicroKernel, MR, NR};
-use rayon::prelude::*;
+// Whole captures of Copy pointer wrappers are rebound on purpose (edition-2021 closures would
+// capture the raw-pointer field alone, which is not Send).
+#![allow(clippy::redundant_locals, clippy::too_many_arguments)]
+
+use super::gemm_microkernel::{spec, KernelSpec, MAX_TILE};
 use std::cell::RefCell;
 
-/// Depth of one packed block: a KC x NR panel of B (16 KiB) fits L1 with room for A's panel.
-const KC: usize = 256;
-/// Rows of A per packed block: MC x KC floats = 144 KiB, well inside a 512 KiB L2.
-const MC: usize = 144;
-/// Columns of B per packed block: KC x NC floats = 4 MiB, shared in L3.
-const NC: usize = 4096;
+// The blocking (MC rows of A x KC deep, NC columns of B) and the panel widths MR / NR come from
+// the `KernelSpec` chosen at run time (gemm_microkernel.rs): AVX2 6x16 uses MC=144, KC=256
+// (a 16 KiB B panel in L1, a 144 KiB A block in L2), NC=4096 (4 MiB of B shared in L3).
 
 /// A read-only strided matrix: element (i, j) lives at `ptr[i*rs + j*cs]`.
 #[derive(Clone, Copy)]
@@ -43,24 +43,26 @@ thread_local! {
     static B_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Run `f` on a 32-byte-aligned scratch slice of `len` floats from the thread's cache `cell`.
+/// Run `f` on a 64-byte-aligned scratch slice of `len` floats from the thread's cache `cell`.
 fn with_scratch<R>(
     cell: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
     len: usize,
     f: impl FnOnce(&mut [f32]) -> R,
 ) -> R {
     let mut buf = cell.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    if buf.len() < len + 8 {
-        buf = vec![0.0; len + 8];
+    if buf.len() < len + 16 {
+        buf = vec![0.0; len + 16];
     }
-    let off = buf.as_ptr().align_offset(32).min(8);
+    let off = buf.as_ptr().align_offset(64).min(16);
     let r = f(&mut buf[off..off + len]);
     cell.with(|c| *c.borrow_mut() = buf);
     r
 }
 
 /// Pack rows [i0, i0+mc) x cols [p0, p0+kc) of `a` into MR-row panels laid out [panel][p][MR].
-fn pack_a(a: View, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+fn pack_a(a: View, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32], mr: usize) {
+    #[allow(non_snake_case)]
+    let MR = mr;
     for (panel, chunk) in dst.chunks_exact_mut(kc * MR).take(mc.div_ceil(MR)).enumerate() {
         let r0 = i0 + panel * MR;
         let rows = MR.min(i0 + mc - r0);
@@ -92,7 +94,9 @@ fn pack_a(a: View, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) 
 
 /// Pack rows [p0, p0+kc) x cols [j0, j0+nc) of `b` into NR-column panels laid out [panel][p][NR].
 /// `first_panel` numbers the panels so several threads can each pack a share.
-fn pack_b(b: View, p0: usize, kc: usize, j0: usize, nc: usize, first_panel: usize, dst: &mut [f32]) {
+fn pack_b(b: View, p0: usize, kc: usize, j0: usize, nc: usize, first_panel: usize, dst: &mut [f32], nr: usize) {
+    #[allow(non_snake_case)]
+    let NR = nr;
     for (i, chunk) in dst.chunks_exact_mut(kc * NR).enumerate() {
         let c0 = j0 + (first_panel + i) * NR;
         if c0 >= j0 + nc {
@@ -126,7 +130,7 @@ fn pack_b(b: View, p0: usize, kc: usize, j0: usize, nc: usize, first_panel: usiz
 /// C[rows of this block] (+)= packed A block @ packed B block, panel by panel.
 #[allow(clippy::too_many_arguments)]
 fn macro_kernel(
-    kern: MicroKernel,
+    ks: &KernelSpec,
     apack: &[f32],
     bpack: &[f32],
     mc: usize,
@@ -136,7 +140,9 @@ fn macro_kernel(
     ldc: usize,
     overwrite: bool,
 ) {
-    let mut edge = [0.0f32; MR * NR];
+    #[allow(non_snake_case)]
+    let (kern, MR, NR) = (ks.kernel, ks.mr, ks.nr);
+    let mut edge = [0.0f32; MAX_TILE];
     for (jp, bpanel) in bpack.chunks_exact(kc * NR).take(nc.div_ceil(NR)).enumerate() {
         let j = jp * NR;
         let cols = NR.min(nc - j);
@@ -166,13 +172,17 @@ fn macro_kernel(
     }
 }
 
-/// Row blocks of A handed to the threads: `MC` rows or fewer, rounded to MR, and a multiple of
-/// `threads` blocks so no thread idles at the end.
-fn row_blocking(m: usize, threads: usize) -> usize {
+/// Row blocks of A handed to the threads: `MC` rows or fewer, rounded to MR, at least 4 per
+/// thread and a multiple of `threads`: the threads take blocks from a shared counter, so on a
+/// shared machine a thread that gets descheduled leaves its remaining blocks to the others
+/// (a B block re-read per small A block costs little: it sits in L2).
+fn row_blocking(m: usize, threads: usize, ks: &KernelSpec) -> usize {
+    #[allow(non_snake_case)]
+    let (MR, MC) = (ks.mr, ks.mc);
     if threads <= 1 {
         return MC.min(m.div_ceil(MR) * MR);
     }
-    let blocks = m.div_ceil(MC).div_ceil(threads) * threads;
+    let blocks = m.div_ceil(MC).max(4 * threads).div_ceil(threads) * threads;
     (m.div_ceil(blocks).div_ceil(MR) * MR).max(MR)
 }
 
@@ -193,8 +203,30 @@ pub unsafe fn sgemm_packed(
     accumulate: bool,
     threads: usize,
 ) {
-    let kern = select();
-    let mc = row_blocking(m, threads);
+    // SAFETY: forwarded contract.
+    unsafe { sgemm_packed_with(spec(), a, b, c, ldc, m, k, n, accumulate, threads) }
+}
+
+/// `sgemm_packed` with a chosen micro-kernel (tests run every candidate, benches compare them).
+///
+/// # Safety
+/// As `sgemm_packed`; `ks` is one of `gemm_microkernel::candidates()` (runnable on this CPU).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_packed_with(
+    ks: &KernelSpec,
+    a: View,
+    b: View,
+    c: *mut f32,
+    ldc: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    #[allow(non_snake_case)]
+    let (MR, NR, KC, NC) = (ks.mr, ks.nr, ks.kc, ks.nc);
+    let mc = row_blocking(m, threads, ks);
     let m_blocks = m.div_ceil(mc);
     // Few rows (e.g. a 4 x K @ K x 4096 product): split the columns among the threads instead.
     let n_split = if threads > 1 && m_blocks < threads { threads.div_ceil(m_blocks) } else { 1 };
@@ -209,11 +241,17 @@ pub unsafe fn sgemm_packed(
                 // Pack B: in parallel when it is big enough to be worth a fork.
                 if threads > 1 && kc * nc >= 64 * 1024 {
                     let per = panels.div_ceil(threads);
-                    bpack.par_chunks_mut(per * kc * NR).enumerate().for_each(|(t, part)| {
-                        pack_b(b, pc, kc, jc, nc, t * per, part)
+                    let parts = panels.div_ceil(per);
+                    let dst = OutPtr(bpack.as_mut_ptr());
+                    crate::parallel::run_tasks(parts, threads, |t| {
+                        let dst = dst;
+                        let len = (per.min(panels - t * per)) * kc * NR;
+                        // SAFETY: part t is its own stretch of panels [t*per, t*per+per) of bpack.
+                        let part = unsafe { std::slice::from_raw_parts_mut(dst.0.add(t * per * kc * NR), len) };
+                        pack_b(b, pc, kc, jc, nc, t * per, part, NR)
                     });
                 } else {
-                    pack_b(b, pc, kc, jc, nc, 0, bpack);
+                    pack_b(b, pc, kc, jc, nc, 0, bpack, NR);
                 }
                 let bpack: &[f32] = bpack;
                 let task = |t: usize| {
@@ -228,19 +266,15 @@ pub unsafe fn sgemm_packed(
                     let cols = (p_hi * NR).min(nc) - p_lo * NR;
                     let bpart = &bpack[p_lo * kc * NR..p_hi * kc * NR];
                     with_scratch(&A_BUF, rows.div_ceil(MR) * MR * kc, |apack| {
-                        pack_a(a, i0, rows, pc, kc, apack);
+                        pack_a(a, i0, rows, pc, kc, apack, MR);
                         let out = out;
                         // SAFETY: this task owns rows [i0, i0+rows) x cols of this block of C.
                         let cblock = unsafe { out.0.add(i0 * ldc + jc + p_lo * NR) };
-                        macro_kernel(kern, apack, bpart, rows, cols, kc, cblock, ldc, overwrite);
+                        macro_kernel(ks, apack, bpart, rows, cols, kc, cblock, ldc, overwrite);
                     });
                 };
                 let tasks = m_blocks * n_split;
-                if threads > 1 && tasks > 1 {
-                    (0..tasks).into_par_iter().for_each(task);
-                } else {
-                    (0..tasks).for_each(task);
-                }
+                crate::parallel::run_tasks(tasks, threads, task);
             });
         }
     }
