@@ -178,3 +178,57 @@ def test_unexpected_errors_are_a_json_500_and_oversized_bodies_413(tmp_path, mon
     crash, big = asyncio.run(run())
     assert crash.status_code == 500 and "internal server error (reference" in crash.json()["detail"]
     assert big.status_code == 413 and "exceeds the limit" in big.json()["detail"]
+
+
+# ---- the Batcher from the event loop ----------------------------------------------------------------
+
+def test_predict_async_joins_one_loop_turn_and_returns_each_its_rows():
+    import asyncio
+
+    from aiaas_core.service.batching import Batcher
+
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(5, 3)).astype(np.float32)
+    calls: list[tuple[int, int]] = []
+    batcher = Batcher(lambda x: x @ w, max_batch_size=16, max_wait_ms=0, max_queue=1000,
+                      on_batch=lambda rows, reqs: calls.append((rows, reqs)))
+    xs = [rng.normal(size=(1 + i % 2, 5)).astype(np.float32) for i in range(40)]
+
+    async def run() -> list[np.ndarray]:
+        return await asyncio.gather(*(batcher.predict_async(x) for x in xs))
+
+    outs = asyncio.run(run())
+    for x, out in zip(xs, outs):
+        np.testing.assert_allclose(out, x @ w, rtol=1e-6, atol=1e-6)
+    assert sum(r for _, r in calls) == 40 and sum(rows for rows, _ in calls) == sum(len(x) for x in xs)
+    assert len(calls) < 40 and all(rows <= 16 for rows, _ in calls)  # joined, never past max_batch_size
+    batcher.stop()
+
+
+def test_predict_async_hands_work_to_the_worker_when_the_model_is_busy():
+    import asyncio
+    import threading
+
+    from aiaas_core.service.batching import Batcher, QueueFull
+
+    threads: list[str] = []
+
+    def forward(x):
+        threads.append(threading.current_thread().name)
+        return x + 1
+
+    batcher = Batcher(forward, max_batch_size=8, max_wait_ms=0, max_queue=3, name="the-worker",
+                      try_forward=lambda x: None)  # busy elsewhere: the loop must not run it
+    async def run():
+        return await asyncio.gather(*(batcher.predict_async(np.full((1, 2), v, np.float32)) for v in range(3)))
+
+    outs = asyncio.run(run())
+    assert [float(o[0, 0]) for o in outs] == [1.0, 2.0, 3.0] and threads == ["the-worker"]
+
+    async def overfill():
+        return await asyncio.gather(*(batcher.predict_async(np.zeros((1, 2), np.float32)) for _ in range(4)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(overfill())
+    assert sum(isinstance(r, QueueFull) for r in results) == 1 and sum(isinstance(r, np.ndarray) for r in results) == 3
+    batcher.stop()

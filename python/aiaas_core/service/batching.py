@@ -68,6 +68,7 @@ class Batcher:
         # forward without waiting: None when the model is busy elsewhere (so the event loop never blocks on it)
         self.try_forward = try_forward or forward
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []  # joined on the event loop this turn
+        self._pending_rows = 0
         self._flush_scheduled = False
         self.max_batch_size, self.max_wait_s, self.max_queue = max_batch_size, max_wait_ms / 1000.0, max_queue
         self._queue: deque[_Item] = deque()
@@ -121,14 +122,22 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((x, future))
-        if not self._flush_scheduled:
+        self._pending_rows += len(x)
+        if self._pending_rows >= self.max_batch_size:
+            self._flush_pending()  # full: run it now rather than letting the whole turn wait for it
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._flush_pending)  # runs after the requests already scheduled in this turn
+            loop.call_soon(self._scheduled_flush)  # runs after the requests already scheduled in this turn
         return await future
 
-    def _flush_pending(self) -> None:
+    def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
-        pending, self._pending = self._pending, []
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if not self._pending:
+            return  # already flushed when it filled up
+        pending, self._pending, self._pending_rows = self._pending, [], 0
         start = 0
         while start < len(pending):  # batches of at most max_batch_size rows (a bigger request alone)
             end, rows = start + 1, len(pending[start][0])
