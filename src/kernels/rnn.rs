@@ -7,6 +7,7 @@
 //! gradients into one [N*T, G*H] buffer, so the weight gradients are big sgemms after the loop.
 
 mod common;
+pub mod pgemm;
 pub mod gru;
 pub mod lstm;
 pub mod simple;

@@ -102,6 +102,32 @@ pub fn run_sized<R: Send>(step_macs: usize, f: impl FnOnce(usize) -> R + Send) -
     }
 }
 
+/// Rows of the batch per thread block when the time loop is split over `threads` (at least 1).
+pub fn batch_block(n: usize, threads: usize) -> usize {
+    n.div_ceil(threads.max(1)).max(1)
+}
+
+/// Run `f` on every block: in order on this thread when `threads` is 1, otherwise one task per
+/// block in the current pool (the caller is inside `parallel::install`).
+pub fn for_each_block<I, F>(blocks: I, threads: usize, f: F)
+where
+    I: Iterator,
+    I::Item: Send,
+    F: Fn(I::Item) + Sync,
+{
+    if threads <= 1 {
+        blocks.for_each(f);
+    } else {
+        let f = &f;
+        let blocks: Vec<I::Item> = blocks.collect();
+        rayon::scope(|s| {
+            for b in blocks {
+                s.spawn(move |_| f(b));
+            }
+        });
+    }
+}
+
 /// c (m rows of n, row stride ldc) = [c +] a (m rows of k, row stride lda) @ op(b), where b is a
 /// contiguous [k,n] matrix, or [n,k] when `trans_b`. The strides let one timestep of a batch-first
 /// [N,T,W] buffer (row stride T*W) be read or written without a copy.
@@ -241,7 +267,8 @@ fn tanh_fast(x: f32) -> f32 {
 }
 
 /// y = act(y) in place, over a slice: one match, then a tight loop the compiler vectorizes.
-#[inline]
+/// Always inlined, so inside an AVX2/FMA-enabled caller it is compiled with those features.
+#[inline(always)]
 pub fn act_inplace(act: Act, y: &mut [f32]) {
     match act {
         Act::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid_fast(*v)),
@@ -271,7 +298,7 @@ pub fn grad_from_output(act: Act, y: f32) -> f32 {
 }
 
 /// d *= act'(x), with the derivative written through y = act(x): one match, then a tight loop.
-#[inline]
+#[inline(always)]
 pub fn mul_grad(act: Act, y: &[f32], d: &mut [f32]) {
     match act {
         Act::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),
