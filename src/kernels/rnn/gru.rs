@@ -6,9 +6,9 @@
 //! The forward keeps (gates [N,T,3H] = z, r, hh; rec_h [N,T,H] = r_h) for the backward.
 
 use super::common::{
-    act_inplace, batch_block, col_sum_add, ensure, for_each_block, mul_grad, run_sized, shift_in_time, RnnDims,
+    act_inplace, batch_block, col_sum_add, ensure, for_each_block, mul_grad, run_sized, shift_in_time, RnnDims, Scratch,
 };
-use super::pgemm::{gemm_pb, simd_available, PackedB};
+use super::pgemm::{gemm_pb, simd_available, weight_grad, PackedB};
 use crate::error::KResult;
 use crate::kernels::activations::Act;
 use crate::kernels::gemm::sgemm;
@@ -110,8 +110,8 @@ pub fn gru_backward(
     run_sized(n * h * g3, |threads| {
         // Gradients w.r.t. the input projection (x W + b_in) and the recurrent one (h U + b_rec):
         // equal for z and r; for the candidate the recurrent side is scaled by the reset gate.
-        let mut dgx = vec![0.0f32; n * t * g3];
-        let mut dgr = vec![0.0f32; n * t * g3];
+        let mut dgx = Scratch::take(n * t * g3); // fully overwritten below
+        let mut dgr = Scratch::take(n * t * g3); // fully overwritten below
         let put = PackedB::new(recurrent, g3, h, true); // U^T, for dh_{t-1} += dGr_t @ U^T
         let f = BwdCtx { t, h, act, rec, put: &put };
         let rows = batch_block(n, threads);
@@ -123,10 +123,10 @@ pub fn gru_backward(
         if n * t * h > 0 {
             for_each_block(parts, threads, |(((dgx, dgr), (g, rh)), (hs, dh))| f.run(dgx, dgr, g, rh, hs, dh));
         }
-        sgemm(x, &dgx, dkernel, din, n * t, g3, true, false, false, threads);
-        let mut h_prev = Vec::new();
-        shift_in_time(hs, d, &mut h_prev);
-        sgemm(&h_prev, &dgr, drecurrent, h, n * t, g3, true, false, false, threads);
+        weight_grad(x, &dgx, n * t, din, g3, dkernel, threads);
+        let mut h_prev = Scratch::take(0);
+        shift_in_time(hs, d, h_prev.vec());
+        weight_grad(&h_prev, &dgr, n * t, h, g3, drecurrent, threads);
         dbias.fill(0.0);
         let (db_in, db_rec) = dbias.split_at_mut(g3);
         col_sum_add(&dgx, g3, db_in);

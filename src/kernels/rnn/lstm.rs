@@ -5,9 +5,9 @@
 //! backward; nothing is recomputed there.
 
 use super::common::{
-    act_inplace, batch_block, col_sum_add, ensure, for_each_block, mul_grad, run_sized, shift_in_time, RnnDims,
+    act_inplace, batch_block, col_sum_add, ensure, for_each_block, mul_grad, run_sized, shift_in_time, RnnDims, Scratch,
 };
-use super::pgemm::{gemm_pb, simd_available, PackedB};
+use super::pgemm::{gemm_pb, simd_available, weight_grad, PackedB};
 use crate::error::KResult;
 use crate::kernels::activations::Act;
 use crate::kernels::gemm::sgemm;
@@ -114,7 +114,7 @@ pub fn lstm_backward(
     let LstmCache { gates, cells, act_cells } = *cache;
     run_sized(n * h * g4, |threads| {
         // dG[n, t] = gradient w.r.t. the gate pre-activations z (i, f, c, o) at step t.
-        let mut dg = vec![0.0f32; n * t * g4];
+        let mut dg = Scratch::take(n * t * g4); // fully overwritten below
         let put = PackedB::new(recurrent, g4, h, true); // U^T, for dh_{t-1} = dG_t @ U^T
         let f = BwdCtx { t, h, act, rec, put: &put };
         let rows = batch_block(n, threads);
@@ -127,10 +127,10 @@ pub fn lstm_backward(
             for_each_block(parts, threads, |(((dg, g), c), (ac, dh))| f.run(dg, g, c, ac, dh));
         }
         // Weight gradients: one big sgemm each over all N*T rows.
-        sgemm(x, &dg, dkernel, din, n * t, g4, true, false, false, threads);
-        let mut h_prev = Vec::new();
-        shift_in_time(hs, d, &mut h_prev);
-        sgemm(&h_prev, &dg, drecurrent, h, n * t, g4, true, false, false, threads);
+        weight_grad(x, &dg, n * t, din, g4, dkernel, threads);
+        let mut h_prev = Scratch::take(0);
+        shift_in_time(hs, d, h_prev.vec());
+        weight_grad(&h_prev, &dg, n * t, h, g4, drecurrent, threads);
         dbias.fill(0.0);
         col_sum_add(&dg, g4, dbias);
         if let Some(dx) = dx {
