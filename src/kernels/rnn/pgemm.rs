@@ -32,7 +32,6 @@ impl PackedB {
     }
 
     fn with_panel(b: &[f32], k: usize, n: usize, trans_b: bool, nr: usize) -> PackedB {
-        const { assert!(NR512 % NR == 0) };
         assert!(b.len() >= k * n, "PackedB: b too small");
         let panels = n.div_ceil(nr);
         let mut data = vec![0.0f32; panels * k * nr];
