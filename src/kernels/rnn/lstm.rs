@@ -261,6 +261,22 @@ impl BwdCtx<'_> {
                 let (dzi, rest) = dgr.split_at_mut(h);
                 let (dzf, rest) = rest.split_at_mut(h);
                 let (dzg, dzo) = rest.split_at_mut(h);
+                if act == Act::Tanh && rec == Act::Sigmoid {
+                    // The Keras defaults in one pass over the units (same arithmetic as below).
+                    let dcn = &mut dc_next[b * h..(b + 1) * h];
+                    let c_prev = if step > 0 { &cells[(r - 1) * h..r * h] } else { &cells[..0] };
+                    for j in 0..h {
+                        let dhj = dh[j];
+                        let (ij, fj, gj, oj, acj) = (i[j], f[j], g[j], o[j], ac[j]);
+                        dzo[j] = dhj * acj * (oj * (1.0 - oj));
+                        let dcj = dhj * oj * (1.0 - acj * acj) + dcn[j];
+                        dzi[j] = dcj * gj * (ij * (1.0 - ij));
+                        dzg[j] = dcj * ij * (1.0 - gj * gj);
+                        dcn[j] = dcj * fj;
+                        dzf[j] = if step > 0 { dcj * c_prev[j] * (fj * (1.0 - fj)) } else { 0.0 };
+                    }
+                    continue;
+                }
                 // h = o * act(c)
                 for j in 0..h {
                     dzo[j] = dh[j] * ac[j];
