@@ -451,6 +451,29 @@ mod tests {
 }
 
 #[cfg(test)]
+mod weight_grad_tests {
+    use super::*;
+
+    #[test]
+    fn weight_grad_matches_naive_across_row_chunks() {
+        // rows > WG_ROWS (several B chunks, the last partial); g not a multiple of 8.
+        for &(rows, kdim, g, threads) in &[(600, 37, 50, 1), (600, 37, 50, 2), (3, 2, 5, 1), (0, 4, 6, 1)] {
+            let src: Vec<f32> = (0..rows * kdim).map(|v| ((v * 7 % 17) as f32 - 8.0) * 0.05).collect();
+            let dg: Vec<f32> = (0..rows * g).map(|v| ((v * 3 % 13) as f32 - 6.0) * 0.1).collect();
+            let mut out = vec![f32::NAN; kdim * g];
+            weight_grad(&src, &dg, rows, kdim, g, &mut out, threads);
+            for i in 0..kdim {
+                for j in 0..g {
+                    let want: f64 = (0..rows).map(|r| src[r * kdim + i] as f64 * dg[r * g + j] as f64).sum();
+                    let got = out[i * g + j] as f64;
+                    assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{rows} {kdim} {g}: {got} vs {want}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod timing {
     use super::*;
 
@@ -477,6 +500,9 @@ mod timing {
     }
 }
 
+/// Rows of the weight-gradient sum per packed B chunk.
+const WG_ROWS: usize = 256;
+
 /// A weight gradient out[kdim, g] = src^T @ dg over all `rows` (src [rows, kdim], dg [rows, g],
 /// both row-major), computed as (dg^T @ src)^T: dg is read in place as a transposed A (8 of its
 /// columns packed at a time, so it is streamed once and never copied whole) and src, the narrower
@@ -487,16 +513,27 @@ pub fn weight_grad(src: &[f32], dg: &[f32], rows: usize, kdim: usize, g: usize, 
     if kdim == 0 || g == 0 {
         return;
     }
-    let pb = PackedB::new(src, rows, kdim, false);
     let mut tmp = Scratch::take(g * kdim); // [g, kdim], fully written by the products
     let threads = if rows * kdim * g >= 64 * 64 * 64 { threads.max(1) } else { 1 };
     let per = g.div_ceil(threads).div_ceil(MR512) * MR512;
-    let blocks = tmp.chunks_mut(per * kdim).enumerate();
-    for_each_block(blocks, threads, |(i, c)| {
-        let r0 = i * per;
-        let m = c.len() / kdim;
-        gemm_pb_ta(&dg[r0..], g, &pb, c, kdim, m, false);
-    });
+    if rows == 0 {
+        tmp.fill(0.0);
+    }
+    // The sum over rows in chunks of WG_ROWS, so the packed B chunk (WG_ROWS x kdim) stays in L2
+    // while every micro-panel of dG meets it (the whole of B, e.g. 1792 x 128, would not).
+    let mut k0 = 0;
+    while k0 < rows {
+        let kc = WG_ROWS.min(rows - k0);
+        let pb = PackedB::new(&src[k0 * kdim..], kc, kdim, false);
+        let blocks = tmp.chunks_mut(per * kdim).enumerate();
+        let first = k0 == 0;
+        for_each_block(blocks, threads, |(i, c)| {
+            let r0 = i * per;
+            let m = c.len() / kdim;
+            gemm_pb_ta(&dg[k0 * g + r0..], g, &pb, c, kdim, m, !first);
+        });
+        k0 += kc;
+    }
     for (j, row) in tmp.chunks_exact(kdim).enumerate() {
         for (i, &v) in row.iter().enumerate() {
             out[i * g + j] = v;
