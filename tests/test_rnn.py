@@ -247,10 +247,18 @@ def _torch_grads(module, x, dhs, torch):
     return out.detach().numpy(), xt.grad.numpy()
 
 
-def test_lstm_matches_torch():
+# The small shape is the readable one; the larger one covers several 8-row micro-panels, partial
+# column panels (80 units), and with 2 threads uneven batch blocks (8 + 7 rows) of the time loop.
+TORCH_SHAPES = pytest.mark.parametrize(
+    "n,t,d,h,scale,threads", [(4, 6, 3, 5, 0.6, 1), (15, 5, 3, 80, 0.1, 1), (15, 5, 3, 80, 0.1, 2)]
+)
+
+
+@TORCH_SHAPES
+def test_lstm_matches_torch(n, t, d, h, scale, threads):
     torch = pytest.importorskip("torch")
-    n, t, d, h = 4, 6, 3, 5
-    x, W, U, b = make("lstm", n, t, d, h, seed=21)
+    _core.set_num_threads(threads)
+    x, W, U, b = make("lstm", n, t, d, h, seed=21, scale=scale)
     dhs = np.random.default_rng(2).normal(size=(n, t, h)).astype(np.float32)
     m = torch.nn.LSTM(d, h, batch_first=True)
     with torch.no_grad():
@@ -268,10 +276,11 @@ def test_lstm_matches_torch():
     np.testing.assert_allclose(db, m.bias_ih_l0.grad.numpy(), rtol=1e-4, atol=5e-5)
 
 
-def test_gru_matches_torch():
+@TORCH_SHAPES
+def test_gru_matches_torch(n, t, d, h, scale, threads):
     torch = pytest.importorskip("torch")
-    n, t, d, h = 4, 6, 3, 5
-    x, W, U, b = make("gru", n, t, d, h, seed=22)
+    _core.set_num_threads(threads)
+    x, W, U, b = make("gru", n, t, d, h, seed=22, scale=scale)
     dhs = np.random.default_rng(3).normal(size=(n, t, h)).astype(np.float32)
 
     # Keras columns are [z | r | h]; torch rows are [r | z | n] (its n-gate is reset_after=True).

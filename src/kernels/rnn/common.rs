@@ -102,6 +102,99 @@ pub fn run_sized<R: Send>(step_macs: usize, f: impl FnOnce(usize) -> R + Send) -
     }
 }
 
+/// A float buffer borrowed from a small process-wide pool and returned on drop, so the
+/// backward's multi-megabyte gate-gradient buffers are not mmapped, page-faulted, zeroed and
+/// unmapped again on every training step. Its contents on arrival are unspecified: callers
+/// overwrite every element they read.
+pub struct Scratch(Vec<f32>);
+
+static SCRATCH_POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+/// Buffers kept at most (a backward takes up to three at once), and the largest one kept.
+const SCRATCH_KEEP: usize = 6;
+const SCRATCH_MAX_FLOATS: usize = 1 << 24;
+
+impl Scratch {
+    /// A buffer of exactly `len` floats (unspecified contents).
+    pub fn take(len: usize) -> Scratch {
+        let mut v = {
+            let mut pool = SCRATCH_POOL.lock().unwrap_or_else(|e| e.into_inner());
+            // Prefer the smallest pooled buffer that already holds `len`.
+            let best = pool
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= len)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            match best {
+                Some(i) => pool.swap_remove(i),
+                None => pool.pop().unwrap_or_default(),
+            }
+        };
+        if v.len() > len {
+            v.truncate(len);
+        } else {
+            v.resize(len, 0.0);
+        }
+        Scratch(v)
+    }
+
+    pub fn vec(&mut self) -> &mut Vec<f32> {
+        &mut self.0
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if v.capacity() == 0 || v.capacity() > SCRATCH_MAX_FLOATS {
+            return;
+        }
+        let mut pool = SCRATCH_POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < SCRATCH_KEEP {
+            pool.push(v);
+        }
+    }
+}
+
+/// Rows of the batch per thread block when the time loop is split over `threads` (at least 1).
+pub fn batch_block(n: usize, threads: usize) -> usize {
+    n.div_ceil(threads.max(1)).max(1)
+}
+
+/// Run `f` on every block: in order on this thread when `threads` is 1, otherwise one task per
+/// block in the current pool (the caller is inside `parallel::install`).
+pub fn for_each_block<I, F>(blocks: I, threads: usize, f: F)
+where
+    I: Iterator,
+    I::Item: Send,
+    F: Fn(I::Item) + Sync,
+{
+    if threads <= 1 {
+        blocks.for_each(f);
+    } else {
+        let f = &f;
+        let blocks: Vec<I::Item> = blocks.collect();
+        rayon::scope(|s| {
+            for b in blocks {
+                s.spawn(move |_| f(b));
+            }
+        });
+    }
+}
+
 /// c (m rows of n, row stride ldc) = [c +] a (m rows of k, row stride lda) @ op(b), where b is a
 /// contiguous [k,n] matrix, or [n,k] when `trans_b`. The strides let one timestep of a batch-first
 /// [N,T,W] buffer (row stride T*W) be read or written without a copy.
@@ -241,7 +334,8 @@ fn tanh_fast(x: f32) -> f32 {
 }
 
 /// y = act(y) in place, over a slice: one match, then a tight loop the compiler vectorizes.
-#[inline]
+/// Always inlined, so inside an AVX2/FMA-enabled caller it is compiled with those features.
+#[inline(always)]
 pub fn act_inplace(act: Act, y: &mut [f32]) {
     match act {
         Act::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid_fast(*v)),
@@ -271,7 +365,7 @@ pub fn grad_from_output(act: Act, y: f32) -> f32 {
 }
 
 /// d *= act'(x), with the derivative written through y = act(x): one match, then a tight loop.
-#[inline]
+#[inline(always)]
 pub fn mul_grad(act: Act, y: &[f32], d: &mut [f32]) {
     match act {
         Act::Sigmoid => d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y)),

@@ -5,7 +5,10 @@
 //!   h_t = z * h_{t-1} + (1 - z) * hh
 //! The forward keeps (gates [N,T,3H] = z, r, hh; rec_h [N,T,H] = r_h) for the backward.
 
-use super::common::{act_inplace, col_sum_add, ensure, gemm_rows, mul_grad, run_sized, shift_in_time, RnnDims};
+use super::common::{
+    act_inplace, batch_block, col_sum_add, ensure, for_each_block, mul_grad, run_sized, shift_in_time, RnnDims, Scratch,
+};
+use super::pgemm::{gemm_pb, simd_available, weight_grad, PackedB};
 use crate::error::KResult;
 use crate::kernels::activations::Act;
 use crate::kernels::gemm::sgemm;
@@ -60,48 +63,12 @@ pub fn gru_forward(
         }
         sgemm(x, kernel, gates, n * t, din, g3, false, false, true, threads);
 
-        // rp[N,3H] = h_{t-1} U + b_rec for the current step (contiguous scratch).
-        let mut rp = vec![0.0f32; n * g3];
-        for step in 0..t {
-            for row in rp.chunks_exact_mut(g3) {
-                match b_rec {
-                    Some(b) => row.copy_from_slice(b),
-                    None => row.fill(0.0),
-                }
-            }
-            if step > 0 {
-                gemm_rows(&hs[(step - 1) * h..], t * h, recurrent, false, &mut rp, g3, n, h, g3, true, threads);
-            }
-            for b in 0..n {
-                let r = b * t + step;
-                let rprow = &rp[b * g3..(b + 1) * g3];
-                let z = &mut gates[r * g3..(r + 1) * g3];
-                for (zv, rv) in z[..2 * h].iter_mut().zip(&rprow[..2 * h]) {
-                    *zv += rv;
-                }
-                act_inplace(rec, &mut z[..2 * h]); // z, r
-                let rh = &mut rec_h[r * h..(r + 1) * h];
-                rh.copy_from_slice(&rprow[2 * h..]);
-                let (zr, hh) = z.split_at_mut(2 * h);
-                let (zg, rg) = zr.split_at(h);
-                for j in 0..h {
-                    hh[j] += rg[j] * rh[j];
-                }
-                act_inplace(act, hh);
-                let (before, cur) = hs.split_at_mut(r * h);
-                let hrow = &mut cur[..h];
-                if step > 0 {
-                    let hp = &before[(r - 1) * h..];
-                    for j in 0..h {
-                        hrow[j] = zg[j] * hp[j] + (1.0 - zg[j]) * hh[j];
-                    }
-                } else {
-                    for j in 0..h {
-                        hrow[j] = (1.0 - zg[j]) * hh[j];
-                    }
-                }
-            }
-        }
+        // U packed once for all steps; each thread runs the time loop on its own batch block.
+        let pu = PackedB::new(recurrent, h, g3, false);
+        let f = FwdCtx { t, h, act, rec, b_rec, pu: &pu };
+        let rows = batch_block(n, threads);
+        let parts = gates.chunks_mut(rows * t * g3).zip(hs.chunks_mut(rows * t * h)).zip(rec_h.chunks_mut(rows * t * h));
+        for_each_block(parts, threads, |((g, hs), rh)| f.run(g, hs, rh));
     });
     Ok(())
 }
@@ -143,8 +110,142 @@ pub fn gru_backward(
     run_sized(n * h * g3, |threads| {
         // Gradients w.r.t. the input projection (x W + b_in) and the recurrent one (h U + b_rec):
         // equal for z and r; for the candidate the recurrent side is scaled by the reset gate.
-        let mut dgx = vec![0.0f32; n * t * g3];
-        let mut dgr = vec![0.0f32; n * t * g3];
+        let mut dgx = Scratch::take(n * t * g3); // fully overwritten below
+        let mut dgr = Scratch::take(n * t * g3); // fully overwritten below
+        let put = PackedB::new(recurrent, g3, h, true); // U^T, for dh_{t-1} += dGr_t @ U^T
+        let f = BwdCtx { t, h, act, rec, put: &put };
+        let rows = batch_block(n, threads);
+        let parts = dgx
+            .chunks_mut(rows * t * g3)
+            .zip(dgr.chunks_mut(rows * t * g3))
+            .zip(gates.chunks(rows * t * g3).zip(rec_h.chunks(rows * t * h)))
+            .zip(hs.chunks(rows * t * h).zip(dhs.chunks(rows * t * h)));
+        if n * t * h > 0 {
+            for_each_block(parts, threads, |(((dgx, dgr), (g, rh)), (hs, dh))| f.run(dgx, dgr, g, rh, hs, dh));
+        }
+        weight_grad(x, &dgx, n * t, din, g3, dkernel, threads);
+        let mut h_prev = Scratch::take(0);
+        shift_in_time(hs, d, h_prev.vec());
+        weight_grad(&h_prev, &dgr, n * t, h, g3, drecurrent, threads);
+        dbias.fill(0.0);
+        let (db_in, db_rec) = dbias.split_at_mut(g3);
+        col_sum_add(&dgx, g3, db_in);
+        col_sum_add(&dgr, g3, db_rec);
+        if let Some(dx) = dx {
+            sgemm(&dgx, kernel, dx, n * t, g3, din, false, true, false, threads);
+        }
+    });
+    Ok(())
+}
+
+/// The forward time loop over one block of the batch (row b of the block at b*T + step).
+struct FwdCtx<'a> {
+    t: usize,
+    h: usize,
+    act: Act,
+    rec: Act,
+    b_rec: Option<&'a [f32]>,
+    pu: &'a PackedB,
+}
+
+impl FwdCtx<'_> {
+    fn run(&self, gates: &mut [f32], hs: &mut [f32], rec_h: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if simd_available() {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            unsafe { self.run_avx2(gates, hs, rec_h) };
+            return;
+        }
+        self.body(gates, hs, rec_h);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, gates: &mut [f32], hs: &mut [f32], rec_h: &mut [f32]) {
+        self.body(gates, hs, rec_h);
+    }
+
+    #[inline(always)]
+    fn body(&self, gates: &mut [f32], hs: &mut [f32], rec_h: &mut [f32]) {
+        let FwdCtx { t, h, act, rec, b_rec, pu } = *self;
+        let g3 = 3 * h;
+        let n = hs.len() / (t * h);
+        // rp[N,3H] = h_{t-1} U + b_rec for the current step (contiguous scratch).
+        let mut rp = vec![0.0f32; n * g3];
+        for step in 0..t {
+            for row in rp.chunks_exact_mut(g3) {
+                match b_rec {
+                    Some(b) => row.copy_from_slice(b),
+                    None => row.fill(0.0),
+                }
+            }
+            if step > 0 {
+                gemm_pb(&hs[(step - 1) * h..], t * h, pu, &mut rp, g3, n, true);
+            }
+            for b in 0..n {
+                let r = b * t + step;
+                let rprow = &rp[b * g3..(b + 1) * g3];
+                let z = &mut gates[r * g3..(r + 1) * g3];
+                for (zv, rv) in z[..2 * h].iter_mut().zip(&rprow[..2 * h]) {
+                    *zv += rv;
+                }
+                act_inplace(rec, &mut z[..2 * h]); // z, r
+                let rh = &mut rec_h[r * h..(r + 1) * h];
+                rh.copy_from_slice(&rprow[2 * h..]);
+                let (zr, hh) = z.split_at_mut(2 * h);
+                let (zg, rg) = zr.split_at(h);
+                for j in 0..h {
+                    hh[j] += rg[j] * rh[j];
+                }
+                act_inplace(act, hh);
+                let (before, cur) = hs.split_at_mut(r * h);
+                let hrow = &mut cur[..h];
+                if step > 0 {
+                    let hp = &before[(r - 1) * h..];
+                    for j in 0..h {
+                        hrow[j] = zg[j] * hp[j] + (1.0 - zg[j]) * hh[j];
+                    }
+                } else {
+                    for j in 0..h {
+                        hrow[j] = (1.0 - zg[j]) * hh[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The backward time loop over one block of the batch: fills that block's rows of dGx and dGr.
+struct BwdCtx<'a> {
+    t: usize,
+    h: usize,
+    act: Act,
+    rec: Act,
+    put: &'a PackedB,
+}
+
+impl BwdCtx<'_> {
+    fn run(&self, dgx: &mut [f32], dgr: &mut [f32], gates: &[f32], rec_h: &[f32], hs: &[f32], dhs: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if simd_available() {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            unsafe { self.run_avx2(dgx, dgr, gates, rec_h, hs, dhs) };
+            return;
+        }
+        self.body(dgx, dgr, gates, rec_h, hs, dhs);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, dgx: &mut [f32], dgr: &mut [f32], gates: &[f32], rec_h: &[f32], hs: &[f32], dhs: &[f32]) {
+        self.body(dgx, dgr, gates, rec_h, hs, dhs);
+    }
+
+    #[inline(always)]
+    fn body(&self, dgx: &mut [f32], dgr: &mut [f32], gates: &[f32], rec_h: &[f32], hs: &[f32], dhs: &[f32]) {
+        let BwdCtx { t, h, act, rec, put } = *self;
+        let g3 = 3 * h;
+        let n = dhs.len() / (t * h);
         let mut dh_rec = vec![0.0f32; n * h]; // dL/dh_t arriving from step t+1
         let mut dh = vec![0.0f32; h];
         for step in (0..t).rev() {
@@ -191,20 +292,8 @@ pub fn gru_backward(
             }
             if step > 0 {
                 // dh_{t-1} = dh_t * z + dGr[:, t] @ U^T
-                gemm_rows(&dgr[step * g3..], t * g3, recurrent, true, &mut dh_rec, h, n, g3, h, true, threads);
+                gemm_pb(&dgr[step * g3..], t * g3, put, &mut dh_rec, h, n, true);
             }
         }
-        sgemm(x, &dgx, dkernel, din, n * t, g3, true, false, false, threads);
-        let mut h_prev = Vec::new();
-        shift_in_time(hs, d, &mut h_prev);
-        sgemm(&h_prev, &dgr, drecurrent, h, n * t, g3, true, false, false, threads);
-        dbias.fill(0.0);
-        let (db_in, db_rec) = dbias.split_at_mut(g3);
-        col_sum_add(&dgx, g3, db_in);
-        col_sum_add(&dgr, g3, db_rec);
-        if let Some(dx) = dx {
-            sgemm(&dgx, kernel, dx, n * t, g3, din, false, true, false, threads);
-        }
-    });
-    Ok(())
+    }
 }
