@@ -167,17 +167,21 @@ def test_unexpected_errors_are_a_json_500_and_oversized_bodies_413(tmp_path, mon
     async def boom() -> dict:
         raise RuntimeError("a bug")
 
-    async def run() -> tuple[httpx.Response, httpx.Response]:
+    async def run() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        body = b"[" + b"0," * (1 << 20) + b"0]"
+        json_type = {"content-type": "application/json"}
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
             crash = await client.get("/boom")
-            big = await client.post("/v1/endpoints/x/predict", content=b"[" + b"0," * (1 << 20) + b"0]",
-                                    headers={"content-type": "application/json"})
-            return crash, big
+            big = await client.post("/v1/endpoints/x/predict", content=body, headers=json_type)
+            big_v2 = await client.post("/v2/models/x/infer", content=body, headers=json_type)
+            return crash, big, big_v2
 
-    crash, big = asyncio.run(run())
+    crash, big, big_v2 = asyncio.run(run())
     assert crash.status_code == 500 and "internal server error (reference" in crash.json()["detail"]
     assert big.status_code == 413 and "exceeds the limit" in big.json()["detail"]
+    # /v2 answers in the Open Inference Protocol's error shape, even from the body-size guard.
+    assert big_v2.status_code == 413 and "exceeds the limit" in big_v2.json()["error"]
 
 
 # ---- the Batcher from the event loop ----------------------------------------------------------------

@@ -156,8 +156,10 @@ class _BodyLimit:
                 elif name == b"content-length":
                     length = value.decode("latin-1")
             if not ctype.startswith("multipart/") and length.isdigit() and int(length) > self.json_limit:
-                answer = JSONResponse({"detail": f"request body of {length} bytes exceeds the limit of "
-                                                 f"{self.json_limit} bytes"}, status_code=413)
+                message = f"request body of {length} bytes exceeds the limit of {self.json_limit} bytes"
+                # The Open Inference Protocol's error shape is {"error"}; ours is {"detail"}.
+                key = "error" if scope["path"].startswith("/v2") else "detail"
+                answer = JSONResponse({key: message}, status_code=413)
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
