@@ -77,6 +77,9 @@ class _StateCollector:
         loaded = GaugeMetricFamily("aiaas_models_loaded", "model versions held in the serving cache")
         loaded.add_metric([], float(serving.models_loaded() if hasattr(serving, "models_loaded") else 0))
         yield loaded
+        held = GaugeMetricFamily("aiaas_models_loaded_bytes", "bytes of weights held in the serving cache")
+        held.add_metric([], float(serving.cached_bytes()))
+        yield held
         jobs = GaugeMetricFamily("aiaas_jobs", "training jobs by state (all tenants)", labels=["state"])
         counts = {s: 0 for s in JOB_STATES}
         try:

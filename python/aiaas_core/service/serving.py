@@ -27,13 +27,15 @@ class LoadedModel:
     version_id: str
     model: Any
     signature: dict[str, Any]
+    nbytes: int = 0  # weights held in memory, counted against the cache's byte bound
     lock: threading.Lock = field(default_factory=threading.Lock)  # one forward pass at a time per model
 
 
 class Serving:
     def __init__(self, state, capacity: int = 32) -> None:
         self.state = state
-        self.capacity = capacity
+        self.capacity = capacity  # model versions
+        self.max_bytes = state.settings.model_cache_bytes  # and the bytes of their weights
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
@@ -52,12 +54,24 @@ class Serving:
                 hit = self._cache.get(version.id)
             if hit is not None:
                 return hit
-            loaded = LoadedModel(version.id, load_model(self.state.storage, "models", version.id), dict(version.signature))
+            model = load_model(self.state.storage, "models", version.id)
+            nbytes = sum(w.nbytes for w in model.get_weights())
+            loaded = LoadedModel(version.id, model, dict(version.signature), nbytes)
             with self._cache_lock:
                 self._cache[version.id] = loaded
-                while len(self._cache) > self.capacity:
-                    self._cache.popitem(last=False)
+                self._evict_over_bounds()
             return loaded
+
+    def _evict_over_bounds(self) -> None:
+        """Drop least recently used versions while over either bound; the newest always stays.
+        Requests still holding an evicted model finish with it; the next one reloads it."""
+        total = sum(m.nbytes for m in self._cache.values())
+        while len(self._cache) > 1 and (len(self._cache) > self.capacity or total > self.max_bytes):
+            total -= self._cache.popitem(last=False)[1].nbytes
+
+    def cached_bytes(self) -> int:
+        with self._cache_lock:
+            return sum(m.nbytes for m in self._cache.values())
 
     # -- endpoints ---------------------------------------------------------------------------------
     def point(self, tenant_id: str, name: str, version: ModelVersion) -> None:
@@ -66,7 +80,12 @@ class Serving:
         self._routes[(tenant_id, name)] = version.id
 
     def forget(self, tenant_id: str, name: str) -> None:
-        self._routes.pop((tenant_id, name), None)
+        """Undeploy: the endpoint stops routing, and its version leaves memory unless another
+        endpoint still routes to it."""
+        version_id = self._routes.pop((tenant_id, name), None)
+        if version_id is not None and version_id not in self._routes.values():
+            with self._cache_lock:
+                self._cache.pop(version_id, None)
 
     def resolve(self, tenant_id: str, name: str) -> LoadedModel:
         version_id = self._routes.get((tenant_id, name))
