@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,7 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
-from service_support import ADMIN_KEY, MAX_UPLOAD, Server, _idx_bytes, free_port, upload, wait_job, write_csv  # noqa: F401
+from service_support import ADMIN_KEY, Server, idx_bytes, write_csv
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
@@ -76,6 +70,6 @@ def data_files(tmp_path_factory, mnist_dir) -> dict[str, Path]:
     labels = load_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")[:600]
     files["mnist_images"] = out / "mnist-images-idx3-ubyte.gz"
     files["mnist_labels"] = out / "mnist-labels-idx1-ubyte.gz"
-    files["mnist_images"].write_bytes(gzip.compress(_idx_bytes(images, 0x08)))
-    files["mnist_labels"].write_bytes(gzip.compress(_idx_bytes(labels, 0x08)))
+    files["mnist_images"].write_bytes(gzip.compress(idx_bytes(images, 0x08)))
+    files["mnist_labels"].write_bytes(gzip.compress(idx_bytes(labels, 0x08)))
     return files

@@ -55,3 +55,15 @@ def predict(client: httpx.Client, name: str, instances) -> dict:
     r = client.post(f"/v1/endpoints/{name}/predict", json={"instances": np.asarray(instances).tolist()})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def metric_samples(admin: httpx.Client) -> dict[str, float]:
+    """The /metrics exposition as {series: value} (an admin client is required)."""
+    r = admin.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    out = {}
+    for line in r.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out

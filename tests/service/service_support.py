@@ -5,7 +5,6 @@ A module of its own (not conftest.py) so that test files import it by a name no 
 from __future__ import annotations
 
 import csv
-import gzip
 import os
 import secrets
 import signal
@@ -14,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -92,7 +90,7 @@ def write_csv(path: Path, x: np.ndarray, y: np.ndarray, label: str = "target") -
     return path
 
 
-def _idx_bytes(arr: np.ndarray, code: int) -> bytes:
+def idx_bytes(arr: np.ndarray, code: int) -> bytes:
     header = bytes([0, 0, code, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
     return header + arr.astype(np.uint8).tobytes()
 

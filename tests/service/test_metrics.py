@@ -7,18 +7,7 @@ import re
 import httpx
 from sklearn.datasets import load_digits
 
-from helpers import deploy, train
-
-
-def _samples(admin: httpx.Client) -> dict[str, float]:
-    r = admin.get("/metrics")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    out = {}
-    for line in r.text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+from helpers import deploy, metric_samples as _samples, train
 
 
 def test_metrics_count_requests_latency_jobs_and_models(server, admin, make_tenant, data_files):

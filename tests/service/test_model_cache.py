@@ -9,8 +9,7 @@ from sklearn.datasets import load_digits
 
 from aiaas_core.service.serving import LoadedModel, Serving
 from aiaas_core.service.settings import Settings
-from helpers import deploy, local_model, train
-from test_metrics import _samples
+from helpers import deploy, local_model, metric_samples, train
 
 
 def test_undeploy_frees_the_model_unless_another_endpoint_routes_to_it(admin, make_tenant, data_files, tmp_path):
@@ -22,7 +21,7 @@ def test_undeploy_frees_the_model_unless_another_endpoint_routes_to_it(admin, ma
     x = load_digits().data[:2].tolist()
 
     def held() -> float:
-        return _samples(admin)["aiaas_models_loaded_bytes"]
+        return metric_samples(admin)["aiaas_models_loaded_bytes"]
 
     deploy(m, "cache-a", version)
     assert m.post("/v1/endpoints/cache-a/predict", json={"instances": x}).status_code == 200
