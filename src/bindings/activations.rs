@@ -1,7 +1,7 @@
 //! activation_forward(x, name, alpha) -> y ; activation_backward(x, y, dy, name, alpha) -> dx
 //! (any shape; softmax over the last axis). Also the small helpers the other elem bindings share.
 
-use super::util::{slice, zeros};
+use super::util::{empty, slice};
 use crate::error::KernelError;
 use crate::kernels::activations::{self as k, Act};
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -29,7 +29,7 @@ fn activation_forward<'py>(
 ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
     let act = Act::parse(name, alpha)?;
     let last = x.shape().last().copied().unwrap_or(1);
-    let out = zeros(py, x.shape());
+    let out = empty(py, x.shape());
     {
         let xs = slice("x", &x)?;
         let mut w = out.readwrite();
@@ -53,7 +53,7 @@ fn activation_backward<'py>(
     same_shape("activation_backward", "y", y.shape(), "x", x.shape())?;
     same_shape("activation_backward", "dy", dy.shape(), "x", x.shape())?;
     let last = x.shape().last().copied().unwrap_or(1);
-    let out = zeros(py, x.shape());
+    let out = empty(py, x.shape());
     {
         let (xs, ys, gs) = (slice("x", &x)?, slice("y", &y)?, slice("dy", &dy)?);
         let mut w = out.readwrite();

@@ -1,7 +1,7 @@
 //! conv2d_forward(x, w, b, stride, padding) -> y; conv2d_backward(...) -> (dx | None, dw, db)
 //! x[N,H,W,C], w[KH,KW,C,F] (Keras HWIO), b[F] | None, y/dy[N,OH,OW,F].
 
-use super::util::{slice, zeros};
+use super::util::{empty, slice};
 use crate::kernels::conv::{self, Conv2d, Padding};
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -31,7 +31,7 @@ fn conv2d_forward<'py>(
             .into());
         }
     }
-    let y = zeros(py, &g.y_shape());
+    let y = empty(py, &g.y_shape());
     {
         let (xs, ws) = (slice("x", &x)?, slice("w", &w)?);
         let bs = match &b {
@@ -60,9 +60,9 @@ fn conv2d_backward<'py>(
     let stride = conv::check_stride("conv2d: stride", stride)?;
     let g = Conv2d::new(x.shape(), w.shape(), stride, Padding::parse(padding)?)?;
     g.check_dy_shape(dy.shape())?;
-    let dx = need_dx.then(|| zeros(py, x.shape()));
-    let dw = zeros(py, w.shape());
-    let db = zeros(py, &[g.f]);
+    let dx = need_dx.then(|| empty(py, x.shape()));
+    let dw = empty(py, w.shape());
+    let db = empty(py, &[g.f]);
     {
         let (xs, ws, dys) = (slice("x", &x)?, slice("w", &w)?, slice("dy", &dy)?);
         let mut dxw = dx.as_ref().map(|a| a.readwrite());

@@ -2,7 +2,7 @@
 //! dense_backward(x, w, y, dy, activation, alpha, need_dx) -> (dx | None, dw, db)
 
 use super::activations::same_shape;
-use super::util::{slice, try_zeros, zeros};
+use super::util::{empty, slice, try_empty};
 use crate::error::KernelError;
 use crate::kernels::activations::Act;
 use crate::kernels::dense;
@@ -35,7 +35,7 @@ fn dense_forward<'py>(
     if let Some(b) = &b {
         same_shape("dense", "bias", b.shape(), "[U] from kernel", &[u])?;
     }
-    let out = try_zeros(py, &[n, u])?;
+    let out = try_empty(py, &[n, u])?;
     {
         let (xs, ws) = (slice("x", &x)?, slice("kernel", &w)?);
         let bs = match &b {
@@ -68,9 +68,9 @@ fn dense_backward<'py>(
     let (n, d, u) = dims(x.shape(), w.shape())?;
     same_shape("dense_backward", "y", y.shape(), "[N, U]", &[n, u])?;
     same_shape("dense_backward", "dy", dy.shape(), "[N, U]", &[n, u])?;
-    let dx = if need_dx { Some(zeros(py, &[n, d])) } else { None };
-    let dw = zeros(py, &[d, u]);
-    let db = zeros(py, &[u]);
+    let dx = if need_dx { Some(empty(py, &[n, d])) } else { None };
+    let dw = empty(py, &[d, u]);
+    let db = empty(py, &[u]);
     {
         let (xs, ws, ys, gs) = (slice("x", &x)?, slice("kernel", &w)?, slice("y", &y)?, slice("dy", &dy)?);
         let mut dx_w = dx.as_ref().map(|a| a.readwrite());

@@ -1,6 +1,6 @@
 //! matmul(a, b, transpose_a, transpose_b) -> c   // a [M,K] | [B,M,K], b [K,N] | [B,K,N]
 
-use super::util::{slice, try_zeros};
+use super::util::{slice, try_empty};
 use crate::kernels::gemm;
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -17,7 +17,7 @@ fn matmul<'py>(
     let s = gemm::matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b)?;
     let out_shape: Vec<usize> =
         if s.batched { vec![s.batch, s.m, s.n] } else { vec![s.m, s.n] };
-    let out = try_zeros(py, &out_shape)?;
+    let out = try_empty(py, &out_shape)?;
     {
         let (a, b) = (slice("a", &a)?, slice("b", &b)?);
         let mut w = out.readwrite();

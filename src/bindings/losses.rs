@@ -2,7 +2,7 @@
 //! loss_forward(name, y_pred, y_true, from_logits) -> mean loss
 
 use super::activations::same_shape;
-use super::util::{slice, zeros};
+use super::util::{empty, slice};
 use crate::error::KernelError;
 use crate::kernels::losses::{self, Loss, Targets};
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -96,7 +96,7 @@ fn loss_forward_backward<'py>(
     y_true: &Bound<'py, PyAny>,
     from_logits: bool,
 ) -> PyResult<(f64, Bound<'py, PyArrayDyn<f32>>)> {
-    let out = zeros(py, y_pred.shape());
+    let out = empty(py, y_pred.shape());
     let l = {
         let mut w = out.readwrite();
         let g = w.as_slice_mut().expect("fresh array is contiguous");

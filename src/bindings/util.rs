@@ -23,9 +23,18 @@ pub fn c_slice<'a, T>(name: &str, dtype: &str, c_contiguous: bool, s: Option<&'a
     }
 }
 
-/// A new float32 array of `shape`, zero-filled.
+/// A new float32 array of `shape`, zero-filled: for outputs a kernel accumulates into.
 pub fn zeros<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<f32>> {
     PyArrayDyn::<f32>::zeros(py, shape, false)
+}
+
+/// A new float32 array of `shape`, uninitialised: only for outputs the kernel overwrites in full
+/// before Python can see them. Zero-filling costs as much as a memory-bound kernel itself (a fresh
+/// calloc'd 16 MB block page-faults on first touch; malloc reuses the block numpy just freed).
+pub fn empty<'py>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<f32>> {
+    // SAFETY: every caller hands the whole array to a kernel that writes each element before the
+    // array is returned to Python; on an error the array is dropped unseen.
+    unsafe { PyArrayDyn::<f32>::new(py, shape, false) }
 }
 
 /// Bytes above which `try_zeros` asks numpy through Python, which reports a failed allocation as
@@ -35,13 +44,23 @@ const BIG_ALLOCATION: usize = 1 << 30;
 /// `zeros` for a shape that is a product of independent sizes (x rows times kernel columns, a
 /// vocabulary size the caller passed): too large is a ValueError or MemoryError, never a panic.
 pub fn try_zeros<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    try_alloc(py, shape, true)
+}
+
+/// `empty` with `try_zeros`'s checks on the size.
+pub fn try_empty<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    try_alloc(py, shape, false)
+}
+
+fn try_alloc<'py>(py: Python<'py>, shape: &[usize], zeroed: bool) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
     let bytes = shape.iter().try_fold(std::mem::size_of::<f32>(), |acc, &d| acc.checked_mul(d));
     match bytes {
         Some(b) if b <= isize::MAX as usize => {
             if b < BIG_ALLOCATION {
-                return Ok(zeros(py, shape));
+                return Ok(if zeroed { zeros(py, shape) } else { empty(py, shape) });
             }
-            let arr = py.import("numpy")?.call_method1("zeros", (shape.to_vec(), "float32"))?;
+            let func = if zeroed { "zeros" } else { "empty" };
+            let arr = py.import("numpy")?.call_method1(func, (shape.to_vec(), "float32"))?;
             Ok(arr.cast_into::<PyArrayDyn<f32>>()?)
         }
         _ => Err(KernelError::Value(format!(
@@ -50,7 +69,6 @@ pub fn try_zeros<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, P
         .into()),
     }
 }
-
 
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
