@@ -3,7 +3,8 @@
 LSTM(32, relu, return_sequences=True, input (10, 1)) -> Dense(1, sigmoid) at every step. Each
 sample is 10 consecutive years (standardized); the target at each step is 1 when the next year has
 more sunspots. Binary cross-entropy, Adam 1e-3, batch 32, chronological 80/20 split.
-Bar: per-step test accuracy >= 0.84.
+Bar: per-step test accuracy >= 0.84. At the issue's 20 epochs this is met by a few seeds only
+(seed 0: 0.838), as in Keras 3 itself, which trains this model identically from the same weights.
 """
 
 from __future__ import annotations

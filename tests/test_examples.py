@@ -53,12 +53,33 @@ def test_autoencoder_mnist_mse(mnist_dir):
 
 
 def test_rnn_sunspots_per_step_accuracy():
-    # At the spec's 20 epochs this model reaches 0.80-0.84 depending on the seed (0.838 for seed 0;
-    # a PyTorch LSTM of the same shape does the same); 40 epochs passes the bar, as found before.
+    # The issue's 20 epochs do not meet its 0.84 bar reliably, here or in Keras itself: seeds 0-4 give
+    # 0.838 0.823 0.822 0.802 0.793, and Keras 3.15.1 running the seed's program on these windows
+    # gives a mean of 0.823 over 20 seeds (2 of 20 at >= 0.84), while it and this model train
+    # identically from the same weights (losses equal to 1e-5 over 20 epochs). 40 epochs: 0.847.
     import rnn_sunspots
 
     res = rnn_sunspots.main(epochs=40, seed=0)
     assert res["test_accuracy"] >= 0.84, res
+
+
+def test_sunspot_windows_follow_the_issue():
+    # Yearly series 1700-2008, stride-1 windows of 10, per-step label "next year is larger", windows
+    # split 80/20 in time order, standardized with the training years' mean and std.
+    import statsmodels.api as sm
+    from example_data import sunspot_windows
+
+    s = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(np.float64)
+    (x_tr, y_tr), (x_te, y_te) = sunspot_windows(window=10)
+    assert x_tr.shape == y_tr.shape == (239, 10, 1) and x_te.shape == y_te.shape == (60, 10, 1)
+    assert x_tr.dtype == y_tr.dtype == np.float32
+    x, y = np.concatenate([x_tr, x_te])[..., 0], np.concatenate([y_tr, y_te])[..., 0]
+    mean, std = s[:249].mean(), s[:249].std()
+    starts = np.arange(299)[:, None] + np.arange(10)  # window i covers years i .. i+9
+    np.testing.assert_allclose(x * std + mean, s[starts], atol=1e-3)
+    np.testing.assert_array_equal(y, (s[starts + 1] > s[starts]).astype(np.float32))
+    assert abs(float(x_tr.mean())) < 0.05  # standardized on training data, not on the test years
+    assert y_te[-1, -1, 0] == float(s[-1] > s[-2])  # the last label compares 2008 with 2007
 
 
 @slow

@@ -234,6 +234,58 @@ def test_lstm_initialization_follows_keras():
     assert np.abs(k).max() <= limit and np.abs(k).max() > 0.5 * limit  # glorot_uniform
 
 
+def test_lstm_recurrent_kernel_is_orthogonal_over_all_gates_not_per_gate():
+    # Keras's Orthogonal on [H, 4H] gives orthonormal rows of the whole matrix; each [H, H] gate
+    # block then has rows of norm ~1/2, so a per-gate U_g^T U_g = I would not be Keras's init.
+    keras.utils.set_random_seed(5)
+    layer = layers.LSTM(32)
+    layer(np.zeros((1, 2, 1), np.float32))
+    r = layer.get_weights()[1]
+    np.testing.assert_allclose(r @ r.T, np.eye(32), atol=1e-5)
+    gate_f = r[:, 32:64]
+    assert np.abs(np.diag(gate_f.T @ gate_f)).mean() == pytest.approx(0.25, abs=0.06)
+
+
+def test_lstm_unit_forget_bias_keeps_bias_initializer_elsewhere_and_can_be_off():
+    layer = layers.LSTM(3, bias_initializer=keras.initializers.Constant(0.5))
+    layer(np.zeros((1, 2, 2), np.float32))
+    np.testing.assert_array_equal(layer.get_weights()[2], np.r_[[0.5] * 3, [1.0] * 3, [0.5] * 6])
+    plain = layers.LSTM(3, unit_forget_bias=False)
+    plain(np.zeros((1, 2, 2), np.float32))
+    np.testing.assert_array_equal(plain.get_weights()[2], np.zeros(12))
+    assert plain.get_config()["unit_forget_bias"] is False
+
+
+def test_gru_and_simple_rnn_initialization_follows_keras():
+    keras.utils.set_random_seed(4)
+    gru = layers.GRU(5)
+    gru(np.zeros((1, 2, 3), np.float32))
+    k, r, b = gru.get_weights()
+    np.testing.assert_allclose(r @ r.T, np.eye(5), atol=1e-5)  # [H, 3H]: orthonormal rows
+    np.testing.assert_array_equal(b, np.zeros((2, 15)))  # reset_after: input and recurrent biases
+    assert np.abs(k).max() <= np.sqrt(6 / (3 + 15))
+    rnn = layers.SimpleRNN(6)
+    rnn(np.zeros((1, 2, 3), np.float32))
+    r = rnn.get_weights()[1]
+    np.testing.assert_allclose(r.T @ r, np.eye(6), atol=1e-5)  # square: orthogonal both ways
+    np.testing.assert_allclose(r @ r.T, np.eye(6), atol=1e-5)
+
+
+def test_orthogonal_initializer_shapes_gain_and_rank_check():
+    init = keras.initializers.Orthogonal(gain=2.0, seed=1)
+    tall = init((7, 3))
+    np.testing.assert_allclose(tall.T @ tall, 4 * np.eye(3), atol=1e-5)  # orthonormal columns, x gain
+    wide = init((3, 7))
+    np.testing.assert_allclose(wide @ wide.T, 4 * np.eye(3), atol=1e-5)  # orthonormal rows, x gain
+    conv = keras.initializers.Orthogonal(seed=2)((2, 2, 3, 4))  # flattened to [12, 4]
+    flat = conv.reshape(12, 4)
+    np.testing.assert_allclose(flat.T @ flat, np.eye(4), atol=1e-5)
+    assert tall.dtype == np.float32
+    np.testing.assert_array_equal(init((7, 3)), tall)  # a seeded initializer repeats itself
+    with pytest.raises(ValueError, match="at least two-dimensional"):
+        keras.initializers.Orthogonal()((5,))
+
+
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_gru_forward_backward(return_sequences):
     layer = layers.GRU(3, return_sequences=return_sequences)

@@ -137,7 +137,12 @@ class LecunNormal(_Variance):
 
 
 class Orthogonal(_Seeded):
-    """Keras Orthogonal: QR of a normal matrix [prod(shape[:-1]), shape[-1]], sign-corrected."""
+    """Keras Orthogonal: QR of a normal matrix [prod(shape[:-1]), shape[-1]], sign-corrected.
+
+    Orthonormal columns when rows >= cols, else orthonormal rows: an LSTM's recurrent kernel
+    [H, 4H] gets U U^T = I over all four gates together (its per-gate [H, H] blocks are not
+    orthogonal), exactly as in Keras.
+    """
 
     def __init__(self, gain: float = 1.0, seed: int | None = None):
         super().__init__(seed)
@@ -145,6 +150,10 @@ class Orthogonal(_Seeded):
 
     def __call__(self, shape, dtype=None):
         shape = tuple(shape)
+        if len(shape) < 2:  # Keras refuses too: a vector has no orthogonal rows or columns to speak of
+            raise ValueError(
+                f"Orthogonal: the tensor to initialize must be at least two-dimensional, got shape {shape}"
+            )
         rows, cols = math.prod(shape[:-1]), shape[-1]
         a = self._rng().normal(0.0, 1.0, (max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
