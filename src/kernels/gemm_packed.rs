@@ -209,10 +209,162 @@ pub unsafe fn sgemm_packed(
 
 /// `sgemm_packed` with a chosen micro-kernel (tests run every candidate, benches compare them).
 ///
+/// Three ways to share the work, chosen by the shape (the choice never depends on `threads`, and
+/// every C element sums its products in the same order on every path it can take, so results are
+/// bitwise the same on any thread count):
+/// - a small C with a deep K (a Dense forward at batch 32 over 36864 inputs): K is cut into
+///   segments computed independently and summed (`sgemm_k_split`); the blocked loop would fork and
+///   join once per KC block with only a few micro-tiles of work each time;
+/// - few rows (M <= MC) and many columns (a Dense's dx = dy @ W^T): each task takes whole column
+///   blocks with all the rows (`sgemm_few_rows`), so its B part is packed once and stays in L2
+///   instead of every row block re-reading all of packed B from L3;
+/// - otherwise the Goto/BLIS loop (`sgemm_blocked`).
+///
 /// # Safety
 /// As `sgemm_packed`; `ks` is one of `gemm_microkernel::candidates()` (runnable on this CPU).
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_packed_with(
+    ks: &KernelSpec,
+    a: View,
+    b: View,
+    c: *mut f32,
+    ldc: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    // SAFETY (all three): forwarded contract.
+    unsafe {
+        if let Some(segments) = k_segments(m, k, n, ks) {
+            sgemm_k_split(ks, a, b, c, ldc, m, k, n, accumulate, threads, segments)
+        } else if threads > 1 && m <= ks.mc && n.div_ceil(ks.nr) >= 4 * threads {
+            sgemm_few_rows(ks, a, b, c, ldc, m, k, n, accumulate, threads)
+        } else {
+            sgemm_blocked(ks, a, b, c, ldc, m, k, n, accumulate, threads)
+        }
+    }
+}
+
+/// C elements at most this many for the K split (the partial products stay in L2)...
+const K_SPLIT_MAX_MN: usize = 64 * 1024;
+/// ... K at least this many KC blocks deep, cut into segments of at least SEGMENT_BLOCKS blocks...
+const K_SPLIT_MIN_BLOCKS: usize = 8;
+const SEGMENT_BLOCKS: usize = 4;
+/// ... and at most this many segments (enough to balance 2-8 threads).
+const MAX_SEGMENTS: usize = 16;
+
+/// The number of K segments for a small-C, deep-K product, or None. Depends on the shape only.
+fn k_segments(m: usize, k: usize, n: usize, ks: &KernelSpec) -> Option<usize> {
+    let blocks = k.div_ceil(ks.kc);
+    if m * n > K_SPLIT_MAX_MN || blocks < K_SPLIT_MIN_BLOCKS {
+        return None;
+    }
+    Some((blocks / SEGMENT_BLOCKS).clamp(2, MAX_SEGMENTS))
+}
+
+thread_local! {
+    // The caller's buffer for the partial products of segments 1.. of a K split.
+    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// C (+)= A @ B with K cut into `segments` KC-aligned ranges, one task each on one thread: segment
+/// 0 writes C itself, the others their own [M,N] partial, then C += partial 1 + partial 2 + ...
+/// in that order.
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_k_split(
+    ks: &KernelSpec,
+    a: View,
+    b: View,
+    c: *mut f32,
+    ldc: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    threads: usize,
+    segments: usize,
+) {
+    let blocks = k.div_ceil(ks.kc);
+    let per = blocks.div_ceil(segments) * ks.kc;
+    let segments = k.div_ceil(per);
+    let mn = m * n;
+    with_scratch(&PARTIALS, (segments - 1) * mn, |partials| {
+        let (out, parts) = (OutPtr(c), OutPtr(partials.as_mut_ptr()));
+        crate::parallel::run_tasks(segments, threads, |s| {
+            let (out, parts, a, b) = (out, parts, a, b);
+            let (k0, k1) = (s * per, ((s + 1) * per).min(k));
+            let a_s = View { ptr: a.ptr.wrapping_add(k0 * a.cs), ..a };
+            let b_s = View { ptr: b.ptr.wrapping_add(k0 * b.rs), ..b };
+            // SAFETY: rows [k0, k1) of B and columns [k0, k1) of A lie inside the operands; segment
+            // s > 0 owns partial s-1 ([M,N], row stride n), segment 0 owns C.
+            unsafe {
+                if s == 0 {
+                    sgemm_blocked(ks, a_s, b_s, out.0, ldc, m, k1 - k0, n, accumulate, 1);
+                } else {
+                    sgemm_blocked(ks, a_s, b_s, parts.0.add((s - 1) * mn), n, m, k1 - k0, n, false, 1);
+                }
+            }
+        });
+        for part in partials.chunks_exact(mn) {
+            for (i, prow) in part.chunks_exact(n).enumerate() {
+                // SAFETY: row i of C has n writable elements at stride ldc.
+                let crow = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
+                crow.iter_mut().zip(prow).for_each(|(d, s)| *d += s);
+            }
+        }
+    })
+}
+
+/// Columns of B one few-rows task packs at a time (a KC x FEW_ROWS_COLS block: 512 KiB, in L2).
+const FEW_ROWS_COLS: usize = 512;
+
+/// C (+)= A @ B for M <= MC: tasks take column blocks of at most FEW_ROWS_COLS with every row,
+/// and pack their own A and B blocks (A is small; no shared B, so no fork per block to pack it).
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_few_rows(
+    ks: &KernelSpec,
+    a: View,
+    b: View,
+    c: *mut f32,
+    ldc: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    #[allow(non_snake_case)]
+    let (MR, NR, KC) = (ks.mr, ks.nr, ks.kc);
+    let panels = n.div_ceil(NR);
+    // At least 4 tasks per thread (a descheduled thread leaves its share to the others).
+    let per_task = panels.div_ceil(4 * threads).clamp(1, (FEW_ROWS_COLS / NR).max(1));
+    let tasks = panels.div_ceil(per_task);
+    let out = OutPtr(c);
+    crate::parallel::run_tasks(tasks, threads, |t| {
+        let out = out;
+        let j0 = t * per_task * NR;
+        let cols = (per_task * NR).min(n - j0);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            with_scratch(&A_BUF, m.div_ceil(MR) * MR * kc, |apack| {
+                pack_a(a, 0, m, pc, kc, apack, MR);
+                with_scratch(&B_BUF, cols.div_ceil(NR) * kc * NR, |bpack| {
+                    pack_b(b, pc, kc, j0, cols, 0, bpack, NR);
+                    // SAFETY: this task owns columns [j0, j0+cols) of every row of C.
+                    let cblock = unsafe { out.0.add(j0) };
+                    macro_kernel(ks, apack, bpack, m, cols, kc, cblock, ldc, !accumulate && pc == 0);
+                });
+            });
+        }
+    });
+}
+
+/// The Goto/BLIS loop: N in NC blocks -> K in KC blocks (B packed, shared) -> row blocks of A,
+/// one task each.
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_blocked(
     ks: &KernelSpec,
     a: View,
     b: View,
