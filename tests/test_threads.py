@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import aiaas_core
@@ -45,3 +46,62 @@ def test_set_num_threads_round_trip_and_limits():
         assert aiaas_core.get_num_threads() == 1
     finally:
         aiaas_core.set_num_threads(before)
+
+
+def _spin_in_fresh_process(env_value: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "AIAAS_SPIN_US"}
+    if env_value is not None:
+        env["AIAAS_SPIN_US"] = env_value
+    code = "import aiaas_core; print(aiaas_core.get_spin_us())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_spin_time_from_env_default_and_bad_values():
+    assert _spin_in_fresh_process(None).stdout.strip() == "1000"
+    assert _spin_in_fresh_process("0").stdout.strip() == "0"
+    assert _spin_in_fresh_process("250").stdout.strip() == "250"
+    bad = _spin_in_fresh_process("-5")
+    assert bad.returncode == 0 and bad.stdout.strip() == "1000"
+    assert "AIAAS_SPIN_US" in bad.stderr and "microseconds" in bad.stderr
+
+
+def test_set_spin_us_round_trip_limits_and_results_unchanged():
+    before = aiaas_core.get_spin_us()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 700), dtype=np.float32)
+    b = rng.standard_normal((700, 200), dtype=np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    try:
+        for us in (0, 5000, 1000):
+            aiaas_core.set_spin_us(us)
+            assert aiaas_core.get_spin_us() == us
+            # Polling workers join the next calls; the products stay right.
+            for _ in range(3):
+                np.testing.assert_allclose(aiaas_core.ops.matmul(a, b), want, rtol=1e-4, atol=1e-3)
+        for bad in (-1, 1_000_001):
+            with pytest.raises(ValueError, match=r"set_spin_us: us must be in \[0, 1000000\]"):
+                aiaas_core.set_spin_us(bad)
+    finally:
+        aiaas_core.set_spin_us(before)
+
+
+def test_concurrent_callers_with_polling_workers_get_right_results():
+    """Python threads calling kernels at once (the GIL is released) while workers poll between
+    calls: each call's tasks must run exactly once, for that call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for m, k, n in [(32, 3000, 64), (40, 128, 2000), (300, 300, 300), (5, 4000, 20)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        cases.append((a, b, a.astype(np.float64) @ b.astype(np.float64)))
+
+    def work(i):
+        a, b, want = cases[i % len(cases)]
+        for _ in range(15):
+            np.testing.assert_allclose(aiaas_core.ops.matmul(a, b), want, rtol=1e-4, atol=2e-3)
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        assert all(ex.map(work, range(8)))
