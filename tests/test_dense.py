@@ -283,3 +283,27 @@ def test_set_num_threads_rejects_absurd_counts():
         with pytest.raises(ValueError, match=rf"n must be in \[1, 1024\], got {n}"):
             aiaas_core.set_num_threads(n)
     assert aiaas_core.get_num_threads() == before
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5])
+@pytest.mark.parametrize("zero_fraction", [0.0, 0.75, 1.0])
+def test_mostly_zero_inputs_of_a_wide_dense(n, zero_fraction):
+    """The single-sample forward after a ReLU + Flatten skips the kernel rows whose input is zero:
+    same numbers as the dense product, for any zero pattern, on 1 and 2 threads."""
+    rng = np.random.default_rng(7)
+    d, u = 6000, 128
+    x = np.maximum(rng.standard_normal((n, d), dtype=np.float32), 0)
+    x[:, rng.random(d) < zero_fraction] = 0.0
+    w = rng.standard_normal((d, u), dtype=np.float32) * 0.02
+    b = rng.standard_normal(u, dtype=np.float32)
+    want = np.maximum(x.astype(np.float64) @ w.astype(np.float64) + b, 0)
+    before = aiaas_core.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            aiaas_core.set_num_threads(threads)
+            outs.append(_core.dense_forward(x, w, b, "relu"))
+    finally:
+        aiaas_core.set_num_threads(before)
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(outs[0], outs[1])
