@@ -12,12 +12,17 @@ import pytest
 import aiaas_core
 
 
-def _threads_in_fresh_process(env_value: str | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "AIAAS_NUM_THREADS"}
-    if env_value is not None:
-        env["AIAAS_NUM_THREADS"] = env_value
-    code = "import aiaas_core; print(aiaas_core.get_num_threads())"
+def _fresh_process(var: str, value: str | None, expr: str) -> subprocess.CompletedProcess:
+    """Run `print(expr)` in a new interpreter with $var set to `value` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != var}
+    if value is not None:
+        env[var] = value
+    code = f"import aiaas_core; print({expr})"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def _threads_in_fresh_process(env_value: str | None) -> subprocess.CompletedProcess:
+    return _fresh_process("AIAAS_NUM_THREADS", env_value, "aiaas_core.get_num_threads()")
 
 
 def test_env_sets_pool_size():
@@ -49,11 +54,7 @@ def test_set_num_threads_round_trip_and_limits():
 
 
 def _spin_in_fresh_process(env_value: str | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "AIAAS_SPIN_US"}
-    if env_value is not None:
-        env["AIAAS_SPIN_US"] = env_value
-    code = "import aiaas_core; print(aiaas_core.get_spin_us())"
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    return _fresh_process("AIAAS_SPIN_US", env_value, "aiaas_core.get_spin_us()")
 
 
 def test_spin_time_from_env_default_and_bad_values():
