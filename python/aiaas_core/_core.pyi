@@ -44,6 +44,8 @@ def activation_backward(x: F32, y: F32, dy: F32, name: str, alpha: float = 0.0) 
 # ---- dense -----------------------------------------------------------------------------------
 # y[N,U] = act(x[N,D] @ w[D,U] + b[U]); b may be None. Fused activation must be one whose
 # derivative comes from y: linear, relu, sigmoid, tanh, softmax, leaky_relu, elu (not gelu).
+# With N <= 4 and at least half of x's columns exactly zero in every row (ReLU -> Flatten), only the
+# rows of w with a nonzero input are read (a zero input then adds exactly 0, even against inf/NaN).
 def dense_forward(x: F32, w: F32, b: Optional[F32], activation: str = "linear", alpha: float = 0.0) -> F32: ...
 # given x[N,D], w[D,U], y[N,U] (forward output), dy[N,U] -> (dx[N,D] | None, dw[D,U], db[U])
 def dense_backward(
