@@ -162,13 +162,31 @@ impl Call {
     }
 }
 
+/// Workers polling in `linger` now.
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+
 /// After helping: poll for the next posted call for `spin_time()` (restarted by every call
-/// joined), running queued rayon work meanwhile, then go back to the pool to sleep.
+/// joined), running queued rayon work meanwhile, then go back to the pool to sleep. At most
+/// `threads - 1` workers poll (the caller is the last thread): one more would only compete with
+/// the caller for a core. The poll yields the core now and then, for a machine with more runnable
+/// threads than cores.
 fn linger() {
     let spin = spin_time();
     if spin.is_zero() {
         return;
     }
+    let max = num_threads().saturating_sub(1);
+    if LINGERING.fetch_add(1, SeqCst) >= max {
+        LINGERING.fetch_sub(1, SeqCst);
+        return;
+    }
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            LINGERING.fetch_sub(1, SeqCst);
+        }
+    }
+    let _done = Done;
     let mut seen = EPOCH.load(SeqCst);
     let mut deadline = std::time::Instant::now() + spin;
     let mut polls = 0u32;
@@ -189,6 +207,9 @@ fn linger() {
                 deadline = std::time::Instant::now() + spin;
             } else if std::time::Instant::now() > deadline {
                 return;
+            }
+            if polls % 4096 == 0 {
+                std::thread::yield_now();
             }
         }
         std::hint::spin_loop();
@@ -223,7 +244,9 @@ pub fn run_tasks(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
     *POSTED.lock().unwrap_or_else(|e| e.into_inner()) = Some(call.clone());
     EPOCH.fetch_add(1, SeqCst);
     let pool = if rayon::current_thread_index().is_some() { None } else { Some(pool()) };
-    for _ in 0..helpers {
+    // Workers already polling join through POSTED; wake sleeping ones only for the seats left.
+    let wake = helpers.saturating_sub(LINGERING.load(SeqCst));
+    for _ in 0..wake {
         let c = call.clone();
         let job = move || {
             c.help();
