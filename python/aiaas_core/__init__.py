@@ -8,13 +8,13 @@ A Rust core (`aiaas_core._core`) does the numbers; `aiaas_core.ops` exposes its 
 from __future__ import annotations
 
 from . import _core, data, keras, ops
-from ._core import cpu_features, get_num_threads, get_spin_us, set_num_threads, set_spin_us
+from ._core import cpu_features, get_num_threads, set_num_threads
 from .keras import Input, Model, Sequential, layers, load_model, models
 
 __version__ = _core.__version__
 
 __all__ = [
-    "ops", "data", "set_num_threads", "get_num_threads", "set_spin_us", "get_spin_us", "cpu_features", "__version__",
+    "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",
     "keras", "layers", "models", "Model", "Sequential", "Input", "load_model", "export_onnx",
 ]
 

@@ -87,22 +87,6 @@ fn get_num_threads() -> usize {
     parallel::num_threads()
 }
 
-/// How long pool workers keep polling for the next kernel after finishing one, in microseconds.
-#[pyfunction]
-fn set_spin_us(us: i64) -> PyResult<()> {
-    let max = parallel::MAX_SPIN_US as i64;
-    if !(0..=max).contains(&us) {
-        return Err(KernelError::Value(format!("set_spin_us: us must be in [0, {max}], got {us}")).into());
-    }
-    parallel::set_spin_us(us as u64);
-    Ok(())
-}
-
-#[pyfunction]
-fn get_spin_us() -> u64 {
-    parallel::spin_us()
-}
-
 #[pyfunction]
 fn cpu_features(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
@@ -123,8 +107,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gemm_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
-    m.add_function(wrap_pyfunction!(set_spin_us, m)?)?;
-    m.add_function(wrap_pyfunction!(get_spin_us, m)?)?;
     m.add_function(wrap_pyfunction!(cpu_features, m)?)?;
     Ok(())
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import uuid
 from contextlib import asynccontextmanager
 
@@ -16,7 +15,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .._core import set_spin_us
 from .errors import ApiError
 from .models import AuditEntry
 from .settings import Settings
@@ -209,10 +207,6 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     async def lifespan(_app: FastAPI):
         state.executor = LocalProcessExecutor(state.settings)
         state.executor.start()
-        # Kernels here answer one request at a time: pool workers that keep polling after each one
-        # would take CPU from the event loop. (Training runs in the spawned workers, which poll.)
-        if "AIAAS_SPIN_US" not in os.environ:
-            set_spin_us(0)
         # Everything built so far (FastAPI, SQLAlchemy, numpy, the routes) lives as long as the process:
         # frozen, full collections stop re-scanning it, which under load cut the p99 of predictions ~2x.
         gc.freeze()
