@@ -217,8 +217,7 @@ pub unsafe fn sgemm_packed(
 ///   join once per KC block with only a few micro-tiles of work each time;
 /// - few rows (M <= MC) and many columns (a Dense's dx = dy @ W^T): each task takes whole column
 ///   blocks with all the rows (`sgemm_few_rows`), so its B part is packed once and stays in L2
-///   instead of every row block re-reading all of packed B from L3 (on one thread too: a 512-column
-///   B block in L2 beats a 4096-column one in L3);
+///   instead of every row block re-reading all of packed B from L3;
 /// - otherwise the Goto/BLIS loop (`sgemm_blocked`).
 ///
 /// # Safety
@@ -240,7 +239,7 @@ pub unsafe fn sgemm_packed_with(
     unsafe {
         if let Some(segments) = k_segments(m, k, n, ks) {
             sgemm_k_split(ks, a, b, c, ldc, m, k, n, accumulate, threads, segments)
-        } else if m <= ks.mc && n.div_ceil(ks.nr) >= 4 * threads.max(2) {
+        } else if threads > 1 && m <= ks.mc && n.div_ceil(ks.nr) >= 4 * threads {
             sgemm_few_rows(ks, a, b, c, ldc, m, k, n, accumulate, threads)
         } else {
             sgemm_blocked(ks, a, b, c, ldc, m, k, n, accumulate, threads)
