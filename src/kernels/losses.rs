@@ -6,7 +6,7 @@
 
 use crate::error::{ensure_len, KResult, KernelError};
 use crate::kernels::activations::{
-    exp_fast, par_chunks_mut, row_log_sum_exp, softmax_row_scaled, threads_for,
+    exp_fast, par_chunks_mut, row_log_sum_exp, row_max, softmax_row_scaled, threads_for,
 };
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -107,7 +107,8 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
             // Fused log-softmax: loss = lse(z) * sum(t) - sum(t z); grad = softmax * sum(t) - t.
             // With a gradient, softmax_row_scaled computes exp once per element, into g.
             let sparse = loss == Loss::SparseCategoricalCrossentropy;
-            let tsum = if sparse { 1.0 } else { t.iter().sum::<f32>() };
+            // sum(t z) as sum(t (z - m)) + sum(t) m: small terms, no cancellation against lse.
+            let (tsum, tzm) = if sparse { (1.0, 0.0) } else { target_sums(t, p, row_max(p)) };
             let (m, se) = match g {
                 Some(g) => {
                     let ms = softmax_row_scaled(p, g, tsum * k);
@@ -123,15 +124,7 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
                 None => row_log_sum_exp(p),
             };
             let lse = m as f64 + (se as f64).ln();
-            let tz = if sparse {
-                p[id] as f64
-            } else {
-                let mut b = 0.0f32;
-                for (&z, &y) in p.iter().zip(t) {
-                    b += y * (z - m);
-                }
-                b as f64 + tsum as f64 * m as f64
-            };
+            let tz = if sparse { p[id] as f64 } else { tzm as f64 + tsum as f64 * m as f64 };
             lse * tsum as f64 - tz
         }
         (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, false) => {
@@ -167,6 +160,29 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
             l
         }
     }
+}
+
+/// (sum t, sum t (z - m)) over a row, in 8 partial sums each: one running sum would be a serial
+/// chain of adds, 3-4 cycles per element (a row of 1000 classes: ~1 us).
+#[inline(always)]
+fn target_sums(t: &[f32], z: &[f32], m: f32) -> (f32, f32) {
+    const L: usize = 8;
+    let (mut a, mut b) = ([0.0f32; L], [0.0f32; L]);
+    let (ct, cz) = (t.chunks_exact(L), z.chunks_exact(L));
+    let (rt, rz) = (ct.remainder(), cz.remainder());
+    for (tc, zc) in ct.zip(cz) {
+        let (tc, zc): (&[f32; L], &[f32; L]) = (tc.try_into().expect("exact chunk"), zc.try_into().expect("exact chunk"));
+        for i in 0..L {
+            a[i] += tc[i];
+            b[i] += tc[i] * (zc[i] - m);
+        }
+    }
+    let (mut sa, mut sb) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
+    for (&y, &v) in rt.iter().zip(rz) {
+        sa += y;
+        sb += y * (v - m);
+    }
+    (sa, sb)
 }
 
 /// What every block of rows shares; `run` does the rows of one block.
