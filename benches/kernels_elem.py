@@ -9,6 +9,7 @@ Each case does the same work on every side:
 - Adam: one update of 5M float32 parameters (a 4M and a 1M tensor) with their m and v.
   Bytes per parameter: read p, g, m, v and write p, m, v = 28.
 - activations: y = f(x) for x of 4096 x 1024 floats (softmax over the 1024); 8 bytes per element.
+  Backward (sigmoid, softmax): dx from y and dy, torch's own backward ops; 12 bytes per element.
 `report` prints GB/s for the memory-bound cases after the timing table.
 """
 
@@ -171,6 +172,28 @@ def activation_cases(torch) -> list[Case]:
         BYTES[case] = 8.0 * x.size
         out.append(Case(case, (lambda n=name: _core.activation_forward(x, n)),
                         torch=torch_fns[name] if torch is not None else None, numpy=numpy_fns[name]))
+    dy = rng.standard_normal(ACT_SHAPE, dtype=np.float32)
+    ys = {name: _core.activation_forward(x, name) for name in ("sigmoid", "softmax")}
+
+    def np_backward(name):
+        y = ys[name]
+        if name == "sigmoid":
+            return dy * y * (1.0 - y)
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+    torch_bwd = {}
+    if torch is not None:
+        tdy = torch.from_numpy(dy)
+        tys = {k: torch.from_numpy(v) for k, v in ys.items()}
+        torch_bwd = {
+            "sigmoid": lambda: torch.ops.aten.sigmoid_backward(tdy, tys["sigmoid"]),
+            "softmax": lambda: torch.ops.aten._softmax_backward_data(tdy, tys["softmax"], -1, torch.float32),
+        }
+    for name in ("sigmoid", "softmax"):
+        case = f"{name} bwd {x.size / 1e6:.1f}M floats"
+        BYTES[case] = 12.0 * x.size
+        out.append(Case(case, (lambda n=name: _core.activation_backward(x, ys[n], dy, n)),
+                        torch=torch_bwd.get(name), numpy=(lambda n=name: np_backward(n))))
     return out
 
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import aiaas_core
 from aiaas_core import _core
 
 NAMES = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"]
@@ -128,3 +129,59 @@ def test_matches_torch():
     }
     for name, want in pairs.items():
         np.testing.assert_allclose(_core.activation_forward(x, name, 1.0), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _on_threads(n, f):
+    before = aiaas_core.get_num_threads()
+    try:
+        aiaas_core.set_num_threads(n)
+        return f()
+    finally:
+        aiaas_core.set_num_threads(before)
+
+
+@given(n=st.integers(1, 70), seed=st.integers(0, 2**31), name=st.sampled_from(NAMES))
+def test_every_row_length_and_tail(n, seed, name):
+    # rows of 1..70: the 8-lane bodies, their 16-lane unrolls and the masked tails of every size
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((3, n)) * 6).astype(np.float32)
+    alpha = ALPHA.get(name, 0.0)
+    y = _core.activation_forward(x, name, alpha)
+    np.testing.assert_allclose(y, ref_forward(x, name, alpha), rtol=2e-6, atol=1e-6)
+    if name == "softmax":
+        np.testing.assert_allclose(y.sum(-1), 1.0, rtol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softmax", "elu"])
+def test_nan_in_nan_out(name):
+    # a NaN is never turned into a plausible finite value (softmax: its whole row is NaN, as torch)
+    x = np.array([[0.5, np.nan, -2.0, 1.0, 3.0, 0.0, 0.1, 0.2, 7.0, -1.0]], np.float32)
+    y = _core.activation_forward(x, name, 1.0)
+    if name == "softmax":
+        assert np.isnan(y).all()
+    else:
+        assert np.isnan(y[0, 1]) and np.isfinite(np.delete(y, 1)).all()
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "elu", "leaky_relu", "gelu", "softmax"])
+def test_threaded_results_are_bitwise_those_of_one_thread(name):
+    # 4096 x 37 floats: well above the threading threshold, rows not a multiple of the lanes
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((4096, 37)) * 3).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run():
+        y = _core.activation_forward(x, name, 0.3)
+        return y, _core.activation_backward(x, y, dy, name, 0.3)
+
+    (y1, dx1), (y2, dx2) = _on_threads(1, run), _on_threads(2, run)
+    assert np.array_equal(y1, y2, equal_nan=True) and np.array_equal(dx1, dx2, equal_nan=True)
+    np.testing.assert_allclose(y2, ref_forward(x, name, 0.3), rtol=2e-6, atol=1e-6)
+
+
+def test_softmax_wide_rows_threaded():
+    # the benchmark's shape class: 1000-wide rows, large spreads, threaded blocks of rows
+    x = (np.random.default_rng(4).standard_normal((300, 1003)) * 30).astype(np.float32)
+    y = _on_threads(2, lambda: _core.activation_forward(x, "softmax"))
+    np.testing.assert_allclose(y, ref_forward(x, "softmax", 0.0), rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import aiaas_core
 from aiaas_core import _core
 
 # Keras clips probabilities to [1e-7, 1 - 1e-7] in float32: the upper bound is float32(1 - 1e-7).
@@ -299,3 +300,46 @@ def test_wide_rows_use_every_lane(classes):
     assert loss == pytest.approx(ref_loss("sparse_categorical_crossentropy", z, one_hot(ids, classes), True), rel=1e-5)
     want = (np.exp(log_softmax(z.astype(np.float64))) - one_hot(ids, classes)) / 7
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-7)
+
+
+def _on_threads(n, f):
+    before = aiaas_core.get_num_threads()
+    try:
+        aiaas_core.set_num_threads(n)
+        return f()
+    finally:
+        aiaas_core.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name,logits", LOSSES)
+def test_threaded_blocks_match_float64_and_one_thread_bitwise(name, logits):
+    # 300 x 1003 = 301K elements: above the threading threshold, split into blocks of 16 rows
+    # (the last one short), rows not a multiple of the 8 lanes. The blocks do not depend on the
+    # thread count and their sums are added in order: 1 and 2 threads agree to the bit.
+    p, t_kernel, t_ref = make(name, logits, (300, 1003), 11)
+
+    def run():
+        loss, grad = _core.loss_forward_backward(name, p, t_kernel, from_logits=logits)
+        return loss, grad, _core.loss_forward(name, p, t_kernel, from_logits=logits)
+
+    (l1, g1, f1), (l2, g2, f2) = _on_threads(1, run), _on_threads(2, run)
+    assert l1 == l2 and f1 == f2 and np.array_equal(g1, g2)
+    assert l2 == pytest.approx(ref_loss(name, p, t_ref, logits), rel=1e-5)
+    assert f2 == pytest.approx(l2, rel=1e-6)
+    if name == "sparse_categorical_crossentropy" and logits:
+        want = (np.exp(log_softmax(p.astype(np.float64))) - t_ref) / 300
+        np.testing.assert_allclose(g2, want, rtol=1e-4, atol=1e-10)
+
+
+def test_benchmark_shape_matches_torch():
+    # batch 256 x 1000 classes from logits, the benchmark case, on 2 threads
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    z = (rng.standard_normal((256, 1000)) * 4).astype(np.float32)
+    ids = rng.integers(0, 1000, 256)
+    tz = torch.tensor(z.astype(np.float64), requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tz, torch.from_numpy(ids))
+    tl.backward()
+    loss, grad = _on_threads(2, lambda: _core.loss_forward_backward("sparse_categorical_crossentropy", z, ids, True))
+    assert loss == pytest.approx(tl.item(), rel=1e-6)
+    np.testing.assert_allclose(grad, tz.grad.numpy(), rtol=1e-4, atol=1e-10)

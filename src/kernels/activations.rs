@@ -110,9 +110,27 @@ pub fn erf(x: f32) -> f32 {
 }
 
 // ---- vector math ----------------------------------------------------------------------------
-// The crate is built for baseline x86-64 (SSE2). `simd` re-compiles a closure for AVX2+FMA when the
-// CPU has them: the closure is inlined into a `#[target_feature]` wrapper, so the loops inside it are
-// vectorized 8 wide. The math below is branch-free (selects, no libm calls) so those loops vectorize.
+// The crate is built for baseline x86-64 (SSE2). Two ways to reach AVX2+FMA at run time:
+// - `simd` re-compiles a closure for AVX2+FMA: the closure is inlined into a `#[target_feature]`
+//   wrapper, so plain loops inside it are vectorized 8 wide. Fine for simple arithmetic, but LLVM
+//   never fuses a*b+c into an FMA by itself, and a large closure body may stay out of line (then it
+//   is compiled for SSE2 only).
+// - the `avx2` module below: the exp-based activations and softmax written with intrinsics, so
+//   every polynomial step is one FMA and the code is the same whatever LLVM decides to inline.
+//   `exp_fast` (scalar) and `avx2::exp` share the constants below; both are within 1.2e-7 of exp.
+
+/// Whether this CPU runs the `avx2` module (std caches the answer: one load per call).
+#[inline(always)]
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// Run `f` compiled for AVX2+FMA when available (else as is). Put whole loops inside `f`.
 #[inline(always)]
@@ -123,7 +141,7 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
         unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if has_avx2_fma() {
             // SAFETY: the CPU supports the features the wrapper is compiled for.
             return unsafe { avx2(f) };
         }
@@ -131,25 +149,36 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// exp(x) within ~2 ulp, branch-free (Cephes expf): x is clamped to [-87.3, 88.3], so the result is
-/// never inf (exp(-87.3) ~ 1.2e-38 stands in for anything smaller, which no caller can tell from 0).
+// exp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts), exp(x) = 2^n (1 + r + r^2 P(r)).
+// P has degree 4, fitted for least maximum relative error on [-ln2/2, ln2/2] (Lawson's iteration,
+// float64): 3e-9 from the fit itself, so in f32 the result is within 1.2e-7 relative of exp over
+// [-87, 88], with or without FMA, as Cephes expf's degree-5 P (one FMA more per element).
+// x is clamped to [EXP_LO, EXP_HI], so the result is never inf or a denormal: exp(-87.3) ~ 1.2e-38
+// stands in for anything smaller, which no caller can tell from 0.
+const EXP_LO: f32 = -87.3;
+const EXP_HI: f32 = 88.3;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// 1.5 * 2^23: adding it rounds to the nearest integer, which then sits in the low mantissa bits.
+const ROUND: f32 = 12_582_912.0;
+/// P(r), highest power first.
+const EXP_P: [f32; 5] = [1.381_453_9e-3, 8.368_745_5e-3, 4.166_838_9e-2, 0.166_665_21, 0.499_999_94];
+/// tanh(x) = x + x z Q(z), z = x^2, for |x| < TANH_SMALL (Cephes tanhf); highest power first.
+const TANH_Q: [f32; 5] = [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_82];
+const TANH_SMALL: f32 = 0.625;
+
+/// exp(x) within ~2 ulp, branch-free (see the constants above).
 #[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
-    let x = x.clamp(-87.3, 88.3);
-    let t = x * LOG2E + ROUND;
+    let x = x.clamp(EXP_LO, EXP_HI);
+    let t = x * std::f32::consts::LOG2_E + ROUND;
     let n_int = t.to_bits() as i32 - 0x4B40_0000; // the integer n, read from t's mantissa
     let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
+    let mut p = EXP_P[0];
+    for c in &EXP_P[1..] {
+        p = p * r + c;
+    }
     let y = p * r * r + r + 1.0;
     y * f32::from_bits(((n_int + 127) << 23) as u32)
 }
@@ -160,83 +189,347 @@ pub fn sigmoid_fast(x: f32) -> f32 {
     1.0 / (1.0 + exp_fast(-x))
 }
 
-/// Branch-free tanh: an odd polynomial near 0 (Cephes tanhf, no cancellation), else 1 - 2/(e^2|x|+1).
+/// Branch-free tanh: an odd polynomial near 0 (no cancellation), else 1 - 2/(e^2|x|+1).
 #[inline(always)]
 pub fn tanh_fast(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
-    let small = ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z
-        + 0.133_314_42)
-        * z
-        - 0.333_332_82)
-        * z
-        * x
-        + x;
+    let mut q = TANH_Q[0];
+    for c in &TANH_Q[1..] {
+        q = q * z + c;
+    }
+    let small = q * z * x + x;
     let big = 1.0 - 2.0 / (exp_fast(2.0 * a) + 1.0);
     let big = if x < 0.0 { -big } else { big };
-    if a < 0.625 { small } else { big }
+    if a < TANH_SMALL { small } else { big }
 }
 
-/// Below this many elements an elementwise kernel runs on the calling thread: waking the pool
-/// costs ~10 us, which is what a 64K-element pass costs on one core.
+/// The scalar form each array kernel computes (the `avx2` module computes the same, 8 lanes at a time).
+#[inline(always)]
+fn act_fast(act: Act, v: f32) -> f32 {
+    match act {
+        Act::Linear | Act::Softmax => v,
+        Act::Relu => v.max(0.0),
+        Act::Sigmoid => sigmoid_fast(v),
+        Act::Tanh => tanh_fast(v),
+        Act::LeakyRelu(a) => if v > 0.0 { v } else { a * v },
+        Act::Elu(a) => if v > 0.0 { v } else { a * (exp_fast(v) - 1.0) },
+        Act::Gelu => Act::Gelu.apply(v),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! 8-lane forms of the activations and of a softmax row. Every function needs AVX2+FMA: call
+    //! them only when `has_avx2_fma()`. Tails (n % 8) go through masked loads/stores, so every
+    //! element of an array is computed by the same instructions.
+    use super::{Act, EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, ROUND, TANH_Q, TANH_SMALL};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn splat(v: f32) -> __m256 {
+        _mm256_set1_ps(v)
+    }
+
+    /// exp_fast on 8 lanes. NaN stays NaN (max/min return their second operand for a NaN).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn exp(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(splat(EXP_HI), _mm256_max_ps(splat(EXP_LO), x));
+        let t = _mm256_fmadd_ps(x, splat(std::f32::consts::LOG2_E), splat(ROUND));
+        let n = _mm256_sub_ps(t, splat(ROUND));
+        let r = _mm256_fnmadd_ps(n, splat(LN2_HI), x);
+        let r = _mm256_fnmadd_ps(n, splat(LN2_LO), r);
+        let mut p = splat(EXP_P[0]);
+        for &c in &EXP_P[1..] {
+            p = _mm256_fmadd_ps(p, r, splat(c));
+        }
+        let y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, splat(1.0)));
+        // 2^n: n + 127 into the exponent field (t's low mantissa bits hold n + 0x4B40_0000).
+        let e = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127 - 0x4B40_0000));
+        _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e)))
+    }
+
+    /// 1/d: the 12-bit estimate refined by one Newton step to ~1.5e-7 relative (vdivps costs
+    /// as much as the whole exp: its unit is not pipelined). 1/d of d >= 2^126 reads 0.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn recip(d: __m256) -> __m256 {
+        let r = _mm256_rcp_ps(d);
+        _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, splat(1.0)), r)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sigmoid(x: __m256) -> __m256 {
+        recip(_mm256_add_ps(splat(1.0), exp(_mm256_sub_ps(_mm256_setzero_ps(), x))))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tanh(x: __m256) -> __m256 {
+        let sign = _mm256_and_ps(x, splat(-0.0));
+        let a = _mm256_andnot_ps(splat(-0.0), x);
+        let z = _mm256_mul_ps(x, x);
+        let mut q = splat(TANH_Q[0]);
+        for &c in &TANH_Q[1..] {
+            q = _mm256_fmadd_ps(q, z, splat(c));
+        }
+        let small = _mm256_fmadd_ps(_mm256_mul_ps(q, z), x, x);
+        let e = exp(_mm256_add_ps(a, a));
+        let big = _mm256_fnmadd_ps(splat(2.0), recip(_mm256_add_ps(e, splat(1.0))), splat(1.0));
+        let big = _mm256_or_ps(big, sign); // big >= 0: copy x's sign onto it
+        _mm256_blendv_ps(big, small, _mm256_cmp_ps::<_CMP_LT_OQ>(a, splat(TANH_SMALL)))
+    }
+
+    /// Lanes [0, n) set, for n < 8.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tail_mask(n: usize) -> __m256i {
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+    }
+
+    /// dst[i] = f(src[i]) for i < n. `src` and `dst` may be the same buffer (in place).
+    /// Four vectors per iteration: an exp is one ~60-cycle dependency chain, and independent
+    /// chains side by side keep both FMA pipes fed (sigmoid ~10% faster than one at a time).
+    /// SAFETY: src and dst valid for n floats; AVX2+FMA present.
+    #[inline(always)]
+    unsafe fn map(src: *const f32, dst: *mut f32, n: usize, f: impl Fn(__m256) -> __m256) {
+        unsafe {
+            let mut i = 0;
+            while i + 32 <= n {
+                let a = f(_mm256_loadu_ps(src.add(i)));
+                let b = f(_mm256_loadu_ps(src.add(i + 8)));
+                let c = f(_mm256_loadu_ps(src.add(i + 16)));
+                let d = f(_mm256_loadu_ps(src.add(i + 24)));
+                _mm256_storeu_ps(dst.add(i), a);
+                _mm256_storeu_ps(dst.add(i + 8), b);
+                _mm256_storeu_ps(dst.add(i + 16), c);
+                _mm256_storeu_ps(dst.add(i + 24), d);
+                i += 32;
+            }
+            while i + 8 <= n {
+                _mm256_storeu_ps(dst.add(i), f(_mm256_loadu_ps(src.add(i))));
+                i += 8;
+            }
+            if i < n {
+                let m = tail_mask(n - i);
+                _mm256_maskstore_ps(dst.add(i), m, f(_mm256_maskload_ps(src.add(i), m)));
+            }
+        }
+    }
+
+    /// dst[i] = act(src[i]) for i < n (Softmax: identity; Gelu is not here: scalar erf).
+    /// SAFETY: src and dst valid for n floats (they may be equal); AVX2+FMA present.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn act_map(act: Act, src: *const f32, dst: *mut f32, n: usize) {
+        let zero = _mm256_setzero_ps();
+        unsafe {
+            match act {
+                Act::Linear | Act::Softmax | Act::Gelu => map(src, dst, n, |v| v),
+                Act::Relu => map(src, dst, n, |v| _mm256_max_ps(v, zero)),
+                Act::Sigmoid => map(src, dst, n, |v| sigmoid(v)),
+                Act::Tanh => map(src, dst, n, |v| tanh(v)),
+                Act::LeakyRelu(a) => map(src, dst, n, |v| {
+                    _mm256_blendv_ps(_mm256_mul_ps(splat(a), v), v, _mm256_cmp_ps::<_CMP_GT_OQ>(v, zero))
+                }),
+                Act::Elu(a) => map(src, dst, n, |v| {
+                    let neg = _mm256_mul_ps(splat(a), _mm256_sub_ps(exp(v), splat(1.0)));
+                    _mm256_blendv_ps(neg, v, _mm256_cmp_ps::<_CMP_GT_OQ>(v, zero))
+                }),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hmax(v: __m256) -> f32 {
+        let h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
+    }
+
+    /// max of x (-inf when empty; NaNs are skipped as f32::max does, unless all are NaN).
+    #[target_feature(enable = "avx2,fma")]
+    pub fn row_max(x: &[f32]) -> f32 {
+        let (n, p) = (x.len(), x.as_ptr());
+        // Two accumulators: vmaxps has 2+ cycles of latency.
+        let (mut m0, mut m1) = (splat(f32::NEG_INFINITY), splat(f32::NEG_INFINITY));
+        let mut i = 0;
+        // SAFETY: every load is within x (full vectors below n, then a masked tail).
+        unsafe {
+            while i + 16 <= n {
+                m0 = _mm256_max_ps(_mm256_loadu_ps(p.add(i)), m0);
+                m1 = _mm256_max_ps(_mm256_loadu_ps(p.add(i + 8)), m1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                m0 = _mm256_max_ps(_mm256_loadu_ps(p.add(i)), m0);
+                i += 8;
+            }
+            if i < n {
+                let m = tail_mask(n - i);
+                let v = _mm256_blendv_ps(splat(f32::NEG_INFINITY), _mm256_maskload_ps(p.add(i), m), _mm256_castsi256_ps(m));
+                m1 = _mm256_max_ps(v, m1);
+            }
+        }
+        hmax(_mm256_max_ps(m0, m1))
+    }
+
+    /// sum of exp(x[i] - m) for i < n and, when `y` is not null, y[i] = exp(x[i] - m).
+    /// SAFETY: x valid for n floats, y null or valid for n floats (y == x is fine: in place).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sum_exp(p: *const f32, n: usize, m: f32, y: *mut f32) -> f32 {
+        let mv = splat(m);
+        // Two accumulators so consecutive exps do not wait on one add chain.
+        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        unsafe {
+            while i + 16 <= n {
+                let e0 = exp(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), mv));
+                let e1 = exp(_mm256_sub_ps(_mm256_loadu_ps(p.add(i + 8)), mv));
+                if !y.is_null() {
+                    _mm256_storeu_ps(y.add(i), e0);
+                    _mm256_storeu_ps(y.add(i + 8), e1);
+                }
+                s0 = _mm256_add_ps(s0, e0);
+                s1 = _mm256_add_ps(s1, e1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                let e = exp(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), mv));
+                if !y.is_null() {
+                    _mm256_storeu_ps(y.add(i), e);
+                }
+                s0 = _mm256_add_ps(s0, e);
+                i += 8;
+            }
+            if i < n {
+                let mask = tail_mask(n - i);
+                let e = exp(_mm256_sub_ps(_mm256_maskload_ps(p.add(i), mask), mv));
+                let e = _mm256_and_ps(e, _mm256_castsi256_ps(mask)); // masked-off lanes add 0
+                if !y.is_null() {
+                    _mm256_maskstore_ps(y.add(i), mask, e);
+                }
+                s1 = _mm256_add_ps(s1, e);
+            }
+        }
+        hsum(_mm256_add_ps(s0, s1))
+    }
+
+    /// y *= k.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn scale(y: &mut [f32], k: f32) {
+        let (n, p) = (y.len(), y.as_mut_ptr());
+        // SAFETY: p valid for n floats.
+        unsafe { map(p, p, n, |v| _mm256_mul_ps(v, splat(k))) }
+    }
+}
+
+/// Below this many elements an elementwise kernel runs on the calling thread: even with the
+/// caller working (`parallel::run_tasks`), waking a helper costs a few us, what a 64K-element
+/// pass costs on one core.
 pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
-/// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
+/// Elements per parallel task: large enough to amortise handing it out (one atomic add) and for
+/// the hardware prefetcher to get going, small enough that a thread the machine's other load
+/// slows down holds few of them.
 const PAR_CHUNK: usize = 1 << 15;
 
-/// y[i] = f(x[i]), vectorized, threaded above PARALLEL_MIN_ELEMENTS.
-#[inline(always)]
-fn map1(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Copy) {
-    let run = |x: &[f32], y: &mut [f32]| {
-        simd(|| {
-            for (o, &v) in y.iter_mut().zip(x) {
-                *o = f(v);
-            }
-        })
-    };
-    if x.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        use rayon::prelude::*;
-        crate::parallel::install(|| {
-            y.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(y, x)| run(x, y))
-        });
-    } else {
-        run(x, y);
+/// Threads for an array of `len` elements: 1 below PARALLEL_MIN_ELEMENTS.
+#[inline]
+pub(crate) fn threads_for(len: usize) -> usize {
+    if len >= PARALLEL_MIN_ELEMENTS { crate::parallel::num_threads() } else { 1 }
+}
+
+/// `f(k, out_k)` for each `step`-sized chunk k of `out` (the last may be shorter), on `threads`
+/// threads (the calling one included). Chunks are handed out one at a time, whoever is free.
+pub(crate) fn par_chunks_mut(out: &mut [f32], step: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let step = step.max(1);
+    let n = out.len().div_ceil(step);
+    if threads <= 1 || n <= 1 {
+        for (k, c) in out.chunks_mut(step).enumerate() {
+            f(k, c);
+        }
+        return;
     }
+    struct Out(*mut f32);
+    // SAFETY: each task takes its own chunk only (below), so no two threads share an element.
+    unsafe impl Sync for Out {}
+    let (len, out) = (out.len(), Out(out.as_mut_ptr()));
+    crate::parallel::run_tasks(n, threads, |k| {
+        let out = &out;
+        let (s, e) = (k * step, ((k + 1) * step).min(len));
+        // SAFETY: run_tasks runs each k once, and chunk k is [s, e) of `out`, which outlives the call.
+        f(k, unsafe { std::slice::from_raw_parts_mut(out.0.add(s), e - s) })
+    });
+}
+
+/// y = act(x) over one block, on this thread (same lengths).
+fn act_block(act: Act, x: &[f32], y: &mut [f32]) {
+    if has_avx2_fma() && act != Act::Gelu {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2+FMA; x and y hold y.len() floats each.
+        return unsafe { avx2::act_map(act, x.as_ptr(), y.as_mut_ptr(), y.len()) };
+    }
+    simd(|| {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = act_fast(act, v);
+        }
+    })
+}
+
+/// y = act(y) in place over one block, on this thread.
+fn act_block_inplace(act: Act, y: &mut [f32]) {
+    if has_avx2_fma() && act != Act::Gelu {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2+FMA; y holds y.len() floats (read and written in place).
+        return unsafe { avx2::act_map(act, y.as_ptr(), y.as_mut_ptr(), y.len()) };
+    }
+    simd(|| {
+        for v in y.iter_mut() {
+            *v = act_fast(act, *v);
+        }
+    })
 }
 
 /// dx[i] = f(x[i], y[i], dy[i]), vectorized, threaded above PARALLEL_MIN_ELEMENTS.
 #[inline(always)]
 fn map3(x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync + Copy) {
-    let run = |x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]| {
+    par_chunks_mut(dx, PAR_CHUNK, threads_for(dx.len()), |k, dx| {
+        let s = k * PAR_CHUNK;
+        let (x, y, dy) = (&x[s..s + dx.len()], &y[s..s + dx.len()], &dy[s..s + dx.len()]);
         simd(|| {
             for (((o, &a), &b), &g) in dx.iter_mut().zip(x).zip(y).zip(dy) {
                 *o = f(a, b, g);
             }
         })
-    };
-    if x.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        use rayon::prelude::*;
-        crate::parallel::install(|| {
-            dx.par_chunks_mut(PAR_CHUNK)
-                .zip(x.par_chunks(PAR_CHUNK))
-                .zip(y.par_chunks(PAR_CHUNK))
-                .zip(dy.par_chunks(PAR_CHUNK))
-                .for_each(|(((dx, x), y), dy)| run(x, y, dy, dx))
-        });
-    } else {
-        run(x, y, dy, dx);
-    }
+    });
 }
 
 // ---- row reductions --------------------------------------------------------------------------
-// Rust never reassociates float additions, so `s += v` over a row is one serial dependency chain
-// (scalar exp_fast, ~8 ns per element). LANES independent partial results give LLVM separate chains
-// it turns into one vector register: softmax over 1000 classes runs ~5x faster.
+// Portable forms (the `avx2` module has its own). Rust never reassociates float additions, so
+// `s += v` over a row is one serial dependency chain; LANES independent partial results give LLVM
+// separate chains it turns into one vector register.
 
 const LANES: usize = 8;
 
 /// max over the row (NaNs ignored, as f32::max; -inf for an empty row).
 #[inline(always)]
 pub fn row_max(x: &[f32]) -> f32 {
+    if has_avx2_fma() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2+FMA.
+        return unsafe { avx2::row_max(x) };
+    }
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = x.chunks_exact(LANES);
     let rest = chunks.remainder();
@@ -249,39 +542,65 @@ pub fn row_max(x: &[f32]) -> f32 {
     acc.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
-/// sum of exp(x - m) over the row.
+/// sum of exp(x - m) over the row; y = exp(x - m) too when given (same length as x).
 #[inline(always)]
-pub fn row_sum_exp(x: &[f32], m: f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        let c: &[f32; LANES] = c.try_into().expect("exact chunk");
-        for i in 0..LANES {
-            acc[i] += exp_fast(c[i] - m);
+fn row_sum_exp(x: &[f32], m: f32, y: Option<&mut [f32]>) -> f32 {
+    if has_avx2_fma() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let y = y.map_or(std::ptr::null_mut(), |y| {
+                assert_eq!(y.len(), x.len());
+                y.as_mut_ptr()
+            });
+            // SAFETY: the CPU has AVX2+FMA; y is null or an x.len() slice we borrow mutably.
+            return unsafe { avx2::sum_exp(x.as_ptr(), x.len(), m, y) };
         }
     }
-    acc.iter().sum::<f32>() + rest.iter().map(|&v| exp_fast(v - m)).sum::<f32>()
-}
-
-/// row[i] <- exp(row[i] - m); returns their sum.
-#[inline(always)]
-fn row_exp_inplace(row: &mut [f32], m: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
-    let mut chunks = row.chunks_exact_mut(LANES);
-    for c in &mut chunks {
-        let c: &mut [f32; LANES] = c.try_into().expect("exact chunk");
-        for i in 0..LANES {
-            c[i] = exp_fast(c[i] - m);
-            acc[i] += c[i];
-        }
-    }
     let mut s = 0.0f32;
-    for v in chunks.into_remainder() {
-        *v = exp_fast(*v - m);
-        s += *v;
+    match y {
+        None => {
+            let chunks = x.chunks_exact(LANES);
+            let rest = chunks.remainder();
+            for c in chunks {
+                let c: &[f32; LANES] = c.try_into().expect("exact chunk");
+                for i in 0..LANES {
+                    acc[i] += exp_fast(c[i] - m);
+                }
+            }
+            s += rest.iter().map(|&v| exp_fast(v - m)).sum::<f32>();
+        }
+        Some(y) => {
+            let (cx, mut cy) = (x.chunks_exact(LANES), y.chunks_exact_mut(LANES));
+            let rest = cx.remainder();
+            for (a, b) in cx.zip(&mut cy) {
+                let (a, b): (&[f32; LANES], &mut [f32; LANES]) =
+                    (a.try_into().expect("exact chunk"), b.try_into().expect("exact chunk"));
+                for i in 0..LANES {
+                    b[i] = exp_fast(a[i] - m);
+                    acc[i] += b[i];
+                }
+            }
+            for (o, &v) in cy.into_remainder().iter_mut().zip(rest) {
+                *o = exp_fast(v - m);
+                s += *o;
+            }
+        }
     }
     acc.iter().sum::<f32>() + s
+}
+
+/// y *= k.
+#[inline(always)]
+fn row_scale(y: &mut [f32], k: f32) {
+    if has_avx2_fma() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2+FMA.
+        return unsafe { avx2::scale(y, k) };
+    }
+    for v in y.iter_mut() {
+        *v *= k;
+    }
 }
 
 /// sum of a[i] * b[i].
@@ -301,51 +620,67 @@ pub fn row_dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(&x, &y)| x * y).sum::<f32>()
 }
 
+/// log(sum(exp(x))) of one row, as (m, s) with lse = m + ln(s): max-subtracted, so no overflow.
+#[inline(always)]
+pub fn row_log_sum_exp(x: &[f32]) -> (f32, f32) {
+    let m = row_max(x);
+    (m, row_sum_exp(x, m, None))
+}
+
+/// y = k * softmax(x) for one row, in three passes over it (max; exp and sum; scale), exp once
+/// per element. Returns (m, s) of `row_log_sum_exp`, so a loss gets log-softmax for free.
+#[inline(always)]
+pub fn softmax_row_scaled(x: &[f32], y: &mut [f32], k: f32) -> (f32, f32) {
+    let m = row_max(x);
+    let s = row_sum_exp(x, m, Some(y));
+    row_scale(y, k / s);
+    (m, s)
+}
+
+/// row <- exp(row - m); returns their sum.
+#[inline(always)]
+fn row_exp_inplace(row: &mut [f32], m: f32) -> f32 {
+    if has_avx2_fma() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2+FMA; the row is read and written in place.
+        return unsafe { avx2::sum_exp(row.as_ptr(), row.len(), m, row.as_mut_ptr()) };
+    }
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            c[i] = exp_fast(c[i] - m);
+            acc[i] += c[i];
+        }
+    }
+    let mut s = 0.0f32;
+    for v in chunks.into_remainder() {
+        *v = exp_fast(*v - m);
+        s += *v;
+    }
+    acc.iter().sum::<f32>() + s
+}
+
 /// Softmax of one row, in place: max-subtracted, so no overflow for any finite input.
 #[inline(always)]
 pub fn softmax_row_inplace(row: &mut [f32]) {
     let m = row_max(row);
     let s = row_exp_inplace(row, m);
-    let inv = 1.0 / s;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    row_scale(row, 1.0 / s);
 }
 
-/// Softmax over each row of `y` (rows of `c`), in place, compiled for AVX2+FMA when the CPU has
-/// them. A dedicated function: passed through `rows_mut`'s generic `Fn`, the row code stayed out of
-/// line and was compiled for SSE2 only (half the vector width).
-fn softmax_rows(y: &mut [f32], c: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(y: &mut [f32], c: usize) {
-            for row in y.chunks_exact_mut(c) {
-                softmax_row_inplace(row)
-            }
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features `avx2` is compiled for.
-            return unsafe { avx2(y, c) };
-        }
-    }
-    for row in y.chunks_exact_mut(c) {
-        softmax_row_inplace(row)
-    }
-}
-
-/// Softmax over rows of `c`, threaded by blocks of rows when the array is large.
-fn softmax_rows_par(y: &mut [f32], c: usize) {
+/// Softmax over rows of `c` from x into y, threaded by blocks of rows when the array is large.
+fn softmax_rows(x: &[f32], y: &mut [f32], c: usize) {
     if c == 0 {
         return;
     }
-    if y.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        use rayon::prelude::*;
-        let rows_per_task = (PAR_CHUNK / c).max(1);
-        crate::parallel::install(|| y.par_chunks_mut(rows_per_task * c).for_each(|blk| softmax_rows(blk, c)));
-    } else {
-        softmax_rows(y, c);
-    }
+    let rows_per_task = (PAR_CHUNK / c).max(1);
+    par_chunks_mut(y, rows_per_task * c, threads_for(y.len()), |k, yb| {
+        let xb = &x[k * rows_per_task * c..][..yb.len()];
+        for (xr, yr) in xb.chunks_exact(c).zip(yb.chunks_exact_mut(c)) {
+            softmax_row_scaled(xr, yr, 1.0);
+        }
+    });
 }
 
 /// dz = y * (dy - sum(dy * y)) for one softmax row (the Jacobian-vector product).
@@ -357,32 +692,28 @@ pub fn softmax_row_backward(y: &[f32], dy: &[f32], dz: &mut [f32]) {
     }
 }
 
-/// Apply `f` to each row of length `c` (threaded over rows when the array is large).
-fn rows_mut(y: &mut [f32], c: usize, f: impl Fn(&mut [f32]) + Sync) {
-    if c == 0 {
-        return;
+/// softmax_row_backward over rows of `c`, compiled for AVX2+FMA when the CPU has them. A
+/// dedicated function: through `simd`'s closure inside the threading closure, LLVM kept the row
+/// loop out of line, compiled for SSE2 only (half the vector width).
+fn softmax_backward_rows(y: &[f32], dy: &[f32], dz: &mut [f32], c: usize) {
+    #[inline(always)]
+    fn rows(y: &[f32], dy: &[f32], dz: &mut [f32], c: usize) {
+        for ((dr, yr), gr) in dz.chunks_exact_mut(c).zip(y.chunks_exact(c)).zip(dy.chunks_exact(c)) {
+            softmax_row_backward(yr, gr, dr)
+        }
     }
-    if y.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        use rayon::prelude::*;
-        let rows_per_task = (PAR_CHUNK / c).max(1);
-        crate::parallel::install(|| {
-            y.par_chunks_mut(rows_per_task * c).for_each(|blk| {
-                simd(|| {
-                    for row in blk.chunks_exact_mut(c) {
-                        f(row)
-                    }
-                })
-            })
-        });
-    } else {
-        // A plain `for` (not `for_each`, whose `fold` LLVM kept out of line, compiled for SSE2
-        // only) so the row function is inlined into simd's AVX2 body.
-        simd(|| {
-            for row in y.chunks_exact_mut(c) {
-                f(row)
-            }
-        });
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(y: &[f32], dy: &[f32], dz: &mut [f32], c: usize) {
+            rows(y, dy, dz, c)
+        }
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports the features `avx2` is compiled for.
+            return unsafe { avx2(y, dy, dz, c) };
+        }
     }
+    rows(y, dy, dz, c)
 }
 
 /// x[..., C] -> y = act(x), same shape; softmax over the last axis (length `last`).
@@ -390,12 +721,6 @@ pub fn activation_forward(act: Act, x: &[f32], y: &mut [f32], last: usize) -> KR
     crate::error::ensure_len("y", y.len(), x.len())?;
     match act {
         Act::Linear => y.copy_from_slice(x),
-        Act::Relu => map1(x, y, |v| v.max(0.0)),
-        Act::Sigmoid => map1(x, y, sigmoid_fast),
-        Act::Tanh => map1(x, y, tanh_fast),
-        Act::LeakyRelu(a) => map1(x, y, move |v| if v > 0.0 { v } else { a * v }),
-        Act::Elu(a) => map1(x, y, move |v| if v > 0.0 { v } else { a * (exp_fast(v) - 1.0) }),
-        Act::Gelu => map1(x, y, |v| Act::Gelu.apply(v)),
         Act::Softmax => {
             if x.len() % last.max(1) != 0 {
                 return Err(KernelError::Shape(format!(
@@ -403,9 +728,11 @@ pub fn activation_forward(act: Act, x: &[f32], y: &mut [f32], last: usize) -> KR
                     x.len()
                 )));
             }
-            y.copy_from_slice(x);
-            softmax_rows_par(y, last);
+            softmax_rows(x, y, last);
         }
+        _ => par_chunks_mut(y, PAR_CHUNK, threads_for(x.len()), |k, yb| {
+            act_block(act, &x[k * PAR_CHUNK..][..yb.len()], yb)
+        }),
     }
     Ok(())
 }
@@ -413,42 +740,30 @@ pub fn activation_forward(act: Act, x: &[f32], y: &mut [f32], last: usize) -> KR
 /// Apply bias (per last-axis column, optional) and `act` in place on rows of length `c`:
 /// the output pass Dense fuses after its matmul.
 pub fn bias_act_inplace(act: Act, y: &mut [f32], bias: Option<&[f32]>, c: usize) {
-    macro_rules! each_row {
-        ($f:expr) => {{
-            let f = $f;
-            match bias {
-                Some(b) => rows_mut(y, c, |row| {
+    if c == 0 || (act == Act::Linear && bias.is_none()) {
+        return;
+    }
+    let rows_per_task = (PAR_CHUNK / c).max(1);
+    par_chunks_mut(y, rows_per_task * c, threads_for(y.len()), |_, blk| {
+        if let Some(b) = bias {
+            simd(|| {
+                for row in blk.chunks_exact_mut(c) {
                     for (v, &bb) in row.iter_mut().zip(b) {
-                        *v = f(*v + bb);
+                        *v += bb;
                     }
-                }),
-                None => rows_mut(y, c, |row| {
-                    for v in row.iter_mut() {
-                        *v = f(*v);
-                    }
-                }),
-            }
-        }};
-    }
-    match act {
-        Act::Linear => {
-            if bias.is_some() {
-                each_row!(|v: f32| v)
-            }
+                }
+            })
         }
-        Act::Relu => each_row!(|v: f32| v.max(0.0)),
-        Act::Sigmoid => each_row!(sigmoid_fast),
-        Act::Tanh => each_row!(tanh_fast),
-        Act::LeakyRelu(a) => each_row!(move |v: f32| if v > 0.0 { v } else { a * v }),
-        Act::Elu(a) => each_row!(move |v: f32| if v > 0.0 { v } else { a * (exp_fast(v) - 1.0) }),
-        Act::Gelu => each_row!(|v: f32| Act::Gelu.apply(v)),
-        Act::Softmax => {
-            if bias.is_some() {
-                each_row!(|v: f32| v)
+        match act {
+            Act::Linear => {}
+            Act::Softmax => {
+                for row in blk.chunks_exact_mut(c) {
+                    softmax_row_inplace(row)
+                }
             }
-            softmax_rows_par(y, c)
+            _ => act_block_inplace(act, blk),
         }
-    }
+    });
 }
 
 /// dx = dy * f'(x) given x, y = f(x), dy (all the same length; softmax rows of length `last`).
@@ -480,40 +795,14 @@ pub fn activation_backward(
                     x.len()
                 )));
             }
-            // Rows are independent; reuse dx as the row buffer.
-            dx.copy_from_slice(dy);
-            let ys = y;
-            if dx.len() >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-                use rayon::prelude::*;
-                let rows = (PAR_CHUNK / c).max(1) * c;
-                crate::parallel::install(|| {
-                    dx.par_chunks_mut(rows).zip(ys.par_chunks(rows)).for_each(|(d, yb)| {
-                        simd(|| {
-                            for (d, yr) in d.chunks_exact_mut(c).zip(yb.chunks_exact(c)) {
-                                softmax_row_backward_inplace(yr, d)
-                            }
-                        })
-                    })
-                });
-            } else {
-                simd(|| {
-                    for (d, yr) in dx.chunks_exact_mut(c).zip(ys.chunks_exact(c)) {
-                        softmax_row_backward_inplace(yr, d)
-                    }
-                });
-            }
+            let rows_per_task = (PAR_CHUNK / c).max(1);
+            par_chunks_mut(dx, rows_per_task * c, threads_for(dx.len()), |k, d| {
+                let s = k * rows_per_task * c;
+                softmax_backward_rows(&y[s..s + d.len()], &dy[s..s + d.len()], d, c)
+            });
         }
     }
     Ok(())
-}
-
-/// d (holding dy on entry) <- y * (dy - sum(dy * y)), one softmax row.
-#[inline(always)]
-pub fn softmax_row_backward_inplace(y: &[f32], d: &mut [f32]) {
-    let dot = row_dot(y, d);
-    for (o, &a) in d.iter_mut().zip(y) {
-        *o = a * (*o - dot);
-    }
 }
 
 #[cfg(test)]
@@ -560,6 +849,47 @@ mod tests {
         assert!(sigmoid_fast(-1e4) < 1e-37);
         assert_eq!(tanh_fast(-1e4), -1.0);
         assert!((tanh_fast(1e-6) - 1e-6).abs() < 1e-12);
+    }
+
+    /// f64 reference of the array kernels' scalar functions.
+    fn reference(act: Act, x: f64) -> f64 {
+        match act {
+            Act::Relu => x.max(0.0),
+            Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Act::Tanh => x.tanh(),
+            Act::LeakyRelu(a) => if x > 0.0 { x } else { a as f64 * x },
+            Act::Elu(a) => if x > 0.0 { x } else { a as f64 * x.exp_m1() },
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn array_kernels_match_f64_at_every_tail_length() {
+        // every length 0..40 exercises the 8-lane body and each masked-tail size; also in place
+        for n in 0..40usize {
+            let x: Vec<f32> = (0..n).map(|i| (i as f32 - 20.0) * 0.731).collect();
+            for act in [Act::Relu, Act::Sigmoid, Act::Tanh, Act::LeakyRelu(0.2), Act::Elu(1.3)] {
+                let mut y = vec![f32::NAN; n];
+                activation_forward(act, &x, &mut y, n.max(1)).unwrap();
+                for (&v, &got) in x.iter().zip(&y) {
+                    let want = reference(act, v as f64);
+                    assert!((got as f64 - want).abs() <= 3e-7 * want.abs() + 1e-7, "{act:?}({v}) = {got} vs {want}");
+                }
+                let mut z = x.clone();
+                bias_act_inplace(act, &mut z, None, n.max(1));
+                assert_eq!(y, z, "{act:?} in place, n = {n}");
+            }
+            if n > 0 {
+                let mut y = vec![f32::NAN; n];
+                activation_forward(Act::Softmax, &x, &mut y, n).unwrap();
+                let m = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+                let s: f64 = x.iter().map(|&v| (v as f64 - m).exp()).sum();
+                for (&v, &got) in x.iter().zip(&y) {
+                    let want = (v as f64 - m).exp() / s;
+                    assert!((got as f64 - want).abs() <= 2e-6 * want + 1e-30, "softmax n = {n}: {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! Sums run in f64 per row so a large batch does not lose the small terms.
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::{exp_fast, row_max, row_sum_exp, PARALLEL_MIN_ELEMENTS};
-use rayon::prelude::*;
+use crate::kernels::activations::{
+    exp_fast, par_chunks_mut, row_log_sum_exp, row_max, softmax_row_scaled, threads_for,
+};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS].
 pub const EPS: f32 = 1e-7;
@@ -38,12 +40,13 @@ impl Loss {
     }
 }
 
-/// The loss of one row (and its gradient into `g` when given, unscaled by the 1/R of the mean).
-/// `t` is the target row (dense losses) and `id` the class (sparse loss).
+/// The loss of one row, and its gradient times `k` into `g` when given (k = 1/R, the mean's
+/// factor, applied as the gradient is written: no second pass). `t` is the target row (dense
+/// losses) and `id` the class (sparse loss).
 #[inline(always)]
-fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option<&mut [f32]>) -> f64 {
+fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option<&mut [f32]>, k: f32) -> f64 {
     let c = p.len();
-    let inv_c = 1.0 / c as f32;
+    let k_c = k / c as f32;
     match (loss, logits) {
         (Loss::Mse, _) => {
             let mut s = 0.0f32;
@@ -52,7 +55,7 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
             }
             if let Some(g) = g {
                 for ((o, &a), &b) in g.iter_mut().zip(p).zip(t) {
-                    *o = 2.0 * inv_c * (a - b);
+                    *o = 2.0 * k_c * (a - b);
                 }
             }
             s as f64 / c as f64
@@ -66,7 +69,7 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
                 for ((o, &a), &b) in g.iter_mut().zip(p).zip(t) {
                     // sign(0) = 0, as TF's gradient of abs.
                     let d = a - b;
-                    *o = inv_c * if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 };
+                    *o = k_c * if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 };
                 }
             }
             s as f64 / c as f64
@@ -79,7 +82,7 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
             }
             if let Some(g) = g {
                 for ((o, &z), &y) in g.iter_mut().zip(p).zip(t) {
-                    *o = inv_c * (1.0 / (1.0 + exp_fast(-z)) - y);
+                    *o = k_c * (1.0 / (1.0 + exp_fast(-z)) - y);
                 }
             }
             s as f64 / c as f64
@@ -95,41 +98,34 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
                 for ((o, &a), &y) in g.iter_mut().zip(p).zip(t) {
                     let q = a.clamp(EPS, 1.0 - EPS);
                     let inside = (EPS..=1.0 - EPS).contains(&a);
-                    *o = if inside { inv_c * ((1.0 - y) / (1.0 - q) - y / q) } else { 0.0 };
+                    *o = if inside { k_c * ((1.0 - y) / (1.0 - q) - y / q) } else { 0.0 };
                 }
             }
             s / c as f64
         }
         (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, true) => {
             // Fused log-softmax: loss = lse(z) * sum(t) - sum(t z); grad = softmax * sum(t) - t.
-            let m = row_max(p);
-            let se = row_sum_exp(p, m);
-            let lse = m as f64 + (se as f64).ln();
+            // With a gradient, softmax_row_scaled computes exp once per element, into g.
             let sparse = loss == Loss::SparseCategoricalCrossentropy;
-            let (tsum, tz) = if sparse {
-                (1.0f64, p[id] as f64)
-            } else {
-                let (mut a, mut b) = (0.0f32, 0.0f32);
-                for (&z, &y) in p.iter().zip(t) {
-                    a += y;
-                    b += y * (z - m);
-                }
-                (a as f64, b as f64 + a as f64 * m as f64)
-            };
-            if let Some(g) = g {
-                let scale = tsum as f32 / se;
-                for (o, &z) in g.iter_mut().zip(p) {
-                    *o = exp_fast(z - m) * scale;
-                }
-                if sparse {
-                    g[id] -= 1.0;
-                } else {
-                    for (o, &y) in g.iter_mut().zip(t) {
-                        *o -= y;
+            // sum(t z) as sum(t (z - m)) + sum(t) m: small terms, no cancellation against lse.
+            let (tsum, tzm) = if sparse { (1.0, 0.0) } else { target_sums(t, p, row_max(p)) };
+            let (m, se) = match g {
+                Some(g) => {
+                    let ms = softmax_row_scaled(p, g, tsum * k);
+                    if sparse {
+                        g[id] -= k;
+                    } else {
+                        for (o, &y) in g.iter_mut().zip(t) {
+                            *o -= k * y;
+                        }
                     }
+                    ms
                 }
-            }
-            lse * tsum - tz
+                None => row_log_sum_exp(p),
+            };
+            let lse = m as f64 + (se as f64).ln();
+            let tz = if sparse { p[id] as f64 } else { tzm as f64 + tsum as f64 * m as f64 };
+            lse * tsum as f64 - tz
         }
         (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, false) => {
             // Keras: q = p / sum(p), clipped to [EPS, 1-EPS]; loss = -sum t log q.
@@ -158,12 +154,35 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
                     dot += *o * q;
                 }
                 for o in g.iter_mut() {
-                    *o = (*o - dot) * inv_s;
+                    *o = (*o - dot) * (inv_s * k);
                 }
             }
             l
         }
     }
+}
+
+/// (sum t, sum t (z - m)) over a row, in 8 partial sums each: one running sum would be a serial
+/// chain of adds, 3-4 cycles per element (a row of 1000 classes: ~1 us).
+#[inline(always)]
+fn target_sums(t: &[f32], z: &[f32], m: f32) -> (f32, f32) {
+    const L: usize = 8;
+    let (mut a, mut b) = ([0.0f32; L], [0.0f32; L]);
+    let (ct, cz) = (t.chunks_exact(L), z.chunks_exact(L));
+    let (rt, rz) = (ct.remainder(), cz.remainder());
+    for (tc, zc) in ct.zip(cz) {
+        let (tc, zc): (&[f32; L], &[f32; L]) = (tc.try_into().expect("exact chunk"), zc.try_into().expect("exact chunk"));
+        for i in 0..L {
+            a[i] += tc[i];
+            b[i] += tc[i] * (zc[i] - m);
+        }
+    }
+    let (mut sa, mut sb) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
+    for (&y, &v) in rt.iter().zip(rz) {
+        sa += y;
+        sb += y * (v - m);
+    }
+    (sa, sb)
 }
 
 /// What every block of rows shares; `run` does the rows of one block.
@@ -174,6 +193,11 @@ struct Rows<'a> {
     c: usize,
     inv_rows: f32,
 }
+
+/// Rows per task of the loss: about this many elements (64 KiB of y_pred and of its gradient).
+/// Fixed whatever the thread count, so the blocks, and the sum of their sums, are the same on 1
+/// or N threads.
+const LOSS_BLOCK: usize = 1 << 14;
 
 impl Rows<'_> {
     /// Sum of the row losses of y_pred rows `p` (starting at row r0); their gradient, scaled by
@@ -209,16 +233,13 @@ impl Rows<'_> {
             Some(g) => {
                 for (i, (pr, gr)) in p.chunks_exact(c).zip(g.chunks_exact_mut(c)).enumerate() {
                     let (t, id) = t_row(r0 + i);
-                    total += row_loss(loss, from_logits, pr, t, id, Some(&mut *gr));
-                    for v in gr.iter_mut() {
-                        *v *= inv_rows;
-                    }
+                    total += row_loss(loss, from_logits, pr, t, id, Some(gr), inv_rows);
                 }
             }
             None => {
                 for (i, pr) in p.chunks_exact(c).enumerate() {
                     let (t, id) = t_row(r0 + i);
-                    total += row_loss(loss, from_logits, pr, t, id, None);
+                    total += row_loss(loss, from_logits, pr, t, id, None, inv_rows);
                 }
             }
         }
@@ -277,30 +298,22 @@ pub fn loss(
         ensure_len("grad", g.len(), y_pred.len())?;
     }
     let inv_rows = 1.0 / rows as f32;
-    // One block of rows: sum of row losses, gradient scaled by 1/R.
-    let block = |r0: usize, p: &[f32], g: Option<&mut [f32]>| -> f64 {
-        let rows = Rows { loss, from_logits, targets: &targets, c, inv_rows };
-        rows.run(r0, p, g)
+    // Blocks of rows, each summed on its own; the block sums are then added in block order.
+    let rows_per_task = (LOSS_BLOCK / c).max(1);
+    let step = rows_per_task * c;
+    let sums: Vec<AtomicU64> = (0..rows.div_ceil(rows_per_task)).map(|_| AtomicU64::new(0)).collect();
+    let block = |k: usize, g: Option<&mut [f32]>| {
+        let p = &y_pred[k * step..((k + 1) * step).min(y_pred.len())];
+        let s = Rows { loss, from_logits, targets: &targets, c, inv_rows }.run(k * rows_per_task, p, g);
+        sums[k].store(s.to_bits(), Relaxed);
     };
-    let total = if y_pred.len() >= 4 * PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        let rows_per_task = (PARALLEL_MIN_ELEMENTS / c).max(1);
-        let step = rows_per_task * c;
-        crate::parallel::install(|| match grad {
-            Some(g) => y_pred
-                .par_chunks(step)
-                .zip(g.par_chunks_mut(step))
-                .enumerate()
-                .map(|(k, (p, g))| block(k * rows_per_task, p, Some(g)))
-                .sum::<f64>(),
-            None => y_pred
-                .par_chunks(step)
-                .enumerate()
-                .map(|(k, p)| block(k * rows_per_task, p, None))
-                .sum::<f64>(),
-        })
-    } else {
-        block(0, y_pred, grad)
-    };
+    let threads = threads_for(y_pred.len());
+    match grad {
+        Some(g) => par_chunks_mut(g, step, threads, |k, g| block(k, Some(g))),
+        None => crate::parallel::run_tasks(sums.len(), threads, |k| block(k, None)),
+    }
+    // run_tasks returns after every task, and its SeqCst bookkeeping orders their stores before this.
+    let total: f64 = sums.iter().map(|s| f64::from_bits(s.load(Relaxed))).sum();
     Ok(total / rows as f64)
 }
 
