@@ -3,7 +3,7 @@
 //! sigmoid/tanh are branch-free so the compiler vectorizes them (the gate math is exp-bound).
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::Act;
+use crate::kernels::activations::{sigmoid_fast, tanh_fast, Act};
 use crate::parallel;
 use gemm::Parallelism;
 
@@ -293,45 +293,8 @@ pub fn ensure(name: &str, got: usize, expected: usize) -> KResult<()> {
 
 // ---- vectorizable activations --------------------------------------------------------------
 
-/// e^x for f32 without branches (Cephes expf: range reduction by ln 2, degree-5 polynomial,
-/// 2^n through the exponent bits); relative error ~2e-7 on [-87, 88]. Inputs are clamped there.
-#[inline(always)]
-fn exp_fast(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Round x/ln2 to the nearest integer n with the 1.5*2^23 trick (plain adds, no floor call,
-    // so it vectorizes on baseline SSE2); n's bits then sit in the low mantissa bits of `t`.
-    const MAGIC: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.3);
-    let t = x * LOG2E + MAGIC;
-    let n = t - MAGIC;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let r2 = r * r;
-    let p = 1.987_569_1e-4f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
-    let y = p * r2 + r + 1.0;
-    // n in [-126, 127] after the clamp: 2^n is a normal float built from its exponent bits.
-    let ni = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
-    y * f32::from_bits(((ni + 127) as u32) << 23)
-}
-
-#[inline(always)]
-fn sigmoid_fast(x: f32) -> f32 {
-    1.0 / (1.0 + exp_fast(-x))
-}
-
-#[inline(always)]
-fn tanh_fast(x: f32) -> f32 {
-    // tanh|x| = (1 - e) / (1 + e), e = exp(-2|x|) in (0, 1]: no overflow, absolute error ~1e-7.
-    let e = exp_fast(-2.0 * x.abs());
-    let t = (1.0 - e) / (1.0 + e);
-    t.copysign(x)
-}
+// exp_fast / sigmoid_fast / tanh_fast: the branch-free scalar forms activations.rs defines for every
+// kernel (they vectorize inside an AVX2/FMA caller).
 
 /// y = act(y) in place, over a slice: one match, then a tight loop the compiler vectorizes.
 /// Always inlined, so inside an AVX2/FMA-enabled caller it is compiled with those features.
@@ -379,6 +342,7 @@ pub fn mul_grad(act: Act, y: &[f32], d: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::activations::exp_fast;
 
     #[test]
     fn fast_exp_sigmoid_tanh_are_accurate() {
