@@ -4,15 +4,16 @@
 //!
 //! Forward: PIX pixels x FB filters of accumulators stay in registers across all the taps
 //! (4 x 16 = 8 ymm): per tap, one w row load shared by the PIX pixels and one broadcast per pixel.
-//! dW: per tap, an FB-filter accumulator sums x_tap * dy over a run of pixels in registers (two
-//! chains, to cover the FMA latency) and is added into dw once per run, not once per pixel.
+//! dW: for a group of TG taps of one kernel row, TG x FB accumulators sum x_tap * dy over a run
+//! of pixels in registers (each dy load serves the TG taps) and are added into dw once per run,
+//! not once per pixel.
 //! Work is cut into runs of pixels of one output row; pixels whose field crosses the left/right
 //! padding (and rows crossing the top/bottom, by their tap range) are handled apart, so the inner
 //! loops have no bounds tests.
 
 use super::Conv2d;
 
-/// Output pixels the forward computes together.
+/// Output pixels the forward computes together: 4 pixels x 16 filters = 8 ymm accumulators.
 const PIX: usize = 4;
 /// Filters per accumulator block (2 ymm).
 const FB: usize = 16;
@@ -56,19 +57,25 @@ macro_rules! dispatch_avx2 {
     }};
 }
 
-/// Calls `f(img, oy, ox0, ox1, i0)` for each run of the output rows `row0..row0+nrows` (rows
-/// counted from x's first image) that lies in one output row of one image; `i0` is the run's first
-/// row counted from `row0`.
-fn for_each_run(g: &Conv2d, row0: usize, nrows: usize, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+/// The runs of the output rows `row0..row0+nrows` (rows counted from x's first image) that lie
+/// in one output row of one image, as (img, oy, ox0, ox1, i0) with `i0` the run's first row
+/// counted from `row0`. An iterator, not a callback: a closure body is compiled apart from the
+/// AVX2 copy of its caller when LLVM does not inline it, and `mul_add` there is a libm call
+/// (that cost 50x once).
+fn runs(g: &Conv2d, row0: usize, nrows: usize) -> impl Iterator<Item = (usize, usize, usize, usize, usize)> + '_ {
     let (rpi, ow, end) = (g.rows_per_image(), g.ow, row0 + nrows);
     let mut r = row0;
-    while r < end {
+    std::iter::from_fn(move || {
+        if r >= end {
+            return None;
+        }
         let (img, rem) = (r / rpi, r % rpi);
         let (oy, ox0) = (rem / ow, rem % ow);
         let ox1 = ow.min(ox0 + (end - r));
-        f(img, oy, ox0, ox1, r - row0);
+        let run = (img, oy, ox0, ox1, r - row0);
         r += ox1 - ox0;
-    }
+        Some(run)
+    })
 }
 
 /// The output columns [lo, hi) of `ox0..ox1` whose receptive field lies inside the image
@@ -107,7 +114,7 @@ fn forward_body<M: Madd>(
     y: &mut [f32],
 ) {
     let (f, xpi) = (g.f, g.x_per_image());
-    for_each_run(g, row0, y.len() / f, |img, oy, ox0, ox1, i0| {
+    for (img, oy, ox0, ox1, i0) in runs(g, row0, y.len() / f) {
         let ximg = &x[img * xpi..][..xpi];
         let yrun = &mut y[i0 * f..][..(ox1 - ox0) * f];
         let (lo, hi) = interior_cols(g, ox0, ox1);
@@ -119,11 +126,15 @@ fn forward_body<M: Madd>(
             pixels_forward::<M, PIX>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..PIX * f]);
             ox += PIX;
         }
+        while ox + 2 <= hi {
+            pixels_forward::<M, 2>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..2 * f]);
+            ox += 2;
+        }
         while ox < hi {
             pixels_forward::<M, 1>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..f]);
             ox += 1;
         }
-    });
+    }
 }
 
 /// P horizontally interior pixels starting at column `ox` of output row `oy`: y[P, F].
@@ -237,7 +248,7 @@ fn dw_body<M: Madd>(g: &Conv2d, x: &[f32], dy: &[f32], row0: usize, dw: &mut [f3
             *d += v;
         }
     }
-    for_each_run(g, row0, dy.len() / f, |img, oy, ox0, ox1, i0| {
+    for (img, oy, ox0, ox1, i0) in runs(g, row0, dy.len() / f) {
         let ximg = &x[img * xpi..][..xpi];
         let dyrun = &dy[i0 * f..][..(ox1 - ox0) * f];
         let (lo, hi) = interior_cols(g, ox0, ox1);
@@ -245,59 +256,76 @@ fn dw_body<M: Madd>(g: &Conv2d, x: &[f32], dy: &[f32], row0: usize, dw: &mut [f3
             pixel_dw::<M>(g, ximg, &dyrun[(ox - ox0) * f..][..f], oy, ox, dw);
         }
         if lo == hi {
-            return;
+            continue;
         }
         let dyi = &dyrun[(lo - ox0) * f..(hi - ox0) * f];
         let (ky_lo, ky_hi, iy0) = tap_rows(g, oy);
         let (col0, step) = ((lo * g.sw - g.pad_left) * g.c, g.sw * g.c);
         for ky in ky_lo..ky_hi {
             let xrow = &ximg[iy0.wrapping_add(ky) * rowlen..][..rowlen];
-            for j in 0..run {
-                let dwr = &mut dw[(ky * run + j) * f..][..f];
-                let mut fb = 0;
-                while fb + FB <= f {
-                    tap_dw::<M, FB>(xrow, col0 + j, step, dyi, f, fb, dwr);
-                    fb += FB;
-                }
-                while fb + 8 <= f {
-                    tap_dw::<M, 8>(xrow, col0 + j, step, dyi, f, fb, dwr);
-                    fb += 8;
-                }
-                while fb < f {
-                    tap_dw::<M, 1>(xrow, col0 + j, step, dyi, f, fb, dwr);
-                    fb += 1;
-                }
+            let mut j = 0;
+            while j < run {
+                // Up to TG taps of this kernel row at a time: each dy load serves them all.
+                let x0 = col0 + j;
+                let dwr = &mut dw[(ky * run + j) * f..];
+                j += match run - j {
+                    1 => taps_dw::<M, 1>(xrow, x0, step, dyi, f, dwr),
+                    2 => taps_dw::<M, 2>(xrow, x0, step, dyi, f, dwr),
+                    _ => taps_dw::<M, TG>(xrow, x0, step, dyi, f, dwr),
+                };
             }
         }
-    });
+    }
 }
 
-/// dwr[fb..fb+B] += sum over the run's pixels k of xrow[x0 + k*step] * dy[k, fb..fb+B].
+/// Taps per dW group: TG taps x FB filters = 6 ymm accumulators (+ 2 dy, 1 broadcast).
+const TG: usize = 3;
+
+/// dw[t, :] += sum over the run's pixels k of xrow[x0 + k*step + t] * dy[k, :] for the J taps
+/// t < J (J consecutive taps of one kernel row: consecutive floats of x). Returns J.
 #[inline(always)]
-fn tap_dw<M: Madd, const B: usize>(xrow: &[f32], x0: usize, step: usize, dy: &[f32], f: usize, fb: usize, dwr: &mut [f32]) {
-    let n = dy.len() / f;
-    let xs = &xrow[x0..][..(n - 1) * step + 1];
-    let (mut a0, mut a1) = ([0.0f32; B], [0.0f32; B]);
-    let mut k = 0;
-    while k + 2 <= n {
-        let (x0v, x1v) = (xs[k * step], xs[(k + 1) * step]);
-        let d0: &[f32; B] = dy[k * f + fb..][..B].try_into().expect("B floats");
-        let d1: &[f32; B] = dy[(k + 1) * f + fb..][..B].try_into().expect("B floats");
-        for i in 0..B {
-            a0[i] = M::madd(x0v, d0[i], a0[i]);
-            a1[i] = M::madd(x1v, d1[i], a1[i]);
-        }
-        k += 2;
+fn taps_dw<M: Madd, const J: usize>(xrow: &[f32], x0: usize, step: usize, dy: &[f32], f: usize, dw: &mut [f32]) -> usize {
+    let mut fb = 0;
+    while fb + FB <= f {
+        block_dw::<M, J, FB>(xrow, x0, step, dy, f, fb, dw);
+        fb += FB;
     }
-    if k < n {
-        let xv = xs[k * step];
-        let d0: &[f32; B] = dy[k * f + fb..][..B].try_into().expect("B floats");
-        for i in 0..B {
-            a0[i] = M::madd(xv, d0[i], a0[i]);
+    while fb + 8 <= f {
+        block_dw::<M, J, 8>(xrow, x0, step, dy, f, fb, dw);
+        fb += 8;
+    }
+    while fb < f {
+        block_dw::<M, J, 1>(xrow, x0, step, dy, f, fb, dw);
+        fb += 1;
+    }
+    J
+}
+
+/// Filters fb..fb+B of `taps_dw`: acc[J][B] in registers over the whole run.
+#[inline(always)]
+fn block_dw<M: Madd, const J: usize, const B: usize>(
+    xrow: &[f32],
+    x0: usize,
+    step: usize,
+    dy: &[f32],
+    f: usize,
+    fb: usize,
+    dw: &mut [f32],
+) {
+    let mut acc = [[0.0f32; B]; J];
+    for (k, d) in dy.chunks_exact(f).enumerate() {
+        let d: &[f32; B] = d[fb..fb + B].try_into().expect("B floats");
+        let xk: &[f32; J] = xrow[x0 + k * step..][..J].try_into().expect("J floats");
+        for t in 0..J {
+            for i in 0..B {
+                acc[t][i] = M::madd(xk[t], d[i], acc[t][i]);
+            }
         }
     }
-    for i in 0..B {
-        dwr[fb + i] += a0[i] + a1[i];
+    for (t, a) in acc.iter().enumerate() {
+        for (o, v) in dw[t * f + fb..][..B].iter_mut().zip(a) {
+            *o += v;
+        }
     }
 }
 
