@@ -235,7 +235,7 @@ def test_errors_name_the_shapes():
     n=st.integers(1, 3),
     h=st.integers(1, 12),
     w=st.integers(1, 12),
-    c=st.integers(1, 2),
+    c=st.integers(1, 6),
     f=st.integers(1, 70),
     kh=st.integers(1, 3),
     kw=st.integers(1, 3),
@@ -245,8 +245,8 @@ def test_errors_name_the_shapes():
     seed=st.integers(0, 2**31),
 )
 def test_direct_path_random_filter_counts(n, h, w, c, f, kh, kw, sh, sw, padding, seed):
-    # KH*KW*C <= 16 takes the direct kernel: 16-, 8- and 1-wide filter blocks, 4- and 1-pixel runs,
-    # fields crossing the padding on every side.
+    # KH*KW*C <= 16 takes the direct kernels, and so does the forward with F >= 16 at any field:
+    # 16-, 8- and 1-wide filter blocks, 4-, 2- and 1-pixel runs, padding crossed on every side.
     kh, kw = min(kh, h), min(kw, w)
     rng = np.random.default_rng(seed)
     x, k = rand(rng, n, h, w, c), rand(rng, kh, kw, c, f)

@@ -1,6 +1,8 @@
-//! Direct kernels for tiny receptive fields (KH*KW*C <= DIRECT_MAX_TAPS, e.g. a 3x3 kernel on a
-//! grey image): no patch matrix. An im2col row would be 9 floats against 32+ filters, a product
-//! that is all overhead; here an output pixel is the sum of its taps' scalars times rows of w.
+//! Direct kernels: no patch matrix, an output pixel is the sum of its taps' scalars times rows of
+//! w. For tiny receptive fields (a 3x3 kernel on a grey image: an im2col row of 9 floats against
+//! 32+ filters, a product that is all overhead) forward and dW; for larger ones the forward only
+//! (it reads x in place where im2col + sgemm copy every field twice, into the patches and the
+//! packed panels).
 //!
 //! Forward: PIX pixels x FB filters of accumulators stay in registers across all the taps
 //! (4 x 16 = 8 ymm): per tap, one w row load shared by the PIX pixels and one broadcast per pixel.
@@ -14,6 +16,7 @@
 use super::Conv2d;
 
 /// Output pixels the forward computes together: 4 pixels x 16 filters = 8 ymm accumulators.
+/// (6 pixels, the gemm micro-kernel's 12, ran 2x slower at conv2's shape: spills.)
 const PIX: usize = 4;
 /// Filters per accumulator block (2 ymm).
 const FB: usize = 16;
