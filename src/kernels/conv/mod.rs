@@ -19,7 +19,7 @@
 //!   order (results do not depend on scheduling). When a single chunk or image is all there is,
 //!   its sgemm gets all the threads instead.
 //!
-//! Backward: dW = patches^T @ dz (accumulated over chunks), db = column sums of dz,
+//! Backward: dW^T = dz^T @ patches (accumulated over chunks), db = column sums of dz,
 //! dx = col2im(dz @ w^T) (skipped when the caller does not need it, e.g. the first layer).
 
 mod direct;
@@ -335,14 +335,24 @@ pub fn conv2d_forward(g: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, act: 
     Ok(())
 }
 
+/// dst[j, i] (+)= src[i, j] for src [rows, cols] (once per call on kernel-sized matrices).
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], add: bool) {
+    for (i, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let d = &mut dst[j * rows + i];
+            *d = if add { *d + v } else { v };
+        }
+    }
+}
+
 /// The backward of images `x` (a contiguous range of the batch) with their y (when the
 /// activation needs it) and dy: adds into the task's private dw/db and, when given, writes dx for
-/// these images.
+/// these images. `w_t` is w transposed, [F, taps], when dx is wanted.
 #[allow(clippy::too_many_arguments)]
 fn backward_images(
     g: &Conv2d,
     x: &[f32],
-    w: &[f32],
+    w_t: &[f32],
     y: &[f32],
     act: Act,
     dy: &[f32],
@@ -355,6 +365,8 @@ fn backward_images(
     let nrows = dy.len() / f;
     let chunk = g.chunk_rows();
     let (mut patches, mut dpatches, mut dz_buf) = (Vec::new(), Vec::new(), Vec::new());
+    // dW^T [F, taps] for the im2col path, transposed into dw at the end.
+    let mut dw_t = if g.direct() { Vec::new() } else { vec![0.0f32; f * taps] };
     if let Some(dx) = dx.as_deref_mut() {
         dx.fill(0.0);
     }
@@ -379,15 +391,21 @@ fn backward_images(
             }
             patches.resize(rows * taps, 0.0);
             im2col(g, x, row0, rows, &mut patches);
-            // dw[taps, F] += patches^T [taps, rows] @ dz [rows, F]
-            sgemm(&patches, dz, dw, taps, rows, f, true, false, true, gemm_threads);
+            // dW^T [F, taps] += dz^T [F, rows] @ patches [rows, taps]: both operands pack from
+            // contiguous rows (dz rows into the A panels, patch rows into the B panels), 11%
+            // faster at conv2's shape than dW = patches^T @ dz.
+            sgemm(dz, &patches, &mut dw_t, f, rows, taps, true, false, true, gemm_threads);
         }
         if let Some(dx) = dx.as_deref_mut() {
-            // dpatches[rows, taps] = dz [rows, F] @ w^T [F, taps], then scattered back.
+            // dpatches[rows, taps] = dz [rows, F] @ w^T [F, taps], then scattered back (w^T made
+            // contiguous once per call: packing it beats packing w transposed at every chunk).
             dpatches.resize(rows * taps, 0.0);
-            sgemm(dz, w, &mut dpatches, rows, f, taps, false, true, false, gemm_threads);
+            sgemm(dz, w_t, &mut dpatches, rows, f, taps, false, false, false, gemm_threads);
             col2im(g, &dpatches, row0, rows, dx);
         }
+    }
+    if !dw_t.is_empty() {
+        transpose(&dw_t, f, taps, dw, true);
     }
 }
 
@@ -425,12 +443,18 @@ pub fn conv2d_backward(
         return Ok(());
     }
     let ys = |start: usize, len: usize| if act == Act::Linear { &y[..0] } else { &y[start * rpi * f..(start + len) * rpi * f] };
+    let mut w_t = Vec::new();
+    if dx.is_some() {
+        w_t.resize(w.len(), 0.0);
+        transpose(w, g.taps(), f, &mut w_t, false);
+    }
+    let w_t = &w_t[..];
     let threads = parallel::num_threads();
     let ranges = image_ranges(g.n, threads);
     let dw_len = dw.len();
     parallel::install(|| {
         if ranges.len() == 1 {
-            backward_images(g, x, w, ys(0, g.n), act, dy, dx, dw, db, threads);
+            backward_images(g, x, w_t, ys(0, g.n), act, dy, dx, dw, db, threads);
             return;
         }
         // One task per range of images, each with a private dw/db; dx ranges are disjoint.
@@ -454,7 +478,7 @@ pub fn conv2d_backward(
                 let mut pdb = vec![0.0f32; f];
                 let xs = &x[start * xpi..(start + len) * xpi];
                 let dys = &dy[start * rpi * f..(start + len) * rpi * f];
-                backward_images(g, xs, w, ys(start, len), act, dys, dxp, &mut pdw, &mut pdb, 1);
+                backward_images(g, xs, w_t, ys(start, len), act, dys, dxp, &mut pdw, &mut pdb, 1);
                 (pdw, pdb)
             })
             .collect();
