@@ -363,3 +363,26 @@ def test_conv2d_layer_fuses_its_activation(act):
     rdx, rdw, rdb = _core.conv2d_backward(x, w, _core.activation_backward(z, y, dy, act, alpha), (1, 1), "same")
     for got, want in ((dx, rdx), (dw, rdw), (db, rdb)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_avx2_copy_of_the_direct_forward_in_subprocess():
+    """AIAAS_DISABLE_AVX512=1 (read once) runs the AVX2 copy of the direct forward (16-filter
+    blocks) instead of the AVX-512 one (32-filter blocks): both match the reference."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import test_conv as t;"
+        "from aiaas_core import _core; rng = np.random.default_rng(4);"
+        "cases = [((2, 28, 28, 1), (3, 3, 1, 32), (1, 1), 'valid'), ((2, 11, 9, 5), (3, 3, 5, 56), (2, 1), 'same'),"
+        "         ((1, 8, 7, 3), (3, 3, 3, 16), (1, 1), 'same')];"
+        "[t.check(_core.conv2d_forward(x, w, b, s, p), t.conv_ref(x, w, b, s, p), w[..., 0].size) "
+        " for xs, ws, s, p in cases for x, w, b in [(t.rand(rng, *xs), t.rand(rng, *ws), t.rand(rng, ws[3]))]];"
+        "print('ok')"
+    )
+    for flag in ("0", "1"):
+        env = dict(os.environ, AIAAS_DISABLE_AVX512=flag)
+        out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -5,7 +5,8 @@
 //! packed panels).
 //!
 //! Forward: PIX pixels x FB filters of accumulators stay in registers across all the taps
-//! (4 x 16 = 8 ymm): per tap, one w row load shared by the PIX pixels and one broadcast per pixel.
+//! (4 x 16 = 8 ymm; 4 x 32 = 8 zmm with AVX-512): per tap, one w row load shared by the PIX
+//! pixels and one broadcast per pixel.
 //! dW: for a group of TG taps of one kernel row, TG x FB accumulators sum x_tap * dy over a run
 //! of pixels in registers (each dy load serves the TG taps) and are added into dw once per run,
 //! not once per pixel.
@@ -18,7 +19,7 @@ use super::Conv2d;
 /// Output pixels the forward computes together: 4 pixels x 16 filters = 8 ymm accumulators.
 /// (6 pixels, the gemm micro-kernel's 12, ran 2x slower at conv2's shape: spills.)
 const PIX: usize = 4;
-/// Filters per accumulator block (2 ymm).
+/// Filters per accumulator block (2 ymm; the AVX-512 forward uses 32, 2 zmm).
 const FB: usize = 16;
 
 /// a * b + c: one FMA instruction in the AVX2+FMA copies, a multiply and an add in the portable
@@ -104,11 +105,34 @@ fn tap_rows(g: &Conv2d, oy: usize) -> (usize, usize, usize) {
 /// Direct forward of output rows `row0..row0+nrows` of `x` (rows from x's first image) into `y`
 /// (exactly those rows): y_row = b + sum over in-bounds taps t of x_t * w[t, :].
 pub(super) fn forward_rows(g: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, row0: usize, y: &mut [f32]) {
-    dispatch_avx2!(forward_body(g: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, row0: usize, y: &mut [f32]))
+    #[cfg(target_arch = "x86_64")]
+    {
+        // 32-filter blocks (2 zmm per pixel, 8 accumulators): 1 thread, batch 32, conv2 7.0 ms vs
+        // 7.9-10 with AVX2's 16-filter blocks, conv1 0.21 vs 0.26-0.5, 3x3x64x128 6.6 vs 8-9.5.
+        // 6 pixels x 32 filters was no better; 8 x 16 in zmm was 2x slower.
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn avx512(g: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, row0: usize, y: &mut [f32]) {
+            forward_body::<Fused, 32, PIX>(g, x, w, b, row0, y)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(g: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, row0: usize, y: &mut [f32]) {
+            forward_body::<Fused, FB, PIX>(g, x, w, b, row0, y)
+        }
+        // The gemm's switch (AIAAS_DISABLE_AVX512 is honoured, so tests can run the AVX2 copy).
+        if crate::kernels::gemm::gemm_microkernel::has_avx512() {
+            // SAFETY: the CPU supports the features `avx512` was compiled for.
+            return unsafe { avx512(g, x, w, b, row0, y) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features `avx2` was compiled for.
+            return unsafe { avx2(g, x, w, b, row0, y) };
+        }
+    }
+    forward_body::<Plain, FB, PIX>(g, x, w, b, row0, y)
 }
 
 #[inline(always)]
-fn forward_body<M: Madd>(
+fn forward_body<M: Madd, const WB: usize, const NP: usize>(
     g: &Conv2d,
     x: &[f32],
     w: &[f32],
@@ -125,24 +149,25 @@ fn forward_body<M: Madd>(
             pixel_forward::<M>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..f]);
         }
         let mut ox = lo;
-        while ox + PIX <= hi {
-            pixels_forward::<M, PIX>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..PIX * f]);
-            ox += PIX;
+        while ox + NP <= hi {
+            pixels_forward::<M, WB, NP>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..NP * f]);
+            ox += NP;
         }
         while ox + 2 <= hi {
-            pixels_forward::<M, 2>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..2 * f]);
+            pixels_forward::<M, WB, 2>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..2 * f]);
             ox += 2;
         }
         while ox < hi {
-            pixels_forward::<M, 1>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..f]);
+            pixels_forward::<M, WB, 1>(g, ximg, w, b, oy, ox, &mut yrun[(ox - ox0) * f..][..f]);
             ox += 1;
         }
     }
 }
 
-/// P horizontally interior pixels starting at column `ox` of output row `oy`: y[P, F].
+/// P horizontally interior pixels starting at column `ox` of output row `oy`: y[P, F], in
+/// blocks of WB filters, then 16, 8 and 1.
 #[inline(always)]
-fn pixels_forward<M: Madd, const P: usize>(
+fn pixels_forward<M: Madd, const WB: usize, const P: usize>(
     g: &Conv2d,
     ximg: &[f32],
     w: &[f32],
@@ -153,9 +178,13 @@ fn pixels_forward<M: Madd, const P: usize>(
 ) {
     let cols: [usize; P] = std::array::from_fn(|p| ((ox + p) * g.sw - g.pad_left) * g.c);
     let mut fb = 0;
-    while fb + FB <= g.f {
-        block_forward::<M, P, FB>(g, ximg, w, b, oy, &cols, fb, y);
-        fb += FB;
+    while fb + WB <= g.f {
+        block_forward::<M, P, WB>(g, ximg, w, b, oy, &cols, fb, y);
+        fb += WB;
+    }
+    while WB > 16 && fb + 16 <= g.f {
+        block_forward::<M, P, 16>(g, ximg, w, b, oy, &cols, fb, y);
+        fb += 16;
     }
     while fb + 8 <= g.f {
         block_forward::<M, P, 8>(g, ximg, w, b, oy, &cols, fb, y);
