@@ -176,7 +176,12 @@ fn pixels_forward<M: Madd, const WB: usize, const P: usize>(
     ox: usize,
     y: &mut [f32],
 ) {
-    let cols: [usize; P] = std::array::from_fn(|p| ((ox + p) * g.sw - g.pad_left) * g.c);
+    // Plain loops, not `std::array::from_fn`: LLVM left that out of line in one build, and the
+    // inner loop lost the slices' lengths (bounds tests, 2x slower).
+    let mut cols = [0usize; P];
+    for (p, col) in cols.iter_mut().enumerate() {
+        *col = ((ox + p) * g.sw - g.pad_left) * g.c;
+    }
     let mut fb = 0;
     while fb + WB <= g.f {
         block_forward::<M, P, WB>(g, ximg, w, b, oy, &cols, fb, y);
@@ -219,7 +224,10 @@ fn block_forward<M: Madd, const P: usize, const B: usize>(
     for ky in ky_lo..ky_hi {
         let xrow = &ximg[iy0.wrapping_add(ky) * rowlen..][..rowlen];
         // In NHWC a pixel's kernel row is one contiguous run of KW*C floats.
-        let xs: [&[f32]; P] = std::array::from_fn(|p| &xrow[cols[p]..][..run]);
+        let mut xs: [&[f32]; P] = [&[]; P];
+        for (xp, &col) in xs.iter_mut().zip(cols) {
+            *xp = &xrow[col..][..run];
+        }
         let wk = &w[ky * run * f..][..run * f];
         for j in 0..run {
             let wr: &[f32; B] = wk[j * f + fb..][..B].try_into().expect("B floats");
