@@ -228,3 +228,161 @@ def test_errors_name_the_shapes():
         _core.conv2d_forward(x.astype(np.float64), w, None)
     # an empty batch is fine
     assert _core.conv2d_forward(x[:0], w, None).shape == (0, 3, 3, 4)
+
+
+# ---- the direct kernel (tiny receptive fields) over many filter counts ---------------------------
+@given(
+    n=st.integers(1, 3),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    c=st.integers(1, 6),
+    f=st.integers(1, 70),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    padding=st.sampled_from(["valid", "same"]),
+    seed=st.integers(0, 2**31),
+)
+def test_direct_path_random_filter_counts(n, h, w, c, f, kh, kw, sh, sw, padding, seed):
+    # KH*KW*C <= 16 takes the direct kernels, and so does the forward with F >= 16 at any field:
+    # 16-, 8- and 1-wide filter blocks, 4-, 2- and 1-pixel runs, padding crossed on every side.
+    kh, kw = min(kh, h), min(kw, w)
+    rng = np.random.default_rng(seed)
+    x, k = rand(rng, n, h, w, c), rand(rng, kh, kw, c, f)
+    run_both(x, k, rand(rng, f), (sh, sw), padding, rng)
+
+
+# ---- the fused activation -------------------------------------------------------------------------
+FUSED = [("relu", 0.0), ("sigmoid", 0.0), ("tanh", 0.0), ("softmax", 0.0), ("leaky_relu", 0.2), ("elu", 1.0),
+         ("linear", 0.0)]
+SHAPES = [  # direct path (tiny field) and im2col path, strided and padded
+    ((3, 12, 11, 1), (3, 3, 1, 20), (1, 1), "valid"),
+    ((2, 9, 8, 5), (3, 3, 5, 6), (2, 1), "same"),
+]
+
+
+def act_ref(z, name, alpha):
+    """float64 activations (Keras definitions)."""
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, alpha * z)
+    if name == "elu":
+        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+    return z
+
+
+@pytest.mark.parametrize("act,alpha", FUSED)
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding", SHAPES)
+def test_fused_activation_matches_the_composition(act, alpha, x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(5)
+    x, w, b = rand(rng, *x_shape), rand(rng, *w_shape), rand(rng, w_shape[3])
+    z = _core.conv2d_forward(x, w, b, stride, padding)
+    y = _core.conv2d_forward(x, w, b, stride, padding, act, alpha)
+    np.testing.assert_allclose(y, _core.activation_forward(z, act, alpha), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(y, act_ref(conv_ref(x, w, b, stride, padding), act, alpha), rtol=1e-4, atol=1e-5)
+    dy = rand(rng, *y.shape)
+    dz = _core.activation_backward(z, y, dy, act, alpha)
+    for need_dx in (True, False):
+        fused = _core.conv2d_backward(x, w, dy, stride, padding, need_dx, y=y, activation=act, alpha=alpha)
+        split = _core.conv2d_backward(x, w, dz, stride, padding, need_dx)
+        for got, want in zip(fused, split):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("act,alpha", [("sigmoid", 0.0), ("tanh", 0.0), ("softmax", 0.0), ("elu", 0.7)])
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding", SHAPES)
+def test_fused_gradients_match_finite_differences(act, alpha, x_shape, w_shape, stride, padding):
+    # L = sum(act(conv(x, w) + b) * dy) in float64 (smooth activations), central differences on a
+    # few elements of x, w and b against the fused float32 backward.
+    rng = np.random.default_rng(6)
+    x, w, b = rand(rng, *x_shape), rand(rng, *w_shape), rand(rng, w_shape[3])
+    y = _core.conv2d_forward(x, w, b, stride, padding, act, alpha)
+    dy = rand(rng, *y.shape)
+    dx, dw, db = _core.conv2d_backward(x, w, dy, stride, padding, y=y, activation=act, alpha=alpha)
+    loss = lambda x_, w_, b_: float((act_ref(conv_ref(x_, w_, b_, stride, padding), act, alpha) * dy).sum())  # noqa: E731
+    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)
+    eps = 1e-6
+    for arr, grad in ((x64, dx), (w64, dw), (b64, db)):
+        for flat in rng.choice(arr.size, size=4, replace=False):
+            idx = np.unravel_index(flat, arr.shape)
+            plus, minus = arr.copy(), arr.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            args = lambda v: [v if a is arr else a for a in (x64, w64, b64)]  # noqa: E731
+            fd = (loss(*args(plus)) - loss(*args(minus))) / (2 * eps)
+            assert abs(fd - grad[idx]) < 1e-4 * (1 + abs(fd)), (act, idx, fd, grad[idx])
+
+
+def test_fused_activation_errors():
+    rng = np.random.default_rng(7)
+    x, w = rand(rng, 2, 6, 6, 1), rand(rng, 3, 3, 1, 4)
+    y = _core.conv2d_forward(x, w, None, activation="relu")
+    with pytest.raises(ValueError, match="gelu"):
+        _core.conv2d_forward(x, w, None, activation="gelu")
+    with pytest.raises(ValueError, match="gelu"):
+        _core.conv2d_backward(x, w, y, y=y, activation="gelu")
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        _core.conv2d_forward(x, w, None, activation="swish")
+    with pytest.raises(ValueError, match="needs y"):
+        _core.conv2d_backward(x, w, y, activation="relu")
+    with pytest.raises(ValueError, match=r"y has shape \[2, 4, 3, 4\].*dy.*\[2, 4, 4, 4\]"):
+        _core.conv2d_backward(x, w, y, y=y[:, :, :3].copy(), activation="relu")
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "softmax", "elu", "gelu", "linear"])
+def test_conv2d_layer_fuses_its_activation(act):
+    from aiaas_core.keras import layers
+
+    rng = np.random.default_rng(8)
+    layer = layers.Conv2D(6, 3, padding="same", activation=act)
+    x = rand(rng, 2, 7, 6, 3)
+    layer(x)
+    w, b = rand(rng, 3, 3, 3, 6), rand(rng, 6)
+    layer.kernel.value[...] = w
+    layer.bias.value[...] = b
+    y, ctx = layer.forward(x, True)
+    z = _core.conv2d_forward(x, w, b, (1, 1), "same")
+    alpha = layer.alpha
+    np.testing.assert_allclose(y, _core.activation_forward(z, act, alpha), rtol=1e-5, atol=1e-6)
+    # the fused forms keep x and y only; gelu keeps its pre-activation
+    assert (ctx[1] is None) == (act != "gelu")
+    dy = rand(rng, *y.shape)
+    dx, (dw, db) = layer.backward(ctx, dy)
+    rdx, rdw, rdb = _core.conv2d_backward(x, w, _core.activation_backward(z, y, dy, act, alpha), (1, 1), "same")
+    for got, want in ((dx, rdx), (dw, rdw), (db, rdb)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_avx2_copy_of_the_direct_forward_in_subprocess():
+    """AIAAS_DISABLE_AVX512=1 (read once) runs the AVX2 copy of the direct forward (16-filter
+    blocks) instead of the AVX-512 one (32-filter blocks): both match the reference."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import test_conv as t;"
+        "from aiaas_core import _core; rng = np.random.default_rng(4);"
+        "cases = [((2, 28, 28, 1), (3, 3, 1, 32), (1, 1), 'valid'), ((2, 11, 9, 5), (3, 3, 5, 56), (2, 1), 'same'),"
+        "         ((1, 8, 7, 3), (3, 3, 3, 16), (1, 1), 'same')];"
+        "[t.check(_core.conv2d_forward(x, w, b, s, p), t.conv_ref(x, w, b, s, p), w[..., 0].size) "
+        " for xs, ws, s, p in cases for x, w, b in [(t.rand(rng, *xs), t.rand(rng, *ws), t.rand(rng, ws[3]))]];"
+        "print('ok')"
+    )
+    for flag in ("0", "1"):
+        env = dict(os.environ, AIAAS_DISABLE_AVX512=flag)
+        out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

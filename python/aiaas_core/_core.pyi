@@ -50,13 +50,17 @@ def dense_backward(
 
 # ---- conv2d (NHWC input, HWIO kernel, Keras layout) ------------------------------------------
 # x[N,H,W,C], w[KH,KW,C,F], b[F] | None, padding "valid" | "same" (Keras/TF "same" padding rule)
-# -> y[N,OH,OW,F]; activation is applied separately (activation_forward)
+# -> y[N,OH,OW,F] = activation(conv + b), fused: linear, relu, sigmoid, tanh, softmax (over F),
+# leaky_relu, elu (alpha for these two); gelu is refused (apply it with activation_forward)
 def conv2d_forward(
-    x: F32, w: F32, b: Optional[F32], stride: tuple[int, int] = (1, 1), padding: str = "valid"
+    x: F32, w: F32, b: Optional[F32], stride: tuple[int, int] = (1, 1), padding: str = "valid",
+    activation: str = "linear", alpha: float = 0.0,
 ) -> F32: ...
-# dy[N,OH,OW,F] -> (dx[N,H,W,C] | None, dw[KH,KW,C,F], db[F])
+# dy[N,OH,OW,F] -> (dx[N,H,W,C] | None, dw[KH,KW,C,F], db[F]); with an activation, y is the fused
+# forward's output and the gradients are taken through dz = dy * activation'(y) (y required then)
 def conv2d_backward(
-    x: F32, w: F32, dy: F32, stride: tuple[int, int] = (1, 1), padding: str = "valid", need_dx: bool = True
+    x: F32, w: F32, dy: F32, stride: tuple[int, int] = (1, 1), padding: str = "valid", need_dx: bool = True,
+    y: Optional[F32] = None, activation: str = "linear", alpha: float = 0.0,
 ) -> tuple[Optional[F32], F32, F32]: ...
 
 # ---- pooling (NHWC) --------------------------------------------------------------------------

@@ -73,17 +73,24 @@ class Conv2D(Layer):
                 f"{self.name}: expected inputs (batch, height, width, {self.kernel.value.shape[2]}), got shape {x.shape}"
             )
         b = self.bias.value if self.bias is not None else None
+        if self.activation in activations.FUSABLE_IN_DENSE:
+            # The kernel applies the activation; backward takes its derivative from y.
+            y = _core.conv2d_forward(x, self.kernel.value, b, self.strides, self.padding, self.activation, self.alpha)
+            return y, (x, None, y)
+        # gelu's derivative needs the pre-activation z: kept, and the activation runs apart.
         z = _core.conv2d_forward(x, self.kernel.value, b, self.strides, self.padding)
-        if self.activation == "linear":
-            return z, (x, z, z)
         y = _core.activation_forward(z, self.activation, self.alpha)
         return y, (x, z, y)
 
     def backward(self, ctx, dy, need_dx=True):
         x, z, y = ctx
         dy = np.ascontiguousarray(dy)
-        dz = dy if self.activation == "linear" else _core.activation_backward(z, y, dy, self.activation, self.alpha)
-        dx, dw, db = _core.conv2d_backward(x, self.kernel.value, dz, self.strides, self.padding, need_dx)
+        if z is None:
+            dx, dw, db = _core.conv2d_backward(x, self.kernel.value, dy, self.strides, self.padding, need_dx,
+                                               y=y, activation=self.activation, alpha=self.alpha)
+        else:
+            dz = _core.activation_backward(z, y, dy, self.activation, self.alpha)
+            dx, dw, db = _core.conv2d_backward(x, self.kernel.value, dz, self.strides, self.padding, need_dx)
         return dx, ([dw, db] if self.use_bias else [dw])
 
     def params_for(self, input_shape):
