@@ -37,6 +37,9 @@ def median_seconds(fn: Callable[[], object], *, min_time: float = 0.3, max_repea
 
 def try_torch(threads: int):
     """PyTorch if installed (never a dependency of the package), set to `threads` threads."""
+    # Idle OpenMP threads spin by default and take the second core from our pool between calls;
+    # passive waiting makes the comparison fair (bench_models does the same; export it to override).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
