@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import aiaas_core
 from aiaas_core import _core
+from kernel_refs import on_threads
 
 NAMES = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"]
 ALPHA = {"leaky_relu": 0.2, "elu": 1.3}
@@ -131,15 +131,6 @@ def test_matches_torch():
         np.testing.assert_allclose(_core.activation_forward(x, name, 1.0), want.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def _on_threads(n, f):
-    before = aiaas_core.get_num_threads()
-    try:
-        aiaas_core.set_num_threads(n)
-        return f()
-    finally:
-        aiaas_core.set_num_threads(before)
-
-
 @given(n=st.integers(1, 70), seed=st.integers(0, 2**31), name=st.sampled_from(NAMES))
 def test_every_row_length_and_tail(n, seed, name):
     # rows of 1..70: the 8-lane bodies, their 16-lane unrolls and the masked tails of every size
@@ -174,7 +165,7 @@ def test_threaded_results_are_bitwise_those_of_one_thread(name):
         y = _core.activation_forward(x, name, 0.3)
         return y, _core.activation_backward(x, y, dy, name, 0.3)
 
-    (y1, dx1), (y2, dx2) = _on_threads(1, run), _on_threads(2, run)
+    (y1, dx1), (y2, dx2) = on_threads(1, run), on_threads(2, run)
     assert np.array_equal(y1, y2, equal_nan=True) and np.array_equal(dx1, dx2, equal_nan=True)
     np.testing.assert_allclose(y2, ref_forward(x, name, 0.3), rtol=2e-6, atol=1e-6)
 
@@ -182,6 +173,6 @@ def test_threaded_results_are_bitwise_those_of_one_thread(name):
 def test_softmax_wide_rows_threaded():
     # the benchmark's shape class: 1000-wide rows, large spreads, threaded blocks of rows
     x = (np.random.default_rng(4).standard_normal((300, 1003)) * 30).astype(np.float32)
-    y = _on_threads(2, lambda: _core.activation_forward(x, "softmax"))
+    y = on_threads(2, lambda: _core.activation_forward(x, "softmax"))
     np.testing.assert_allclose(y, ref_forward(x, "softmax", 0.0), rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)

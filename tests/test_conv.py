@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiaas_core import _core
+from kernel_refs import act64
 
 
 # ---- the float64 reference -------------------------------------------------------------------
@@ -262,24 +263,6 @@ SHAPES = [  # direct path (tiny field) and im2col path, strided and padded
 ]
 
 
-def act_ref(z, name, alpha):
-    """float64 activations (Keras definitions)."""
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, alpha * z)
-    if name == "elu":
-        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
-    return z
-
-
 @pytest.mark.parametrize("act,alpha", FUSED)
 @pytest.mark.parametrize("x_shape,w_shape,stride,padding", SHAPES)
 def test_fused_activation_matches_the_composition(act, alpha, x_shape, w_shape, stride, padding):
@@ -288,7 +271,7 @@ def test_fused_activation_matches_the_composition(act, alpha, x_shape, w_shape, 
     z = _core.conv2d_forward(x, w, b, stride, padding)
     y = _core.conv2d_forward(x, w, b, stride, padding, act, alpha)
     np.testing.assert_allclose(y, _core.activation_forward(z, act, alpha), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(y, act_ref(conv_ref(x, w, b, stride, padding), act, alpha), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y, act64(conv_ref(x, w, b, stride, padding), act, alpha), rtol=1e-4, atol=1e-5)
     dy = rand(rng, *y.shape)
     dz = _core.activation_backward(z, y, dy, act, alpha)
     for need_dx in (True, False):
@@ -311,7 +294,7 @@ def test_fused_gradients_match_finite_differences(act, alpha, x_shape, w_shape, 
     y = _core.conv2d_forward(x, w, b, stride, padding, act, alpha)
     dy = rand(rng, *y.shape)
     dx, dw, db = _core.conv2d_backward(x, w, dy, stride, padding, y=y, activation=act, alpha=alpha)
-    loss = lambda x_, w_, b_: float((act_ref(conv_ref(x_, w_, b_, stride, padding), act, alpha) * dy).sum())  # noqa: E731
+    loss = lambda x_, w_, b_: float((act64(conv_ref(x_, w_, b_, stride, padding), act, alpha) * dy).sum())  # noqa: E731
     x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)
     eps = 1e-6
     for arr, grad in ((x64, dx), (w64, dw), (b64, db)):

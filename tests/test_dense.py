@@ -10,28 +10,10 @@ from hypothesis import strategies as st
 
 import aiaas_core
 from aiaas_core import _core
+from kernel_refs import act64
 
 ACTS = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu"]
 ALPHA = {"leaky_relu": 0.3, "elu": 1.0}  # Keras defaults
-
-
-def act64(z: np.ndarray, name: str, alpha: float) -> np.ndarray:
-    if name == "linear":
-        return z
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, alpha * z)
-    if name == "elu":
-        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
-    raise AssertionError(name)
 
 
 def dense_ref(x, w, b, name: str, alpha: float) -> np.ndarray:

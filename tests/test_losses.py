@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import aiaas_core
 from aiaas_core import _core
+from kernel_refs import on_threads
 
 # Keras clips probabilities to [1e-7, 1 - 1e-7] in float32: the upper bound is float32(1 - 1e-7).
 LO, HI = 1e-7, float(np.float32(1 - 1e-7))
@@ -302,15 +302,6 @@ def test_wide_rows_use_every_lane(classes):
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-7)
 
 
-def _on_threads(n, f):
-    before = aiaas_core.get_num_threads()
-    try:
-        aiaas_core.set_num_threads(n)
-        return f()
-    finally:
-        aiaas_core.set_num_threads(before)
-
-
 @pytest.mark.parametrize("name,logits", LOSSES)
 def test_threaded_blocks_match_float64_and_one_thread_bitwise(name, logits):
     # 300 x 1003 = 301K elements: above the threading threshold, split into blocks of 16 rows
@@ -322,7 +313,7 @@ def test_threaded_blocks_match_float64_and_one_thread_bitwise(name, logits):
         loss, grad = _core.loss_forward_backward(name, p, t_kernel, from_logits=logits)
         return loss, grad, _core.loss_forward(name, p, t_kernel, from_logits=logits)
 
-    (l1, g1, f1), (l2, g2, f2) = _on_threads(1, run), _on_threads(2, run)
+    (l1, g1, f1), (l2, g2, f2) = on_threads(1, run), on_threads(2, run)
     assert l1 == l2 and f1 == f2 and np.array_equal(g1, g2)
     assert l2 == pytest.approx(ref_loss(name, p, t_ref, logits), rel=1e-5)
     assert f2 == pytest.approx(l2, rel=1e-6)
@@ -340,6 +331,6 @@ def test_benchmark_shape_matches_torch():
     tz = torch.tensor(z.astype(np.float64), requires_grad=True)
     tl = torch.nn.functional.cross_entropy(tz, torch.from_numpy(ids))
     tl.backward()
-    loss, grad = _on_threads(2, lambda: _core.loss_forward_backward("sparse_categorical_crossentropy", z, ids, True))
+    loss, grad = on_threads(2, lambda: _core.loss_forward_backward("sparse_categorical_crossentropy", z, ids, True))
     assert loss == pytest.approx(tl.item(), rel=1e-6)
     np.testing.assert_allclose(grad, tz.grad.numpy(), rtol=1e-4, atol=1e-10)

@@ -80,6 +80,18 @@ impl Act {
     }
 }
 
+/// Err unless `act` can be fused into `owner`'s kernel (dense, conv2d): the fused backward takes
+/// the derivative from the output y, which gelu does not allow.
+pub fn require_fusable(act: Act, owner: &str) -> KResult<()> {
+    if act.needs_input() {
+        return Err(KernelError::Value(format!(
+            "{owner}: activation gelu needs the pre-activation; apply it separately \
+             (fused activations: linear, relu, sigmoid, tanh, softmax, leaky_relu, elu)"
+        )));
+    }
+    Ok(())
+}
+
 /// Overflow-free logistic function.
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {

@@ -3,8 +3,8 @@
 //! Small shapes (batch 32, 100 -> 64) are overhead-bound: no allocation beyond dz, and the thread
 //! pool is entered only when the product is large enough for threads to pay.
 
-use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::{bias_act_inplace, simd, softmax_row_backward, Act};
+use crate::error::{ensure_len, KResult};
+use crate::kernels::activations::{bias_act_inplace, require_fusable, simd, softmax_row_backward, Act};
 use crate::kernels::gemm::sgemm;
 use crate::parallel;
 
@@ -12,17 +12,6 @@ use crate::parallel;
 /// core) covers a pool worker's wake-up on a VM. At 256K the autoencoder's 784 <-> 32 layers (0.8M
 /// each at batch 32) went to the pool and its 2-thread epoch took 115 ms against 77 ms on 1 thread.
 const PARALLEL_MIN_FLOPS: usize = 1 << 22;
-
-fn check_act(act: Act) -> KResult<()> {
-    if act.needs_input() {
-        return Err(KernelError::Value(
-            "dense: activation gelu needs the pre-activation; apply it separately \
-             (fused activations: linear, relu, sigmoid, tanh, softmax, leaky_relu, elu)"
-                .into(),
-        ));
-    }
-    Ok(())
-}
 
 /// Run `f` with the thread count a product of `flops` multiply-adds deserves: the pool (and its
 /// wake-up cost) only for big work.
@@ -46,7 +35,7 @@ pub fn dense_forward(
     u: usize,
     act: Act,
 ) -> KResult<()> {
-    check_act(act)?;
+    require_fusable(act, "dense")?;
     ensure_len("dense x", x.len(), n * d)?;
     ensure_len("dense kernel", w.len(), d * u)?;
     ensure_len("dense y", y.len(), n * u)?;
@@ -133,7 +122,7 @@ pub fn dense_backward(
     u: usize,
     act: Act,
 ) -> KResult<()> {
-    check_act(act)?;
+    require_fusable(act, "dense")?;
     ensure_len("dense x", x.len(), n * d)?;
     ensure_len("dense kernel", w.len(), d * u)?;
     ensure_len("dense y", y.len(), n * u)?;

@@ -26,7 +26,7 @@ mod direct;
 mod im2col;
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::{activation_backward, bias_act_inplace, Act, PARALLEL_MIN_ELEMENTS};
+use crate::kernels::activations::{activation_backward, bias_act_inplace, require_fusable, Act, PARALLEL_MIN_ELEMENTS};
 use crate::kernels::gemm::sgemm;
 use im2col::{col2im, im2col};
 use crate::parallel;
@@ -241,21 +241,9 @@ fn act_inplace(act: Act, y: &mut [f32], f: usize) {
 fn act_grad(act: Act, y: &[f32], dy: &[f32], dz: &mut [f32], f: usize) {
     let n = act_piece(f);
     for ((d, yp), gp) in dz.chunks_mut(n).zip(y.chunks(n)).zip(dy.chunks(n)) {
-        // x is read by gelu only, which `check_act` refuses: y stands in for it.
+        // x is read by gelu only, which `require_fusable` refuses: y stands in for it.
         activation_backward(act, yp, yp, gp, d, f).expect("conv2d: y, dy and dz pieces have equal lengths");
     }
-}
-
-/// The activations conv2d fuses: those whose derivative it can take from the output y.
-fn check_act(act: Act) -> KResult<()> {
-    if act.needs_input() {
-        return Err(KernelError::Value(
-            "conv2d: activation gelu needs the pre-activation; apply it separately \
-             (fused activations: linear, relu, sigmoid, tanh, softmax, leaky_relu, elu)"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 /// y = act(conv(x, w) + b) for output rows `row0..row0+nrows` of `x` (rows from x's first image)
@@ -293,7 +281,7 @@ fn forward_rows(
 
 /// x[N,H,W,C], w[KH,KW,C,F], b[F] | None -> y[N,OH,OW,F] = act(conv(x, w) + b)
 pub fn conv2d_forward(g: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, act: Act, y: &mut [f32]) -> KResult<()> {
-    check_act(act)?;
+    require_fusable(act, "conv2d")?;
     ensure_len("conv2d x", x.len(), g.n * g.x_per_image())?;
     ensure_len("conv2d kernel", w.len(), g.taps() * g.f)?;
     if let Some(b) = b {
@@ -426,7 +414,7 @@ pub fn conv2d_backward(
     dw: &mut [f32],
     db: &mut [f32],
 ) -> KResult<()> {
-    check_act(act)?;
+    require_fusable(act, "conv2d")?;
     let (xpi, rpi, f) = (g.x_per_image(), g.rows_per_image(), g.f);
     ensure_len("conv2d x", x.len(), g.n * xpi)?;
     ensure_len("conv2d kernel", w.len(), g.taps() * f)?;

@@ -1,0 +1,37 @@
+"""Reference helpers the kernel tests share: float64 activations and running under a thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import aiaas_core
+
+
+def act64(z: np.ndarray, name: str, alpha: float) -> np.ndarray:
+    """The activation `name` in float64, by Keras's definitions (alpha for leaky_relu and elu)."""
+    if name == "linear":
+        return z
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, alpha * z)
+    if name == "elu":
+        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+    raise AssertionError(f"no reference for activation {name!r}")
+
+
+def on_threads(n: int, f):
+    """f() with the pool at n threads, restored afterwards."""
+    before = aiaas_core.get_num_threads()
+    try:
+        aiaas_core.set_num_threads(n)
+        return f()
+    finally:
+        aiaas_core.set_num_threads(before)
