@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import aiaas_core
@@ -9,12 +11,13 @@ import aiaas_core
 
 def act64(z: np.ndarray, name: str, alpha: float) -> np.ndarray:
     """The activation `name` in float64, by Keras's definitions (alpha for leaky_relu and elu)."""
+    z = np.asarray(z, dtype=np.float64)
     if name == "linear":
         return z
     if name == "relu":
         return np.maximum(z, 0.0)
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function without overflow
     if name == "tanh":
         return np.tanh(z)
     if name == "softmax":
@@ -24,6 +27,9 @@ def act64(z: np.ndarray, name: str, alpha: float) -> np.ndarray:
         return np.where(z > 0, z, alpha * z)
     if name == "elu":
         return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+    if name == "gelu":
+        erf = np.vectorize(math.erf)
+        return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
     raise AssertionError(f"no reference for activation {name!r}")
 
 

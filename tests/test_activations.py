@@ -1,6 +1,5 @@
 """activation_forward / activation_backward against float64 numpy and finite differences."""
 
-import math
 
 import numpy as np
 import pytest
@@ -8,33 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiaas_core import _core
-from kernel_refs import on_threads
+from kernel_refs import act64, on_threads
 
 NAMES = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"]
 ALPHA = {"leaky_relu": 0.2, "elu": 1.3}
-
-
-def ref_forward(x: np.ndarray, name: str, alpha: float) -> np.ndarray:
-    x = x.astype(np.float64)
-    if name == "linear":
-        return x
-    if name == "relu":
-        return np.maximum(x, 0)
-    if name == "sigmoid":
-        return 0.5 * (1 + np.tanh(0.5 * x))  # overflow-free logistic
-    if name == "tanh":
-        return np.tanh(x)
-    if name == "softmax":
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    if name == "leaky_relu":
-        return np.where(x > 0, x, alpha * x)
-    if name == "elu":
-        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
-    if name == "gelu":
-        erf = np.vectorize(math.erf)
-        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
-    raise AssertionError(name)
 
 
 shapes = st.lists(st.integers(1, 7), min_size=1, max_size=3)
@@ -47,7 +23,7 @@ def test_forward_matches_float64(shape, seed, name, scale):
     alpha = ALPHA.get(name, 0.0)
     y = _core.activation_forward(x, name, alpha)
     assert y.shape == x.shape and y.dtype == np.float32
-    np.testing.assert_allclose(y, ref_forward(x, name, alpha), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(y, act64(x, name, alpha), rtol=2e-6, atol=1e-6)
 
 
 @given(shape=shapes, seed=st.integers(0, 2**31), name=st.sampled_from(NAMES))
@@ -68,7 +44,7 @@ def test_backward_matches_finite_differences(shape, seed, name):
         xp, xm = x64.copy(), x64.copy()
         xp[i] += h
         xm[i] -= h
-        fd[i] = ((ref_forward(xp, name, alpha) - ref_forward(xm, name, alpha)) * dy).sum() / (2 * h)
+        fd[i] = ((act64(xp, name, alpha) - act64(xm, name, alpha)) * dy).sum() / (2 * h)
     np.testing.assert_allclose(dx, fd, rtol=1e-4, atol=1e-5)
 
 
@@ -77,7 +53,7 @@ def test_huge_inputs_stay_finite(name):
     x = np.array([[1e4, -1e4, 0.0, 88.0, -88.0, 1e30, -1e30]], dtype=np.float32)
     y = _core.activation_forward(x, name, 1.0)
     assert np.isfinite(y).all()
-    np.testing.assert_allclose(y, ref_forward(x, name, 1.0), atol=1e-7)
+    np.testing.assert_allclose(y, act64(x, name, 1.0), atol=1e-7)
     dx = _core.activation_backward(x, y, np.ones_like(x), name, 1.0)
     assert np.isfinite(dx).all()
 
@@ -87,7 +63,7 @@ def test_softmax_rows_sum_to_one_large_array():
     x = (np.random.default_rng(0).standard_normal((3000, 33)) * 20).astype(np.float32)
     y = _core.activation_forward(x, "softmax")
     np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(y, ref_forward(x, "softmax", 0.0), atol=1e-6)
+    np.testing.assert_allclose(y, act64(x, "softmax", 0.0), atol=1e-6)
     dy = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
     dx = _core.activation_backward(x, y, dy, "softmax")
     y64 = y.astype(np.float64)
@@ -99,7 +75,7 @@ def test_softmax_rows_sum_to_one_large_array():
 def test_large_arrays_use_the_threaded_path_correctly(name):
     x = np.random.default_rng(2).standard_normal(300_001).astype(np.float32) * 4
     y = _core.activation_forward(x, name, 0.3)
-    np.testing.assert_allclose(y, ref_forward(x, name, 0.3), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(y, act64(x, name, 0.3), rtol=2e-6, atol=1e-6)
 
 
 def test_empty_and_scalar_arrays():
@@ -138,7 +114,7 @@ def test_every_row_length_and_tail(n, seed, name):
     x = (rng.standard_normal((3, n)) * 6).astype(np.float32)
     alpha = ALPHA.get(name, 0.0)
     y = _core.activation_forward(x, name, alpha)
-    np.testing.assert_allclose(y, ref_forward(x, name, alpha), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(y, act64(x, name, alpha), rtol=2e-6, atol=1e-6)
     if name == "softmax":
         np.testing.assert_allclose(y.sum(-1), 1.0, rtol=2e-6)
 
@@ -167,12 +143,12 @@ def test_threaded_results_are_bitwise_those_of_one_thread(name):
 
     (y1, dx1), (y2, dx2) = on_threads(1, run), on_threads(2, run)
     assert np.array_equal(y1, y2, equal_nan=True) and np.array_equal(dx1, dx2, equal_nan=True)
-    np.testing.assert_allclose(y2, ref_forward(x, name, 0.3), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(y2, act64(x, name, 0.3), rtol=2e-6, atol=1e-6)
 
 
 def test_softmax_wide_rows_threaded():
     # the benchmark's shape class: 1000-wide rows, large spreads, threaded blocks of rows
     x = (np.random.default_rng(4).standard_normal((300, 1003)) * 30).astype(np.float32)
     y = on_threads(2, lambda: _core.activation_forward(x, "softmax"))
-    np.testing.assert_allclose(y, ref_forward(x, "softmax", 0.0), rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(y, act64(x, "softmax", 0.0), rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
