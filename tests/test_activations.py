@@ -1,6 +1,5 @@
 """activation_forward / activation_backward against float64 numpy and finite differences."""
 
-
 import numpy as np
 import pytest
 from hypothesis import given
