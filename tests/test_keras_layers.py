@@ -216,8 +216,11 @@ def test_pooling_forward_backward(kind, cls, pool, stride, padding):
 @pytest.mark.parametrize("act", ["tanh", "relu"])
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_lstm_forward_backward(act, return_sequences):
+    # Fixed weights and inputs: with relu, random ones now and then put a pre-activation within the
+    # finite-difference step of the kink at 0 (about 1 run in 24 failed that way).
+    keras.utils.set_random_seed(17)
     layer = layers.LSTM(3, activation=act, return_sequences=return_sequences)
-    x = RNG.standard_normal((2, 4, 2))
+    x = np.random.default_rng(17).standard_normal((2, 4, 2))
     layer(x.astype(np.float32))
     assert [w.shape for w in layer.get_weights()] == [(2, 12), (3, 12), (12,)]
     check_layer(layer, x, lambda xv, k, r, b: ref_lstm(xv, k, r, b, act, "sigmoid", return_sequences))
