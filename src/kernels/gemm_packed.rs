@@ -239,7 +239,7 @@ pub unsafe fn sgemm_packed_with(
     unsafe {
         if let Some(segments) = k_segments(m, k, n, ks) {
             sgemm_k_split(ks, a, b, c, ldc, m, k, n, accumulate, threads, segments)
-        } else if threads > 1 && m <= ks.mc && n.div_ceil(ks.nr) >= 4 * threads {
+        } else if threads > 1 && m <= ks.mc && n >= 4 * threads * FEW_ROWS_MIN_COLS {
             sgemm_few_rows(ks, a, b, c, ldc, m, k, n, accumulate, threads)
         } else {
             sgemm_blocked(ks, a, b, c, ldc, m, k, n, accumulate, threads)
@@ -319,6 +319,10 @@ unsafe fn sgemm_k_split(
 
 /// Columns of B one few-rows task packs at a time (a KC x FEW_ROWS_COLS block: 512 KiB, in L2).
 const FEW_ROWS_COLS: usize = 512;
+/// The few-rows path runs when every task can get at least this many columns: each task packs
+/// the whole A block for itself, a scalar gather that costs about MACs_per_cycle / cols of the
+/// product (an LSTM's dU, M=128 x N=512, had 64 columns per task: its backward lost ~10%).
+const FEW_ROWS_MIN_COLS: usize = 256;
 
 /// C (+)= A @ B for M <= MC: tasks take column blocks of at most FEW_ROWS_COLS with every row,
 /// and pack their own A and B blocks (A is small; no shared B, so no fork per block to pack it).
