@@ -250,7 +250,7 @@ pub unsafe fn sgemm_packed_with(
 /// C elements at most this many for the K split (the partial products stay in L2)...
 const K_SPLIT_MAX_MN: usize = 64 * 1024;
 /// ... K at least this many KC blocks deep, cut into segments of at least SEGMENT_BLOCKS blocks...
-const K_SPLIT_MIN_BLOCKS: usize = 8;
+const K_SPLIT_MIN_BLOCKS: usize = 4;
 const SEGMENT_BLOCKS: usize = 4;
 /// ... and at most this many segments (enough to balance 2-8 threads).
 const MAX_SEGMENTS: usize = 16;
