@@ -152,6 +152,29 @@ pub fn run_tasks(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
     drain(&shared, &f);
 }
 
+/// `f(k, out_k)` for each `step`-sized chunk k of `out` (the last may be shorter), on `threads`
+/// threads (the calling one included). Chunks are handed out one at a time, whoever is free.
+pub fn par_chunks_mut(out: &mut [f32], step: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let step = step.max(1);
+    let n = out.len().div_ceil(step);
+    if threads <= 1 || n <= 1 {
+        for (k, c) in out.chunks_mut(step).enumerate() {
+            f(k, c);
+        }
+        return;
+    }
+    struct Out(*mut f32);
+    // SAFETY: each task takes its own chunk only (below), so no two threads share an element.
+    unsafe impl Sync for Out {}
+    let (len, out) = (out.len(), Out(out.as_mut_ptr()));
+    run_tasks(n, threads, |k| {
+        let out = &out;
+        let (s, e) = (k * step, ((k + 1) * step).min(len));
+        // SAFETY: run_tasks runs each k once, and chunk k is [s, e) of `out`, which outlives the call.
+        f(k, unsafe { std::slice::from_raw_parts_mut(out.0.add(s), e - s) })
+    });
+}
+
 /// The CPU features the SIMD paths dispatch on at run time.
 pub fn cpu_features() -> Vec<(&'static str, bool)> {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]

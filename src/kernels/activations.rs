@@ -4,6 +4,7 @@
 //! its pre-activation); `gelu` needs the input and says so via `needs_input`.
 
 use crate::error::{KResult, KernelError};
+use crate::parallel::par_chunks_mut;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Act {
@@ -460,29 +461,6 @@ const PAR_CHUNK: usize = 1 << 15;
 #[inline]
 pub(crate) fn threads_for(len: usize) -> usize {
     if len >= PARALLEL_MIN_ELEMENTS { crate::parallel::num_threads() } else { 1 }
-}
-
-/// `f(k, out_k)` for each `step`-sized chunk k of `out` (the last may be shorter), on `threads`
-/// threads (the calling one included). Chunks are handed out one at a time, whoever is free.
-pub(crate) fn par_chunks_mut(out: &mut [f32], step: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let step = step.max(1);
-    let n = out.len().div_ceil(step);
-    if threads <= 1 || n <= 1 {
-        for (k, c) in out.chunks_mut(step).enumerate() {
-            f(k, c);
-        }
-        return;
-    }
-    struct Out(*mut f32);
-    // SAFETY: each task takes its own chunk only (below), so no two threads share an element.
-    unsafe impl Sync for Out {}
-    let (len, out) = (out.len(), Out(out.as_mut_ptr()));
-    crate::parallel::run_tasks(n, threads, |k| {
-        let out = &out;
-        let (s, e) = (k * step, ((k + 1) * step).min(len));
-        // SAFETY: run_tasks runs each k once, and chunk k is [s, e) of `out`, which outlives the call.
-        f(k, unsafe { std::slice::from_raw_parts_mut(out.0.add(s), e - s) })
-    });
 }
 
 /// y = act(x) over one block, on this thread (same lengths).

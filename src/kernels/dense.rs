@@ -76,12 +76,8 @@ fn sparse_input_forward(x: &[f32], w: &[f32], y: &mut [f32], n: usize, d: usize,
     // One partial [n,u] per chunk of nonzero columns, summed in chunk order.
     let chunks = nz.len().div_ceil(SPARSE_CHUNK).max(1);
     let mut partials = vec![0.0f32; chunks * n * u];
-    let out = SendPtr(partials.as_mut_ptr());
-    parallel::run_tasks(chunks, threads, |c| {
-        let out = out;
+    parallel::par_chunks_mut(&mut partials, n * u, threads, |c, part| {
         let idx = &nz[(c * SPARSE_CHUNK).min(nz.len())..((c + 1) * SPARSE_CHUNK).min(nz.len())];
-        // SAFETY: chunk c owns partial c.
-        let part = unsafe { std::slice::from_raw_parts_mut(out.0.add(c * n * u), n * u) };
         simd(|| {
             for &p in idx {
                 let wrow = &w[p as usize * u..(p as usize + 1) * u];
@@ -100,12 +96,6 @@ fn sparse_input_forward(x: &[f32], w: &[f32], y: &mut [f32], n: usize, d: usize,
     }
     true
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: tasks write disjoint partials.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// x[N,D], w[D,U], y[N,U] (forward output), dy[N,U] -> dx[N,D] (when given), dw[D,U], db[U]
 #[allow(clippy::too_many_arguments)]

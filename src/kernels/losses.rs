@@ -6,8 +6,9 @@
 
 use crate::error::{ensure_len, KResult, KernelError};
 use crate::kernels::activations::{
-    exp_fast, par_chunks_mut, row_log_sum_exp, row_max, softmax_row_scaled, threads_for,
+    exp_fast, row_log_sum_exp, row_max, softmax_row_scaled, threads_for,
 };
+use crate::parallel::par_chunks_mut;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS].
