@@ -183,6 +183,20 @@ def test_large_shape_matches_reference_multithreaded():
         np.testing.assert_allclose(hs, want, rtol=1e-4, atol=5e-5, err_msg=cell)
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_forward_writes_every_output_element(cell):
+    # hs and the cache are allocated uninitialised: freed NaN-filled blocks of the same sizes,
+    # which the allocator hands out again, must not show through.
+    x, W, U, b = make(cell, 6, 5, 4, 8, seed=6)
+    clean_hs, clean_cache = forward(cell, x, W, U, b)
+    for _ in range(3):
+        junk = [np.full(a.shape, np.nan, np.float32) for a in (clean_hs, *clean_cache)]
+        del junk
+        hs, cache = forward(cell, x, W, U, b)
+        for got, want in zip((hs, *cache), (clean_hs, *clean_cache)):
+            assert np.array_equal(got, want)
+
+
 # ---- backward --------------------------------------------------------------------------------
 
 

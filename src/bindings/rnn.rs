@@ -1,9 +1,10 @@
 //! lstm_*, gru_*, simple_rnn_* (forward -> (hs, cache); backward(…, hs, cache, dhs) -> grads).
 //! x[N,T,D] batch-first, Keras weight layouts; the cache is a tuple of float32 arrays the forward
-//! made and the backward checks (shape by shape) before trusting.
+//! made and the backward checks (shape by shape) before trusting. To the bindings the three cells
+//! differ only in their `Cell` row (gate count, bias shape, cache arrays) and the kernel they call.
 
-use super::util::{slice, try_zeros, zeros};
-use crate::error::KernelError;
+use super::util::{slice, try_empty, zeros};
+use crate::error::{KResult, KernelError};
 use crate::kernels::rnn::gru::{self, GruCache};
 use crate::kernels::rnn::lstm::{self, LstmCache};
 use crate::kernels::rnn::{parse_rnn_activation, simple, RnnDims};
@@ -13,78 +14,186 @@ use pyo3::types::PyTuple;
 
 type Arr<'py> = Bound<'py, PyArrayDyn<f32>>;
 type In<'py> = PyReadonlyArrayDyn<'py, f32>;
+/// dx[N,T,D] (when asked), dkernel[D,G*H], drecurrent_kernel[H,G*H], dbias.
 type Grads<'py> = (Option<Arr<'py>>, Arr<'py>, Arr<'py>, Arr<'py>);
+
+/// What the bindings need to know of a recurrent cell.
+struct Cell {
+    layer: &'static str,
+    gates: usize,
+    /// the bias shape for `units`
+    bias: fn(usize) -> Vec<usize>,
+    /// the arrays the forward keeps for the backward: (name, width in units), each [N,T,width*H]
+    cache: &'static [(&'static str, usize)],
+}
+
+const LSTM: Cell = Cell {
+    layer: "lstm",
+    gates: 4,
+    bias: |h| vec![4 * h],
+    cache: &[("gates", 4), ("cells", 1), ("act_cells", 1)],
+};
+const GRU: Cell = Cell {
+    layer: "gru",
+    gates: 3,
+    bias: |h| vec![2, 3 * h],
+    cache: &[("gates", 3), ("rec_h", 1)],
+};
+// SimpleRNN's backward reads act' from hs itself: its cache is empty.
+const SIMPLE_RNN: Cell = Cell {
+    layer: "simple_rnn",
+    gates: 1,
+    bias: |h| vec![h],
+    cache: &[],
+};
+
+impl Cell {
+    fn dims(&self, x: &In, kernel: &In, recurrent: &In, bias: Option<&In>) -> PyResult<RnnDims> {
+        let (x, k, r) = (x.shape(), kernel.shape(), recurrent.shape());
+        Ok(RnnDims::check(
+            self.layer,
+            self.gates,
+            x,
+            k,
+            r,
+            bias.map(|b| b.shape()),
+            &self.bias,
+        )?)
+    }
+
+    /// hs[N,T,H] and the cache arrays, uninitialised: every forward kernel writes all of them.
+    fn forward_outputs<'py>(
+        &self,
+        py: Python<'py>,
+        d: &RnnDims,
+    ) -> PyResult<(Arr<'py>, Vec<Arr<'py>>)> {
+        let hs = try_empty(py, &[d.n, d.t, d.h])?;
+        let cache = self
+            .cache
+            .iter()
+            .map(|&(_, w)| try_empty(py, &[d.n, d.t, w * d.h]))
+            .collect::<PyResult<_>>()?;
+        Ok((hs, cache))
+    }
+
+    /// The backward's checked inputs (dims; hs, dhs and every cache array shaped as the forward
+    /// made them) and its zeroed gradient arrays.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn backward_inputs<'py>(
+        &self,
+        py: Python<'py>,
+        x: &In,
+        kernel: &In,
+        recurrent: &In,
+        hs: &In,
+        cache: &Bound<'py, PyAny>,
+        dhs: &In,
+        need_dx: bool,
+    ) -> PyResult<(RnnDims, Vec<In<'py>>, Grads<'py>)> {
+        let d = self.dims(x, kernel, recurrent, None)?;
+        d.check_seq(self.layer, "hs", hs.shape(), d.h)?;
+        d.check_seq(self.layer, "dhs", dhs.shape(), d.h)?;
+        let cache = self.cache_arrays(cache, &d)?;
+        let g = self.gates * d.h;
+        let grads = (
+            need_dx.then(|| zeros(py, &[d.n, d.t, d.d])),
+            zeros(py, &[d.d, g]),
+            zeros(py, &[d.h, g]),
+            zeros(py, &(self.bias)(d.h)),
+        );
+        Ok((d, cache, grads))
+    }
+
+    /// The cache tuple the forward returned, as arrays, each checked to be [N,T,width*H].
+    fn cache_arrays<'py>(&self, cache: &Bound<'py, PyAny>, d: &RnnDims) -> PyResult<Vec<In<'py>>> {
+        let described = self
+            .cache
+            .iter()
+            .map(|(name, w)| format!("{name}[{}, {}, {}]", d.n, d.t, w * d.h))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let bad = |got: String| -> PyErr {
+            KernelError::Shape(format!(
+                "{}_backward: cache must be the tuple ({described}) returned by the forward, got {got}",
+                self.layer
+            ))
+            .into()
+        };
+        let type_name = || {
+            cache
+                .get_type()
+                .name()
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        };
+        let tuple = cache
+            .cast::<PyTuple>()
+            .map_err(|_| bad(format!("a {}", type_name())))?;
+        if tuple.len() != self.cache.len() {
+            return Err(bad(format!("a tuple of {} items", tuple.len())));
+        }
+        let mut out = Vec::with_capacity(self.cache.len());
+        for (i, (name, width)) in self.cache.iter().enumerate() {
+            let arr: In<'py> = tuple
+                .get_item(i)?
+                .extract()
+                .map_err(|_| bad(format!("item {i} ({name}) that is not a float32 array")))?;
+            d.check_seq(
+                self.layer,
+                &format!("cache {name}"),
+                arr.shape(),
+                width * d.h,
+            )?;
+            out.push(arr);
+        }
+        Ok(out)
+    }
+}
+
+/// x, kernel and recurrent_kernel as slices.
+fn weights<'a>(x: &'a In, kernel: &'a In, recurrent: &'a In) -> PyResult<[&'a [f32]; 3]> {
+    Ok([
+        slice("x", x)?,
+        slice("kernel", kernel)?,
+        slice("recurrent_kernel", recurrent)?,
+    ])
+}
 
 fn bias_slice<'a>(bias: &'a Option<In<'_>>) -> PyResult<Option<&'a [f32]>> {
     bias.as_ref().map(|b| slice("bias", b)).transpose()
 }
 
-fn rw<'py>(a: &Arr<'py>) -> numpy::PyReadwriteArrayDyn<'py, f32> {
-    a.readwrite()
+/// Runs `kernel` without the GIL on the memory of `outs`, arrays this module just allocated.
+fn write_detached<const K: usize>(
+    py: Python<'_>,
+    outs: [&Arr<'_>; K],
+    kernel: impl FnOnce([&mut [f32]; K]) -> KResult<()> + Send,
+) -> PyResult<()> {
+    let mut writers = outs.map(|a| a.readwrite());
+    let slices = writers
+        .each_mut()
+        .map(|w| w.as_slice_mut().expect("fresh array"));
+    py.detach(|| kernel(slices))?;
+    Ok(())
 }
 
-/// The cache tuple the forward returned, as arrays, each checked to be [N,T,width].
-fn cache_arrays<'py>(
-    func: &str,
-    layer: &str,
-    cache: &Bound<'py, PyAny>,
-    parts: &[(&str, usize)],
-    d: &RnnDims,
-) -> PyResult<Vec<In<'py>>> {
-    let described = parts
-        .iter()
-        .map(|(name, w)| format!("{name}[{}, {}, {w}]", d.n, d.t))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let bad = |got: String| -> PyErr {
-        KernelError::Shape(format!(
-            "{func}: cache must be the tuple ({described}) returned by the forward, got {got}"
-        ))
-        .into()
-    };
-    let tuple = cache.cast::<PyTuple>().map_err(|_| bad(format!("a {}", cache.get_type().name().map(|s| s.to_string()).unwrap_or_default())))?;
-    if tuple.len() != parts.len() {
-        return Err(bad(format!("a tuple of {} items", tuple.len())));
-    }
-    let mut out = Vec::with_capacity(parts.len());
-    for (i, (name, width)) in parts.iter().enumerate() {
-        let item = tuple.get_item(i)?;
-        let arr: In<'py> = item
-            .extract()
-            .map_err(|_| bad(format!("item {i} ({name}) that is not a float32 array")))?;
-        d.check_seq(layer, &format!("cache {name}"), arr.shape(), *width)?;
-        out.push(arr);
-    }
-    Ok(out)
-}
-
-/// The four gradient arrays: dx[N,T,D] (when asked), dkernel, drecurrent_kernel, dbias.
-fn grad_arrays<'py>(
-    py: Python<'py>,
-    d: &RnnDims,
-    gates: usize,
-    bias_shape: &[usize],
-    need_dx: bool,
-) -> Grads<'py> {
-    (
-        need_dx.then(|| zeros(py, &[d.n, d.t, d.d])),
-        zeros(py, &[d.d, gates * d.h]),
-        zeros(py, &[d.h, gates * d.h]),
-        zeros(py, bias_shape),
-    )
+/// `write_detached` on the gradient arrays: dx (when asked) and [dkernel, drecurrent, dbias].
+fn write_grads(
+    py: Python<'_>,
+    grads: &Grads<'_>,
+    kernel: impl FnOnce(Option<&mut [f32]>, [&mut [f32]; 3]) -> KResult<()> + Send,
+) -> PyResult<()> {
+    let mut dx_writer = grads.0.as_ref().map(|a| a.readwrite());
+    let dx = dx_writer
+        .as_mut()
+        .map(|w| w.as_slice_mut().expect("fresh array"));
+    write_detached(py, [&grads.1, &grads.2, &grads.3], |dw| kernel(dx, dw))
 }
 
 // ---- LSTM ------------------------------------------------------------------------------------
 
-fn lstm_dims(x: &In, k: &In, r: &In, b: &Option<In>) -> PyResult<RnnDims> {
-    Ok(RnnDims::check("lstm", 4, x.shape(), k.shape(), r.shape(), b.as_ref().map(|b| b.shape()), &|h| {
-        vec![4 * h]
-    })?)
-}
-
 #[pyfunction]
 #[pyo3(signature = (x, kernel, recurrent_kernel, bias=None, activation="tanh", recurrent_activation="sigmoid"))]
-#[allow(clippy::type_complexity)]
 fn lstm_forward<'py>(
     py: Python<'py>,
     x: In<'py>,
@@ -93,27 +202,18 @@ fn lstm_forward<'py>(
     bias: Option<In<'py>>,
     activation: &str,
     recurrent_activation: &str,
-) -> PyResult<(Arr<'py>, (Arr<'py>, Arr<'py>, Arr<'py>))> {
-    let act = parse_rnn_activation(activation)?;
-    let rec = parse_rnn_activation(recurrent_activation)?;
-    let d = lstm_dims(&x, &kernel, &recurrent_kernel, &bias)?;
-    let hs = try_zeros(py, &[d.n, d.t, d.h])?;
-    let gates = try_zeros(py, &[d.n, d.t, 4 * d.h])?;
-    let cells = try_zeros(py, &[d.n, d.t, d.h])?;
-    let act_cells = try_zeros(py, &[d.n, d.t, d.h])?;
-    {
-        let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
-        let bs = bias_slice(&bias)?;
-        let (mut hw, mut gw, mut cw, mut aw) = (rw(&hs), rw(&gates), rw(&cells), rw(&act_cells));
-        let (h, g, c, a) = (
-            hw.as_slice_mut().expect("fresh array"),
-            gw.as_slice_mut().expect("fresh array"),
-            cw.as_slice_mut().expect("fresh array"),
-            aw.as_slice_mut().expect("fresh array"),
-        );
-        py.detach(|| lstm::lstm_forward(&d, act, rec, xs, ks, rs, bs, h, g, c, a))?;
-    }
-    Ok((hs, (gates, cells, act_cells)))
+) -> PyResult<(Arr<'py>, Bound<'py, PyTuple>)> {
+    let (act, rec) = (
+        parse_rnn_activation(activation)?,
+        parse_rnn_activation(recurrent_activation)?,
+    );
+    let d = LSTM.dims(&x, &kernel, &recurrent_kernel, bias.as_ref())?;
+    let ([xs, ks, rs], bs) = (weights(&x, &kernel, &recurrent_kernel)?, bias_slice(&bias)?);
+    let (hs, cache) = LSTM.forward_outputs(py, &d)?;
+    write_detached(py, [&hs, &cache[0], &cache[1], &cache[2]], |[h, g, c, a]| {
+        lstm::lstm_forward(&d, act, rec, xs, ks, rs, bs, h, g, c, a)
+    })?;
+    Ok((hs, PyTuple::new(py, cache)?))
 }
 
 #[pyfunction]
@@ -131,46 +231,37 @@ fn lstm_backward<'py>(
     recurrent_activation: &str,
     need_dx: bool,
 ) -> PyResult<Grads<'py>> {
-    let act = parse_rnn_activation(activation)?;
-    let rec = parse_rnn_activation(recurrent_activation)?;
-    let d = lstm_dims(&x, &kernel, &recurrent_kernel, &None)?;
-    d.check_seq("lstm", "hs", hs.shape(), d.h)?;
-    d.check_seq("lstm", "dhs", dhs.shape(), d.h)?;
-    let parts = [("gates", 4 * d.h), ("cells", d.h), ("act_cells", d.h)];
-    let c = cache_arrays("lstm_backward", "lstm", cache, &parts, &d)?;
-    let out = grad_arrays(py, &d, 4, &[4 * d.h], need_dx);
-    {
-        let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
-        let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
-        let cache = LstmCache {
-            gates: slice("cache gates", &c[0])?,
-            cells: slice("cache cells", &c[1])?,
-            act_cells: slice("cache act_cells", &c[2])?,
-        };
-        let mut dxw = out.0.as_ref().map(rw);
-        let (mut kw, mut rw_, mut bw) = (rw(&out.1), rw(&out.2), rw(&out.3));
-        let dx = dxw.as_mut().map(|w| w.as_slice_mut().expect("fresh array"));
-        let (dk, dr, db) = (
-            kw.as_slice_mut().expect("fresh array"),
-            rw_.as_slice_mut().expect("fresh array"),
-            bw.as_slice_mut().expect("fresh array"),
-        );
-        py.detach(|| lstm::lstm_backward(&d, act, rec, xs, ks, rs, hss, &cache, dhss, dx, dk, dr, db))?;
-    }
-    Ok(out)
+    let (act, rec) = (
+        parse_rnn_activation(activation)?,
+        parse_rnn_activation(recurrent_activation)?,
+    );
+    let (d, c, grads) = LSTM.backward_inputs(
+        py,
+        &x,
+        &kernel,
+        &recurrent_kernel,
+        &hs,
+        cache,
+        &dhs,
+        need_dx,
+    )?;
+    let [xs, ks, rs] = weights(&x, &kernel, &recurrent_kernel)?;
+    let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
+    let cache = LstmCache {
+        gates: slice("cache gates", &c[0])?,
+        cells: slice("cache cells", &c[1])?,
+        act_cells: slice("cache act_cells", &c[2])?,
+    };
+    write_grads(py, &grads, |dx, [dk, dr, db]| {
+        lstm::lstm_backward(&d, act, rec, xs, ks, rs, hss, &cache, dhss, dx, dk, dr, db)
+    })?;
+    Ok(grads)
 }
 
 // ---- GRU -------------------------------------------------------------------------------------
 
-fn gru_dims(x: &In, k: &In, r: &In, b: &Option<In>) -> PyResult<RnnDims> {
-    Ok(RnnDims::check("gru", 3, x.shape(), k.shape(), r.shape(), b.as_ref().map(|b| b.shape()), &|h| {
-        vec![2, 3 * h]
-    })?)
-}
-
 #[pyfunction]
 #[pyo3(signature = (x, kernel, recurrent_kernel, bias=None, activation="tanh", recurrent_activation="sigmoid"))]
-#[allow(clippy::type_complexity)]
 fn gru_forward<'py>(
     py: Python<'py>,
     x: In<'py>,
@@ -179,25 +270,18 @@ fn gru_forward<'py>(
     bias: Option<In<'py>>,
     activation: &str,
     recurrent_activation: &str,
-) -> PyResult<(Arr<'py>, (Arr<'py>, Arr<'py>))> {
-    let act = parse_rnn_activation(activation)?;
-    let rec = parse_rnn_activation(recurrent_activation)?;
-    let d = gru_dims(&x, &kernel, &recurrent_kernel, &bias)?;
-    let hs = try_zeros(py, &[d.n, d.t, d.h])?;
-    let gates = try_zeros(py, &[d.n, d.t, 3 * d.h])?;
-    let rec_h = try_zeros(py, &[d.n, d.t, d.h])?;
-    {
-        let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
-        let bs = bias_slice(&bias)?;
-        let (mut hw, mut gw, mut rhw) = (rw(&hs), rw(&gates), rw(&rec_h));
-        let (h, g, r) = (
-            hw.as_slice_mut().expect("fresh array"),
-            gw.as_slice_mut().expect("fresh array"),
-            rhw.as_slice_mut().expect("fresh array"),
-        );
-        py.detach(|| gru::gru_forward(&d, act, rec, xs, ks, rs, bs, h, g, r))?;
-    }
-    Ok((hs, (gates, rec_h)))
+) -> PyResult<(Arr<'py>, Bound<'py, PyTuple>)> {
+    let (act, rec) = (
+        parse_rnn_activation(activation)?,
+        parse_rnn_activation(recurrent_activation)?,
+    );
+    let d = GRU.dims(&x, &kernel, &recurrent_kernel, bias.as_ref())?;
+    let ([xs, ks, rs], bs) = (weights(&x, &kernel, &recurrent_kernel)?, bias_slice(&bias)?);
+    let (hs, cache) = GRU.forward_outputs(py, &d)?;
+    write_detached(py, [&hs, &cache[0], &cache[1]], |[h, g, r]| {
+        gru::gru_forward(&d, act, rec, xs, ks, rs, bs, h, g, r)
+    })?;
+    Ok((hs, PyTuple::new(py, cache)?))
 }
 
 #[pyfunction]
@@ -215,38 +299,33 @@ fn gru_backward<'py>(
     recurrent_activation: &str,
     need_dx: bool,
 ) -> PyResult<Grads<'py>> {
-    let act = parse_rnn_activation(activation)?;
-    let rec = parse_rnn_activation(recurrent_activation)?;
-    let d = gru_dims(&x, &kernel, &recurrent_kernel, &None)?;
-    d.check_seq("gru", "hs", hs.shape(), d.h)?;
-    d.check_seq("gru", "dhs", dhs.shape(), d.h)?;
-    let parts = [("gates", 3 * d.h), ("rec_h", d.h)];
-    let c = cache_arrays("gru_backward", "gru", cache, &parts, &d)?;
-    let out = grad_arrays(py, &d, 3, &[2, 3 * d.h], need_dx);
-    {
-        let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
-        let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
-        let cache = GruCache { gates: slice("cache gates", &c[0])?, rec_h: slice("cache rec_h", &c[1])? };
-        let mut dxw = out.0.as_ref().map(rw);
-        let (mut kw, mut rw_, mut bw) = (rw(&out.1), rw(&out.2), rw(&out.3));
-        let dx = dxw.as_mut().map(|w| w.as_slice_mut().expect("fresh array"));
-        let (dk, dr, db) = (
-            kw.as_slice_mut().expect("fresh array"),
-            rw_.as_slice_mut().expect("fresh array"),
-            bw.as_slice_mut().expect("fresh array"),
-        );
-        py.detach(|| gru::gru_backward(&d, act, rec, xs, ks, rs, hss, &cache, dhss, dx, dk, dr, db))?;
-    }
-    Ok(out)
+    let (act, rec) = (
+        parse_rnn_activation(activation)?,
+        parse_rnn_activation(recurrent_activation)?,
+    );
+    let (d, c, grads) = GRU.backward_inputs(
+        py,
+        &x,
+        &kernel,
+        &recurrent_kernel,
+        &hs,
+        cache,
+        &dhs,
+        need_dx,
+    )?;
+    let [xs, ks, rs] = weights(&x, &kernel, &recurrent_kernel)?;
+    let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
+    let cache = GruCache {
+        gates: slice("cache gates", &c[0])?,
+        rec_h: slice("cache rec_h", &c[1])?,
+    };
+    write_grads(py, &grads, |dx, [dk, dr, db]| {
+        gru::gru_backward(&d, act, rec, xs, ks, rs, hss, &cache, dhss, dx, dk, dr, db)
+    })?;
+    Ok(grads)
 }
 
 // ---- SimpleRNN -------------------------------------------------------------------------------
-
-fn simple_dims(x: &In, k: &In, r: &In, b: &Option<In>) -> PyResult<RnnDims> {
-    Ok(RnnDims::check("simple_rnn", 1, x.shape(), k.shape(), r.shape(), b.as_ref().map(|b| b.shape()), &|h| {
-        vec![h]
-    })?)
-}
 
 #[pyfunction]
 #[pyo3(signature = (x, kernel, recurrent_kernel, bias=None, activation="tanh"))]
@@ -259,17 +338,13 @@ fn simple_rnn_forward<'py>(
     activation: &str,
 ) -> PyResult<(Arr<'py>, Bound<'py, PyTuple>)> {
     let act = parse_rnn_activation(activation)?;
-    let d = simple_dims(&x, &kernel, &recurrent_kernel, &bias)?;
-    let hs = try_zeros(py, &[d.n, d.t, d.h])?;
-    {
-        let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
-        let bs = bias_slice(&bias)?;
-        let mut hw = rw(&hs);
-        let h = hw.as_slice_mut().expect("fresh array");
-        py.detach(|| simple::simple_rnn_forward(&d, act, xs, ks, rs, bs, h))?;
-    }
-    // act' is read from hs itself: the cache is empty.
-    Ok((hs, PyTuple::empty(py)))
+    let d = SIMPLE_RNN.dims(&x, &kernel, &recurrent_kernel, bias.as_ref())?;
+    let ([xs, ks, rs], bs) = (weights(&x, &kernel, &recurrent_kernel)?, bias_slice(&bias)?);
+    let (hs, cache) = SIMPLE_RNN.forward_outputs(py, &d)?;
+    write_detached(py, [&hs], |[h]| {
+        simple::simple_rnn_forward(&d, act, xs, ks, rs, bs, h)
+    })?;
+    Ok((hs, PyTuple::new(py, cache)?))
 }
 
 #[pyfunction]
@@ -287,25 +362,22 @@ fn simple_rnn_backward<'py>(
     need_dx: bool,
 ) -> PyResult<Grads<'py>> {
     let act = parse_rnn_activation(activation)?;
-    let d = simple_dims(&x, &kernel, &recurrent_kernel, &None)?;
-    d.check_seq("simple_rnn", "hs", hs.shape(), d.h)?;
-    d.check_seq("simple_rnn", "dhs", dhs.shape(), d.h)?;
-    cache_arrays("simple_rnn_backward", "simple_rnn", cache, &[], &d)?;
-    let out = grad_arrays(py, &d, 1, &[d.h], need_dx);
-    {
-        let (xs, ks, rs) = (slice("x", &x)?, slice("kernel", &kernel)?, slice("recurrent_kernel", &recurrent_kernel)?);
-        let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
-        let mut dxw = out.0.as_ref().map(rw);
-        let (mut kw, mut rw_, mut bw) = (rw(&out.1), rw(&out.2), rw(&out.3));
-        let dx = dxw.as_mut().map(|w| w.as_slice_mut().expect("fresh array"));
-        let (dk, dr, db) = (
-            kw.as_slice_mut().expect("fresh array"),
-            rw_.as_slice_mut().expect("fresh array"),
-            bw.as_slice_mut().expect("fresh array"),
-        );
-        py.detach(|| simple::simple_rnn_backward(&d, act, xs, ks, rs, hss, dhss, dx, dk, dr, db))?;
-    }
-    Ok(out)
+    let (d, _, grads) = SIMPLE_RNN.backward_inputs(
+        py,
+        &x,
+        &kernel,
+        &recurrent_kernel,
+        &hs,
+        cache,
+        &dhs,
+        need_dx,
+    )?;
+    let [xs, ks, rs] = weights(&x, &kernel, &recurrent_kernel)?;
+    let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
+    write_grads(py, &grads, |dx, [dk, dr, db]| {
+        simple::simple_rnn_backward(&d, act, xs, ks, rs, hss, dhss, dx, dk, dr, db)
+    })?;
+    Ok(grads)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
