@@ -27,52 +27,22 @@ struct Cell {
     cache: &'static [(&'static str, usize)],
 }
 
-const LSTM: Cell = Cell {
-    layer: "lstm",
-    gates: 4,
-    bias: |h| vec![4 * h],
-    cache: &[("gates", 4), ("cells", 1), ("act_cells", 1)],
-};
-const GRU: Cell = Cell {
-    layer: "gru",
-    gates: 3,
-    bias: |h| vec![2, 3 * h],
-    cache: &[("gates", 3), ("rec_h", 1)],
-};
+const LSTM: Cell =
+    Cell { layer: "lstm", gates: 4, bias: |h| vec![4 * h], cache: &[("gates", 4), ("cells", 1), ("act_cells", 1)] };
+const GRU: Cell = Cell { layer: "gru", gates: 3, bias: |h| vec![2, 3 * h], cache: &[("gates", 3), ("rec_h", 1)] };
 // SimpleRNN's backward reads act' from hs itself: its cache is empty.
-const SIMPLE_RNN: Cell = Cell {
-    layer: "simple_rnn",
-    gates: 1,
-    bias: |h| vec![h],
-    cache: &[],
-};
+const SIMPLE_RNN: Cell = Cell { layer: "simple_rnn", gates: 1, bias: |h| vec![h], cache: &[] };
 
 impl Cell {
     fn dims(&self, x: &In, kernel: &In, recurrent: &In, bias: Option<&In>) -> PyResult<RnnDims> {
         let (x, k, r) = (x.shape(), kernel.shape(), recurrent.shape());
-        Ok(RnnDims::check(
-            self.layer,
-            self.gates,
-            x,
-            k,
-            r,
-            bias.map(|b| b.shape()),
-            &self.bias,
-        )?)
+        Ok(RnnDims::check(self.layer, self.gates, x, k, r, bias.map(|b| b.shape()), &self.bias)?)
     }
 
     /// hs[N,T,H] and the cache arrays, uninitialised: every forward kernel writes all of them.
-    fn forward_outputs<'py>(
-        &self,
-        py: Python<'py>,
-        d: &RnnDims,
-    ) -> PyResult<(Arr<'py>, Vec<Arr<'py>>)> {
+    fn forward_outputs<'py>(&self, py: Python<'py>, d: &RnnDims) -> PyResult<(Arr<'py>, Vec<Arr<'py>>)> {
         let hs = try_empty(py, &[d.n, d.t, d.h])?;
-        let cache = self
-            .cache
-            .iter()
-            .map(|&(_, w)| try_empty(py, &[d.n, d.t, w * d.h]))
-            .collect::<PyResult<_>>()?;
+        let cache = self.cache.iter().map(|&(_, w)| try_empty(py, &[d.n, d.t, w * d.h])).collect::<PyResult<_>>()?;
         Ok((hs, cache))
     }
 
@@ -119,16 +89,8 @@ impl Cell {
             ))
             .into()
         };
-        let type_name = || {
-            cache
-                .get_type()
-                .name()
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        };
-        let tuple = cache
-            .cast::<PyTuple>()
-            .map_err(|_| bad(format!("a {}", type_name())))?;
+        let type_name = || cache.get_type().name().map(|s| s.to_string()).unwrap_or_default();
+        let tuple = cache.cast::<PyTuple>().map_err(|_| bad(format!("a {}", type_name())))?;
         if tuple.len() != self.cache.len() {
             return Err(bad(format!("a tuple of {} items", tuple.len())));
         }
@@ -138,12 +100,7 @@ impl Cell {
                 .get_item(i)?
                 .extract()
                 .map_err(|_| bad(format!("item {i} ({name}) that is not a float32 array")))?;
-            d.check_seq(
-                self.layer,
-                &format!("cache {name}"),
-                arr.shape(),
-                width * d.h,
-            )?;
+            d.check_seq(self.layer, &format!("cache {name}"), arr.shape(), width * d.h)?;
             out.push(arr);
         }
         Ok(out)
@@ -152,11 +109,7 @@ impl Cell {
 
 /// x, kernel and recurrent_kernel as slices.
 fn weights<'a>(x: &'a In, kernel: &'a In, recurrent: &'a In) -> PyResult<[&'a [f32]; 3]> {
-    Ok([
-        slice("x", x)?,
-        slice("kernel", kernel)?,
-        slice("recurrent_kernel", recurrent)?,
-    ])
+    Ok([slice("x", x)?, slice("kernel", kernel)?, slice("recurrent_kernel", recurrent)?])
 }
 
 fn bias_slice<'a>(bias: &'a Option<In<'_>>) -> PyResult<Option<&'a [f32]>> {
@@ -170,9 +123,7 @@ fn write_detached<const K: usize>(
     kernel: impl FnOnce([&mut [f32]; K]) -> KResult<()> + Send,
 ) -> PyResult<()> {
     let mut writers = outs.map(|a| a.readwrite());
-    let slices = writers
-        .each_mut()
-        .map(|w| w.as_slice_mut().expect("fresh array"));
+    let slices = writers.each_mut().map(|w| w.as_slice_mut().expect("fresh array"));
     py.detach(|| kernel(slices))?;
     Ok(())
 }
@@ -184,9 +135,7 @@ fn write_grads(
     kernel: impl FnOnce(Option<&mut [f32]>, [&mut [f32]; 3]) -> KResult<()> + Send,
 ) -> PyResult<()> {
     let mut dx_writer = grads.0.as_ref().map(|a| a.readwrite());
-    let dx = dx_writer
-        .as_mut()
-        .map(|w| w.as_slice_mut().expect("fresh array"));
+    let dx = dx_writer.as_mut().map(|w| w.as_slice_mut().expect("fresh array"));
     write_detached(py, [&grads.1, &grads.2, &grads.3], |dw| kernel(dx, dw))
 }
 
@@ -203,10 +152,7 @@ fn lstm_forward<'py>(
     activation: &str,
     recurrent_activation: &str,
 ) -> PyResult<(Arr<'py>, Bound<'py, PyTuple>)> {
-    let (act, rec) = (
-        parse_rnn_activation(activation)?,
-        parse_rnn_activation(recurrent_activation)?,
-    );
+    let (act, rec) = (parse_rnn_activation(activation)?, parse_rnn_activation(recurrent_activation)?);
     let d = LSTM.dims(&x, &kernel, &recurrent_kernel, bias.as_ref())?;
     let ([xs, ks, rs], bs) = (weights(&x, &kernel, &recurrent_kernel)?, bias_slice(&bias)?);
     let (hs, cache) = LSTM.forward_outputs(py, &d)?;
@@ -231,20 +177,8 @@ fn lstm_backward<'py>(
     recurrent_activation: &str,
     need_dx: bool,
 ) -> PyResult<Grads<'py>> {
-    let (act, rec) = (
-        parse_rnn_activation(activation)?,
-        parse_rnn_activation(recurrent_activation)?,
-    );
-    let (d, c, grads) = LSTM.backward_inputs(
-        py,
-        &x,
-        &kernel,
-        &recurrent_kernel,
-        &hs,
-        cache,
-        &dhs,
-        need_dx,
-    )?;
+    let (act, rec) = (parse_rnn_activation(activation)?, parse_rnn_activation(recurrent_activation)?);
+    let (d, c, grads) = LSTM.backward_inputs(py, &x, &kernel, &recurrent_kernel, &hs, cache, &dhs, need_dx)?;
     let [xs, ks, rs] = weights(&x, &kernel, &recurrent_kernel)?;
     let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
     let cache = LstmCache {
@@ -271,10 +205,7 @@ fn gru_forward<'py>(
     activation: &str,
     recurrent_activation: &str,
 ) -> PyResult<(Arr<'py>, Bound<'py, PyTuple>)> {
-    let (act, rec) = (
-        parse_rnn_activation(activation)?,
-        parse_rnn_activation(recurrent_activation)?,
-    );
+    let (act, rec) = (parse_rnn_activation(activation)?, parse_rnn_activation(recurrent_activation)?);
     let d = GRU.dims(&x, &kernel, &recurrent_kernel, bias.as_ref())?;
     let ([xs, ks, rs], bs) = (weights(&x, &kernel, &recurrent_kernel)?, bias_slice(&bias)?);
     let (hs, cache) = GRU.forward_outputs(py, &d)?;
@@ -299,26 +230,11 @@ fn gru_backward<'py>(
     recurrent_activation: &str,
     need_dx: bool,
 ) -> PyResult<Grads<'py>> {
-    let (act, rec) = (
-        parse_rnn_activation(activation)?,
-        parse_rnn_activation(recurrent_activation)?,
-    );
-    let (d, c, grads) = GRU.backward_inputs(
-        py,
-        &x,
-        &kernel,
-        &recurrent_kernel,
-        &hs,
-        cache,
-        &dhs,
-        need_dx,
-    )?;
+    let (act, rec) = (parse_rnn_activation(activation)?, parse_rnn_activation(recurrent_activation)?);
+    let (d, c, grads) = GRU.backward_inputs(py, &x, &kernel, &recurrent_kernel, &hs, cache, &dhs, need_dx)?;
     let [xs, ks, rs] = weights(&x, &kernel, &recurrent_kernel)?;
     let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
-    let cache = GruCache {
-        gates: slice("cache gates", &c[0])?,
-        rec_h: slice("cache rec_h", &c[1])?,
-    };
+    let cache = GruCache { gates: slice("cache gates", &c[0])?, rec_h: slice("cache rec_h", &c[1])? };
     write_grads(py, &grads, |dx, [dk, dr, db]| {
         gru::gru_backward(&d, act, rec, xs, ks, rs, hss, &cache, dhss, dx, dk, dr, db)
     })?;
@@ -341,9 +257,7 @@ fn simple_rnn_forward<'py>(
     let d = SIMPLE_RNN.dims(&x, &kernel, &recurrent_kernel, bias.as_ref())?;
     let ([xs, ks, rs], bs) = (weights(&x, &kernel, &recurrent_kernel)?, bias_slice(&bias)?);
     let (hs, cache) = SIMPLE_RNN.forward_outputs(py, &d)?;
-    write_detached(py, [&hs], |[h]| {
-        simple::simple_rnn_forward(&d, act, xs, ks, rs, bs, h)
-    })?;
+    write_detached(py, [&hs], |[h]| simple::simple_rnn_forward(&d, act, xs, ks, rs, bs, h))?;
     Ok((hs, PyTuple::new(py, cache)?))
 }
 
@@ -362,16 +276,7 @@ fn simple_rnn_backward<'py>(
     need_dx: bool,
 ) -> PyResult<Grads<'py>> {
     let act = parse_rnn_activation(activation)?;
-    let (d, _, grads) = SIMPLE_RNN.backward_inputs(
-        py,
-        &x,
-        &kernel,
-        &recurrent_kernel,
-        &hs,
-        cache,
-        &dhs,
-        need_dx,
-    )?;
+    let (d, _, grads) = SIMPLE_RNN.backward_inputs(py, &x, &kernel, &recurrent_kernel, &hs, cache, &dhs, need_dx)?;
     let [xs, ks, rs] = weights(&x, &kernel, &recurrent_kernel)?;
     let (hss, dhss) = (slice("hs", &hs)?, slice("dhs", &dhs)?);
     write_grads(py, &grads, |dx, [dk, dr, db]| {
