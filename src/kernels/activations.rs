@@ -175,9 +175,9 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1.5 * 2^23: adding it rounds to the nearest integer, which then sits in the low mantissa bits.
 const ROUND: f32 = 12_582_912.0;
 /// P(r), highest power first.
-const EXP_P: [f32; 5] = [1.381_453_9e-3, 8.368_745_5e-3, 4.166_838_9e-2, 0.166_665_21, 0.499_999_94];
+const EXP_P: [f32; 5] = [1.381_453_9e-3, 8.368_745e-3, 4.166_839e-2, 0.166_665_21, 0.499_999_94];
 /// tanh(x) = x + x z Q(z), z = x^2, for |x| < TANH_SMALL (Cephes tanhf); highest power first.
-const TANH_Q: [f32; 5] = [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_82];
+const TANH_Q: [f32; 5] = [-5.704_988_7e-3, 2.063_909e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_8];
 const TANH_SMALL: f32 = 0.625;
 
 /// exp(x) within ~2 ulp, branch-free (see the constants above).

@@ -25,6 +25,7 @@ fn with_threads<R: Send>(flops: usize, f: impl FnOnce(usize) -> R + Send) -> R {
 }
 
 /// x[N,D], w[D,U], b[U] | None -> y[N,U] = act(x w + b)
+#[allow(clippy::too_many_arguments)]
 pub fn dense_forward(
     x: &[f32],
     w: &[f32],

@@ -45,6 +45,7 @@ fn affine(x: &[f32], y: &mut [f32], c: usize, center: &[f32], scale: &[f32], shi
 }
 
 /// x[M,C], gamma[C], beta[C] -> y[M,C], batch_mean[C], batch_var[C] (biased: / M)
+#[allow(clippy::too_many_arguments)]
 pub fn batchnorm_forward_train(
     x: &[f32],
     gamma: &[f32],

@@ -5,12 +5,12 @@
 //! Keras 3 (keras/src/optimizers/*.py), with lr the learning rate:
 //! - weight decay (base optimizer, before the step): p -= p * wd * lr
 //! - SGD: no momentum: p -= lr g; momentum: v = momentum v - lr g; p += v;
-//!        nesterov: v as above, p += momentum v - lr g
+//!   nesterov: v as above, p += momentum v - lr g
 //! - Adam: alpha = lr sqrt(1 - b2^t) / (1 - b1^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
-//!        p -= alpha m / (sqrt(v) + eps)
+//!   p -= alpha m / (sqrt(v) + eps)
 //! - RMSprop: ms = rho ms + (1 - rho) g^2; centered: mg = rho mg + (1 - rho) g, denom = ms - mg^2 + eps,
-//!        else denom = ms + eps (Keras 3 puts eps INSIDE the square root, unlike Keras 2 and torch);
-//!        inc = lr g / sqrt(denom); momentum > 0: mom = momentum mom + inc, p -= mom; else p -= inc
+//!   else denom = ms + eps (Keras 3 puts eps INSIDE the square root, unlike Keras 2 and torch);
+//!   inc = lr g / sqrt(denom); momentum > 0: mom = momentum mom + inc, p -= mom; else p -= inc
 
 use crate::error::{ensure_len, KResult, KernelError};
 use crate::kernels::activations::simd;
