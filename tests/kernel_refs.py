@@ -33,6 +33,21 @@ def act64(z: np.ndarray, name: str, alpha: float) -> np.ndarray:
     raise AssertionError(f"no reference for activation {name!r}")
 
 
+def central_diff(f, a: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """d f / d a for a scalar f of a float64 array, one central difference per element."""
+    a = a.astype(np.float64).copy()
+    g = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        keep = a[i]
+        a[i] = keep + h
+        up = f(a)
+        a[i] = keep - h
+        down = f(a)
+        a[i] = keep
+        g[i] = (up - down) / (2 * h)
+    return g
+
+
 def on_threads(n: int, f):
     """f() with the pool at n threads, restored afterwards."""
     before = aiaas_core.get_num_threads()

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import aiaas_core
 from aiaas_core import _core
-from kernel_refs import act64
+from kernel_refs import act64, central_diff
 
 ACTS = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu"]
 ALPHA = {"leaky_relu": 0.3, "elu": 1.0}  # Keras defaults
@@ -22,21 +22,6 @@ def dense_ref(x, w, b, name: str, alpha: float) -> np.ndarray:
     if b is not None:
         z = z + b.astype(np.float64)
     return act64(z, name, alpha)
-
-
-def central_diff(f, a: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """d f / d a for scalar f, one float64 central difference per element."""
-    a = a.astype(np.float64).copy()
-    g = np.zeros_like(a)
-    for i in np.ndindex(a.shape):
-        keep = a[i]
-        a[i] = keep + h
-        up = f(a)
-        a[i] = keep - h
-        down = f(a)
-        a[i] = keep
-        g[i] = (up - down) / (2 * h)
-    return g
 
 
 def make(n, d, u, seed, bias=True):
