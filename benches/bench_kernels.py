@@ -1,11 +1,13 @@
 """Kernel benchmarks: ours vs numpy/OpenBLAS and PyTorch CPU, same process, same threads.
 
     python benches/bench_kernels.py [--interleaved] [section ...]
-        sections: matmul conv rnn elem (default: all)
+        sections: matmul conv rnn elem misc (default: all)
 
 Each section lives in benches/kernels_<section>.py and exposes `cases(torch, threads) -> list[Case]`
 (`torch` is the module or None when PyTorch is not installed: its column then shows "-"), and
-optionally `report(rows)`, called with the timed rows to print more (kernels_elem: GB/s).
+optionally `report(rows)`, called with the timed rows to print more (kernels_elem, kernels_misc: GB/s).
+"misc" is every other training kernel: avgpool, batchnorm, embedding, dropout, SGD / RMSprop
+updates, global-norm clipping and the losses.
 
 --interleaved: on a machine other jobs are loading, timing each side in its own block lets a burst
 of load land on one side only. This mode runs ours, numpy, torch one call each, round after round,
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiaas_core  # noqa: E402
 from _harness import Case, run_cases, threads_from_env, try_torch  # noqa: E402
 
-SECTIONS = ["matmul", "conv", "rnn", "elem"]
+SECTIONS = ["matmul", "conv", "rnn", "elem", "misc"]
 
 
 def _fmt(s):
