@@ -213,3 +213,18 @@ def test_errors_name_the_shapes():
         _core.maxpool2d_backward(y, arg, (2, 3, 3, 5))
     with pytest.raises(ValueError, match=r"dy.*\[2, 2, 2, 4\].*\[2, 3, 3, 4\]"):
         _core.avgpool2d_backward(y, x.shape, (2, 2), (2, 2))
+
+
+@pytest.mark.parametrize("batch", [2, 64])  # one thread's loop, and the pool's (64 images is parallel)
+def test_backward_refuses_an_index_outside_its_own_image(batch):
+    x = np.random.default_rng(3).standard_normal((batch, 8, 8, 16), dtype=np.float32)
+    y, arg = _core.maxpool2d_forward(x, (2, 2), (2, 2))
+    per_image = 8 * 8 * 16
+    for j, value in [(5, -1), (arg.size - 1, 0), (arg.size // 2, x.size)]:
+        bad = arg.copy()
+        bad.flat[j] = value  # inside x, maybe, but not inside the image that output belongs to
+        if j + 1 < arg.size:
+            bad.flat[arg.size - 1] = -7  # a later offender: the message names the first
+        with pytest.raises(ValueError, match=rf"argmax\[{j}\] = {value} is outside image {j // (arg.size // batch)}"
+                                              rf" of x \(indices {j // (arg.size // batch) * per_image}\.\."):
+            _core.maxpool2d_backward(np.ones_like(y), bad, x.shape)

@@ -1,6 +1,6 @@
 //! maxpool2d_forward/backward, avgpool2d_forward/backward: x[N,H,W,C] -> y[N,OH,OW,C] (NHWC).
 
-use super::util::{c_slice, slice, try_zeros, zeros};
+use super::util::{c_slice, empty, slice, try_empty};
 use crate::error::KernelError;
 use crate::kernels::conv::{check_stride, Padding};
 use crate::kernels::pool::{self, Pool2d};
@@ -33,7 +33,7 @@ fn maxpool2d_forward<'py>(
     padding: &str,
 ) -> PyResult<(F32Array<'py>, Bound<'py, PyArrayDyn<i64>>)> {
     let g = geometry(x.shape(), pool_size, strides, padding)?;
-    let y = zeros(py, &g.y_shape());
+    let y = empty(py, &g.y_shape()); // every window writes all its channels
     let argmax = PyArrayDyn::<i64>::zeros(py, &g.y_shape()[..], false);
     {
         let xs = slice("x", &x)?;
@@ -53,7 +53,7 @@ fn maxpool2d_backward<'py>(
     x_shape: (i64, i64, i64, i64),
 ) -> PyResult<F32Array<'py>> {
     let xs = x_shape_of(x_shape)?;
-    let dx = try_zeros(py, &xs)?;
+    let dx = try_empty(py, &xs)?; // the kernels zero it image by image
     {
         let dys = slice("dy", &dy)?;
         let a = c_slice("argmax", "int64", argmax.is_c_contiguous(), argmax.as_slice().ok())?;
@@ -75,7 +75,7 @@ fn avgpool2d_forward<'py>(
     padding: &str,
 ) -> PyResult<F32Array<'py>> {
     let g = geometry(x.shape(), pool_size, strides, padding)?;
-    let y = zeros(py, &g.y_shape());
+    let y = empty(py, &g.y_shape()); // every window writes all its channels
     {
         let xs = slice("x", &x)?;
         let mut yw = y.readwrite();
@@ -97,7 +97,7 @@ fn avgpool2d_backward<'py>(
 ) -> PyResult<F32Array<'py>> {
     let xs = x_shape_of(x_shape)?;
     let g = geometry(&xs, pool_size, strides, padding)?;
-    let dx = try_zeros(py, &xs)?;
+    let dx = try_empty(py, &xs)?; // the kernels zero it image by image
     {
         let dys = slice("dy", &dy)?;
         let mut dxw = dx.readwrite();

@@ -134,7 +134,7 @@ pub fn erf(x: f32) -> f32 {
 
 /// Whether this CPU runs the `avx2` module (std caches the answer: one load per call).
 #[inline(always)]
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
