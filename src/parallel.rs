@@ -154,7 +154,7 @@ pub fn run_tasks(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
 
 /// `f(k, out_k)` for each `step`-sized chunk k of `out` (the last may be shorter), on `threads`
 /// threads (the calling one included). Chunks are handed out one at a time, whoever is free.
-pub fn par_chunks_mut(out: &mut [f32], step: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+pub fn par_chunks_mut<T: Send>(out: &mut [T], step: usize, threads: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let step = step.max(1);
     let n = out.len().div_ceil(step);
     if threads <= 1 || n <= 1 {
@@ -163,9 +163,9 @@ pub fn par_chunks_mut(out: &mut [f32], step: usize, threads: usize, f: impl Fn(u
         }
         return;
     }
-    struct Out(*mut f32);
+    struct Out<T>(*mut T);
     // SAFETY: each task takes its own chunk only (below), so no two threads share an element.
-    unsafe impl Sync for Out {}
+    unsafe impl<T: Send> Sync for Out<T> {}
     let (len, out) = (out.len(), Out(out.as_mut_ptr()));
     run_tasks(n, threads, |k| {
         let out = &out;

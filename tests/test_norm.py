@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiaas_core import _core
-from kernel_refs import central_diff
+from kernel_refs import central_diff, on_threads
 
 EPS = 1e-3  # Keras BatchNormalization default
 
@@ -168,3 +168,30 @@ def test_bad_values_dtypes_and_layouts():
         _core.batchnorm_forward_train(np.asfortranarray(x), gamma, beta)
     with pytest.raises(ValueError, match="gamma must be a C-contiguous"):
         _core.batchnorm_forward_train(x, np.ones(6, np.float32)[::2], beta)
+
+
+def test_large_batch_matches_float64_and_is_identical_on_any_thread_count():
+    # 8 x 24 x 24 = 4,608 rows of 48 channels: 18 row blocks, summed on 1, 2 or 3 threads.
+    x, gamma, beta, dy = make((8, 24, 24, 48), seed=21, loc=3.0, scale=2.0)
+
+    def run():
+        y, mean, var = _core.batchnorm_forward_train(x, gamma, beta, EPS)
+        return (y, mean, var, *_core.batchnorm_backward(x, dy, gamma, mean, var, EPS))
+
+    runs = [on_threads(n, run) for n in (1, 2, 3)]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert np.array_equal(a, b)
+    y, mean, var, dx, dgamma, dbeta = runs[0]
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    ry, rmean, rvar = bn_train_ref(x, gamma, beta)
+    np.testing.assert_allclose(mean, rmean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(var, rvar, rtol=1e-5)
+    np.testing.assert_allclose(y, ry, rtol=1e-4, atol=1e-4)
+    xhat = (x64 - rmean) / np.sqrt(rvar + EPS)
+    axes = (0, 1, 2)
+    np.testing.assert_allclose(dbeta, dy64.sum(axis=axes), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(dgamma, (dy64 * xhat).sum(axis=axes), rtol=1e-4, atol=1e-3)
+    m = x.size // x.shape[-1]
+    want_dx = gamma / np.sqrt(rvar + EPS) / m * (m * dy64 - dy64.sum(axis=axes) - xhat * (dy64 * xhat).sum(axis=axes))
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-3, atol=1e-4)

@@ -1,9 +1,15 @@
 //! Batch normalization over every axis but the last (channels-last): x is M rows of C channels.
 //! Statistics use two passes (mean, then squared deviations) with f64 accumulators, so a large
 //! mean does not swallow the variance. The caller (the Python layer) updates moving statistics.
+//! Sums run over fixed blocks of rows, in parallel when large, each block into its own f64
+//! partial, and the partials are added in block order: the same bits on any thread count.
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::simd;
+use crate::kernels::activations::{simd, threads_for};
+use crate::parallel::par_chunks_mut;
+
+/// Rows per block of the per-channel sums and of the elementwise passes.
+const BLOCK_ROWS: usize = 256;
 
 fn check(x: usize, c: usize, eps: f32, params: &[(&str, usize)]) -> KResult<usize> {
     if c == 0 || x % c != 0 {
@@ -20,23 +26,32 @@ fn check(x: usize, c: usize, eps: f32, params: &[(&str, usize)]) -> KResult<usiz
     Ok(x / c)
 }
 
-/// Per-channel sums of f(row values) over the rows of x[M,C] into f64.
-fn column_sums(x: &[f32], c: usize, mut acc: Vec<f64>, f: impl Fn(usize, f32) -> f64) -> Vec<f64> {
-    simd(|| {
-        for row in x.chunks_exact(c) {
-            for (j, (s, &v)) in acc.iter_mut().zip(row).enumerate() {
-                *s += f(j, v);
-            }
-        }
+/// `K` per-channel sums over the rows of x[M,C]: `add(first_row, rows of x, partial[K*C])` adds one
+/// block's rows into its own zeroed partial; the partials are then added in block order.
+fn column_sums<const K: usize>(x: &[f32], c: usize, add: impl Fn(usize, &[f32], &mut [f64]) + Sync) -> Vec<f64> {
+    let block = BLOCK_ROWS * c;
+    let mut partial = vec![0.0f64; x.len().div_ceil(block) * K * c];
+    par_chunks_mut(&mut partial, K * c, threads_for(x.len()), |b, part| {
+        simd(|| add(b * BLOCK_ROWS, &x[b * block..((b + 1) * block).min(x.len())], part))
     });
-    acc
+    let mut sums = vec![0.0f64; K * c];
+    for part in partial.chunks_exact(K * c) {
+        sums.iter_mut().zip(part).for_each(|(s, &p)| *s += p);
+    }
+    sums
+}
+
+/// `write(first_row, rows of out)` over blocks of rows of out[M,C], in parallel when large.
+fn per_row_block(out: &mut [f32], c: usize, write: impl Fn(usize, &mut [f32]) + Sync) {
+    let threads = threads_for(out.len());
+    par_chunks_mut(out, BLOCK_ROWS * c, threads, |b, rows| simd(|| write(b * BLOCK_ROWS, rows)));
 }
 
 /// y = (x - center[c]) * scale[c] + shift[c], row by row. Centering first (rather than folding the
 /// mean into the shift) keeps float32 cancellation out when |mean| is large against the std.
 fn affine(x: &[f32], y: &mut [f32], c: usize, center: &[f32], scale: &[f32], shift: &[f32]) {
-    simd(|| {
-        for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+    per_row_block(y, c, |first, yb| {
+        for (yr, xr) in yb.chunks_exact_mut(c).zip(x[first * c..].chunks_exact(c)) {
             for ((((o, &v), &m), &a), &b) in yr.iter_mut().zip(xr).zip(center).zip(scale).zip(shift) {
                 *o = (v - m) * a + b;
             }
@@ -61,11 +76,19 @@ pub fn batchnorm_forward_train(
     if m == 0 {
         return Err(KernelError::Shape("batchnorm: training needs at least one row, got 0".into()));
     }
-    let sums = column_sums(x, c, vec![0.0; c], |_, v| v as f64);
+    let sums = column_sums::<1>(x, c, |_, rows, s| {
+        for row in rows.chunks_exact(c) {
+            s.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
+        }
+    });
     let mu: Vec<f64> = sums.iter().map(|s| s / m as f64).collect();
-    let sq = column_sums(x, c, vec![0.0; c], |j, v| {
-        let d = v as f64 - mu[j];
-        d * d
+    let sq = column_sums::<1>(x, c, |_, rows, s| {
+        for row in rows.chunks_exact(c) {
+            for ((a, &v), &u) in s.iter_mut().zip(row).zip(&mu) {
+                let d = v as f64 - u;
+                *a += d * d;
+            }
+        }
     });
     let mut scale = vec![0.0f32; c];
     for j in 0..c {
@@ -136,26 +159,26 @@ pub fn batchnorm_backward(
         return Ok(());
     }
     let inv: Vec<f32> = var.iter().map(|&v| (1.0 / (v as f64 + eps as f64).sqrt()) as f32).collect();
-    let mut db = vec![0.0f64; c];
-    let mut dg = vec![0.0f64; c];
-    simd(|| {
-        for (xr, gr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-            for j in 0..c {
-                let xhat = (xr[j] - mean[j]) * inv[j];
-                db[j] += gr[j] as f64;
-                dg[j] += (gr[j] * xhat) as f64;
+    // Per channel: dbeta = sum dy, dgamma = sum dy xhat (partials [dbeta | dgamma] per block).
+    let sums = column_sums::<2>(x, c, |first, rows, part| {
+        let (db, dg) = part.split_at_mut(c);
+        for (xr, gr) in rows.chunks_exact(c).zip(dy[first * c..].chunks_exact(c)) {
+            for (((((b, d), &xv), &g), &mu), &iv) in db.iter_mut().zip(dg.iter_mut()).zip(xr).zip(gr).zip(mean).zip(&inv) {
+                *b += g as f64;
+                *d += (g * ((xv - mu) * iv)) as f64;
             }
         }
     });
     let mf = m as f32;
     let k: Vec<f32> = (0..c).map(|j| gamma[j] * inv[j] / mf).collect();
-    let dbf: Vec<f32> = db.iter().map(|&v| v as f32).collect();
-    let dgf: Vec<f32> = dg.iter().map(|&v| v as f32).collect();
-    simd(|| {
-        for ((o, xr), gr) in dx.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(dy.chunks_exact(c)) {
-            for j in 0..c {
-                let xhat = (xr[j] - mean[j]) * inv[j];
-                o[j] = k[j] * (mf * gr[j] - dbf[j] - xhat * dgf[j]);
+    let dbf: Vec<f32> = sums[..c].iter().map(|&v| v as f32).collect();
+    let dgf: Vec<f32> = sums[c..].iter().map(|&v| v as f32).collect();
+    per_row_block(dx, c, |first, dxb| {
+        for ((o, xr), gr) in dxb.chunks_exact_mut(c).zip(x[first * c..].chunks_exact(c)).zip(dy[first * c..].chunks_exact(c)) {
+            for (((((((o, &xv), &g), &mu), &iv), &kj), &db), &dg) in
+                o.iter_mut().zip(xr).zip(gr).zip(mean).zip(&inv).zip(&k).zip(&dbf).zip(&dgf)
+            {
+                *o = kj * (mf * g - db - (xv - mu) * iv * dg);
             }
         }
     });
