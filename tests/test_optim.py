@@ -189,18 +189,25 @@ def test_clip_by_global_norm(seed, max_norm):
 
 def test_clip_by_global_norm_on_the_pool():
     # 3 x 50k elements: the sum of squares is split over threads; same norm and scale on 1 and 2
+    # and 3; fixed chunks summed in order, so the very same bits on any thread count.
     grads0 = tensors(8, [(50_000,), (250, 200), (50_000,)])
     want = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads0))
     before = aiaas_core.get_num_threads()
+    runs = []
     try:
-        for threads in (1, 2):
+        for threads in (1, 2, 3):
             aiaas_core.set_num_threads(threads)
             grads = [g.copy() for g in grads0]
             # f32 partial sums over 1024-blocks, f64 across them: ~1e-7 relative
-            assert _core.clip_by_global_norm(grads, 10.0) == pytest.approx(want, rel=1e-6)
+            norm = _core.clip_by_global_norm(grads, 10.0)
+            assert norm == pytest.approx(want, rel=1e-6)
             assert_close(grads, [g * (10.0 / want) for g in f64(grads0)], rtol=1e-6, atol=1e-8)
+            runs.append((norm, grads))
     finally:
         aiaas_core.set_num_threads(before)
+    for norm, grads in runs[1:]:
+        assert norm == runs[0][0]
+        assert all(np.array_equal(a, b) for a, b in zip(grads, runs[0][1]))
 
 
 def test_clip_by_value():

@@ -596,14 +596,17 @@ fn row_scale(y: &mut [f32], k: f32) {
 /// sum of a[i] * b[i].
 #[inline(always)]
 pub fn row_dot(a: &[f32], b: &[f32]) -> f32 {
+    // 4 x LANES partial sums: one vector of them would wait on each add's latency in turn.
+    const DOT_LANES: usize = 4 * LANES;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let mut acc = [0.0f32; DOT_LANES];
+    let (ca, cb) = (a.chunks_exact(DOT_LANES), b.chunks_exact(DOT_LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        let (x, y): (&[f32; LANES], &[f32; LANES]) = (x.try_into().expect("exact chunk"), y.try_into().expect("exact chunk"));
-        for i in 0..LANES {
+        let (x, y): (&[f32; DOT_LANES], &[f32; DOT_LANES]) =
+            (x.try_into().expect("exact chunk"), y.try_into().expect("exact chunk"));
+        for i in 0..DOT_LANES {
             acc[i] += x[i] * y[i];
         }
     }

@@ -13,7 +13,7 @@
 //!   inc = lr g / sqrt(denom); momentum > 0: mom = momentum mom + inc, p -= mom; else p -= inc
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::simd;
+use crate::kernels::activations::{row_dot, simd};
 use rayon::prelude::*;
 
 /// Elements per task; tensors are cut into chunks this size so one big tensor still spreads.
@@ -230,19 +230,15 @@ pub fn rmsprop_update(
 pub fn clip_by_global_norm(grads: &mut [&mut [f32]], max_norm: f32) -> KResult<f64> {
     check_hyper("max_norm", max_norm as f64, 0.0, f64::INFINITY, false)?;
     let total: usize = grads.iter().map(|g| g.len()).sum();
-    let sumsq = |g: &[f32]| -> f64 {
-        simd(|| {
-            // f32 partial sums over short blocks, f64 across blocks: fast and accurate.
-            g.chunks(1024).map(|b| b.iter().map(|&v| v * v).sum::<f32>() as f64).sum::<f64>()
-        })
-    };
-    let sq: f64 = if total >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        crate::parallel::install(|| {
-            grads.par_iter().map(|g| g.par_chunks(CHUNK).map(sumsq).sum::<f64>()).sum()
-        })
-    } else {
-        grads.iter().map(|g| sumsq(g)).sum()
-    };
+    // Squares summed in f32 over 1024-element blocks, blocks in f64, per CHUNK into its own
+    // partial, partials in order: accurate, vectorized, and the same bits on any thread count.
+    let chunks: Vec<&[f32]> = grads.iter().flat_map(|g| g.chunks(CHUNK)).collect();
+    let mut partial = vec![0.0f64; chunks.len()];
+    let threads = if total >= PARALLEL_MIN_ELEMENTS { crate::parallel::num_threads() } else { 1 };
+    crate::parallel::par_chunks_mut(&mut partial, 1, threads, |k, p| {
+        p[0] = simd(|| chunks[k].chunks(1024).map(|b| row_dot(b, b) as f64).sum());
+    });
+    let sq: f64 = partial.iter().sum();
     let norm = sq.sqrt();
     if norm > max_norm as f64 {
         let scale = (max_norm as f64 / norm) as f32;
