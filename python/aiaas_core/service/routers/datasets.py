@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..dataset_files import TASKS, infer_task, parse_upload, preprocessing_from_form, save_arrays, summarise
 from ..errors import ApiError
 from ..models import Dataset, new_id
 from ..repository import TenantRepo
-from ..schemas import NAME
+from ..schemas import NAME, Page, page
 from ..security import Principal, require
 from ..uploads import read_multipart
 
@@ -78,9 +78,9 @@ def _register(svc, principal: Principal, form) -> dict[str, Any]:
 
 @router.get("")
 def list_datasets(request: Request, principal: Principal = Depends(require("member")),
-                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                  pages: Page = Depends(page)) -> list[dict[str, Any]]:
     with request.app.state.svc.sessions() as session:
-        return [dataset_out(d) for d in TenantRepo(session, principal.tenant_id).list(Dataset, limit, offset)]
+        return [dataset_out(d) for d in TenantRepo(session, principal.tenant_id).list(Dataset, pages.limit, pages.offset)]
 
 
 @router.get("/{dataset_id}")

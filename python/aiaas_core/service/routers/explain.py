@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ApiError
 from ..explain import integrated_gradients
+from ..json_input import numeric_array
+from ..json_types import Int
 from ..security import Principal, require
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
@@ -19,15 +21,12 @@ class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     instance: list[Any] = Field(min_length=1, description="one input, shaped like the model's input_shape")
     baseline: list[Any] | None = Field(default=None, description="the reference input (default: all zeros)")
-    steps: int = Field(default=64, ge=1, le=1024, description="trapezoid intervals along the path")
-    target: int | str | None = Field(default=None, description="output index or class name (default: the predicted one)")
+    steps: Int = Field(default=64, ge=1, le=1024, description="trapezoid intervals along the path")
+    target: Int | str | None = Field(default=None, description="output index or class name (default: the predicted one)")
 
 
 def _as_input(value: list[Any], what: str, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise ApiError(422, f"{what} is not a rectangular array of numbers; expected shape {list(shape)}") from None
+    arr = numeric_array(value, what, f"expected shape {list(shape)}", allow_null=False)
     if arr.shape != shape:
         raise ApiError(422, f"{what} has shape {list(arr.shape)}; expected {list(shape)}")
     if not np.isfinite(arr).all():

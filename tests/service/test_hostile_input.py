@@ -1,0 +1,257 @@
+"""Hostile input against a real server: every answer is a 4xx with a JSON body naming what was wrong
+and what was expected; never a 500, a hang, a leaked server path or a file left behind.
+
+One server (the session's), one small trained model, small bodies: the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+
+import httpx
+import numpy as np
+import pytest
+
+from service_support import MAX_UPLOAD, idx_bytes, upload, wait_job, write_csv
+
+JSON = {"content-type": "application/json"}
+BIG = 2**63  # one past the largest 64-bit signed integer a database column holds
+DEEP = b"[" * 100_000 + b"]" * 100_000  # nesting no JSON parser recursion survives
+
+
+def assert_error(r: httpx.Response, status: int, *words: str, key: str = "detail") -> str:
+    """The answer is `status` with a JSON `{key: message}` whose message holds every word."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body = r.json()
+    assert set(body) == {key}, body
+    message = body[key]
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+    return message
+
+
+@pytest.fixture(scope="module")
+def tenant(make_tenant):
+    return make_tenant("hostile")
+
+
+@pytest.fixture(scope="module")
+def member(tenant) -> httpx.Client:
+    return tenant[1]["member"]
+
+
+@pytest.fixture(scope="module")
+def deployed(member, tmp_path_factory) -> dict:
+    """A 4-feature binary classifier trained for one epoch and deployed as endpoint 'ep'."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    path = write_csv(tmp_path_factory.mktemp("hostile") / "small.csv", x, (x[:, 0] > 0).astype(int))
+    r = upload(member, path, "small", label_column="target")
+    assert r.status_code == 201, r.text
+    dataset_id = r.json()["id"]
+    r = member.post("/v1/jobs", json={"dataset_id": dataset_id, "architecture": "logistic", "hyperparameters": {"epochs": 1}})
+    assert r.status_code == 202, r.text
+    job = wait_job(member, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    r = member.post("/v1/endpoints", json={"name": "ep", "model_version_id": job["model_version_id"]})
+    assert r.status_code == 201, r.text
+    return {"dataset_id": dataset_id, "version_id": job["model_version_id"], "job_id": job["id"]}
+
+
+def leftovers(server) -> list[str]:
+    """Plaintext upload temp files still on disk (every request must remove its own)."""
+    tmp = server.data_dir / "tmp"
+    return sorted(p.name for p in tmp.iterdir()) if tmp.exists() else []
+
+
+# ---- integers a database cannot hold ------------------------------------------------------------
+
+def test_list_offsets_beyond_64_bits_are_422(member):
+    for path in ("/v1/datasets", "/v1/jobs", "/v1/model-versions"):
+        assert_error(member.get(path, params={"offset": BIG}), 422, "offset")
+        assert member.get(path, params={"offset": BIG - 1}).json() == []
+
+
+def test_event_stream_last_event_id_beyond_64_bits_is_422(member, deployed):
+    r = member.get(f"/v1/jobs/{deployed['job_id']}/events", headers={"Last-Event-ID": str(BIG)}, timeout=10)
+    assert_error(r, 422, "Last-Event-ID")
+
+
+def test_tenant_quota_beyond_64_bits_is_422(admin):
+    r = admin.post("/v1/tenants", json={"name": "quota-overflow", "max_dataset_bytes": BIG})
+    assert_error(r, 422, "max_dataset_bytes")
+    assert "quota-overflow" not in [t["name"] for t in admin.get("/v1/tenants").json()]
+
+
+# ---- JSON no parser should choke on ----------------------------------------------------------
+
+def test_deeply_nested_json_is_refused_not_a_500(member, deployed):
+    r = member.post("/v1/endpoints/ep/predict", content=b'{"instances": ' + DEEP + b"}", headers=JSON)
+    assert_error(r, 422, "nested")
+    r = member.post("/v2/models/ep/infer", content=b'{"inputs": ' + DEEP + b"}", headers=JSON)
+    assert_error(r, 400, "nested", key="error")
+    r = member.post("/v1/jobs", content=b'{"dataset_id": "x", "architecture": ' + DEEP + b"}", headers=JSON)
+    assert r.status_code in (400, 422) and "detail" in r.json(), r.text
+
+
+def test_integers_too_large_for_a_float_are_422(member, deployed):
+    r = member.post("/v1/endpoints/ep/predict", json={"instances": [[10**400, 0, 0, 0]]})
+    assert_error(r, 422, "instances", "too large")
+    r = member.post("/v1/endpoints/ep/explain", json={"instance": [10**400, 0, 0, 0]})
+    assert_error(r, 422, "instance", "too large")
+
+
+def test_v2_parameters_must_be_objects(member, deployed):
+    tensor = {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}
+    r = member.post("/v2/models/ep/infer", json={"inputs": [tensor], "parameters": [1]})
+    assert_error(r, 400, "'parameters'", "object", key="error")
+    r = member.post("/v2/models/ep/infer", json={"inputs": [tensor], "outputs": [{"name": "output", "parameters": "x"}]})
+    assert_error(r, 400, "'parameters'", "object", key="error")
+    ok = member.post("/v2/models/ep/infer", json={"inputs": [tensor], "parameters": {"binary_data_output": False}})
+    assert ok.status_code == 200 and len(ok.json()["outputs"][0]["data"]) == 2
+
+
+def test_strings_and_booleans_are_not_numbers(member, deployed):
+    ds = deployed["dataset_id"]
+    for bad in ("5", True, 2.0):
+        r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "logistic", "hyperparameters": {"epochs": bad}})
+        assert_error(r, 422, "epochs", "integer")
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "logistic", "hyperparameters": {"learning_rate": True}})
+    assert_error(r, 422, "learning_rate")
+    r = member.post("/v1/endpoints/ep/predict", json={"instances": [["1", "2", "3", "4"]]})
+    assert_error(r, 422, "instances", "string", "numbers")
+    r = member.post("/v1/endpoints/ep/predict", json={"instances": [[True, False, 0, 1]]})
+    assert_error(r, 422, "instances", "boolean", "numbers")
+    r = member.post("/v1/endpoints/ep/explain", json={"instance": [0, 0, "1", 0]})
+    assert_error(r, 422, "instance", "string")
+    r = member.post("/v1/endpoints/ep/explain", json={"instance": [0, 0, 0, 0], "target": True})
+    assert_error(r, 422, "target")
+    # null is a missing value and numbers stay numbers: the same request with numbers is answered
+    ok = member.post("/v1/endpoints/ep/predict", json={"instances": [[1, 2.5, 3, 4]]})
+    assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+
+
+def test_custom_architecture_with_an_unknown_loss_is_refused_before_queueing(member, deployed):
+    before = len(member.get("/v1/jobs").json())
+    arch = {"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}},
+        {"class_name": "Dense", "config": {"units": 2, "activation": "softmax"}}]}}
+    r = member.post("/v1/jobs", json={"dataset_id": deployed["dataset_id"], "architecture": arch,
+                                      "hyperparameters": {"epochs": 1, "loss": "nonsense"}})
+    assert_error(r, 422, "loss", "nonsense", "sparse_categorical_crossentropy")
+    assert len(member.get("/v1/jobs").json()) == before  # no row was queued
+
+
+# ---- uploads ---------------------------------------------------------------------------------
+
+def post_file(client: httpx.Client, filename: str, content: bytes, **fields) -> httpx.Response:
+    return client.post("/v1/datasets", data={"name": "hostile", **fields}, files={"file": (filename, content)})
+
+
+def npz_bytes(compressed: bool = False, **arrays) -> bytes:
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_upload_errors_name_the_client_file_never_a_server_path(server, member):
+    cases = [
+        post_file(member, "empty.csv", b"", label_column="y"),
+        post_file(member, "header.csv", b"a,y\n", label_column="y"),
+        post_file(member, "nolabel.csv", b"a,b\n1,2\n", label_column="y"),
+        post_file(member, "notzip.npz", b"not a zip"),
+        post_file(member, "short-idx3-ubyte.gz", gzip.compress(idx_bytes(np.zeros((4, 3, 3)), 8))[:-12]),
+    ]
+    for r, name in zip(cases, ("empty.csv", "header.csv", "nolabel.csv", "notzip.npz", "short-idx3-ubyte.gz")):
+        message = assert_error(r, 422, name)
+        assert str(server.data_dir) not in message and "/tmp" not in message and "part0" not in message, message
+
+
+def test_uploads_without_feature_columns_are_refused(member):
+    assert_error(post_file(member, "one.csv", b"y\n1\n2\n", label_column="y"), 422, "feature")
+    assert_error(post_file(member, "nofeat.npz", npz_bytes(x=np.zeros((3, 0)), y=np.zeros(3))), 422, "feature")
+    assert_error(post_file(member, "flat.npz", npz_bytes(x=np.zeros(3), y=np.zeros(3))), 422, "x", "[samples, features")
+    assert_error(post_file(member, "scalar.npz", npz_bytes(x=np.array(5.0))), 422, "[samples, features")
+    assert_error(post_file(member, "labels-idx1-ubyte", idx_bytes(np.zeros(10), 8)), 422, "[samples, features")
+
+
+def test_uploads_with_infinite_values_are_refused(member):
+    assert_error(post_file(member, "inf.csv", b"a,y\ninf,1\n2,0\n", label_column="y"), 422, "infinite", "x")
+    assert_error(post_file(member, "big.csv", b"a,y\n1e999,1\n2,0\n", label_column="y"), 422, "infinite")
+    assert_error(post_file(member, "f64.npz", npz_bytes(x=np.array([[1e300], [1.0]]), y=np.zeros(2))), 422, "infinite")
+    assert_error(post_file(member, "labinf.csv", b"a,y\n1,inf\n2,0.5\n", label_column="y"), 422, "infinite", "label")
+
+
+def crafted_npz(shape: tuple[int, ...]) -> bytes:
+    """An .npz whose x.npy header claims `shape` but holds no data (reading it would allocate it)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("x.npy", header.getvalue())
+    return buf.getvalue()
+
+
+def test_compressed_uploads_expanding_past_the_limit_are_413(server, member):
+    before = len(member.get("/v1/datasets").json())
+    over = MAX_UPLOAD + 1000  # bytes once decompressed; a few kilobytes on the wire
+    bomb = npz_bytes(compressed=True, x=np.zeros((over // 1000, 1000), np.uint8), y=np.zeros(over // 1000))
+    assert len(bomb) < 100_000
+    assert_error(post_file(member, "bomb.npz", bomb), 413, "limit", str(MAX_UPLOAD))
+    assert_error(post_file(member, "liar.npz", crafted_npz((10**6, 10**6))), 413, "limit")
+    gz = gzip.compress(idx_bytes(np.zeros((over // 100, 10, 10)), 8))
+    assert len(gz) < 100_000
+    assert_error(post_file(member, "bomb-idx3-ubyte.gz", gz), 413, "limit", str(MAX_UPLOAD))
+    # just under the limit is still fine
+    fine = gzip.compress(idx_bytes(np.zeros((50, 10, 10)), 8))
+    assert post_file(member, "fine-idx3-ubyte.gz", fine).status_code == 201
+    assert len(member.get("/v1/datasets").json()) == before + 1
+    assert leftovers(server) == []
+
+
+def test_a_csv_with_a_huge_header_is_refused_quickly(member):
+    columns = 100_000
+    content = b",".join(b"c%d" % i for i in range(columns)) + b"\n" + b",".join(b"1" for _ in range(columns)) + b"\n"
+    assert len(content) < MAX_UPLOAD
+    r = member.post("/v1/datasets", data={"name": "wide", "label_column": "c0"}, files={"file": ("wide.csv", content)},
+                    timeout=15)
+    assert_error(r, 422, "columns", "10000")
+
+
+def test_malformed_multipart_bodies_are_400(server, member):
+    ctype = {"content-type": "multipart/form-data; boundary=XX"}
+    truncated = (b'--XX\r\nContent-Disposition: form-data; name="name"\r\n\r\nt\r\n'
+                 b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\na,y\n1,2')
+    assert_error(member.post("/v1/datasets", content=truncated, headers=ctype), 400, "multipart", "ended")
+    two = [("file", ("a.csv", b"a,y\n1,0\n2,1\n")), ("file", ("b.csv", b"a,y\n1,0\n2,1\n"))]
+    r = member.post("/v1/datasets", data={"name": "two", "label_column": "y"}, files=two)
+    assert_error(r, 422, "'file'", "once")
+    assert leftovers(server) == []
+
+
+def test_size_limit_holds_for_a_streamed_body_without_content_length(server, member):
+    boundary = b"SB"
+    head = (b"--SB\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nstream\r\n"
+            b"--SB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\r\na,y\n")
+    sent = {"bytes": 0}
+
+    def body():
+        yield head
+        chunk = b"1,0\n" * 16384
+        while sent["bytes"] < 4 * MAX_UPLOAD:  # a client that would go on far past the limit
+            sent["bytes"] += len(chunk)
+            yield chunk
+        yield b"\r\n--SB--\r\n"
+
+    try:
+        r = member.post("/v1/datasets", content=body(), timeout=30,
+                        headers={"content-type": f"multipart/form-data; boundary={boundary.decode()}"})
+    except httpx.HTTPError:
+        r = None  # the server may close the connection once it has answered 413
+    if r is not None:
+        assert_error(r, 413, "limit")
+    assert "stream" not in [d["name"] for d in member.get("/v1/datasets").json()]
+    assert leftovers(server) == []
