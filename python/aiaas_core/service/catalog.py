@@ -191,6 +191,13 @@ def validate_hyperparameters(architecture: str | dict, hp: dict[str, Any]) -> No
         if name not in allowed:
             raise ApiError(422, f"unknown hyperparameter {name!r}; expected some of {sorted(allowed)}")
         _check_value(name, value, allowed[name])
+    if "loss" in hp:  # a name compile() would refuse inside the worker, after the job was queued
+        from aiaas_core.keras import losses
+
+        try:
+            losses.get(hp["loss"])
+        except (ValueError, TypeError) as exc:
+            raise ApiError(422, f"hyperparameter 'loss': {exc}") from None
 
 
 def resolve(architecture: str | dict) -> Architecture | dict:
