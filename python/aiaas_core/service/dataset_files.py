@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import io
+import math
+import zipfile
+import zlib
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import ApiError
 from .storage import Storage
-from .uploads import Form
+from .uploads import Form, UploadedFile
 
 SCALINGS = ("standard", "minmax", "global_minmax", "none")
 MISSING = ("drop", "mean", "median", "zero")
 TASKS = ("classification", "regression", "auto")
 MAX_CLASSES = 1000
+MAX_CSV_COLUMNS = 10_000  # features of a tabular upload; a wider header is refused before it is parsed
+GZIP_MAGIC = b"\x1f\x8b"
+IDX_MAX_HEADER = 4 + 4 * 255  # magic, then one 4-byte size per dimension
+RAW_SUFFIX = ".raw"  # a decompressed part beside its upload, inside the form's private workdir
 
 
 def _kind(filename: str) -> str:
@@ -29,34 +39,125 @@ def _kind(filename: str) -> str:
     raise ApiError(415, f"unsupported file {filename!r}: expected a .csv, a .npz (arrays x, y) or IDX (.idx/.gz with a 'labels' part)")
 
 
-def parse_upload(form: Form) -> tuple[str, np.ndarray, np.ndarray | None, list[str] | None]:
-    """(format, x [n, ...] float32 with NaN for missing, y [n] or None, feature column names)."""
-    from aiaas_core import data
+def parse_upload(form: Form, limit: int) -> tuple[str, np.ndarray, np.ndarray | None, list[str] | None]:
+    """(format, x [n, ...] float32 with NaN for missing, y [n] or None, feature column names).
 
+    `limit` bounds the bytes the arrays may hold once decompressed (a few kilobytes of zeros
+    compress a gigabyte), checked before anything is decompressed or allocated (413)."""
     upload = form.files.get("file")
     if upload is None:
         raise ApiError(422, "multipart part 'file' is required (a .csv, .npz or IDX file)")
     fmt = _kind(upload.filename)
     try:
-        if fmt == "csv":
-            label = form.fields.get("label_column") or None
-            if label is None:
-                raise ApiError(422, "field 'label_column' is required for a CSV upload (the column holding the target)")
-            x, y, columns = data.load_csv(upload.path, label)
-            return fmt, x, y, list(columns)
-        if fmt == "npz":
-            x, y = data.load_npz(upload.path)
-            return fmt, x, y, None
-        labels = form.files.get("labels")
-        images = data.load_idx(upload.path).astype(np.float32)
-        y = data.load_idx(labels.path).astype(np.int64) if labels is not None else None
-        if y is not None and (y.ndim != 1 or y.shape[0] != images.shape[0]):
-            raise ApiError(422, f"IDX labels must be 1-D with one label per image: images {images.shape}, labels {y.shape}")
-        return fmt, images, y, None
+        x, y, columns = _read(fmt, form, upload, limit)
     except ApiError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ApiError(422, f"could not read the {fmt} upload: {exc}") from exc
+    except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile, zlib.error) as exc:
+        raise ApiError(422, f"could not read the {fmt} upload {upload.filename!r}: {_client_text(exc, form)}") from exc
+    check_arrays(x, y, upload.filename)
+    return fmt, x, y, columns
+
+
+def _read(fmt: str, form: Form, upload: UploadedFile, limit: int):
+    from aiaas_core import data
+
+    if fmt == "csv":
+        label = form.fields.get("label_column") or None
+        if label is None:
+            raise ApiError(422, "field 'label_column' is required for a CSV upload (the column holding the target)")
+        _check_csv_width(upload)
+        x, y, columns = data.load_csv(upload.path, label)
+        return x, y, list(columns)
+    if fmt == "npz":
+        _check_npz_size(upload, limit)
+        x, y = data.load_npz(upload.path)
+        return x, y, None
+    labels = form.files.get("labels")
+    images = data.load_idx(_gunzip_capped(upload, limit)).astype(np.float32)
+    y = data.load_idx(_gunzip_capped(labels, limit)).astype(np.int64) if labels is not None else None
+    if y is not None and (y.ndim != 1 or y.shape[0] != images.shape[0]):
+        raise ApiError(422, f"IDX labels must be 1-D with one label per image: images {images.shape}, labels {y.shape}")
+    return images, y, None
+
+
+def _client_text(exc: Exception, form: Form) -> str:
+    """The loader's message with the server's temp paths replaced by the client's file names."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+    text = str(exc)
+    for f in form.files.values():
+        text = text.replace(str(f.path) + RAW_SUFFIX, repr(f.filename)).replace(str(f.path), repr(f.filename))
+    return text.replace(str(form.workdir), "<upload>")
+
+
+def _too_big(filename: str, nbytes: int, limit: int) -> ApiError:
+    return ApiError(413, f"{filename!r} holds {nbytes} bytes of data once decompressed, over the limit of "
+                         f"{limit} bytes for one dataset; upload a smaller dataset")
+
+
+def _check_csv_width(upload: UploadedFile) -> None:
+    """Refuse a header wider than MAX_CSV_COLUMNS before the loader reads every row of it."""
+    with open(upload.path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    if len(header) > MAX_CSV_COLUMNS:
+        raise ApiError(422, f"{upload.filename!r} has {len(header)} columns; at most {MAX_CSV_COLUMNS} are supported")
+
+
+def _check_npz_size(upload: UploadedFile, limit: int) -> None:
+    """Sum the array sizes the .npy headers declare (numpy allocates them before reading any data)."""
+    if not zipfile.is_zipfile(upload.path):
+        return  # load_npz says what is wrong with it
+    total = 0
+    with zipfile.ZipFile(upload.path) as zf:
+        for info in zf.infolist():
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(fh)
+            if dtype.hasobject:
+                raise ApiError(422, f"array {info.filename!r} in {upload.filename!r} is an object array, which needs "
+                                    "pickle (refused); expected numeric arrays x (and y: numbers or strings)")
+            total += math.prod(shape) * dtype.itemsize
+            if total > limit:
+                raise _too_big(upload.filename, total, limit)
+
+
+def _gunzip_capped(upload: UploadedFile, limit: int) -> Path:
+    """A gzipped IDX part decompressed next to it, stopping at `limit` bytes of data (413); plain IDX as is."""
+    with open(upload.path, "rb") as fh:
+        if fh.read(2) != GZIP_MAGIC:
+            return upload.path
+    out = Path(str(upload.path) + RAW_SUFFIX)
+    cap = limit + IDX_MAX_HEADER
+    total = 0
+    with gzip.open(upload.path, "rb") as src, open(out, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            total += len(chunk)
+            if total > cap:
+                raise _too_big(upload.filename, total, limit)
+            dst.write(chunk)
+    return out
+
+
+def check_arrays(x: np.ndarray, y: np.ndarray | None, filename: str) -> None:
+    """What training needs of any upload: rows of at least one feature, and no infinite values
+    (NaN marks a missing value; an infinity is never one and turns the training loss into NaN)."""
+    if x.ndim < 2:
+        raise ApiError(422, f"x from {filename!r} has shape {list(x.shape)}; expected [samples, features...] "
+                            "(one row per sample, at least one feature)")
+    if x.shape[0] == 0:
+        raise ApiError(422, f"{filename!r} holds no rows; the dataset has no rows")
+    if math.prod(x.shape[1:]) == 0:
+        raise ApiError(422, f"{filename!r} has no feature columns (samples shaped {list(x.shape[1:])}); "
+                            "expected at least one feature besides the label")
+    infinite = np.isinf(x.reshape(x.shape[0], -1)).any(axis=1)
+    if infinite.any():
+        raise ApiError(422, f"x from {filename!r} holds infinite values (inf, or beyond float32's 3.4e38) in "
+                            f"{int(infinite.sum())} row(s), the first row {int(np.argmax(infinite))}; expected finite "
+                            "numbers (an empty cell or NaN marks a missing value)")
+    if y is not None and y.dtype.kind == "f" and np.isinf(y).any():
+        raise ApiError(422, f"the labels of {filename!r} hold infinite values; expected finite numbers "
+                            "(an empty cell or NaN marks a missing label)")
 
 
 def infer_task(y: np.ndarray | None, requested: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from .errors import ApiError
 
@@ -76,6 +76,8 @@ async def read_multipart(request: Request, tmp_root: Path, limit: int) -> Form:
         name = opts.get(b"name", b"").decode("utf-8", "replace")
         if not name:
             raise ApiError(400, "a multipart part has no name in its Content-Disposition header")
+        if name in form.files or name in form.fields:  # which one would count? neither: refuse
+            raise ApiError(422, f"multipart part {name!r} was sent more than once; send each part once")
         cur["name"] = name
         if b"filename" in opts:
             filename = opts[b"filename"].decode("utf-8", "replace")
@@ -116,6 +118,9 @@ async def read_multipart(request: Request, tmp_root: Path, limit: int) -> Form:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        if parser.state != MultipartState.END:
+            raise ApiError(400, "malformed multipart body: it ended before its closing boundary "
+                                "(a truncated upload?); send the whole form")
     except ApiError:
         if "file" in cur and not cur["file"].closed:
             cur["file"].close()

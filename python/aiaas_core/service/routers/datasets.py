@@ -39,7 +39,7 @@ async def upload_dataset(request: Request, principal: Principal = Depends(requir
     limit = await run_in_threadpool(_size_limit, svc, principal)
     form = await read_multipart(request, svc.settings.data_dir / "tmp", limit)
     try:
-        return await run_in_threadpool(_register, svc, principal, form)
+        return await run_in_threadpool(_register, svc, principal, form, limit)
     finally:
         form.cleanup()  # the plaintext temp files go away whatever happened
 
@@ -51,16 +51,14 @@ def _size_limit(svc, principal: Principal) -> int:
     return min(per_tenant, svc.settings.max_upload_bytes)
 
 
-def _register(svc, principal: Principal, form) -> dict[str, Any]:
+def _register(svc, principal: Principal, form, limit: int) -> dict[str, Any]:
     name = form.fields.get("name", "")
     if not re.match(NAME, name):
         raise ApiError(422, f"field 'name' must match {NAME} (letters, digits, . _ -), got {name!r}")
     task = form.fields.get("task", "auto")
     if task not in TASKS:
         raise ApiError(422, f"field 'task' must be one of {list(TASKS)}, got {task!r}")
-    fmt, x, y, columns = parse_upload(form)
-    if x.shape[0] == 0:
-        raise ApiError(422, "the dataset has no rows")
+    fmt, x, y, columns = parse_upload(form, limit)
     summary = summarise(fmt, x, y, columns, infer_task(y, task))
     preprocessing = preprocessing_from_form(form.fields, fmt)
     dataset_id = new_id()
