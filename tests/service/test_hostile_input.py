@@ -255,3 +255,21 @@ def test_size_limit_holds_for_a_streamed_body_without_content_length(server, mem
         assert_error(r, 413, "limit")
     assert "stream" not in [d["name"] for d in member.get("/v1/datasets").json()]
     assert leftovers(server) == []
+
+
+# ---- training that diverges ------------------------------------------------------------------
+
+def test_training_that_diverges_fails_the_job_instead_of_registering_a_broken_version(member):
+    x = np.zeros((60, 4), np.float32)
+    x[:5] = [[1e30, -1e30, 3e38, -3e38]]  # finite float32, but no unscaled model survives them
+    buf = io.StringIO()
+    buf.write("a,b,c,d,y\n" + "".join(",".join(repr(float(v)) for v in row) + f",{i % 2}\n" for i, row in enumerate(x)))
+    r = post_file(member, "huge.csv", buf.getvalue().encode(), label_column="y", scaling="none")
+    assert r.status_code == 201, r.text
+    versions_before = len(member.get("/v1/model-versions").json())
+    r = member.post("/v1/jobs", json={"dataset_id": r.json()["id"], "architecture": "logistic", "hyperparameters": {"epochs": 1}})
+    assert r.status_code == 202, r.text
+    job = wait_job(member, r.json()["id"])
+    assert job["state"] == "failed" and job["model_version_id"] is None, job
+    assert "NaN or infinite" in job["error"] and "learning rate or scale" in job["error"], job["error"]
+    assert len(member.get("/v1/model-versions").json()) == versions_before
