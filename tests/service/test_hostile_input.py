@@ -273,3 +273,17 @@ def test_training_that_diverges_fails_the_job_instead_of_registering_a_broken_ve
     assert job["state"] == "failed" and job["model_version_id"] is None, job
     assert "NaN or infinite" in job["error"] and "learning rate or scale" in job["error"], job["error"]
     assert len(member.get("/v1/model-versions").json()) == versions_before
+
+
+def test_catalog_architectures_that_cannot_fit_are_refused_before_queueing(member, deployed):
+    before = len(member.get("/v1/jobs").json())
+    ds = deployed["dataset_id"]  # tabular: samples shaped [4]
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "cnn", "hyperparameters": {"epochs": 1}})
+    assert_error(r, 422, "cnn", "images", "[4]")
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "mlp",
+                                      "hyperparameters": {"epochs": 1, "units": 4096, "layers": 16}})
+    assert_error(r, 422, "mlp", "weights", "100,000,000")
+    assert len(member.get("/v1/jobs").json()) == before
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "mlp", "hyperparameters": {"epochs": 1, "units": [8]}})
+    assert r.status_code == 202, r.text
+    assert wait_job(member, r.json()["id"])["state"] == "succeeded"

@@ -229,6 +229,26 @@ def check_custom_fits(config: dict, summary: dict[str, Any]) -> None:
         raise ApiError(422, f"the architecture ends in {out_shape[-1]} outputs but the dataset has {len(classes)} classes")
 
 
+def check_catalog_fits(architecture: str, hp: dict[str, Any], summary: dict[str, Any]) -> None:
+    """422 at submission when a named architecture cannot take the dataset's samples (a cnn on a table)
+    or would hold more weights than a custom config may (mlp units=4096, layers=16: 268 M); the worker
+    would otherwise fail later, or run out of memory. Walks the shapes without allocating a weight."""
+    from aiaas_core import keras
+    from aiaas_core.keras.engine.saving import MAX_PARAMS, _check_size
+
+    entry = CATALOG[architecture]
+    x_shape = tuple(int(d) for d in summary.get("x_shape") or ())
+    task = "reconstruction" if "reconstruction" in entry.tasks else summary.get("task", "none")
+    classes = summary.get("classes") or []
+    n_outputs = math.prod(x_shape) if task == "reconstruction" else len(classes) if task == "classification" else 1
+    layers = entry.build(hp, Signature(x_shape, task, max(1, n_outputs)), keras)  # ApiError: wrong sample shape
+    try:
+        _check_size(layers, (None, *x_shape))
+    except ValueError as exc:
+        raise ApiError(422, f"architecture {architecture!r} with these hyperparameters cannot take this dataset's "
+                            f"samples shaped {list(x_shape)} (at most {MAX_PARAMS:,} weights): {exc}") from None
+
+
 def build_model(architecture: str | dict, hp: dict[str, Any], sig: Signature):
     """An uncompiled Keras-style model for this data."""
     from aiaas_core import keras

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from ..catalog import CATALOG, check_custom_fits, resolve, validate_hyperparameters
+from ..catalog import CATALOG, check_catalog_fits, check_custom_fits, resolve, validate_hyperparameters
 from ..errors import ApiError
 from ..json_types import DB_INT_MAX
 from ..models import Dataset, Job, JobEvent
@@ -55,6 +55,8 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
         repo = TenantRepo(session, principal.tenant_id)
         dataset = repo.get(Dataset, body.dataset_id)
         _check_task(body.architecture, dataset)
+        if isinstance(body.architecture, str):
+            check_catalog_fits(body.architecture, hp, dataset.summary)
         if isinstance(architecture, dict) and hp.get("task") in (None, "classification", "regression"):
             check_custom_fits(architecture, dataset.summary)
         tenant = repo.tenant()
