@@ -287,3 +287,23 @@ def test_catalog_architectures_that_cannot_fit_are_refused_before_queueing(membe
     r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "mlp", "hyperparameters": {"epochs": 1, "units": [8]}})
     assert r.status_code == 202, r.text
     assert wait_job(member, r.json()["id"])["state"] == "succeeded"
+
+
+# ---- the Python client -------------------------------------------------------------------------
+
+def test_client_ids_stay_one_path_segment(server, tenant, deployed):
+    from aiaas_core.client import ApiError, Client
+
+    with Client(server.url, tenant[1]["keys"]["member"]["key"]) as c:
+        with pytest.raises(ApiError) as info:
+            c.delete_dataset("../endpoints/ep")  # once a DELETE of the endpoint itself
+        assert info.value.status == 404 and "no route takes DELETE '/v1/datasets/../endpoints/ep'" in info.value.detail
+        assert c._call("GET", "/v1/endpoints/ep")["model_version_id"] == deployed["version_id"]
+        with pytest.raises(ApiError) as info:
+            c.get_job("x?limit=1")
+        assert info.value.status == 404 and "job 'x?limit=1' not found" in info.value.detail
+        with pytest.raises(ValueError, match="job_id"):
+            c.cancel_job("")
+        # numpy instances are sent as JSON lists: the same answer as the list itself
+        x = np.array([[0.5, -1.0, 2.0, 0.25]], np.float32)
+        assert c.predict("ep", x) == c.predict("ep", x.tolist())

@@ -41,9 +41,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):  # the router's own
+            detail = (f"{detail}: no route takes {req.method} {req.url.path[:200]!r} (ids and names are one path "
+                      "segment, without '/'); the API is described at /docs")
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     def internal_error(req: Request) -> JSONResponse:
         ref = uuid.uuid4().hex[:12]
