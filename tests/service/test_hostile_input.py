@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 
 import httpx
@@ -307,3 +308,32 @@ def test_client_ids_stay_one_path_segment(server, tenant, deployed):
         # numpy instances are sent as JSON lists: the same answer as the list itself
         x = np.array([[0.5, -1.0, 2.0, 0.25]], np.float32)
         assert c.predict("ep", x) == c.predict("ep", x.tolist())
+
+
+# ---- JSON bodies without a Content-Length ----------------------------------------------------
+
+def test_json_body_limit_holds_while_streaming(server, member, deployed):
+    """A chunked body declares no size: the limit must be counted as it arrives, not after it is all in
+    memory. Padding valid JSON with whitespace makes a body the service would otherwise accept."""
+    limit = 200_000 * 32 + (1 << 20)  # AIAAS_MAX_PREDICT_VALUES of the test server, as app.py derives it
+    ok = b'{"instances": [[0, 0, 0, 0]]}'
+    assert member.post("/v1/endpoints/ep/predict", content=iter([ok]), headers=JSON).status_code == 200
+
+    def padded(target: bytes):
+        yield target[:-1]
+        for _ in range(2 * limit // 65536):
+            yield b" " * 65536
+        yield target[-1:]
+
+    cases = [("/v1/endpoints/ep/predict", ok, "detail"),
+             ("/v2/models/ep/infer", json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                                                              "data": [0, 0, 0, 0]}]}).encode(), "error"),
+             (f"/v1/model-versions/{deployed['version_id']}/evaluate",
+              json.dumps({"dataset_id": deployed["dataset_id"]}).encode(), "detail")]
+    for path, target, key in cases:
+        try:
+            r = member.post(path, content=padded(target), headers=JSON, timeout=30)
+        except httpx.TransportError:
+            continue  # the server answered 413 and closed the connection while the client was still sending
+        assert_error(r, 413, "limit", key=key)
+    assert member.post("/v1/endpoints/ep/predict", json={"instances": [[0, 0, 0, 0]]}).status_code == 200
