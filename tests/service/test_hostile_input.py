@@ -337,3 +337,14 @@ def test_json_body_limit_holds_while_streaming(server, member, deployed):
             continue  # the server answered 413 and closed the connection while the client was still sending
         assert_error(r, 413, "limit", key=key)
     assert member.post("/v1/endpoints/ep/predict", json={"instances": [[0, 0, 0, 0]]}).status_code == 200
+
+
+def test_error_messages_do_not_echo_huge_inputs_back(member, deployed):
+    ds = deployed["dataset_id"]
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "mlp", "hyperparameters": {"units": [1] * 100_000}})
+    assert len(assert_error(r, 422, "units", "characters")) < 1000
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "mlp", "hyperparameters": {"x" * 100_000: 1}})
+    assert len(assert_error(r, 422, "unknown hyperparameter")) < 1000
+    tensor = {"name": "input", "shape": [1] * 100_000, "datatype": "FP32", "data": [0]}
+    assert len(assert_error(member.post("/v2/models/ep/infer", json={"inputs": [tensor]}), 400, "shape", key="error")) < 1000
+    assert len(assert_error(member.get("/v1/datasets/" + "d" * 5000), 404, "dataset", "not found")) < 1000

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import ApiError
+from .errors import ApiError, brief
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "elu", "selu", "softplus", "gelu", "swish"]
 _COMMON = {
@@ -162,23 +162,23 @@ def _check_value(name: str, value: Any, spec: dict[str, Any]) -> None:
         raise ApiError(422, " or ".join(errors))
     kind = spec.get("type")
     if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ApiError(422, f"hyperparameter {name!r} must be an integer, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be an integer, got {brief(value)}")
     if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-        raise ApiError(422, f"hyperparameter {name!r} must be a finite number, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be a finite number, got {brief(value)}")
     if kind == "string" and not isinstance(value, str):
-        raise ApiError(422, f"hyperparameter {name!r} must be a string, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be a string, got {brief(value)}")
     if kind == "array":
         if not isinstance(value, list) or not spec.get("minItems", 0) <= len(value) <= spec.get("maxItems", 10**6):
-            raise ApiError(422, f"hyperparameter {name!r} must be a list of {spec.get('minItems', 0)}..{spec.get('maxItems')} items, got {value!r}")
+            raise ApiError(422, f"hyperparameter {name!r} must be a list of {spec.get('minItems', 0)}..{spec.get('maxItems')} items, got {brief(value)}")
         for i, item in enumerate(value):
             _check_value(f"{name}[{i}]", item, spec["items"])
         return
     if "enum" in spec and value not in spec["enum"]:
-        raise ApiError(422, f"hyperparameter {name!r} must be one of {spec['enum']}, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be one of {spec['enum']}, got {brief(value)}")
     if "minimum" in spec and value < spec["minimum"] or "maximum" in spec and value > spec["maximum"]:
-        raise ApiError(422, f"hyperparameter {name!r} must be in {spec.get('minimum')}..{spec.get('maximum')}, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be in {spec.get('minimum')}..{spec.get('maximum')}, got {brief(value)}")
     if "exclusiveMinimum" in spec and value <= spec["exclusiveMinimum"] or "exclusiveMaximum" in spec and value >= spec["exclusiveMaximum"]:
-        raise ApiError(422, f"hyperparameter {name!r} is out of range: {spec}, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} is out of range: {spec}, got {brief(value)}")
 
 
 def validate_hyperparameters(architecture: str | dict, hp: dict[str, Any]) -> None:
@@ -189,7 +189,7 @@ def validate_hyperparameters(architecture: str | dict, hp: dict[str, Any]) -> No
         allowed = CATALOG[architecture].schema()["properties"]
     for name, value in hp.items():
         if name not in allowed:
-            raise ApiError(422, f"unknown hyperparameter {name!r}; expected some of {sorted(allowed)}")
+            raise ApiError(422, f"unknown hyperparameter {brief(name)}; expected some of {sorted(allowed)}")
         _check_value(name, value, allowed[name])
     if "loss" in hp:  # a name compile() would refuse inside the worker, after the job was queued
         from aiaas_core.keras import losses

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApiError
+from .errors import ApiError, brief
 from .storage import Storage
 from .uploads import Form, UploadedFile
 
@@ -208,11 +208,11 @@ def preprocessing_from_form(fields: dict[str, str], fmt: str) -> dict[str, Any]:
     missing = fields.get("missing", "drop")
     one_hot = fields.get("one_hot", "false").lower()
     if scaling not in SCALINGS:
-        raise ApiError(422, f"field 'scaling' must be one of {list(SCALINGS)}, got {scaling!r}")
+        raise ApiError(422, f"field 'scaling' must be one of {list(SCALINGS)}, got {brief(scaling)}")
     if missing not in MISSING:
-        raise ApiError(422, f"field 'missing' must be one of {list(MISSING)}, got {missing!r}")
+        raise ApiError(422, f"field 'missing' must be one of {list(MISSING)}, got {brief(missing)}")
     if one_hot not in ("true", "false", "1", "0"):
-        raise ApiError(422, f"field 'one_hot' must be true or false, got {one_hot!r}")
+        raise ApiError(422, f"field 'one_hot' must be true or false, got {brief(one_hot)}")
     return {"scaling": scaling, "missing": missing, "one_hot": one_hot in ("true", "1")}
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..dataset_files import TASKS, infer_task, parse_upload, preprocessing_from_form, save_arrays, summarise
-from ..errors import ApiError
+from ..errors import ApiError, brief
 from ..models import Dataset, new_id
 from ..repository import TenantRepo
 from ..schemas import NAME, Page, page
@@ -54,10 +54,10 @@ def _size_limit(svc, principal: Principal) -> int:
 def _register(svc, principal: Principal, form, limit: int) -> dict[str, Any]:
     name = form.fields.get("name", "")
     if not re.match(NAME, name):
-        raise ApiError(422, f"field 'name' must match {NAME} (letters, digits, . _ -), got {name!r}")
+        raise ApiError(422, f"field 'name' must match {NAME} (letters, digits, . _ -), got {brief(name)}")
     task = form.fields.get("task", "auto")
     if task not in TASKS:
-        raise ApiError(422, f"field 'task' must be one of {list(TASKS)}, got {task!r}")
+        raise ApiError(422, f"field 'task' must be one of {list(TASKS)}, got {brief(task)}")
     fmt, x, y, columns = parse_upload(form, limit)
     summary = summarise(fmt, x, y, columns, infer_task(y, task))
     preprocessing = preprocessing_from_form(form.fields, fmt)

@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError
+from ..errors import ApiError, brief
 from ..explain import integrated_gradients
 from ..json_input import numeric_array
 from ..json_types import Int
@@ -38,7 +38,7 @@ def _target_index(target: int | str | None, signature: dict[str, Any]) -> int | 
     classes = signature.get("classes") or []
     if isinstance(target, str):
         if target not in [str(c) for c in classes]:
-            raise ApiError(422, f"target {target!r} is not one of the model's classes {classes}")
+            raise ApiError(422, f"target {brief(target)} is not one of the model's classes {classes}")
         return [str(c) for c in classes].index(target)
     return target
 

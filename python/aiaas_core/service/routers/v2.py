@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..deployments import RoutedModel
-from ..errors import ApiError
+from ..errors import ApiError, brief
 from ..json_input import loads_json, may_hold_booleans, numeric_array
 from ..security import Principal, require
 
@@ -157,7 +157,7 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any],
         try:
             n = int(header_length)
         except ValueError:
-            raise ApiError(400, f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
+            raise ApiError(400, f"{HEADER_LENGTH} must be an integer, got {brief(header_length)}") from None
         if not 0 < n <= len(body):
             raise ApiError(400, f"{HEADER_LENGTH} {n} is outside the body of {len(body)} bytes")
         head, tail = body[:n], body[n:]
@@ -186,15 +186,15 @@ def _input_tensor(doc: dict[str, Any], tail: bytes, expected: list[int], max_val
         raise ApiError(400, f"'inputs' must be a list of one tensor named {INPUT_NAME!r} shaped {expected}")
     t = inputs[0]
     if t.get("name") != INPUT_NAME:
-        raise ApiError(400, f"unknown input {t.get('name')!r}; this model has one input named {INPUT_NAME!r}")
+        raise ApiError(400, f"unknown input {brief(t.get('name'))}; this model has one input named {INPUT_NAME!r}")
     datatype = t.get("datatype")
     if datatype not in DATATYPES:
-        raise ApiError(400, f"input datatype {datatype!r} is not supported; use one of {sorted(DATATYPES)}")
+        raise ApiError(400, f"input datatype {brief(datatype)} is not supported; use one of {sorted(DATATYPES)}")
     shape = t.get("shape")
     if not (isinstance(shape, list) and shape and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise ApiError(400, f"input 'shape' must be a list of non-negative integers, got {shape!r}")
+        raise ApiError(400, f"input 'shape' must be a list of non-negative integers, got {brief(shape)}")
     if shape[1:] != expected[1:] or shape[0] < 1:
-        raise ApiError(400, f"input shape {shape} does not match the model's input shape {expected} (-1: any batch >= 1)")
+        raise ApiError(400, f"input shape {brief(shape)} does not match the model's input shape {expected} (-1: any batch >= 1)")
     count = math.prod(shape)
     if count > max_values:
         raise ApiError(413, f"{count} input values exceed the limit of {max_values} values per request")
@@ -203,7 +203,7 @@ def _input_tensor(doc: dict[str, Any], tail: bytes, expected: list[int], max_val
     if "binary_data_size" in params:
         size = params["binary_data_size"]
         if not isinstance(size, int) or size != count * dtype.itemsize or size > len(tail):
-            raise ApiError(400, f"binary_data_size {size!r} does not match shape {shape} of {datatype} "
+            raise ApiError(400, f"binary_data_size {brief(size)} does not match shape {shape} of {datatype} "
                                 f"({count * dtype.itemsize} bytes) or the {len(tail)} bytes sent")
         arr = np.frombuffer(tail[:size], dtype=dtype)
     else:
@@ -229,7 +229,7 @@ def _wants_binary(doc: dict[str, Any]) -> bool:
         names = [o.get("name") for o in outputs]
         unknown = [n for n in names if n != OUTPUT_NAME]
         if unknown:
-            raise ApiError(400, f"unknown output(s) {unknown}; this model has one output named {OUTPUT_NAME!r}")
+            raise ApiError(400, f"unknown output(s) {brief(unknown)}; this model has one output named {OUTPUT_NAME!r}")
         for o in outputs:
             flag = _parameters(o, "output").get("binary_data")
             if flag is not None:
