@@ -348,3 +348,24 @@ def test_error_messages_do_not_echo_huge_inputs_back(member, deployed):
     tensor = {"name": "input", "shape": [1] * 100_000, "datatype": "FP32", "data": [0]}
     assert len(assert_error(member.post("/v2/models/ep/infer", json={"inputs": [tensor]}), 400, "shape", key="error")) < 1000
     assert len(assert_error(member.get("/v1/datasets/" + "d" * 5000), 404, "dataset", "not found")) < 1000
+
+
+# ---- outputs JSON cannot carry -----------------------------------------------------------------
+
+def test_outputs_that_overflow_are_422_not_500(member, tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    path = write_csv(tmp_path / "reg.csv", x, x @ np.array([1, 2, 3, 4], np.float32))
+    r = upload(member, path, "reg", label_column="target", scaling="none")
+    assert r.status_code == 201, r.text
+    r = member.post("/v1/jobs", json={"dataset_id": r.json()["id"], "architecture": "linear", "hyperparameters": {"epochs": 1}})
+    job = wait_job(member, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    r = member.post("/v1/endpoints", json={"name": "reg", "model_version_id": job["model_version_id"], "max_batch_size": 0})
+    assert r.status_code == 201, r.text
+    huge = [[3e38, 3e38, -3e38, 3e38], [0.1, 0.2, 0.3, 0.4]]  # float32, but w.x overflows
+    assert_error(member.post("/v1/endpoints/reg/predict", json={"instances": huge}), 422, "overflowed", "index 0")
+    tensor = {"name": "input", "shape": [2, 4], "datatype": "FP32", "data": huge}
+    assert_error(member.post("/v2/models/reg/infer", json={"inputs": [tensor]}), 400, "overflowed", key="error")
+    ok = member.post("/v1/endpoints/reg/predict", json={"instances": huge[1:]})
+    assert ok.status_code == 200 and np.isfinite(ok.json()["predictions"]).all()

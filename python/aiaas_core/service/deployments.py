@@ -27,7 +27,7 @@ from .errors import ApiError
 from .models import Base, Endpoint, ModelVersion
 from .preparation import apply_features
 from .repository import TenantRepo
-from .serving import LoadedModel, Serving, format_outputs
+from .serving import LoadedModel, Serving, check_finite_outputs, format_outputs
 
 FORWARD_CHUNK = 256  # rows per kernel call inside one batched forward (bounds activation memory)
 
@@ -318,9 +318,11 @@ class DeployedServing(Serving):
         """Model outputs [n, k] (float32) for raw inputs x [n, *input_shape], through the batcher when enabled."""
         batcher = self._batcher(loaded)
         if batcher is None:
-            return np.asarray(self.forward(loaded, self.prepare_array(loaded, x)), dtype=np.float32)
-        with batcher.arriving():
-            return np.asarray(self.forward(loaded, self.prepare_array(loaded, x)), dtype=np.float32)
+            out = self.forward(loaded, self.prepare_array(loaded, x))
+        else:
+            with batcher.arriving():
+                out = self.forward(loaded, self.prepare_array(loaded, x))
+        return check_finite_outputs(np.asarray(out, dtype=np.float32))
 
 
 def output_width(loaded: LoadedModel) -> int:

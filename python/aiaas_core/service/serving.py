@@ -137,8 +137,21 @@ def validate_instances(instances: list[Any], signature: dict[str, Any], max_valu
     return x
 
 
+def check_finite_outputs(out: np.ndarray) -> np.ndarray:
+    """`out` when every value is finite, else 422: a model fed values far beyond its training data can
+    overflow to inf / NaN, which are no prediction and which JSON cannot carry (json.dumps refuses them)."""
+    finite = np.isfinite(out.reshape(len(out), -1)).all(axis=1) if out.size else np.ones(len(out), bool)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        listed = ", ".join(map(str, rows[:10].tolist())) + (", ..." if len(rows) > 10 else "")
+        raise ApiError(422, f"the model's output overflowed to infinity or NaN for {len(rows)} instance(s) "
+                            f"(index {listed}); their values lie far outside the data the model was trained on")
+    return out
+
+
 def format_outputs(out: np.ndarray, signature: dict[str, Any]) -> list[Any]:
-    """Class label + probabilities for classifiers, numbers otherwise."""
+    """Class label + probabilities for classifiers, numbers otherwise (422 for outputs that overflowed)."""
+    check_finite_outputs(out)
     if signature.get("task") == "classification":
         classes = signature["classes"]
         numeric = (signature.get("label_dtype") or "").startswith(("int", "uint"))
