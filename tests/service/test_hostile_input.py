@@ -369,3 +369,26 @@ def test_outputs_that_overflow_are_422_not_500(member, tmp_path):
     assert_error(member.post("/v2/models/reg/infer", json={"inputs": [tensor]}), 400, "overflowed", key="error")
     ok = member.post("/v1/endpoints/reg/predict", json={"instances": huge[1:]})
     assert ok.status_code == 200 and np.isfinite(ok.json()["predictions"]).all()
+
+
+# ---- leftovers of a killed server ----------------------------------------------------------------
+
+def test_a_restart_removes_what_a_killed_server_left_half_done(tmp_path):
+    from service_support import Server
+
+    data = tmp_path / "data"
+    first = Server(data).start()
+    first.kill()  # SIGKILL: nothing of the dying process cleans up
+    stale_upload = data / "tmp" / "tmpkilled" / "part0"
+    stale_upload.parent.mkdir(parents=True)
+    stale_upload.write_bytes(b"a,y\n1,secret\n")  # plaintext, as an interrupted upload leaves it
+    partial = data / "artifacts" / "models" / ("ab" * 16 + ".tmp12345")
+    partial.write_bytes(b"half an encrypted model")
+    kept = data / "artifacts" / "models" / ("cd" * 16 + ".enc")
+    kept.write_bytes(b"a finished artifact")
+    second = Server(data).start()
+    try:
+        assert not stale_upload.parent.exists() and not partial.exists()
+        assert kept.read_bytes() == b"a finished artifact"
+    finally:
+        second.stop()

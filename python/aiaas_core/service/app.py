@@ -20,6 +20,7 @@ from .errors import ApiError
 from .models import AuditEntry
 from .settings import Settings
 from .state import ServiceState, open_state
+from .uploads import UPLOAD_TMP, remove_stale_uploads
 
 log = logging.getLogger("aiaas.service")
 
@@ -244,6 +245,11 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # What a killed predecessor left half-done (plaintext upload temp files, unfinished artifact
+        # writes): at start, before any worker runs, nothing of it is in use. Not in open_state, which
+        # `aiaas admin create-key` also calls while a server may be running.
+        remove_stale_uploads(state.settings.data_dir / UPLOAD_TMP)
+        state.storage.remove_partial_writes()
         state.executor = LocalProcessExecutor(state.settings)
         state.executor.start()
         # Everything built so far (FastAPI, SQLAlchemy, numpy, the routes) lives as long as the process:

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from .errors import ApiError
 
 MAX_FIELD_BYTES = 10_000  # plain text form fields (name, label_column, ...)
+UPLOAD_TMP = "tmp"  # under the data dir: one private work dir per upload in flight
 
 
 @dataclass
@@ -35,6 +36,20 @@ class Form:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def remove_stale_uploads(tmp_root: Path) -> int:
+    """At start: delete the upload work dirs a killed process left behind (they hold the client's data in
+    plaintext). One API process owns a data dir, so at start none of them is in use. Returns how many."""
+    if not tmp_root.is_dir():
+        return 0
+    stale = list(tmp_root.iterdir())
+    for entry in stale:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return len(stale)
 
 
 def check_content_length(request: Request, limit: int) -> None:

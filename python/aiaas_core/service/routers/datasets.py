@@ -14,7 +14,7 @@ from ..models import Dataset, new_id
 from ..repository import TenantRepo
 from ..schemas import NAME, Page, page
 from ..security import Principal, require
-from ..uploads import read_multipart
+from ..uploads import UPLOAD_TMP, read_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -37,7 +37,7 @@ async def upload_dataset(request: Request, principal: Principal = Depends(requir
     """Upload a CSV (with `label_column`), an NPZ (arrays x, y) or IDX images (+ `labels` part)."""
     svc = request.app.state.svc
     limit = await run_in_threadpool(_size_limit, svc, principal)
-    form = await read_multipart(request, svc.settings.data_dir / "tmp", limit)
+    form = await read_multipart(request, svc.settings.data_dir / UPLOAD_TMP, limit)
     try:
         return await run_in_threadpool(_register, svc, principal, form, limit)
     finally:
