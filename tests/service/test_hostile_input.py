@@ -392,3 +392,19 @@ def test_a_restart_removes_what_a_killed_server_left_half_done(tmp_path):
         assert kept.read_bytes() == b"a finished artifact"
     finally:
         second.stop()
+
+
+def test_custom_architectures_are_checked_against_the_task_the_job_asks_for(member, deployed):
+    def dense(units: int, **cfg) -> dict:
+        return {"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}},
+            {"class_name": "Dense", "config": {"units": units, **cfg}}]}}
+
+    ds = deployed["dataset_id"]  # integer labels 0/1: a classification dataset, or a regression target
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": dense(2),
+                                      "hyperparameters": {"epochs": 1, "task": "reconstruction"}})
+    assert_error(r, 422, "reconstruction", "[2]", "[4]")
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": dense(1),
+                                      "hyperparameters": {"epochs": 1, "task": "regression"}})
+    assert r.status_code == 202, r.text  # one output is right for regression, whatever the classes
+    assert wait_job(member, r.json()["id"])["state"] == "succeeded"

@@ -215,8 +215,9 @@ def resolve(architecture: str | dict) -> Architecture | dict:
     return architecture
 
 
-def check_custom_fits(config: dict, summary: dict[str, Any]) -> None:
-    """422 when a custom model's input or output shape cannot take this dataset (caught before queueing)."""
+def check_custom_fits(config: dict, summary: dict[str, Any], task: str | None = None) -> None:
+    """422 when a custom model's input or output shape cannot take this dataset (caught before queueing).
+    `task` is the job's hyperparameter (None: the dataset's own task)."""
     from aiaas_core import keras
 
     model = keras.models.model_from_config(config)
@@ -224,9 +225,13 @@ def check_custom_fits(config: dict, summary: dict[str, Any]) -> None:
     x_shape = summary.get("x_shape")
     if in_shape is not None and x_shape is not None and list(in_shape[1:]) != list(x_shape):
         raise ApiError(422, f"the architecture takes inputs shaped {list(in_shape[1:])} but the dataset's samples are {x_shape}")
+    task = task or summary.get("task")
     classes = summary.get("classes")
-    if out_shape is not None and summary.get("task") == "classification" and classes and out_shape[-1] != len(classes):
+    if out_shape is not None and task == "classification" and classes and out_shape[-1] != len(classes):
         raise ApiError(422, f"the architecture ends in {out_shape[-1]} outputs but the dataset has {len(classes)} classes")
+    if out_shape is not None and task == "reconstruction" and x_shape is not None and list(out_shape[1:]) != list(x_shape):
+        raise ApiError(422, f"task 'reconstruction' trains the model to output its input, but the architecture "
+                            f"outputs {list(out_shape[1:])} for samples shaped {x_shape}")
 
 
 def check_catalog_fits(architecture: str, hp: dict[str, Any], summary: dict[str, Any]) -> None:

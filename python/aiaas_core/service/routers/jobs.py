@@ -57,8 +57,8 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
         _check_task(body.architecture, dataset)
         if isinstance(body.architecture, str):
             check_catalog_fits(body.architecture, hp, dataset.summary)
-        if isinstance(architecture, dict) and hp.get("task") in (None, "classification", "regression"):
-            check_custom_fits(architecture, dataset.summary)
+        if isinstance(architecture, dict):
+            check_custom_fits(architecture, dataset.summary, hp.get("task"))
         tenant = repo.tenant()
         max_epochs = tenant.max_epochs or svc.settings.limits.max_epochs
         if hp["epochs"] > max_epochs:
