@@ -408,3 +408,21 @@ def test_custom_architectures_are_checked_against_the_task_the_job_asks_for(memb
                                       "hyperparameters": {"epochs": 1, "task": "regression"}})
     assert r.status_code == 202, r.text  # one output is right for regression, whatever the classes
     assert wait_job(member, r.json()["id"])["state"] == "succeeded"
+
+
+def test_a_canary_must_take_the_same_requests_as_the_endpoint(member, deployed, tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    r = upload(member, write_csv(tmp_path / "three.csv", x, (x[:, 0] > 0).astype(int)), "three", label_column="target")
+    r = member.post("/v1/jobs", json={"dataset_id": r.json()["id"], "architecture": "logistic", "hyperparameters": {"epochs": 1}})
+    other = wait_job(member, r.json()["id"])["model_version_id"]
+    r = member.patch("/v1/endpoints/ep", json={"canary": {"model_version_id": other, "percent": 50}})
+    assert_error(r, 422, "canary", "[3]", "[4]")
+    endpoint = member.get("/v1/endpoints/ep").json()
+    assert endpoint["canary"] is None and endpoint["model_version_id"] == deployed["version_id"]
+    r = member.post("/v1/endpoints", json={"name": "ep3", "model_version_id": deployed["version_id"],
+                                           "canary": {"model_version_id": other, "percent": 10}})
+    assert_error(r, 422, "canary")
+    assert member.get("/v1/endpoints/ep3").status_code == 404  # the refused create left no endpoint behind
+    predictions = [member.post("/v1/endpoints/ep/predict", json={"instances": [[0, 0, 0, 0]]}).status_code for _ in range(10)]
+    assert predictions == [200] * 10

@@ -89,7 +89,20 @@ def apply_options(repo: TenantRepo, serving: Serving, endpoint: Endpoint, body: 
             version = repo.get(ModelVersion, body.canary.model_version_id)  # 404 unless the tenant's own
             serving.get_model(version)
             row.canary_version_id, row.canary_percent = version.id, float(body.canary.percent)
+    if row.canary_version_id:  # a new canary, or a new primary beside the old canary
+        _check_canary_compatible(repo.get(ModelVersion, endpoint.model_version_id),
+                                 repo.get(ModelVersion, row.canary_version_id))
     repo.session.flush()
+
+
+def _check_canary_compatible(primary: ModelVersion, canary: ModelVersion) -> None:
+    """422 unless both versions take the same inputs and answer the same kind of prediction: the same
+    request goes to either, so a mismatch would fail (or change the answer's shape) for a share of them."""
+    for key, what in (("input_shape", "inputs shaped"), ("task", "task")):
+        mine, theirs = primary.signature.get(key), canary.signature.get(key)
+        if mine != theirs:
+            raise ApiError(422, f"canary version {canary.id!r} has {what} {theirs} but the endpoint's version "
+                                f"{primary.id!r} has {what} {mine}; a canary must accept the same requests")
 
 
 def options_out(endpoint: Endpoint) -> dict[str, Any]:
