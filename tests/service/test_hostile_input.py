@@ -426,3 +426,19 @@ def test_a_canary_must_take_the_same_requests_as_the_endpoint(member, deployed, 
     assert member.get("/v1/endpoints/ep3").status_code == 404  # the refused create left no endpoint behind
     predictions = [member.post("/v1/endpoints/ep/predict", json={"instances": [[0, 0, 0, 0]]}).status_code for _ in range(10)]
     assert predictions == [200] * 10
+
+
+def test_key_expiry_beyond_what_utc_can_hold_is_422(admin, tenant):
+    tenant_id = tenant[0]
+    r = admin.post(f"/v1/tenants/{tenant_id}/keys", json={"role": "predict", "expires_at": "9999-12-31T23:59:59-14:00"})
+    assert_error(r, 422, "expires_at", "9999-12-31")
+    r = admin.post(f"/v1/tenants/{tenant_id}/keys", json={"role": "predict", "expires_at": "2999-12-31T23:59:59-14:00"})
+    assert r.status_code == 201 and r.json()["expires_at"].startswith("3000-01-01T13:59:59"), r.text
+
+
+def test_v2_bool_tensors_hold_only_booleans(member, deployed):
+    tensor = {"name": "input", "shape": [1, 4], "datatype": "BOOL", "data": [True, False, True, "x"]}
+    assert_error(member.post("/v2/models/ep/infer", json={"inputs": [tensor]}), 400, "booleans", "'x'", key="error")
+    tensor["data"] = [True, False, True, False]
+    r = member.post("/v2/models/ep/infer", json={"inputs": [tensor]})
+    assert r.status_code == 200 and len(r.json()["outputs"][0]["data"]) == 2

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApiError
+from .errors import ApiError, brief
 
 FLOAT64_MAX = sys.float_info.max
 
@@ -72,6 +72,13 @@ def reject_booleans(value: Any, what: str, expected: str) -> None:
     for leaf in _leaves(value):
         if isinstance(leaf, bool):
             raise ApiError(422, f"{what}: not a rectangular array of numbers (found a boolean, {json.dumps(leaf)}); {expected}")
+
+
+def reject_non_booleans(value: Any, what: str, expected: str) -> None:
+    """422 unless every value of a nested list is true or false (numpy would read "x" or 7 as True)."""
+    for leaf in _leaves(value):
+        if not isinstance(leaf, bool):
+            raise ApiError(422, f"{what}: not an array of booleans (found {brief(leaf)}); {expected}")
 
 
 def numeric_array(value: Any, what: str, expected: str, *, allow_null: bool = True,

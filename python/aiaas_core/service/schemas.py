@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .deployment_schemas import DeploymentOptions, DeploymentOptionsOut
 from .json_types import DB_INT_MAX, INT32_MAX, Int, Number
@@ -46,8 +46,19 @@ class TenantOut(BaseModel):
 
 class KeyCreate(Strict):
     role: str = Field(pattern="^(admin|member|predict)$", description="admin, member or predict")
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, description="ISO 8601; without a UTC offset it is read as UTC")
     rate_limit_per_minute: Int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Stored in UTC: 9999-12-31T23:59:59-14:00 is in the year 10000 there, which no datetime holds."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        except OverflowError:
+            raise ValueError("expires_at falls after 9999-12-31 in UTC; give an earlier time") from None
 
 
 class KeyOut(BaseModel):

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..deployments import RoutedModel
 from ..errors import ApiError, brief
-from ..json_input import loads_json, may_hold_booleans, numeric_array
+from ..json_input import loads_json, may_hold_booleans, numeric_array, reject_non_booleans
 from ..security import Principal, require
 
 PLATFORM = "aiaas_core"
@@ -209,7 +209,9 @@ def _input_tensor(doc: dict[str, Any], tail: bytes, expected: list[int], max_val
     else:
         if "data" not in t:
             raise ApiError(400, "input has neither 'data' nor parameters.binary_data_size")
-        if datatype != "BOOL":  # strings, booleans and out-of-range integers are no numbers
+        if datatype == "BOOL":
+            reject_non_booleans(t["data"], "input 'data'", f"expected {count} BOOL values (true or false)")
+        else:  # strings, booleans and out-of-range integers are no numbers
             numeric_array(t["data"], "input 'data'", f"expected {count} {datatype} values", check_booleans=check_booleans)
         try:
             arr = np.asarray(t["data"], dtype=dtype)
