@@ -442,3 +442,17 @@ def test_v2_bool_tensors_hold_only_booleans(member, deployed):
     tensor["data"] = [True, False, True, False]
     r = member.post("/v2/models/ep/infer", json={"inputs": [tensor]})
     assert r.status_code == 200 and len(r.json()["outputs"][0]["data"]) == 2
+
+
+def test_unknown_or_too_many_form_parts_are_refused(server, member):
+    csv_file = {"file": ("a.csv", b"a,y\n1,0\n2,1\n")}
+    r = member.post("/v1/datasets", data={"name": "typo", "label_column": "y", "scalling": "none"}, files=csv_file)
+    assert_error(r, 422, "'scalling'", "scaling")
+    r = member.post("/v1/datasets", data={"name": "text", "label_column": "y", "file": "a,y\n1,0\n"},
+                    files={"labels": ("l.idx", idx_bytes(np.zeros(2), 8))})
+    assert_error(r, 422, "'file'", "files")
+    many = [(f"extra{i}", (f"x{i}.csv", b"x")) for i in range(40)]
+    r = member.post("/v1/datasets", data={"name": "many", "label_column": "y"}, files=[("file", csv_file["file"]), *many])
+    assert_error(r, 413, "parts")
+    assert not {"typo", "text", "many"} & {d["name"] for d in member.get("/v1/datasets").json()}
+    assert leftovers(server) == []

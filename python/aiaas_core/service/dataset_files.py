@@ -39,6 +39,23 @@ def _kind(filename: str) -> str:
     raise ApiError(415, f"unsupported file {filename!r}: expected a .csv, a .npz (arrays x, y) or IDX (.idx/.gz with a 'labels' part)")
 
 
+FORM_FIELDS = ("name", "label_column", "task", "scaling", "missing", "one_hot")
+FORM_FILES = ("file", "labels")
+
+
+def check_form_names(form: Form) -> None:
+    """422 for a part this route does not know: a misspelt option ('scalling') would otherwise be
+    ignored silently and the dataset prepared with the default instead (as JSON bodies, extras are refused)."""
+    unknown = sorted(set(form.fields) - set(FORM_FIELDS)) + sorted(set(form.files) - set(FORM_FILES))
+    misplaced = sorted(set(form.fields) & set(FORM_FILES)) + sorted(set(form.files) & set(FORM_FIELDS))
+    if misplaced:
+        raise ApiError(422, f"multipart part(s) {brief(misplaced)}: 'file' and 'labels' are files, the others "
+                            f"text fields {list(FORM_FIELDS)}")
+    if unknown:
+        raise ApiError(422, f"unknown multipart part(s) {brief(unknown)}; expected the file parts {list(FORM_FILES)} "
+                            f"and the fields {list(FORM_FIELDS)}")
+
+
 def parse_upload(form: Form, limit: int) -> tuple[str, np.ndarray, np.ndarray | None, list[str] | None]:
     """(format, x [n, ...] float32 with NaN for missing, y [n] or None, feature column names).
 

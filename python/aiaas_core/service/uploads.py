@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from .errors import ApiError
 
 MAX_FIELD_BYTES = 10_000  # plain text form fields (name, label_column, ...)
+MAX_PARTS = 16  # a dataset form has 8 known parts; thousands of parts would be thousands of temp files
 UPLOAD_TMP = "tmp"  # under the data dir: one private work dir per upload in flight
 
 
@@ -68,12 +69,16 @@ async def read_multipart(request: Request, tmp_root: Path, limit: int) -> Form:
     form = Form(workdir=Path(tempfile.mkdtemp(dir=tmp_root)))
     total = 0
     cur: dict = {}
+    parts = {"count": 0}
     header_name = bytearray()
     header_value = bytearray()
 
     def on_part_begin() -> None:
         cur.clear()
         cur["headers"] = {}
+        parts["count"] += 1
+        if parts["count"] > MAX_PARTS:
+            raise ApiError(413, f"the form has more than {MAX_PARTS} parts; a dataset upload needs at most 8")
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_name.extend(data[start:end])

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..dataset_files import TASKS, infer_task, parse_upload, preprocessing_from_form, save_arrays, summarise
+from ..dataset_files import TASKS, check_form_names, infer_task, parse_upload, preprocessing_from_form, save_arrays, summarise
 from ..errors import ApiError, brief
 from ..models import Dataset, new_id
 from ..repository import TenantRepo
@@ -52,6 +52,7 @@ def _size_limit(svc, principal: Principal) -> int:
 
 
 def _register(svc, principal: Principal, form, limit: int) -> dict[str, Any]:
+    check_form_names(form)
     name = form.fields.get("name", "")
     if not re.match(NAME, name):
         raise ApiError(422, f"field 'name' must match {NAME} (letters, digits, . _ -), got {brief(name)}")
