@@ -456,3 +456,10 @@ def test_unknown_or_too_many_form_parts_are_refused(server, member):
     assert_error(r, 413, "parts")
     assert not {"typo", "text", "many"} & {d["name"] for d in member.get("/v1/datasets").json()}
     assert leftovers(server) == []
+
+
+def test_evaluating_on_rows_that_are_all_dropped_says_so(member, deployed):
+    r = post_file(member, "holes.csv", b"f0,f1,f2,f3,target\nnan,1,2,3,0\n1,,2,3,1\n", label_column="target")
+    assert r.status_code == 201, r.text
+    r = member.post(f"/v1/model-versions/{deployed['version_id']}/evaluate", json={"dataset_id": r.json()["id"]})
+    assert_error(r, 422, "missing value", "no row is left")

@@ -100,6 +100,9 @@ def _evaluate(svc, tenant_id: str, version_id: str, dataset_id: str) -> dict[str
             flat_nan = np.isnan(x.reshape(x.shape[0], -1)).any(axis=1)
             keep = ~flat_nan if sig["preprocessor"]["config"].get("missing") in ("drop", None) else np.ones(len(x), bool)
             x, y = x[keep], (y[keep] if y is not None else None)
+            if len(x) == 0:
+                raise ApiError(422, f"every row of dataset {dataset_id!r} has a missing value and this model's "
+                                    "preprocessing drops such rows (missing='drop'): no row is left to evaluate")
             x = apply_features(x, sig["preprocessor"])
         except ValueError as exc:
             raise ApiError(422, f"dataset rejected by the model's preprocessing: {exc}") from exc
