@@ -348,6 +348,13 @@ def test_error_messages_do_not_echo_huge_inputs_back(member, deployed):
     tensor = {"name": "input", "shape": [1] * 100_000, "datatype": "FP32", "data": [0]}
     assert len(assert_error(member.post("/v2/models/ep/infer", json={"inputs": [tensor]}), 400, "shape", key="error")) < 1000
     assert len(assert_error(member.get("/v1/datasets/" + "d" * 5000), 404, "dataset", "not found")) < 1000
+    r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "a" * 100_000})
+    assert len(assert_error(r, 422, "unknown architecture")) < 1000
+    arch = {"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": [1] * 100_000}}]}}
+    assert len(assert_error(member.post("/v1/jobs", json={"dataset_id": ds, "architecture": arch}), 422, "units")) < 1000
+    cell = b"x" * 100_000
+    r = post_file(member, "wide.csv", b"a,y\n" + cell + b",1\n", label_column="y")
+    assert len(assert_error(r, 422, "wide.csv")) < 1000
 
 
 # ---- outputs JSON cannot carry -----------------------------------------------------------------

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import ApiError, brief
+from .errors import ApiError, brief, clip
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "elu", "selu", "softplus", "gelu", "swish"]
 _COMMON = {
@@ -204,14 +204,14 @@ def resolve(architecture: str | dict) -> Architecture | dict:
     """The catalog entry for a name, or the custom config checked by model_from_config (422 if bad)."""
     if isinstance(architecture, str):
         if architecture not in CATALOG:
-            raise ApiError(422, f"unknown architecture {architecture!r}; expected one of {sorted(CATALOG)} or a model config object")
+            raise ApiError(422, f"unknown architecture {brief(architecture)}; expected one of {sorted(CATALOG)} or a model config object")
         return CATALOG[architecture]
     from aiaas_core import keras
 
     try:
         keras.models.model_from_config(architecture)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ApiError(422, f"invalid architecture config: {exc}") from exc
+        raise ApiError(422, f"invalid architecture config: {clip(str(exc))}") from exc
     return architecture
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApiError, brief
+from .errors import ApiError, brief, clip
 from .storage import Storage
 from .uploads import Form, UploadedFile
 
@@ -104,7 +104,7 @@ def _client_text(exc: Exception, form: Form) -> str:
     text = str(exc)
     for f in form.files.values():
         text = text.replace(str(f.path) + RAW_SUFFIX, repr(f.filename)).replace(str(f.path), repr(f.filename))
-    return text.replace(str(form.workdir), "<upload>")
+    return clip(text.replace(str(form.workdir), "<upload>"))
 
 
 def _too_big(filename: str, nbytes: int, limit: int) -> ApiError:

@@ -21,6 +21,11 @@ def brief(value: Any, limit: int = BRIEF_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+def clip(text: str, limit: int = 4 * BRIEF_CHARS) -> str:
+    """A message that may quote client input (a loader's or validator's), cut short for the answer."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def not_found(kind: str, object_id: str) -> ApiError:
     # Same answer whether the object does not exist or belongs to another tenant: no existence leak.
     return ApiError(404, f"{kind} {brief(object_id)} not found")
