@@ -470,3 +470,52 @@ def test_evaluating_on_rows_that_are_all_dropped_says_so(member, deployed):
     assert r.status_code == 201, r.text
     r = member.post(f"/v1/model-versions/{deployed['version_id']}/evaluate", json={"dataset_id": r.json()["id"]})
     assert_error(r, 422, "missing value", "no row is left")
+
+
+# ---- auth and other tenants' ids (regression guards for what already held) --------------------
+
+def test_another_tenants_ids_look_exactly_like_unknown_ids(make_tenant, member, deployed):
+    _, other = make_tenant("intruder")
+    intruder = other["member"]
+    unknown = "0" * 32
+    ids = {"dataset": deployed["dataset_id"], "job": deployed["job_id"], "version": deployed["version_id"], "endpoint": "ep"}
+    requests = [
+        ("GET", "/v1/datasets/{dataset}", None), ("DELETE", "/v1/datasets/{dataset}", None),
+        ("GET", "/v1/jobs/{job}", None), ("POST", "/v1/jobs/{job}/cancel", None), ("GET", "/v1/jobs/{job}/logs", None),
+        ("GET", "/v1/model-versions/{version}", None), ("GET", "/v1/model-versions/{version}/download", None),
+        ("POST", "/v1/endpoints", {"name": "stolen", "model_version_id": "{version}"}),
+        ("GET", "/v1/endpoints/{endpoint}", None), ("DELETE", "/v1/endpoints/{endpoint}", None),
+        ("POST", "/v1/endpoints/{endpoint}/predict", {"instances": [[0, 0, 0, 0]]}),
+        ("POST", "/v1/jobs", {"dataset_id": "{dataset}", "architecture": "logistic"}),
+    ]
+    for method, template, body in requests:
+        def send(values: dict) -> httpx.Response:
+            fill = (lambda v: v.format(**values) if isinstance(v, str) else v)
+            payload = None if body is None else {k: fill(v) for k, v in body.items()}
+            return intruder.request(method, template.format(**values), json=payload)
+
+        foreign = send(ids)
+        missing = send({k: (unknown if k != "endpoint" else "no-such-endpoint") for k in ids})
+        assert foreign.status_code == missing.status_code == 404, (method, template, foreign.text, missing.text)
+        assert set(foreign.json()) == {"detail"}
+        detail = foreign.json()["detail"]
+        for k, v in ids.items():  # the same words, only the id differs
+            detail = detail.replace(v, unknown if k != "endpoint" else "no-such-endpoint")
+        assert detail == missing.json()["detail"], (foreign.text, missing.text)
+    # the owner still has everything
+    assert member.get(f"/v1/datasets/{deployed['dataset_id']}").status_code == 200
+    assert member.post("/v1/endpoints/ep/predict", json={"instances": [[0, 0, 0, 0]]}).status_code == 200
+
+
+def test_requests_without_a_valid_key_get_401_json_everywhere(server, admin, tenant):
+    expired_soon = admin.post(f"/v1/tenants/{tenant[0]}/keys", json={"role": "member"}).json()
+    assert admin.delete(f"/v1/keys/{expired_soon['id']}").status_code == 204
+    headers = [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"},
+               {"Authorization": "Bearer not-a-key"}, {"Authorization": f"Bearer {expired_soon['key']}"}]
+    for h in headers:
+        for method, path in (("GET", "/v1/datasets"), ("POST", "/v1/jobs"), ("POST", "/v1/endpoints/ep/predict"),
+                             ("POST", "/v2/models/ep/infer"), ("GET", "/v1/audit")):
+            r = httpx.request(method, server.url + path, headers=h, json={}, timeout=10)
+            key = "error" if path.startswith("/v2") else "detail"
+            assert_error(r, 401, "key", key=key)
+            assert r.headers.get("www-authenticate") == "Bearer"
