@@ -519,3 +519,21 @@ def test_requests_without_a_valid_key_get_401_json_everywhere(server, admin, ten
             key = "error" if path.startswith("/v2") else "detail"
             assert_error(r, 401, "key", key=key)
             assert r.headers.get("www-authenticate") == "Bearer"
+
+
+# ---- the CLI ----------------------------------------------------------------------------------
+
+def test_cli_errors_are_one_line_never_a_traceback(server, tenant, capsys):
+    from aiaas_core.cli import main
+    from service_support import free_port
+
+    key = tenant[1]["keys"]["member"]["key"]
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert main(["datasets", "list", "--url", nowhere, "--api-key", key]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aiaas: cannot reach the service at {nowhere}") and "Traceback" not in err
+    assert main(["jobs", "cancel", "", "--url", server.url, "--api-key", key]) == 2
+    err = capsys.readouterr().err
+    assert "job_id must be a non-empty string" in err and "Traceback" not in err
+    assert main(["predict", "ep", "--instances", "[[1, 2", "--url", server.url, "--api-key", key]) == 2
+    assert capsys.readouterr().err.startswith("aiaas: ")
