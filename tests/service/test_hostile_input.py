@@ -537,3 +537,28 @@ def test_cli_errors_are_one_line_never_a_traceback(server, tenant, capsys):
     assert "job_id must be a non-empty string" in err and "Traceback" not in err
     assert main(["predict", "ep", "--instances", "[[1, 2", "--url", server.url, "--api-key", key]) == 2
     assert capsys.readouterr().err.startswith("aiaas: ")
+
+
+def patched_zip(raw: bytes, flag: int | None = None, method: int | None = None) -> bytes:
+    """The zip with every entry's flag bits (0x1: encrypted) or compression method overwritten."""
+    out = bytearray(raw)
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = out.find(signature)
+        while at >= 0:
+            if flag is not None:
+                out[at + flag_at:at + flag_at + 2] = flag.to_bytes(2, "little")
+            if method is not None:
+                out[at + method_at:at + method_at + 2] = method.to_bytes(2, "little")
+            at = out.find(signature, at + 4)
+    return bytes(out)
+
+
+def test_npz_archives_numpy_did_not_write_are_422(server, member):
+    raw = npz_bytes(x=np.zeros((3, 2)), y=np.zeros(3))
+    assert_error(post_file(member, "locked.npz", patched_zip(raw, flag=1)), 422, "locked.npz", "password")
+    assert_error(post_file(member, "odd.npz", patched_zip(raw, method=99)), 422, "odd.npz", "compression")
+    fractions = bytes([0, 0, 0x0D, 1]) + (4).to_bytes(4, "big") + np.array([0, 1, 0.5, 1], ">f4").tobytes()  # float32 IDX
+    r = member.post("/v1/datasets", data={"name": "frac"}, files={"file": ("i.idx", idx_bytes(np.zeros((4, 2, 2)), 8)),
+                                                                 "labels": ("l.idx", fractions)})
+    assert_error(r, 422, "whole numbers", "l.idx")
+    assert leftovers(server) == []

@@ -91,7 +91,11 @@ def _read(fmt: str, form: Form, upload: UploadedFile, limit: int):
         return x, y, None
     labels = form.files.get("labels")
     images = data.load_idx(_gunzip_capped(upload, limit)).astype(np.float32)
-    y = data.load_idx(_gunzip_capped(labels, limit)).astype(np.int64) if labels is not None else None
+    y = data.load_idx(_gunzip_capped(labels, limit)) if labels is not None else None
+    if y is not None:
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
+            raise ApiError(422, f"IDX labels {labels.filename!r} must be whole numbers (class ids); they hold fractions or NaN")
+        y = y.astype(np.int64)
     if y is not None and (y.ndim != 1 or y.shape[0] != images.shape[0]):
         raise ApiError(422, f"IDX labels must be 1-D with one label per image: images {images.shape}, labels {y.shape}")
     return images, y, None
@@ -127,7 +131,12 @@ def _check_npz_size(upload: UploadedFile, limit: int) -> None:
     total = 0
     with zipfile.ZipFile(upload.path) as zf:
         for info in zf.infolist():
-            with zf.open(info) as fh:
+            try:
+                fh = zf.open(info)
+            except (NotImplementedError, RuntimeError) as exc:  # an unknown compression, a password
+                raise ApiError(422, f"cannot read {info.filename!r} in {upload.filename!r}: {exc.args[0] if exc.args else exc}"
+                                    "; expected an archive written by numpy.savez or savez_compressed") from None
+            with fh:
                 version = np.lib.format.read_magic(fh)
                 read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 shape, _, dtype = read_header(fh)
