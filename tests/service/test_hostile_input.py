@@ -220,6 +220,9 @@ def test_a_csv_with_a_huge_header_is_refused_quickly(member):
     r = member.post("/v1/datasets", data={"name": "wide", "label_column": "c0"}, files={"file": ("wide.csv", content)},
                     timeout=15)
     assert_error(r, 422, "columns", "10000")
+    long_name = b"c" * 200_000  # one header cell beyond the csv module's field limit
+    r = post_file(member, "longname.csv", long_name + b",y\n1,0\n", label_column="y")
+    assert_error(r, 422, "longname.csv", "field limit")
 
 
 def test_malformed_multipart_bodies_are_400(server, member):

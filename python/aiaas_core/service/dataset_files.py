@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import math
 import zipfile
 import zlib
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import ApiError, brief, clip
 from .storage import Storage
+from .upload_guards import RAW_SUFFIX, check_csv_width, check_npz_size, gunzip_capped
 from .uploads import Form, UploadedFile
 
 SCALINGS = ("standard", "minmax", "global_minmax", "none")
 MISSING = ("drop", "mean", "median", "zero")
 TASKS = ("classification", "regression", "auto")
 MAX_CLASSES = 1000
-MAX_CSV_COLUMNS = 10_000  # features of a tabular upload; a wider header is refused before it is parsed
-GZIP_MAGIC = b"\x1f\x8b"
-IDX_MAX_HEADER = 4 + 4 * 255  # magic, then one 4-byte size per dimension
-RAW_SUFFIX = ".raw"  # a decompressed part beside its upload, inside the form's private workdir
 
 
 def _kind(filename: str) -> str:
@@ -82,16 +77,16 @@ def _read(fmt: str, form: Form, upload: UploadedFile, limit: int):
         label = form.fields.get("label_column") or None
         if label is None:
             raise ApiError(422, "field 'label_column' is required for a CSV upload (the column holding the target)")
-        _check_csv_width(upload)
+        check_csv_width(upload)
         x, y, columns = data.load_csv(upload.path, label)
         return x, y, list(columns)
     if fmt == "npz":
-        _check_npz_size(upload, limit)
+        check_npz_size(upload, limit)
         x, y = data.load_npz(upload.path)
         return x, y, None
     labels = form.files.get("labels")
-    images = data.load_idx(_gunzip_capped(upload, limit)).astype(np.float32)
-    y = data.load_idx(_gunzip_capped(labels, limit)) if labels is not None else None
+    images = data.load_idx(gunzip_capped(upload, limit)).astype(np.float32)
+    y = data.load_idx(gunzip_capped(labels, limit)) if labels is not None else None
     if y is not None:
         if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
             raise ApiError(422, f"IDX labels {labels.filename!r} must be whole numbers (class ids); they hold fractions or NaN")
@@ -109,60 +104,6 @@ def _client_text(exc: Exception, form: Form) -> str:
     for f in form.files.values():
         text = text.replace(str(f.path) + RAW_SUFFIX, repr(f.filename)).replace(str(f.path), repr(f.filename))
     return clip(text.replace(str(form.workdir), "<upload>"))
-
-
-def _too_big(filename: str, nbytes: int, limit: int) -> ApiError:
-    return ApiError(413, f"{filename!r} holds {nbytes} bytes of data once decompressed, over the limit of "
-                         f"{limit} bytes for one dataset; upload a smaller dataset")
-
-
-def _check_csv_width(upload: UploadedFile) -> None:
-    """Refuse a header wider than MAX_CSV_COLUMNS before the loader reads every row of it."""
-    with open(upload.path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-        header = next(csv.reader(fh), [])
-    if len(header) > MAX_CSV_COLUMNS:
-        raise ApiError(422, f"{upload.filename!r} has {len(header)} columns; at most {MAX_CSV_COLUMNS} are supported")
-
-
-def _check_npz_size(upload: UploadedFile, limit: int) -> None:
-    """Sum the array sizes the .npy headers declare (numpy allocates them before reading any data)."""
-    if not zipfile.is_zipfile(upload.path):
-        return  # load_npz says what is wrong with it
-    total = 0
-    with zipfile.ZipFile(upload.path) as zf:
-        for info in zf.infolist():
-            try:
-                fh = zf.open(info)
-            except (NotImplementedError, RuntimeError) as exc:  # an unknown compression, a password
-                raise ApiError(422, f"cannot read {info.filename!r} in {upload.filename!r}: {exc.args[0] if exc.args else exc}"
-                                    "; expected an archive written by numpy.savez or savez_compressed") from None
-            with fh:
-                version = np.lib.format.read_magic(fh)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read_header(fh)
-            if dtype.hasobject:
-                raise ApiError(422, f"array {info.filename!r} in {upload.filename!r} is an object array, which needs "
-                                    "pickle (refused); expected numeric arrays x (and y: numbers or strings)")
-            total += math.prod(shape) * dtype.itemsize
-            if total > limit:
-                raise _too_big(upload.filename, total, limit)
-
-
-def _gunzip_capped(upload: UploadedFile, limit: int) -> Path:
-    """A gzipped IDX part decompressed next to it, stopping at `limit` bytes of data (413); plain IDX as is."""
-    with open(upload.path, "rb") as fh:
-        if fh.read(2) != GZIP_MAGIC:
-            return upload.path
-    out = Path(str(upload.path) + RAW_SUFFIX)
-    cap = limit + IDX_MAX_HEADER
-    total = 0
-    with gzip.open(upload.path, "rb") as src, open(out, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            total += len(chunk)
-            if total > cap:
-                raise _too_big(upload.filename, total, limit)
-            dst.write(chunk)
-    return out
 
 
 def check_arrays(x: np.ndarray, y: np.ndarray | None, filename: str) -> None:
