@@ -122,6 +122,9 @@ def test_strings_and_booleans_are_not_numbers(member, deployed):
         assert_error(r, 422, "epochs", "integer")
     r = member.post("/v1/jobs", json={"dataset_id": ds, "architecture": "logistic", "hyperparameters": {"learning_rate": True}})
     assert_error(r, 422, "learning_rate")
+    for literal in (b"NaN", b"Infinity", b"-Infinity"):
+        body = b'{"dataset_id": "%s", "architecture": "logistic", "hyperparameters": {"learning_rate": %s}}' % (ds.encode(), literal)
+        assert_error(member.post("/v1/jobs", content=body, headers=JSON), 422, "learning_rate", "finite")
     r = member.post("/v1/endpoints/ep/predict", json={"instances": [["1", "2", "3", "4"]]})
     assert_error(r, 422, "instances", "string", "numbers")
     r = member.post("/v1/endpoints/ep/predict", json={"instances": [[True, False, 0, 1]]})

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Strict
+from pydantic import AllowInfNan, Strict
 
 DB_INT_MAX = 2**63 - 1  # BIGINT, and SQLite's INTEGER
 INT32_MAX = 2**31 - 1  # INTEGER columns on PostgreSQL
 
 Int = Annotated[int, Strict()]  # a JSON integer: neither "5", 5.0 nor true
-Number = Annotated[float, Strict()]  # a JSON number (integers too), neither "0.1" nor true
+Number = Annotated[float, Strict(), AllowInfNan(False)]  # a finite JSON number (integers too), neither "0.1" nor true
