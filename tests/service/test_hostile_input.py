@@ -568,3 +568,17 @@ def test_npz_archives_numpy_did_not_write_are_422(server, member):
                                                                  "labels": ("l.idx", fractions)})
     assert_error(r, 422, "whole numbers", "l.idx")
     assert leftovers(server) == []
+
+
+def test_a_training_batch_too_big_for_memory_is_refused_before_queueing(member):
+    images = np.zeros((100, 64, 64), np.uint8)
+    r = member.post("/v1/datasets", data={"name": "big-images"},
+                    files={"file": ("img-idx3-ubyte", idx_bytes(images, 8)), "labels": ("lab-idx1-ubyte", idx_bytes(np.arange(100) % 2, 8))})
+    assert r.status_code == 201, r.text
+    before = len(member.get("/v1/jobs").json())
+    hp = {"epochs": 1, "filters": [512] * 6, "batch_size": 100}  # 2.3 M weights, but ~2.7 GB of outputs per batch
+    r = member.post("/v1/jobs", json={"dataset_id": r.json()["id"], "architecture": "cnn", "hyperparameters": hp})
+    message = assert_error(r, 422, "batch", "GiB", "batch_size <=")
+    fits = int(message.rsplit("batch_size <= ", 1)[1].split()[0])
+    assert 1 <= fits < 100
+    assert len(member.get("/v1/jobs").json()) == before

@@ -18,6 +18,7 @@ from ..models import Dataset, Job, JobEvent
 from ..repository import TenantRepo
 from ..schemas import JobCreate, JobOut, Page, page
 from ..security import Principal, require
+from ..training_limits import check_batch_memory
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -59,6 +60,8 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
             check_catalog_fits(body.architecture, hp, dataset.summary)
         if isinstance(architecture, dict):
             check_custom_fits(architecture, dataset.summary, hp.get("task"))
+        check_batch_memory(architecture if isinstance(architecture, dict) else body.architecture, hp,
+                           dataset.summary, dataset.rows)
         tenant = repo.tenant()
         max_epochs = tenant.max_epochs or svc.settings.limits.max_epochs
         if hp["epochs"] > max_epochs:

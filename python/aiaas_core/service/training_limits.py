@@ -1,0 +1,54 @@
+"""The memory one training batch needs, checked when a job is submitted.
+
+The weight limit (catalog.check_catalog_fits / model_from_config) bounds the parameters, not the
+activations: a ConvNet of 512-filter layers on 64x64 images with batch_size=100 holds gigabytes of layer
+outputs per step, and a worker that runs out of memory is killed by the kernel, restarted, and killed
+again. The estimate walks the layers' output shapes without building anything: every layer output of
+the batch is kept for the backward pass, which needs as much again for its gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import ApiError
+
+MAX_BATCH_ACTIVATION_BYTES = 2 * 1024**3
+BYTES_PER_VALUE = 4 * 2  # float32 outputs, and their gradients in the backward pass
+
+
+def _layers(architecture: str | dict, hp: dict[str, Any], summary: dict[str, Any], x_shape: tuple[int, ...]) -> list:
+    from aiaas_core import keras
+
+    from .catalog import CATALOG, Signature
+
+    if isinstance(architecture, dict):
+        return list(keras.models.model_from_config(architecture).layers)
+    entry = CATALOG[architecture]
+    task = "reconstruction" if "reconstruction" in entry.tasks else summary.get("task", "none")
+    n_outputs = math.prod(x_shape) if task == "reconstruction" else len(summary.get("classes") or []) or 1
+    return entry.build(hp, Signature(x_shape, task, n_outputs), keras)
+
+
+def values_per_sample(layers: list, x_shape: tuple[int, ...]) -> int:
+    """The input and every layer output of one sample, counted from the shapes alone."""
+    shape: tuple = (None, *x_shape)
+    total = math.prod(x_shape)
+    for layer in layers:
+        shape = tuple(layer.compute_output_shape(shape))
+        total += math.prod(int(d) for d in shape[1:])
+    return total
+
+
+def check_batch_memory(architecture: str | dict, hp: dict[str, Any], summary: dict[str, Any], rows: int) -> None:
+    """422 naming a batch_size that fits, when one training batch would need more than the limit."""
+    x_shape = tuple(int(d) for d in summary.get("x_shape") or ())
+    batch = max(1, min(int(hp.get("batch_size", 32)), int(rows)))
+    per_sample = values_per_sample(_layers(architecture, hp, summary, x_shape), x_shape)
+    need = per_sample * batch * BYTES_PER_VALUE
+    if need > MAX_BATCH_ACTIVATION_BYTES:
+        fits = max(1, MAX_BATCH_ACTIVATION_BYTES // (per_sample * BYTES_PER_VALUE))
+        raise ApiError(422, f"one training batch of {batch} samples would hold about {need / 2**30:.1f} GiB of layer "
+                            f"outputs ({per_sample:,} values per sample), over the limit of "
+                            f"{MAX_BATCH_ACTIVATION_BYTES / 2**30:.0f} GiB; use batch_size <= {fits} or a smaller model")
