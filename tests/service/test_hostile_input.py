@@ -582,3 +582,31 @@ def test_a_training_batch_too_big_for_memory_is_refused_before_queueing(member):
     fits = int(message.rsplit("batch_size <= ", 1)[1].split()[0])
     assert 1 <= fits < 100
     assert len(member.get("/v1/jobs").json()) == before
+
+
+def test_an_explanation_too_big_for_memory_is_413_naming_the_steps_that_fit(member):
+    """20 Activation layers after a 512-filter 1x1 Conv2D: 66 k weights, cheap to train, but each of
+    1025 path points of an explanation would keep 721 k layer outputs for the backward pass (~5.5 GB)."""
+    layers = [{"class_name": "InputLayer", "config": {"batch_shape": [None, 8, 8]}},
+              {"class_name": "Reshape", "config": {"target_shape": [8, 8, 1]}},
+              {"class_name": "Conv2D", "config": {"filters": 512, "kernel_size": [1, 1]}},
+              *[{"class_name": "Activation", "config": {"activation": "relu"}}] * 20,
+              {"class_name": "Flatten", "config": {}}, {"class_name": "Dense", "config": {"units": 2, "activation": "softmax"}}]
+    r = member.post("/v1/datasets", data={"name": "tiny-images"},
+                    files={"file": ("t-idx3-ubyte", idx_bytes(np.arange(40 * 64).reshape(40, 8, 8) % 256, 8)),
+                           "labels": ("l-idx1-ubyte", idx_bytes(np.arange(40) % 2, 8))})
+    assert r.status_code == 201, r.text
+    r = member.post("/v1/jobs", json={"dataset_id": r.json()["id"], "hyperparameters": {"epochs": 1, "batch_size": 8},
+                                      "architecture": {"class_name": "Sequential", "config": {"layers": layers}}})
+    assert r.status_code == 202, r.text
+    job = wait_job(member, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    assert member.post("/v1/endpoints", json={"name": "wide", "model_version_id": job["model_version_id"]}).status_code == 201
+    instance = np.zeros((8, 8)).tolist()
+    message = assert_error(member.post("/v1/endpoints/wide/explain", json={"instance": instance, "steps": 1024}),
+                           413, "1024 steps", "GiB", "steps <=")
+    per_input = 64 + 64 + 64 * 512 * 22 + 2  # input, reshape, conv + 20 activations + flatten, dense
+    assert f"{per_input:,} values per input" in message
+    assert int(message.rsplit("steps <= ", 1)[1].split()[0]) == 2**31 // (per_input * 8) - 1
+    r = member.post("/v1/endpoints/wide/explain", json={"instance": instance, "steps": 4})
+    assert r.status_code == 200 and np.asarray(r.json()["attributions"]).shape == (8, 8), r.text

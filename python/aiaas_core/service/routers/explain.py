@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..activation_memory import check_explanation_memory
 from ..errors import ApiError, brief
 from ..explain import integrated_gradients
 from ..json_input import numeric_array
@@ -55,6 +56,7 @@ def explain(name: str, body: ExplainRequest, request: Request,
     if (body.steps + 1) * int(np.prod(shape)) > svc.settings.max_predict_values:
         raise ApiError(413, f"{body.steps + 1} path points of {int(np.prod(shape))} values exceed the limit of "
                             f"{svc.settings.max_predict_values} values; lower steps")
+    check_explanation_memory(loaded.model, shape, body.steps + 1)
     x = _as_input(body.instance, "instance", shape)
     base = np.zeros(shape) if body.baseline is None else _as_input(body.baseline, "baseline", shape)
     prepared = serving.prepare_array(loaded, np.stack([x, base]))  # the saved preprocessing, as for predict

@@ -18,7 +18,7 @@ from ..models import Dataset, Job, JobEvent
 from ..repository import TenantRepo
 from ..schemas import JobCreate, JobOut, Page, page
 from ..security import Principal, require
-from ..training_limits import check_batch_memory
+from ..activation_memory import check_batch_memory
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TERMINAL = ("succeeded", "failed", "canceled")
