@@ -12,25 +12,10 @@ layer output of the batch is kept for the backward pass, which needs as much aga
 from __future__ import annotations
 
 import math
-from typing import Any
-
 from .errors import ApiError
 
 MAX_BATCH_ACTIVATION_BYTES = 2 * 1024**3
 BYTES_PER_VALUE = 4 * 2  # float32 outputs, and their gradients in the backward pass
-
-
-def _layers(architecture: str | dict, hp: dict[str, Any], summary: dict[str, Any], x_shape: tuple[int, ...]) -> list:
-    from aiaas_core import keras
-
-    from .catalog import CATALOG, Signature
-
-    if isinstance(architecture, dict):
-        return list(keras.models.model_from_config(architecture).layers)
-    entry = CATALOG[architecture]
-    task = "reconstruction" if "reconstruction" in entry.tasks else summary.get("task", "none")
-    n_outputs = math.prod(x_shape) if task == "reconstruction" else len(summary.get("classes") or []) or 1
-    return entry.build(hp, Signature(x_shape, task, n_outputs), keras)
 
 
 def values_per_sample(layers: list, x_shape: tuple[int, ...]) -> int:
@@ -43,11 +28,11 @@ def values_per_sample(layers: list, x_shape: tuple[int, ...]) -> int:
     return total
 
 
-def check_batch_memory(architecture: str | dict, hp: dict[str, Any], summary: dict[str, Any], rows: int) -> None:
-    """422 naming a batch_size that fits, when one training batch would need more than the limit."""
-    x_shape = tuple(int(d) for d in summary.get("x_shape") or ())
-    batch = max(1, min(int(hp.get("batch_size", 32)), int(rows)))
-    per_sample = values_per_sample(_layers(architecture, hp, summary, x_shape), x_shape)
+def check_batch_memory(layers: list, x_shape: tuple[int, ...], batch_size: int, rows: int) -> None:
+    """422 naming a batch_size that fits, when one training batch through `layers` (the model's, built
+    or not) would need more than the limit."""
+    batch = max(1, min(int(batch_size), int(rows)))
+    per_sample = values_per_sample(layers, tuple(x_shape))
     need = per_sample * batch * BYTES_PER_VALUE
     if need > MAX_BATCH_ACTIVATION_BYTES:
         fits = max(1, MAX_BATCH_ACTIVATION_BYTES // (per_sample * BYTES_PER_VALUE))

@@ -206,21 +206,23 @@ def resolve(architecture: str | dict) -> Architecture | dict:
         if architecture not in CATALOG:
             raise ApiError(422, f"unknown architecture {brief(architecture)}; expected one of {sorted(CATALOG)} or a model config object")
         return CATALOG[architecture]
-    from aiaas_core import keras
-
-    try:
-        keras.models.model_from_config(architecture)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ApiError(422, f"invalid architecture config: {clip(str(exc))}") from exc
+    build_custom(architecture)
     return architecture
 
 
-def check_custom_fits(config: dict, summary: dict[str, Any], task: str | None = None) -> None:
-    """422 when a custom model's input or output shape cannot take this dataset (caught before queueing).
-    `task` is the job's hyperparameter (None: the dataset's own task)."""
+def build_custom(config: dict):
+    """The model a custom config describes, built (its weights allocated: up to MAX_PARAMS), or 422."""
     from aiaas_core import keras
 
-    model = keras.models.model_from_config(config)
+    try:
+        return keras.models.model_from_config(config)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ApiError(422, f"invalid architecture config: {clip(str(exc))}") from exc
+
+
+def check_custom_fits(model, summary: dict[str, Any], task: str | None = None) -> None:
+    """422 when a custom model's (build_custom) input or output shape cannot take this dataset (caught
+    before queueing). `task` is the job's hyperparameter (None: the dataset's own task)."""
     in_shape, out_shape = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
     x_shape = summary.get("x_shape")
     if in_shape is not None and x_shape is not None and list(in_shape[1:]) != list(x_shape):
@@ -234,10 +236,11 @@ def check_custom_fits(config: dict, summary: dict[str, Any], task: str | None = 
                             f"outputs {list(out_shape[1:])} for samples shaped {x_shape}")
 
 
-def check_catalog_fits(architecture: str, hp: dict[str, Any], summary: dict[str, Any]) -> None:
-    """422 at submission when a named architecture cannot take the dataset's samples (a cnn on a table)
-    or would hold more weights than a custom config may (mlp units=4096, layers=16: 268 M); the worker
-    would otherwise fail later, or run out of memory. Walks the shapes without allocating a weight."""
+def check_catalog_fits(architecture: str, hp: dict[str, Any], summary: dict[str, Any]) -> list:
+    """The named architecture's (unbuilt) layers for this dataset; 422 at submission when they cannot
+    take the dataset's samples (a cnn on a table) or would hold more weights than a custom config may
+    (mlp units=4096, layers=16: 268 M); the worker would otherwise fail later, or run out of memory.
+    Walks the shapes without allocating a weight."""
     from aiaas_core import keras
     from aiaas_core.keras.engine.saving import MAX_PARAMS, _check_size
 
@@ -252,6 +255,7 @@ def check_catalog_fits(architecture: str, hp: dict[str, Any], summary: dict[str,
     except ValueError as exc:
         raise ApiError(422, f"architecture {architecture!r} with these hyperparameters cannot take this dataset's "
                             f"samples shaped {list(x_shape)} (at most {MAX_PARAMS:,} weights): {exc}") from None
+    return layers
 
 
 def build_model(architecture: str | dict, hp: dict[str, Any], sig: Signature):

@@ -11,14 +11,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from ..catalog import CATALOG, check_catalog_fits, check_custom_fits, resolve, validate_hyperparameters
+from ..activation_memory import check_batch_memory
+from ..catalog import CATALOG, build_custom, check_catalog_fits, check_custom_fits, resolve, validate_hyperparameters
 from ..errors import ApiError
 from ..json_types import DB_INT_MAX
 from ..models import Dataset, Job, JobEvent
 from ..repository import TenantRepo
 from ..schemas import JobCreate, JobOut, Page, page
 from ..security import Principal, require
-from ..activation_memory import check_batch_memory
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -50,18 +50,19 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
     """Queue a training job; poll GET /v1/jobs/{id} or stream /events."""
     svc = request.app.state.svc
     hp = body.hyperparameters.model_dump()
-    architecture = resolve(body.architecture)
+    custom = None if isinstance(body.architecture, str) else build_custom(body.architecture)  # built once
+    architecture = resolve(body.architecture) if custom is None else body.architecture
     validate_hyperparameters(body.architecture, hp)
     with svc.sessions() as session:
         repo = TenantRepo(session, principal.tenant_id)
         dataset = repo.get(Dataset, body.dataset_id)
         _check_task(body.architecture, dataset)
-        if isinstance(body.architecture, str):
-            check_catalog_fits(body.architecture, hp, dataset.summary)
-        if isinstance(architecture, dict):
-            check_custom_fits(architecture, dataset.summary, hp.get("task"))
-        check_batch_memory(architecture if isinstance(architecture, dict) else body.architecture, hp,
-                           dataset.summary, dataset.rows)
+        if custom is None:
+            layers = check_catalog_fits(body.architecture, hp, dataset.summary)
+        else:
+            check_custom_fits(custom, dataset.summary, hp.get("task"))
+            layers = list(custom.layers)
+        check_batch_memory(layers, tuple(dataset.summary.get("x_shape") or ()), hp["batch_size"], dataset.rows)
         tenant = repo.tenant()
         max_epochs = tenant.max_epochs or svc.settings.limits.max_epochs
         if hp["epochs"] > max_epochs:
