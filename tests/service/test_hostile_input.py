@@ -168,8 +168,11 @@ def test_upload_errors_name_the_client_file_never_a_server_path(server, member):
         post_file(member, "nolabel.csv", b"a,b\n1,2\n", label_column="y"),
         post_file(member, "notzip.npz", b"not a zip"),
         post_file(member, "short-idx3-ubyte.gz", gzip.compress(idx_bytes(np.zeros((4, 3, 3)), 8))[:-12]),
+        post_file(member, "liar-idx3-ubyte", idx_bytes(np.zeros((4, 3, 3)), 8)[:-9]),  # header: 4 images, holds 3
+        post_file(member, "latin1.csv", "a,y\n1,0\nné,1\n".encode("latin-1"), label_column="y"),
     ]
-    for r, name in zip(cases, ("empty.csv", "header.csv", "nolabel.csv", "notzip.npz", "short-idx3-ubyte.gz")):
+    names = ("empty.csv", "header.csv", "nolabel.csv", "notzip.npz", "short-idx3-ubyte.gz", "liar-idx3-ubyte", "latin1.csv")
+    for r, name in zip(cases, names, strict=True):
         message = assert_error(r, 422, name)
         assert str(server.data_dir) not in message and "/tmp" not in message and "part0" not in message, message
 
