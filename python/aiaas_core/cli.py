@@ -258,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `aiaas` console script."""
     args = build_parser().parse_args(argv)
+    import httpx
+
     from .client import ApiError
 
     try:
@@ -265,8 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiError as exc:
         print(f"aiaas: error {exc.status}: {exc.detail}", file=sys.stderr)
         return 2
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # a missing file, bad JSON, an empty id, ...
         print(f"aiaas: {exc}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:  # no server at the URL, a timeout, a dropped connection
+        url = getattr(args, "url", None) or os.environ.get("AIAAS_URL", "http://127.0.0.1:8000")
+        print(f"aiaas: cannot reach the service at {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import httpx
 
@@ -25,6 +26,20 @@ class ApiError(Exception):
     def __init__(self, status: int, detail: str, headers: httpx.Headers | None = None) -> None:
         super().__init__(f"{status}: {detail}")
         self.status, self.detail, self.headers = status, detail, headers
+
+
+def _json_ready(array) -> list:
+    import numpy as np
+
+    arr = np.asarray(array, dtype=np.float64)
+    return np.where(np.isnan(arr), None, arr).tolist()
+
+
+def _segment(value: str, what: str) -> str:
+    """An id or name as one URL path segment: '../endpoints/x' must not become another route."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
 
 
 class Client:
@@ -47,14 +62,19 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **kwargs) -> Any:
-        r = self._http.request(method, path, **kwargs)
+    @staticmethod
+    def _raise_for_status(r: httpx.Response) -> None:
+        """ApiError for a 4xx/5xx answer, its `detail` (or the raw text of a body that is not our JSON)."""
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
             except (ValueError, AttributeError):
                 detail = r.text
             raise ApiError(r.status_code, str(detail), r.headers)
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        r = self._http.request(method, path, **kwargs)
+        self._raise_for_status(r)
         if r.status_code == 204 or not r.content:
             return None
         return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
@@ -70,10 +90,10 @@ class Client:
             body["expires_at"] = expires_at
         if rate_limit_per_minute is not None:
             body["rate_limit_per_minute"] = rate_limit_per_minute
-        return self._call("POST", f"/v1/tenants/{tenant_id}/keys", json=body)
+        return self._call("POST", f"/v1/tenants/{_segment(tenant_id, 'tenant_id')}/keys", json=body)
 
     def revoke_key(self, key_id: str) -> None:
-        self._call("DELETE", f"/v1/keys/{key_id}")
+        self._call("DELETE", f"/v1/keys/{_segment(key_id, 'key_id')}")
 
     def architectures(self) -> list[dict]:
         return self._call("GET", "/v1/architectures")
@@ -100,10 +120,10 @@ class Client:
         return self._call("GET", "/v1/datasets")
 
     def get_dataset(self, dataset_id: str) -> dict:
-        return self._call("GET", f"/v1/datasets/{dataset_id}")
+        return self._call("GET", f"/v1/datasets/{_segment(dataset_id, 'dataset_id')}")
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self._call("DELETE", f"/v1/datasets/{dataset_id}")
+        self._call("DELETE", f"/v1/datasets/{_segment(dataset_id, 'dataset_id')}")
 
     # jobs
     def create_job(self, dataset_id: str, architecture: str | dict, hyperparameters: dict | None = None) -> dict:
@@ -111,20 +131,20 @@ class Client:
                                                    "hyperparameters": hyperparameters or {}})
 
     def get_job(self, job_id: str) -> dict:
-        return self._call("GET", f"/v1/jobs/{job_id}")
+        return self._call("GET", f"/v1/jobs/{_segment(job_id, 'job_id')}")
 
     def cancel_job(self, job_id: str) -> dict:
-        return self._call("POST", f"/v1/jobs/{job_id}/cancel")
+        return self._call("POST", f"/v1/jobs/{_segment(job_id, 'job_id')}/cancel")
 
     def job_logs(self, job_id: str) -> dict:
-        return self._call("GET", f"/v1/jobs/{job_id}/logs")
+        return self._call("GET", f"/v1/jobs/{_segment(job_id, 'job_id')}/logs")
 
     def job_events(self, job_id: str) -> Iterator[dict]:
         """Server-sent events as {"id", "event", "data"} dicts until the job ends."""
-        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as r:
+        with self._http.stream("GET", f"/v1/jobs/{_segment(job_id, 'job_id')}/events", timeout=None) as r:
             if r.status_code >= 400:
                 r.read()
-                raise ApiError(r.status_code, r.json().get("detail", r.text), r.headers)
+                self._raise_for_status(r)
             event: dict[str, Any] = {}
             for line in r.iter_lines():
                 if not line:
@@ -156,13 +176,13 @@ class Client:
         return self._call("GET", "/v1/model-versions")
 
     def get_model_version(self, version_id: str) -> dict:
-        return self._call("GET", f"/v1/model-versions/{version_id}")
+        return self._call("GET", f"/v1/model-versions/{_segment(version_id, 'version_id')}")
 
     def download_model(self, version_id: str, format: str = "safetensors") -> bytes:
-        return self._call("GET", f"/v1/model-versions/{version_id}/download", params={"format": format})
+        return self._call("GET", f"/v1/model-versions/{_segment(version_id, 'version_id')}/download", params={"format": format})
 
     def evaluate(self, version_id: str, dataset_id: str) -> dict:
-        return self._call("POST", f"/v1/model-versions/{version_id}/evaluate", json={"dataset_id": dataset_id})
+        return self._call("POST", f"/v1/model-versions/{_segment(version_id, 'version_id')}/evaluate", json={"dataset_id": dataset_id})
 
     # endpoints
     def deploy(self, name: str, model_version_id: str) -> dict:
@@ -172,10 +192,13 @@ class Client:
         except ApiError as exc:
             if exc.status != 409:
                 raise
-        return self._call("PATCH", f"/v1/endpoints/{name}", json={"model_version_id": model_version_id})
+        return self._call("PATCH", f"/v1/endpoints/{_segment(name, 'name')}", json={"model_version_id": model_version_id})
 
     def undeploy(self, name: str) -> None:
-        self._call("DELETE", f"/v1/endpoints/{name}")
+        self._call("DELETE", f"/v1/endpoints/{_segment(name, 'name')}")
 
     def predict(self, name: str, instances: list) -> dict:
-        return self._call("POST", f"/v1/endpoints/{name}/predict", json={"instances": instances})
+        """`instances`: a list of inputs (or a numpy array of them); null / NaN marks a missing value."""
+        if hasattr(instances, "tolist"):  # numpy: JSON has no arrays, only lists (NaN becomes null)
+            instances = _json_ready(instances)
+        return self._call("POST", f"/v1/endpoints/{_segment(name, 'name')}/predict", json={"instances": instances})

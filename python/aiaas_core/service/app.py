@@ -14,11 +14,13 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .errors import ApiError
 from .models import AuditEntry
 from .settings import Settings
 from .state import ServiceState, open_state
+from .uploads import UPLOAD_TMP, remove_stale_uploads
 
 log = logging.getLogger("aiaas.service")
 
@@ -41,9 +43,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):  # the router's own
+            detail = (f"{detail}: no route takes {req.method} {req.url.path[:200]!r} (ids and names are one path "
+                      "segment, without '/'); the API is described at /docs")
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     def internal_error(req: Request) -> JSONResponse:
         ref = uuid.uuid4().hex[:12]
@@ -81,6 +86,8 @@ class _UnexpectedAsJson:
 
         try:
             await self.app(scope, receive, send_tracked)
+        except ClientDisconnect:
+            return  # nobody is left to answer (or _BodyLimit answered 413 already): not a server error
         except Exception:
             if started:
                 raise  # half an answer is out: nothing better than closing the connection
@@ -141,28 +148,61 @@ class _Audit:
 
 
 class _BodyLimit:
-    """JSON bodies are parsed before the route runs, so their size is checked here (413).
-    Multipart uploads are limited while streaming, after authentication (routers/datasets.py)."""
+    """Bodies other than multipart uploads (those are limited while streaming, after authentication, in
+    uploads.py) are read whole before a route runs, so their size is checked here (413): from the
+    Content-Length up front, and counted chunk by chunk for a body that declares none (chunked), so no
+    client can make the service hold more than the limit in memory."""
 
     def __init__(self, app, json_limit: int) -> None:
         self.app, self.json_limit = app, json_limit
 
+    def _too_large(self, scope, size: str) -> JSONResponse:
+        message = f"request body of {size} bytes exceeds the limit of {self.json_limit} bytes"
+        # The Open Inference Protocol's error shape is {"error"}; ours is {"detail"}.
+        key = "error" if scope["path"].startswith("/v2") else "detail"
+        return JSONResponse({key: message}, status_code=413)
+
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            ctype = length = ""
-            for name, value in scope["headers"]:
-                if name == b"content-type":
-                    ctype = value.decode("latin-1")
-                elif name == b"content-length":
-                    length = value.decode("latin-1")
-            if not ctype.startswith("multipart/") and length.isdigit() and int(length) > self.json_limit:
-                message = f"request body of {length} bytes exceeds the limit of {self.json_limit} bytes"
-                # The Open Inference Protocol's error shape is {"error"}; ours is {"detail"}.
-                key = "error" if scope["path"].startswith("/v2") else "detail"
-                answer = JSONResponse({key: message}, status_code=413)
-                await answer(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctype = length = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                ctype = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
+        if ctype.startswith("multipart/"):
+            await self.app(scope, receive, send)
+            return
+        if length.isdigit() and int(length) > self.json_limit:
+            await self._too_large(scope, length)(scope, receive, send)
+            return
+        received, started, answered = 0, False, False
+
+        async def counted_receive():
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.json_limit and not started:
+                    # Answer now; the app sees a client that went away and its own answer is dropped.
+                    answered = True
+                    await self._too_large(scope, f"more than {received}")(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message) -> None:
+            nonlocal started
+            if answered:
                 return
-        await self.app(scope, receive, send)
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, counted_receive, guarded_send)
 
 
 def _install_audit(app: FastAPI, state: ServiceState) -> None:
@@ -205,6 +245,11 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # What a killed predecessor left half-done (plaintext upload temp files, unfinished artifact
+        # writes): at start, before any worker runs, nothing of it is in use. Not in open_state, which
+        # `aiaas admin create-key` also calls while a server may be running.
+        remove_stale_uploads(state.settings.data_dir / UPLOAD_TMP)
+        state.storage.remove_partial_writes()
         state.executor = LocalProcessExecutor(state.settings)
         state.executor.start()
         # Everything built so far (FastAPI, SQLAlchemy, numpy, the routes) lives as long as the process:

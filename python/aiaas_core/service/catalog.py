@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import ApiError
+from .errors import ApiError, brief, clip
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "elu", "selu", "softplus", "gelu", "swish"]
 _COMMON = {
@@ -162,23 +162,23 @@ def _check_value(name: str, value: Any, spec: dict[str, Any]) -> None:
         raise ApiError(422, " or ".join(errors))
     kind = spec.get("type")
     if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ApiError(422, f"hyperparameter {name!r} must be an integer, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be an integer, got {brief(value)}")
     if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-        raise ApiError(422, f"hyperparameter {name!r} must be a finite number, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be a finite number, got {brief(value)}")
     if kind == "string" and not isinstance(value, str):
-        raise ApiError(422, f"hyperparameter {name!r} must be a string, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be a string, got {brief(value)}")
     if kind == "array":
         if not isinstance(value, list) or not spec.get("minItems", 0) <= len(value) <= spec.get("maxItems", 10**6):
-            raise ApiError(422, f"hyperparameter {name!r} must be a list of {spec.get('minItems', 0)}..{spec.get('maxItems')} items, got {value!r}")
+            raise ApiError(422, f"hyperparameter {name!r} must be a list of {spec.get('minItems', 0)}..{spec.get('maxItems')} items, got {brief(value)}")
         for i, item in enumerate(value):
             _check_value(f"{name}[{i}]", item, spec["items"])
         return
     if "enum" in spec and value not in spec["enum"]:
-        raise ApiError(422, f"hyperparameter {name!r} must be one of {spec['enum']}, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be one of {spec['enum']}, got {brief(value)}")
     if "minimum" in spec and value < spec["minimum"] or "maximum" in spec and value > spec["maximum"]:
-        raise ApiError(422, f"hyperparameter {name!r} must be in {spec.get('minimum')}..{spec.get('maximum')}, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} must be in {spec.get('minimum')}..{spec.get('maximum')}, got {brief(value)}")
     if "exclusiveMinimum" in spec and value <= spec["exclusiveMinimum"] or "exclusiveMaximum" in spec and value >= spec["exclusiveMaximum"]:
-        raise ApiError(422, f"hyperparameter {name!r} is out of range: {spec}, got {value!r}")
+        raise ApiError(422, f"hyperparameter {name!r} is out of range: {spec}, got {brief(value)}")
 
 
 def validate_hyperparameters(architecture: str | dict, hp: dict[str, Any]) -> None:
@@ -189,37 +189,73 @@ def validate_hyperparameters(architecture: str | dict, hp: dict[str, Any]) -> No
         allowed = CATALOG[architecture].schema()["properties"]
     for name, value in hp.items():
         if name not in allowed:
-            raise ApiError(422, f"unknown hyperparameter {name!r}; expected some of {sorted(allowed)}")
+            raise ApiError(422, f"unknown hyperparameter {brief(name)}; expected some of {sorted(allowed)}")
         _check_value(name, value, allowed[name])
+    if "loss" in hp:  # a name compile() would refuse inside the worker, after the job was queued
+        from aiaas_core.keras import losses
+
+        try:
+            losses.get(hp["loss"])
+        except (ValueError, TypeError) as exc:
+            raise ApiError(422, f"hyperparameter 'loss': {exc}") from None
 
 
 def resolve(architecture: str | dict) -> Architecture | dict:
     """The catalog entry for a name, or the custom config checked by model_from_config (422 if bad)."""
     if isinstance(architecture, str):
         if architecture not in CATALOG:
-            raise ApiError(422, f"unknown architecture {architecture!r}; expected one of {sorted(CATALOG)} or a model config object")
+            raise ApiError(422, f"unknown architecture {brief(architecture)}; expected one of {sorted(CATALOG)} or a model config object")
         return CATALOG[architecture]
-    from aiaas_core import keras
-
-    try:
-        keras.models.model_from_config(architecture)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ApiError(422, f"invalid architecture config: {exc}") from exc
+    build_custom(architecture)
     return architecture
 
 
-def check_custom_fits(config: dict, summary: dict[str, Any]) -> None:
-    """422 when a custom model's input or output shape cannot take this dataset (caught before queueing)."""
+def build_custom(config: dict):
+    """The model a custom config describes, built (its weights allocated: up to MAX_PARAMS), or 422."""
     from aiaas_core import keras
 
-    model = keras.models.model_from_config(config)
+    try:
+        return keras.models.model_from_config(config)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ApiError(422, f"invalid architecture config: {clip(str(exc))}") from exc
+
+
+def check_custom_fits(model, summary: dict[str, Any], task: str | None = None) -> None:
+    """422 when a custom model's (build_custom) input or output shape cannot take this dataset (caught
+    before queueing). `task` is the job's hyperparameter (None: the dataset's own task)."""
     in_shape, out_shape = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
     x_shape = summary.get("x_shape")
     if in_shape is not None and x_shape is not None and list(in_shape[1:]) != list(x_shape):
         raise ApiError(422, f"the architecture takes inputs shaped {list(in_shape[1:])} but the dataset's samples are {x_shape}")
+    task = task or summary.get("task")
     classes = summary.get("classes")
-    if out_shape is not None and summary.get("task") == "classification" and classes and out_shape[-1] != len(classes):
+    if out_shape is not None and task == "classification" and classes and out_shape[-1] != len(classes):
         raise ApiError(422, f"the architecture ends in {out_shape[-1]} outputs but the dataset has {len(classes)} classes")
+    if out_shape is not None and task == "reconstruction" and x_shape is not None and list(out_shape[1:]) != list(x_shape):
+        raise ApiError(422, f"task 'reconstruction' trains the model to output its input, but the architecture "
+                            f"outputs {list(out_shape[1:])} for samples shaped {x_shape}")
+
+
+def check_catalog_fits(architecture: str, hp: dict[str, Any], summary: dict[str, Any]) -> list:
+    """The named architecture's (unbuilt) layers for this dataset; 422 at submission when they cannot
+    take the dataset's samples (a cnn on a table) or would hold more weights than a custom config may
+    (mlp units=4096, layers=16: 268 M); the worker would otherwise fail later, or run out of memory.
+    Walks the shapes without allocating a weight."""
+    from aiaas_core import keras
+    from aiaas_core.keras.engine.saving import MAX_PARAMS, _check_size
+
+    entry = CATALOG[architecture]
+    x_shape = tuple(int(d) for d in summary.get("x_shape") or ())
+    task = "reconstruction" if "reconstruction" in entry.tasks else summary.get("task", "none")
+    classes = summary.get("classes") or []
+    n_outputs = math.prod(x_shape) if task == "reconstruction" else len(classes) if task == "classification" else 1
+    layers = entry.build(hp, Signature(x_shape, task, max(1, n_outputs)), keras)  # ApiError: wrong sample shape
+    try:
+        _check_size(layers, (None, *x_shape))
+    except ValueError as exc:
+        raise ApiError(422, f"architecture {architecture!r} with these hyperparameters cannot take this dataset's "
+                            f"samples shaped {list(x_shape)} (at most {MAX_PARAMS:,} weights): {exc}") from None
+    return layers
 
 
 def build_model(architecture: str | dict, hp: dict[str, Any], sig: Signature):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import math
+import zipfile
+import zlib
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from .errors import ApiError
+from .errors import ApiError, brief, clip
 from .storage import Storage
-from .uploads import Form
+from .upload_guards import RAW_SUFFIX, check_csv_width, check_npz_size, gunzip_capped
+from .uploads import Form, UploadedFile
 
 SCALINGS = ("standard", "minmax", "global_minmax", "none")
 MISSING = ("drop", "mean", "median", "zero")
@@ -29,34 +34,97 @@ def _kind(filename: str) -> str:
     raise ApiError(415, f"unsupported file {filename!r}: expected a .csv, a .npz (arrays x, y) or IDX (.idx/.gz with a 'labels' part)")
 
 
-def parse_upload(form: Form) -> tuple[str, np.ndarray, np.ndarray | None, list[str] | None]:
-    """(format, x [n, ...] float32 with NaN for missing, y [n] or None, feature column names)."""
-    from aiaas_core import data
+FORM_FIELDS = ("name", "label_column", "task", "scaling", "missing", "one_hot")
+FORM_FILES = ("file", "labels")
 
+
+def check_form_names(form: Form) -> None:
+    """422 for a part this route does not know: a misspelt option ('scalling') would otherwise be
+    ignored silently and the dataset prepared with the default instead (as JSON bodies, extras are refused)."""
+    unknown = sorted(set(form.fields) - set(FORM_FIELDS)) + sorted(set(form.files) - set(FORM_FILES))
+    misplaced = sorted(set(form.fields) & set(FORM_FILES)) + sorted(set(form.files) & set(FORM_FIELDS))
+    if misplaced:
+        raise ApiError(422, f"multipart part(s) {brief(misplaced)}: 'file' and 'labels' are files, the others "
+                            f"text fields {list(FORM_FIELDS)}")
+    if unknown:
+        raise ApiError(422, f"unknown multipart part(s) {brief(unknown)}; expected the file parts {list(FORM_FILES)} "
+                            f"and the fields {list(FORM_FIELDS)}")
+
+
+def parse_upload(form: Form, limit: int) -> tuple[str, np.ndarray, np.ndarray | None, list[str] | None]:
+    """(format, x [n, ...] float32 with NaN for missing, y [n] or None, feature column names).
+
+    `limit` bounds the bytes the arrays may hold once decompressed (a few kilobytes of zeros
+    compress a gigabyte), checked before anything is decompressed or allocated (413)."""
     upload = form.files.get("file")
     if upload is None:
         raise ApiError(422, "multipart part 'file' is required (a .csv, .npz or IDX file)")
     fmt = _kind(upload.filename)
     try:
-        if fmt == "csv":
-            label = form.fields.get("label_column") or None
-            if label is None:
-                raise ApiError(422, "field 'label_column' is required for a CSV upload (the column holding the target)")
-            x, y, columns = data.load_csv(upload.path, label)
-            return fmt, x, y, list(columns)
-        if fmt == "npz":
-            x, y = data.load_npz(upload.path)
-            return fmt, x, y, None
-        labels = form.files.get("labels")
-        images = data.load_idx(upload.path).astype(np.float32)
-        y = data.load_idx(labels.path).astype(np.int64) if labels is not None else None
-        if y is not None and (y.ndim != 1 or y.shape[0] != images.shape[0]):
-            raise ApiError(422, f"IDX labels must be 1-D with one label per image: images {images.shape}, labels {y.shape}")
-        return fmt, images, y, None
+        x, y, columns = _read(fmt, form, upload, limit)
     except ApiError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ApiError(422, f"could not read the {fmt} upload: {exc}") from exc
+    except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile, zlib.error) as exc:
+        raise ApiError(422, f"could not read the {fmt} upload {upload.filename!r}: {_client_text(exc, form)}") from exc
+    check_arrays(x, y, upload.filename)
+    return fmt, x, y, columns
+
+
+def _read(fmt: str, form: Form, upload: UploadedFile, limit: int):
+    from aiaas_core import data
+
+    if fmt == "csv":
+        label = form.fields.get("label_column") or None
+        if label is None:
+            raise ApiError(422, "field 'label_column' is required for a CSV upload (the column holding the target)")
+        check_csv_width(upload)
+        x, y, columns = data.load_csv(upload.path, label)
+        return x, y, list(columns)
+    if fmt == "npz":
+        check_npz_size(upload, limit)
+        x, y = data.load_npz(upload.path)
+        return x, y, None
+    labels = form.files.get("labels")
+    images = data.load_idx(gunzip_capped(upload, limit)).astype(np.float32)
+    y = data.load_idx(gunzip_capped(labels, limit)) if labels is not None else None
+    if y is not None:
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
+            raise ApiError(422, f"IDX labels {labels.filename!r} must be whole numbers (class ids); they hold fractions or NaN")
+        y = y.astype(np.int64)
+    if y is not None and (y.ndim != 1 or y.shape[0] != images.shape[0]):
+        raise ApiError(422, f"IDX labels must be 1-D with one label per image: images {images.shape}, labels {y.shape}")
+    return images, y, None
+
+
+def _client_text(exc: Exception, form: Form) -> str:
+    """The loader's message with the server's temp paths replaced by the client's file names."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+    text = str(exc)
+    for f in form.files.values():
+        text = text.replace(str(f.path) + RAW_SUFFIX, repr(f.filename)).replace(str(f.path), repr(f.filename))
+    return clip(text.replace(str(form.workdir), "<upload>"))
+
+
+def check_arrays(x: np.ndarray, y: np.ndarray | None, filename: str) -> None:
+    """What training needs of any upload: rows of at least one feature, and no infinite values
+    (NaN marks a missing value; an infinity is never one and turns the training loss into NaN)."""
+    if x.ndim < 2:
+        raise ApiError(422, f"x from {filename!r} has shape {list(x.shape)}; expected [samples, features...] "
+                            "(one row per sample, at least one feature)")
+    if x.shape[0] == 0:
+        raise ApiError(422, f"{filename!r} holds no rows; the dataset has no rows")
+    if math.prod(x.shape[1:]) == 0:
+        raise ApiError(422, f"{filename!r} has no feature columns (samples shaped {list(x.shape[1:])}); "
+                            "expected at least one feature besides the label")
+    infinite = np.isinf(x.reshape(x.shape[0], -1)).any(axis=1)
+    if infinite.any():
+        raise ApiError(422, f"x from {filename!r} holds infinite values (inf, or beyond float32's 3.4e38) in "
+                            f"{int(infinite.sum())} row(s), the first row {int(np.argmax(infinite))}; expected finite "
+                            "numbers (an empty cell or NaN marks a missing value)")
+    if y is not None and y.dtype.kind == "f" and np.isinf(y).any():
+        raise ApiError(422, f"the labels of {filename!r} hold infinite values; expected finite numbers "
+                            "(an empty cell or NaN marks a missing label)")
 
 
 def infer_task(y: np.ndarray | None, requested: str) -> str:
@@ -107,11 +175,11 @@ def preprocessing_from_form(fields: dict[str, str], fmt: str) -> dict[str, Any]:
     missing = fields.get("missing", "drop")
     one_hot = fields.get("one_hot", "false").lower()
     if scaling not in SCALINGS:
-        raise ApiError(422, f"field 'scaling' must be one of {list(SCALINGS)}, got {scaling!r}")
+        raise ApiError(422, f"field 'scaling' must be one of {list(SCALINGS)}, got {brief(scaling)}")
     if missing not in MISSING:
-        raise ApiError(422, f"field 'missing' must be one of {list(MISSING)}, got {missing!r}")
+        raise ApiError(422, f"field 'missing' must be one of {list(MISSING)}, got {brief(missing)}")
     if one_hot not in ("true", "false", "1", "0"):
-        raise ApiError(422, f"field 'one_hot' must be true or false, got {one_hot!r}")
+        raise ApiError(422, f"field 'one_hot' must be true or false, got {brief(one_hot)}")
     return {"scaling": scaling, "missing": missing, "one_hot": one_hot in ("true", "1")}
 
 

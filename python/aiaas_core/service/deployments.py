@@ -27,7 +27,7 @@ from .errors import ApiError
 from .models import Base, Endpoint, ModelVersion
 from .preparation import apply_features
 from .repository import TenantRepo
-from .serving import LoadedModel, Serving, format_outputs
+from .serving import LoadedModel, Serving, check_finite_outputs, format_outputs
 
 FORWARD_CHUNK = 256  # rows per kernel call inside one batched forward (bounds activation memory)
 
@@ -89,7 +89,20 @@ def apply_options(repo: TenantRepo, serving: Serving, endpoint: Endpoint, body: 
             version = repo.get(ModelVersion, body.canary.model_version_id)  # 404 unless the tenant's own
             serving.get_model(version)
             row.canary_version_id, row.canary_percent = version.id, float(body.canary.percent)
+    if row.canary_version_id:  # a new canary, or a new primary beside the old canary
+        _check_canary_compatible(repo.get(ModelVersion, endpoint.model_version_id),
+                                 repo.get(ModelVersion, row.canary_version_id))
     repo.session.flush()
+
+
+def _check_canary_compatible(primary: ModelVersion, canary: ModelVersion) -> None:
+    """422 unless both versions take the same inputs and answer the same kind of prediction: the same
+    request goes to either, so a mismatch would fail (or change the answer's shape) for a share of them."""
+    for key, what in (("input_shape", "inputs shaped"), ("task", "task")):
+        mine, theirs = primary.signature.get(key), canary.signature.get(key)
+        if mine != theirs:
+            raise ApiError(422, f"canary version {canary.id!r} has {what} {theirs} but the endpoint's version "
+                                f"{primary.id!r} has {what} {mine}; a canary must accept the same requests")
 
 
 def options_out(endpoint: Endpoint) -> dict[str, Any]:
@@ -318,9 +331,11 @@ class DeployedServing(Serving):
         """Model outputs [n, k] (float32) for raw inputs x [n, *input_shape], through the batcher when enabled."""
         batcher = self._batcher(loaded)
         if batcher is None:
-            return np.asarray(self.forward(loaded, self.prepare_array(loaded, x)), dtype=np.float32)
-        with batcher.arriving():
-            return np.asarray(self.forward(loaded, self.prepare_array(loaded, x)), dtype=np.float32)
+            out = self.forward(loaded, self.prepare_array(loaded, x))
+        else:
+            with batcher.arriving():
+                out = self.forward(loaded, self.prepare_array(loaded, x))
+        return check_finite_outputs(np.asarray(out, dtype=np.float32))
 
 
 def output_width(loaded: LoadedModel) -> int:

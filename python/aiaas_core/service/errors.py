@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+BRIEF_CHARS = 100
+
 
 class ApiError(Exception):
     """An error the client caused (or may retry), with its HTTP status and a message for the client."""
@@ -11,6 +15,17 @@ class ApiError(Exception):
         self.status, self.detail, self.headers = status, detail, headers
 
 
+def brief(value: Any, limit: int = BRIEF_CHARS) -> str:
+    """repr(value) for an error message, cut short: a client's 100,000-item list is not echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def clip(text: str, limit: int = 4 * BRIEF_CHARS) -> str:
+    """A message that may quote client input (a loader's or validator's), cut short for the answer."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def not_found(kind: str, object_id: str) -> ApiError:
     # Same answer whether the object does not exist or belongs to another tenant: no existence leak.
-    return ApiError(404, f"{kind} {object_id!r} not found")
+    return ApiError(404, f"{kind} {brief(object_id)} not found")

@@ -5,11 +5,22 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .storage import Storage
 
 
 def save_model(storage: Storage, kind: str, artifact_id: str, model) -> int:
-    """model.save to a temp zip, then encrypt it into the store; returns the plaintext size."""
+    """model.save to a temp zip, then encrypt it into the store; returns the plaintext size.
+
+    FloatingPointError for weights holding NaN or infinity: load_model refuses them, so such a
+    checkpoint could not be resumed nor such a version deployed (every deploy would be a 500)."""
+    for layer in getattr(model, "layers", []):
+        for w in layer.get_weights():
+            if not np.isfinite(w).all():
+                raise FloatingPointError(
+                    f"the weights of layer {layer.name!r} became NaN or infinite: training diverged; "
+                    "lower the learning rate or scale the data (upload with scaling=standard)")
     with tempfile.TemporaryDirectory(prefix="aiaas-") as tmp:
         path = Path(tmp) / "model.zip"
         model.save(str(path))

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .deployment_schemas import DeploymentOptions, DeploymentOptionsOut
+from .json_types import DB_INT_MAX, INT32_MAX, Int, Number
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class Page(NamedTuple):
+    limit: int
+    offset: int
+
+
+def page(limit: int = Query(100, ge=1, le=1000, description="rows per page"),
+         offset: int = Query(0, ge=0, le=DB_INT_MAX, description="rows to skip")) -> Page:
+    """The pagination query parameters every list route takes (a dependency)."""
+    return Page(limit, offset)
 
 
 class Strict(BaseModel):
@@ -18,9 +31,9 @@ class Strict(BaseModel):
 
 class TenantCreate(Strict):
     name: str = Field(pattern=NAME, description="letters, digits, '.', '_', '-'; up to 100 characters")
-    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=1000)
-    max_epochs: int | None = Field(default=None, ge=1, le=100_000)
-    max_dataset_bytes: int | None = Field(default=None, ge=1)
+    max_concurrent_jobs: Int | None = Field(default=None, ge=1, le=1000)
+    max_epochs: Int | None = Field(default=None, ge=1, le=100_000)
+    max_dataset_bytes: Int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class TenantOut(BaseModel):
@@ -33,8 +46,19 @@ class TenantOut(BaseModel):
 
 class KeyCreate(Strict):
     role: str = Field(pattern="^(admin|member|predict)$", description="admin, member or predict")
-    expires_at: datetime | None = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    expires_at: datetime | None = Field(default=None, description="ISO 8601; without a UTC offset it is read as UTC")
+    rate_limit_per_minute: Int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Stored in UTC: 9999-12-31T23:59:59-14:00 is in the year 10000 there, which no datetime holds."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        except OverflowError:
+            raise ValueError("expires_at falls after 9999-12-31 in UTC; give an earlier time") from None
 
 
 class KeyOut(BaseModel):
@@ -55,12 +79,12 @@ class Hyperparameters(BaseModel):
     """Training settings; architecture-specific ones (units, layers, ...) go alongside these."""
 
     model_config = ConfigDict(extra="allow")
-    epochs: int = Field(default=10, ge=1)
-    batch_size: int = Field(default=32, ge=1, le=65536)
-    learning_rate: float = Field(default=0.001, gt=0, le=10)
+    epochs: Int = Field(default=10, ge=1, le=INT32_MAX)
+    batch_size: Int = Field(default=32, ge=1, le=65536)
+    learning_rate: Number = Field(default=0.001, gt=0, le=10)
     optimizer: str = Field(default="adam", pattern="^(adam|sgd|rmsprop)$")
-    validation_split: float = Field(default=0.0, ge=0, lt=1)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    validation_split: Number = Field(default=0.0, ge=0, lt=1)
+    seed: Int = Field(default=0, ge=0, le=INT32_MAX)
 
 
 class JobCreate(Strict):

@@ -6,7 +6,6 @@ requests already holding the old model finish with it, so a promote/rollback fai
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections import OrderedDict
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ApiError
+from .json_input import loads_json, may_hold_booleans, numeric_array, reject_booleans
 from .modelio import load_model
 from .models import ModelVersion
 from .preparation import apply_features
@@ -127,19 +127,31 @@ def validate_instances(instances: list[Any], signature: dict[str, Any], max_valu
     per = math.prod(shape)
     if len(instances) * per > max_values:
         raise ApiError(413, f"{len(instances)} instances of {per} values exceed the limit of {max_values} values per request")
-    try:
-        arr = np.asarray(instances, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise ApiError(422, f"instances are not a rectangular array of numbers; {want}") from None
+    # Booleans were refused with the JSON body (parse_predict_body), where finding them costs nothing.
+    arr = numeric_array(instances, "instances", want, check_booleans=False)
     if arr.shape != (len(instances), *shape):
         raise ApiError(422, f"instances have shape {list(arr.shape)}; {want}")
-    if np.isinf(arr).any():
-        raise ApiError(422, f"instances contain infinite values; {want}")
-    return arr.astype(np.float32)
+    x = arr.astype(np.float32)
+    if np.isinf(x).any():  # after the cast: 1e300 is finite in float64, not in float32
+        raise ApiError(422, f"instances contain infinite values or values beyond float32 (|x| > 3.4e38); {want}")
+    return x
+
+
+def check_finite_outputs(out: np.ndarray) -> np.ndarray:
+    """`out` when every value is finite, else 422: a model fed values far beyond its training data can
+    overflow to inf / NaN, which are no prediction and which JSON cannot carry (json.dumps refuses them)."""
+    finite = np.isfinite(out.reshape(len(out), -1)).all(axis=1) if out.size else np.ones(len(out), bool)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        listed = ", ".join(map(str, rows[:10].tolist())) + (", ..." if len(rows) > 10 else "")
+        raise ApiError(422, f"the model's output overflowed to infinity or NaN for {len(rows)} instance(s) "
+                            f"(index {listed}); their values lie far outside the data the model was trained on")
+    return out
 
 
 def format_outputs(out: np.ndarray, signature: dict[str, Any]) -> list[Any]:
-    """Class label + probabilities for classifiers, numbers otherwise."""
+    """Class label + probabilities for classifiers, numbers otherwise (422 for outputs that overflowed)."""
+    check_finite_outputs(out)
     if signature.get("task") == "classification":
         classes = signature["classes"]
         numeric = (signature.get("label_dtype") or "").startswith(("int", "uint"))
@@ -156,11 +168,7 @@ def parse_predict_body(body: bytes) -> list[Any]:
     """The raw body of POST .../predict -> its `instances` list, parsed once with json.loads (no pydantic
     model of a list of lists). 422 naming what was wrong: not JSON, not an object, unknown or missing
     fields, `instances` not a non-empty list. Shapes and numbers are checked by validate_instances."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(422, f"invalid request: the body is not valid JSON ({exc}); "
-                            'expected {"instances": [[...], ...]}') from None
+    doc = loads_json(body, '{"instances": [[...], ...]}')
     if not isinstance(doc, dict):
         raise ApiError(422, f'invalid request: expected a JSON object {{"instances": [...]}}, got {type(doc).__name__}')
     extra = sorted(set(doc) - {"instances"})
@@ -172,4 +180,6 @@ def parse_predict_body(body: bytes) -> list[Any]:
         raise ApiError(422, "invalid request: instances: Field required")
     if not isinstance(instances, list) or not instances:
         raise ApiError(422, "invalid request: instances must be a non-empty list of instances")
+    if may_hold_booleans(body):
+        reject_booleans(instances, "instances", "expected numbers (null for a missing value)")
     return instances

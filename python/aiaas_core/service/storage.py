@@ -75,5 +75,13 @@ class Storage:
     def exists(self, kind: str, artifact_id: str) -> bool:
         return self.path(kind, artifact_id).exists()
 
+    def remove_partial_writes(self) -> int:
+        """At start: delete the temp files of writes a killed process never finished (never read: only
+        a finished write is renamed to its final name). Returns how many."""
+        partial = [p for kind in KINDS for p in (self.root / kind).glob("*.tmp*") if p.is_file()]
+        for p in partial:
+            p.unlink(missing_ok=True)
+        return len(partial)
+
     def delete(self, kind: str, artifact_id: str) -> None:
         self.path(kind, artifact_id).unlink(missing_ok=True)

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from .errors import ApiError
 
 MAX_FIELD_BYTES = 10_000  # plain text form fields (name, label_column, ...)
+MAX_PARTS = 16  # a dataset form has 8 known parts; thousands of parts would be thousands of temp files
+UPLOAD_TMP = "tmp"  # under the data dir: one private work dir per upload in flight
 
 
 @dataclass
@@ -37,6 +39,20 @@ class Form:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def remove_stale_uploads(tmp_root: Path) -> int:
+    """At start: delete the upload work dirs a killed process left behind (they hold the client's data in
+    plaintext). One API process owns a data dir, so at start none of them is in use. Returns how many."""
+    if not tmp_root.is_dir():
+        return 0
+    stale = list(tmp_root.iterdir())
+    for entry in stale:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return len(stale)
+
+
 def check_content_length(request: Request, limit: int) -> None:
     raw = request.headers.get("content-length")
     if raw is not None and raw.isdigit() and int(raw) > limit:
@@ -53,12 +69,16 @@ async def read_multipart(request: Request, tmp_root: Path, limit: int) -> Form:
     form = Form(workdir=Path(tempfile.mkdtemp(dir=tmp_root)))
     total = 0
     cur: dict = {}
+    parts = {"count": 0}
     header_name = bytearray()
     header_value = bytearray()
 
     def on_part_begin() -> None:
         cur.clear()
         cur["headers"] = {}
+        parts["count"] += 1
+        if parts["count"] > MAX_PARTS:
+            raise ApiError(413, f"the form has more than {MAX_PARTS} parts; a dataset upload needs at most 8")
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_name.extend(data[start:end])
@@ -76,6 +96,8 @@ async def read_multipart(request: Request, tmp_root: Path, limit: int) -> Form:
         name = opts.get(b"name", b"").decode("utf-8", "replace")
         if not name:
             raise ApiError(400, "a multipart part has no name in its Content-Disposition header")
+        if name in form.files or name in form.fields:  # which one would count? neither: refuse
+            raise ApiError(422, f"multipart part {name!r} was sent more than once; send each part once")
         cur["name"] = name
         if b"filename" in opts:
             filename = opts[b"filename"].decode("utf-8", "replace")
@@ -116,6 +138,9 @@ async def read_multipart(request: Request, tmp_root: Path, limit: int) -> Form:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        if parser.state != MultipartState.END:
+            raise ApiError(400, "malformed multipart body: it ended before its closing boundary "
+                                "(a truncated upload?); send the whole form")
     except ApiError:
         if "file" in cur and not cur["file"].closed:
             cur["file"].close()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..dataset_files import TASKS, infer_task, parse_upload, preprocessing_from_form, save_arrays, summarise
-from ..errors import ApiError
+from ..dataset_files import TASKS, check_form_names, infer_task, parse_upload, preprocessing_from_form, save_arrays, summarise
+from ..errors import ApiError, brief
 from ..models import Dataset, new_id
 from ..repository import TenantRepo
-from ..schemas import NAME
+from ..schemas import NAME, Page, page
 from ..security import Principal, require
-from ..uploads import read_multipart
+from ..uploads import UPLOAD_TMP, read_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -37,9 +37,9 @@ async def upload_dataset(request: Request, principal: Principal = Depends(requir
     """Upload a CSV (with `label_column`), an NPZ (arrays x, y) or IDX images (+ `labels` part)."""
     svc = request.app.state.svc
     limit = await run_in_threadpool(_size_limit, svc, principal)
-    form = await read_multipart(request, svc.settings.data_dir / "tmp", limit)
+    form = await read_multipart(request, svc.settings.data_dir / UPLOAD_TMP, limit)
     try:
-        return await run_in_threadpool(_register, svc, principal, form)
+        return await run_in_threadpool(_register, svc, principal, form, limit)
     finally:
         form.cleanup()  # the plaintext temp files go away whatever happened
 
@@ -51,16 +51,15 @@ def _size_limit(svc, principal: Principal) -> int:
     return min(per_tenant, svc.settings.max_upload_bytes)
 
 
-def _register(svc, principal: Principal, form) -> dict[str, Any]:
+def _register(svc, principal: Principal, form, limit: int) -> dict[str, Any]:
+    check_form_names(form)
     name = form.fields.get("name", "")
     if not re.match(NAME, name):
-        raise ApiError(422, f"field 'name' must match {NAME} (letters, digits, . _ -), got {name!r}")
+        raise ApiError(422, f"field 'name' must match {NAME} (letters, digits, . _ -), got {brief(name)}")
     task = form.fields.get("task", "auto")
     if task not in TASKS:
-        raise ApiError(422, f"field 'task' must be one of {list(TASKS)}, got {task!r}")
-    fmt, x, y, columns = parse_upload(form)
-    if x.shape[0] == 0:
-        raise ApiError(422, "the dataset has no rows")
+        raise ApiError(422, f"field 'task' must be one of {list(TASKS)}, got {brief(task)}")
+    fmt, x, y, columns = parse_upload(form, limit)
     summary = summarise(fmt, x, y, columns, infer_task(y, task))
     preprocessing = preprocessing_from_form(form.fields, fmt)
     dataset_id = new_id()
@@ -78,9 +77,9 @@ def _register(svc, principal: Principal, form) -> dict[str, Any]:
 
 @router.get("")
 def list_datasets(request: Request, principal: Principal = Depends(require("member")),
-                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                  pages: Page = Depends(page)) -> list[dict[str, Any]]:
     with request.app.state.svc.sessions() as session:
-        return [dataset_out(d) for d in TenantRepo(session, principal.tenant_id).list(Dataset, limit, offset)]
+        return [dataset_out(d) for d in TenantRepo(session, principal.tenant_id).list(Dataset, pages.limit, pages.offset)]
 
 
 @router.get("/{dataset_id}")

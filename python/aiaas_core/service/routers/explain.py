@@ -8,8 +8,11 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError
+from ..activation_memory import check_explanation_memory
+from ..errors import ApiError, brief
 from ..explain import integrated_gradients
+from ..json_input import numeric_array
+from ..json_types import Int
 from ..security import Principal, require
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
@@ -19,15 +22,12 @@ class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     instance: list[Any] = Field(min_length=1, description="one input, shaped like the model's input_shape")
     baseline: list[Any] | None = Field(default=None, description="the reference input (default: all zeros)")
-    steps: int = Field(default=64, ge=1, le=1024, description="trapezoid intervals along the path")
-    target: int | str | None = Field(default=None, description="output index or class name (default: the predicted one)")
+    steps: Int = Field(default=64, ge=1, le=1024, description="trapezoid intervals along the path")
+    target: Int | str | None = Field(default=None, description="output index or class name (default: the predicted one)")
 
 
 def _as_input(value: list[Any], what: str, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise ApiError(422, f"{what} is not a rectangular array of numbers; expected shape {list(shape)}") from None
+    arr = numeric_array(value, what, f"expected shape {list(shape)}", allow_null=False)
     if arr.shape != shape:
         raise ApiError(422, f"{what} has shape {list(arr.shape)}; expected {list(shape)}")
     if not np.isfinite(arr).all():
@@ -39,7 +39,7 @@ def _target_index(target: int | str | None, signature: dict[str, Any]) -> int | 
     classes = signature.get("classes") or []
     if isinstance(target, str):
         if target not in [str(c) for c in classes]:
-            raise ApiError(422, f"target {target!r} is not one of the model's classes {classes}")
+            raise ApiError(422, f"target {brief(target)} is not one of the model's classes {classes}")
         return [str(c) for c in classes].index(target)
     return target
 
@@ -56,6 +56,7 @@ def explain(name: str, body: ExplainRequest, request: Request,
     if (body.steps + 1) * int(np.prod(shape)) > svc.settings.max_predict_values:
         raise ApiError(413, f"{body.steps + 1} path points of {int(np.prod(shape))} values exceed the limit of "
                             f"{svc.settings.max_predict_values} values; lower steps")
+    check_explanation_memory(loaded.model, shape, body.steps + 1)
     x = _as_input(body.instance, "instance", shape)
     base = np.zeros(shape) if body.baseline is None else _as_input(body.baseline, "baseline", shape)
     prepared = serving.prepare_array(loaded, np.stack([x, base]))  # the saved preprocessing, as for predict

@@ -6,16 +6,18 @@ import asyncio
 import json
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from ..catalog import CATALOG, check_custom_fits, resolve, validate_hyperparameters
+from ..activation_memory import check_batch_memory
+from ..catalog import CATALOG, build_custom, check_catalog_fits, check_custom_fits, resolve, validate_hyperparameters
 from ..errors import ApiError
+from ..json_types import DB_INT_MAX
 from ..models import Dataset, Job, JobEvent
 from ..repository import TenantRepo
-from ..schemas import JobCreate, JobOut
+from ..schemas import JobCreate, JobOut, Page, page
 from ..security import Principal, require
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -48,14 +50,19 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
     """Queue a training job; poll GET /v1/jobs/{id} or stream /events."""
     svc = request.app.state.svc
     hp = body.hyperparameters.model_dump()
-    architecture = resolve(body.architecture)
+    custom = None if isinstance(body.architecture, str) else build_custom(body.architecture)  # built once
+    architecture = resolve(body.architecture) if custom is None else body.architecture
     validate_hyperparameters(body.architecture, hp)
     with svc.sessions() as session:
         repo = TenantRepo(session, principal.tenant_id)
         dataset = repo.get(Dataset, body.dataset_id)
         _check_task(body.architecture, dataset)
-        if isinstance(architecture, dict) and hp.get("task") in (None, "classification", "regression"):
-            check_custom_fits(architecture, dataset.summary)
+        if custom is None:
+            layers = check_catalog_fits(body.architecture, hp, dataset.summary)
+        else:
+            check_custom_fits(custom, dataset.summary, hp.get("task"))
+            layers = list(custom.layers)
+        check_batch_memory(layers, tuple(dataset.summary.get("x_shape") or ()), hp["batch_size"], dataset.rows)
         tenant = repo.tenant()
         max_epochs = tenant.max_epochs or svc.settings.limits.max_epochs
         if hp["epochs"] > max_epochs:
@@ -76,9 +83,9 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
 
 @router.get("", response_model=list[JobOut])
 def list_jobs(request: Request, principal: Principal = Depends(require("member")),
-              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[JobOut]:
+              pages: Page = Depends(page)) -> list[JobOut]:
     with request.app.state.svc.sessions() as session:
-        return [job_out(j) for j in TenantRepo(session, principal.tenant_id).list(Job, limit, offset)]
+        return [job_out(j) for j in TenantRepo(session, principal.tenant_id).list(Job, pages.limit, pages.offset)]
 
 
 @router.get("/{job_id}", response_model=JobOut)
@@ -125,7 +132,7 @@ def job_logs(job_id: str, request: Request, principal: Principal = Depends(requi
 @router.get("/{job_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
 async def job_events(job_id: str, request: Request, principal: Principal = Depends(require("member")),
-                     last_event_id: int = Header(0, alias="Last-Event-ID", ge=0)) -> StreamingResponse:
+                     last_event_id: int = Header(0, alias="Last-Event-ID", ge=0, le=DB_INT_MAX)) -> StreamingResponse:
     """Server-sent events: `state`, `epoch` (epoch, epochs, metrics) and `log`, until the job ends."""
     svc = request.app.state.svc
     await run_in_threadpool(_events_after, svc, principal.tenant_id, job_id, 0)  # 404 before streaming

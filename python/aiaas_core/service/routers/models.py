@@ -17,7 +17,7 @@ from ..errors import ApiError
 from ..models import Dataset, ModelVersion
 from ..preparation import apply_features, encode_targets
 from ..repository import TenantRepo
-from ..schemas import EvaluateRequest
+from ..schemas import EvaluateRequest, Page, page
 from ..security import Principal, require
 
 router = APIRouter(prefix="/v1/model-versions", tags=["models"])
@@ -35,9 +35,9 @@ def version_out(v: ModelVersion) -> dict[str, Any]:
 
 @router.get("")
 def list_versions(request: Request, principal: Principal = Depends(require("member")),
-                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                  pages: Page = Depends(page)) -> list[dict[str, Any]]:
     with request.app.state.svc.sessions() as session:
-        return [version_out(v) for v in TenantRepo(session, principal.tenant_id).list(ModelVersion, limit, offset)]
+        return [version_out(v) for v in TenantRepo(session, principal.tenant_id).list(ModelVersion, pages.limit, pages.offset)]
 
 
 @router.get("/{version_id}")
@@ -100,6 +100,9 @@ def _evaluate(svc, tenant_id: str, version_id: str, dataset_id: str) -> dict[str
             flat_nan = np.isnan(x.reshape(x.shape[0], -1)).any(axis=1)
             keep = ~flat_nan if sig["preprocessor"]["config"].get("missing") in ("drop", None) else np.ones(len(x), bool)
             x, y = x[keep], (y[keep] if y is not None else None)
+            if len(x) == 0:
+                raise ApiError(422, f"every row of dataset {dataset_id!r} has a missing value and this model's "
+                                    "preprocessing drops such rows (missing='drop'): no row is left to evaluate")
             x = apply_features(x, sig["preprocessor"])
         except ValueError as exc:
             raise ApiError(422, f"dataset rejected by the model's preprocessing: {exc}") from exc

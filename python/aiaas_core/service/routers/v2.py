@@ -24,7 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..deployments import RoutedModel
-from ..errors import ApiError
+from ..errors import ApiError, brief
+from ..json_input import loads_json, may_hold_booleans, numeric_array, reject_non_booleans
 from ..security import Principal, require
 
 PLATFORM = "aiaas_core"
@@ -156,52 +157,62 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any],
         try:
             n = int(header_length)
         except ValueError:
-            raise ApiError(400, f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
+            raise ApiError(400, f"{HEADER_LENGTH} must be an integer, got {brief(header_length)}") from None
         if not 0 < n <= len(body):
             raise ApiError(400, f"{HEADER_LENGTH} {n} is outside the body of {len(body)} bytes")
         head, tail = body[:n], body[n:]
     else:
         head, tail = body, b""
-    try:
-        doc = json.loads(head)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    doc = loads_json(head, "a JSON object with an 'inputs' list")
     if not isinstance(doc, dict):
         raise ApiError(400, "request body must be a JSON object with an 'inputs' list")
     return doc, tail
 
 
-def _input_tensor(doc: dict[str, Any], tail: bytes, expected: list[int], max_values: int) -> np.ndarray:
+def _parameters(obj: dict[str, Any], what: str) -> dict[str, Any]:
+    """The optional `parameters` of a request, input or output: an object (OIP), else 400."""
+    params = obj.get("parameters")
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ApiError(400, f"{what} 'parameters' must be an object, got {type(params).__name__}")
+    return params
+
+
+def _input_tensor(doc: dict[str, Any], tail: bytes, expected: list[int], max_values: int,
+                  check_booleans: bool = True) -> np.ndarray:
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise ApiError(400, f"'inputs' must be a list of one tensor named {INPUT_NAME!r} shaped {expected}")
     t = inputs[0]
     if t.get("name") != INPUT_NAME:
-        raise ApiError(400, f"unknown input {t.get('name')!r}; this model has one input named {INPUT_NAME!r}")
+        raise ApiError(400, f"unknown input {brief(t.get('name'))}; this model has one input named {INPUT_NAME!r}")
     datatype = t.get("datatype")
     if datatype not in DATATYPES:
-        raise ApiError(400, f"input datatype {datatype!r} is not supported; use one of {sorted(DATATYPES)}")
+        raise ApiError(400, f"input datatype {brief(datatype)} is not supported; use one of {sorted(DATATYPES)}")
     shape = t.get("shape")
     if not (isinstance(shape, list) and shape and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise ApiError(400, f"input 'shape' must be a list of non-negative integers, got {shape!r}")
+        raise ApiError(400, f"input 'shape' must be a list of non-negative integers, got {brief(shape)}")
     if shape[1:] != expected[1:] or shape[0] < 1:
-        raise ApiError(400, f"input shape {shape} does not match the model's input shape {expected} (-1: any batch >= 1)")
+        raise ApiError(400, f"input shape {brief(shape)} does not match the model's input shape {expected} (-1: any batch >= 1)")
     count = math.prod(shape)
     if count > max_values:
         raise ApiError(413, f"{count} input values exceed the limit of {max_values} values per request")
     dtype = DATATYPES[datatype]
-    params = t.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise ApiError(400, "input 'parameters' must be an object")
+    params = _parameters(t, "input")
     if "binary_data_size" in params:
         size = params["binary_data_size"]
         if not isinstance(size, int) or size != count * dtype.itemsize or size > len(tail):
-            raise ApiError(400, f"binary_data_size {size!r} does not match shape {shape} of {datatype} "
+            raise ApiError(400, f"binary_data_size {brief(size)} does not match shape {shape} of {datatype} "
                                 f"({count * dtype.itemsize} bytes) or the {len(tail)} bytes sent")
         arr = np.frombuffer(tail[:size], dtype=dtype)
     else:
         if "data" not in t:
             raise ApiError(400, "input has neither 'data' nor parameters.binary_data_size")
+        if datatype == "BOOL":
+            reject_non_booleans(t["data"], "input 'data'", f"expected {count} BOOL values (true or false)")
+        else:  # strings, booleans and out-of-range integers are no numbers
+            numeric_array(t["data"], "input 'data'", f"expected {count} {datatype} values", check_booleans=check_booleans)
         try:
             arr = np.asarray(t["data"], dtype=dtype)
         except (ValueError, TypeError, OverflowError):
@@ -220,12 +231,12 @@ def _wants_binary(doc: dict[str, Any]) -> bool:
         names = [o.get("name") for o in outputs]
         unknown = [n for n in names if n != OUTPUT_NAME]
         if unknown:
-            raise ApiError(400, f"unknown output(s) {unknown}; this model has one output named {OUTPUT_NAME!r}")
+            raise ApiError(400, f"unknown output(s) {brief(unknown)}; this model has one output named {OUTPUT_NAME!r}")
         for o in outputs:
-            flag = (o.get("parameters") or {}).get("binary_data")
+            flag = _parameters(o, "output").get("binary_data")
             if flag is not None:
                 return bool(flag)
-    return bool((doc.get("parameters") or {}).get("binary_data_output", False))
+    return bool(_parameters(doc, "request").get("binary_data_output", False))
 
 
 def _infer(request: Request, principal: Principal, name: str, version: str | None, body: bytes,
@@ -238,7 +249,8 @@ def _infer(request: Request, principal: Principal, name: str, version: str | Non
     serving = request.app.state.svc.serving
     loaded = _model(request, principal, name, version)
     expected = [-1, *loaded.signature["input_shape"]]
-    x = _input_tensor(doc, tail, expected, request.app.state.svc.settings.max_predict_values)
+    x = _input_tensor(doc, tail, expected, request.app.state.svc.settings.max_predict_values,
+                      check_booleans=may_hold_booleans(body if header_length is None else body[:len(body) - len(tail)]))
     out = np.ascontiguousarray(serving.predict_array(loaded, x), dtype=np.float32)  # [n, ...]
     tensor: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": list(out.shape)}
     result: dict[str, Any] = {"model_name": name, "model_version": loaded.version_id}
