@@ -1,6 +1,7 @@
 """The `aiaas` command: run the server, manage keys, and drive datasets, jobs and endpoints over HTTP.
 
-    aiaas serve [--host 127.0.0.1 --port 8000 --data-dir ./aiaas-data --database-url URL --workers N]
+    aiaas serve [--host 127.0.0.1 --port 8000 --data-dir ./aiaas-data --database-url URL --workers N
+                 --worker-threads T]
     aiaas admin create-key [--tenant NAME] [--role admin|member|predict] [--data-dir DIR]
     aiaas datasets upload FILE --name NAME [--label-column COL] [--labels FILE] [--scaling ...]
     aiaas jobs create --dataset ID --architecture NAME|config.json [--epochs N ...] [--watch]
@@ -28,7 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .service.settings import Settings
     from .service.state import open_state
 
-    overrides = {"host": args.host, "port": args.port, "workers": args.workers, "database_url": args.database_url}
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers, "database_url": args.database_url,
+                 "worker_threads": args.worker_threads}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     settings = Settings.from_env(**overrides)
@@ -40,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Printed once, on the first start only: the key is stored hashed and cannot be shown again.
         print(f"aiaas: created the first admin API key (shown once, store it now): {state.bootstrap_key}", flush=True)
     print(f"aiaas: serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "
-          f"{settings.workers} training worker(s))", flush=True)
+          f"{settings.workers} training worker(s) of {settings.worker_threads} thread(s))", flush=True)
     uvicorn.run(create_app(settings, state), host=settings.host, port=settings.port,
                 log_level=args.log_level, access_log=args.access_log, **_fast_server_options())
     return 0
@@ -189,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=None, help="artifacts and SQLite database (default ./aiaas-data)")
     s.add_argument("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
     s.add_argument("--workers", type=int, default=1, help="training worker processes")
+    s.add_argument("--worker-threads", type=int, default=None,
+                   help="kernel threads per training worker (default: the cores but one, shared by the workers)")
     s.add_argument("--log-level", default="info")
     s.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs throughput)")
     s.set_defaults(func=_serve)

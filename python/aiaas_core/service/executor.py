@@ -124,9 +124,9 @@ class LocalProcessExecutor(JobExecutor):
     """`settings.workers` processes (spawned, so no state is inherited from the API process), watched
     by a thread that re-queues the job of a worker that died and starts a replacement."""
 
-    def __init__(self, settings: Settings, threads_per_worker: int = 1, watch_interval_s: float = 2.0) -> None:
+    def __init__(self, settings: Settings, watch_interval_s: float = 2.0) -> None:
         self.settings = settings
-        self.threads = threads_per_worker
+        self.threads = settings.worker_threads
         self.watch_interval_s = watch_interval_s
         self._procs: dict[str, mp.Process] = {}
         self._ctx = mp.get_context("spawn")

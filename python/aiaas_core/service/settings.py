@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int | None) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -35,6 +35,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Threads of each training worker's kernel pool. None: the machine's cores but one (kept for
+    # the API process's predictions), shared among the workers; at least 1.
+    worker_threads: int | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
     max_predict_values: int = 1_000_000  # floats per prediction request (tensor size limit)
     rate_limit_per_minute: int = 600  # default per key; a key may carry its own
@@ -49,6 +52,12 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "port" else 1):
                 raise ValueError(f"setting {name} must be a positive integer, got {value!r}")
+        threads = self.worker_threads
+        if threads is None:
+            threads = max(1, ((os.cpu_count() or 1) - 1) // self.workers)
+        elif isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
+            raise ValueError(f"setting worker_threads must be an integer in [1, 1024], got {threads!r}")
+        object.__setattr__(self, "worker_threads", threads)
 
     @property
     def db_url(self) -> str:
@@ -63,13 +72,16 @@ class Settings:
             max_epochs=_env_int("AIAAS_MAX_EPOCHS", TenantLimits.max_epochs),
             max_dataset_bytes=_env_int("AIAAS_MAX_DATASET_BYTES", TenantLimits.max_dataset_bytes),
         )
-        base = cls(
+        values = dict(
             data_dir=Path(os.environ.get("AIAAS_SERVICE_DATA_DIR", "./aiaas-data")),
             database_url=os.environ.get("AIAAS_DATABASE_URL") or None,
             max_upload_bytes=_env_int("AIAAS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_predict_values=_env_int("AIAAS_MAX_PREDICT_VALUES", cls.max_predict_values),
             rate_limit_per_minute=_env_int("AIAAS_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             model_cache_bytes=_env_int("AIAAS_MODEL_CACHE_BYTES", cls.model_cache_bytes),
+            worker_threads=_env_int("AIAAS_WORKER_THREADS", None),
             limits=limits,
         )
-        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        # One construction with everything, so derived defaults (worker_threads) see the final values.
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
