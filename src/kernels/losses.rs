@@ -6,7 +6,7 @@
 
 use crate::error::{ensure_len, KResult, KernelError};
 use crate::kernels::activations::{
-    exp_fast, row_log_sum_exp, row_max, softmax_row_scaled, threads_for,
+    exp_fast, ln_fast, row_log_sum_exp, row_max, softmax_row_scaled, threads_for,
 };
 use crate::parallel::par_chunks_mut;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -41,69 +41,109 @@ impl Loss {
     }
 }
 
-/// The loss of one row, and its gradient times `k` into `g` when given (k = 1/R, the mean's
-/// factor, applied as the gradient is written: no second pass). `t` is the target row (dense
-/// losses) and `id` the class (sparse loss).
+/// Elements summed in f32 (in LANES partial sums) before the sum moves to f64.
+const F32_RUN: usize = 1024;
+
+/// sum over i of loss(p_i, t_i) for an elementwise loss (mse, mae, binary cross-entropy), and its
+/// gradient times `k` into `g` when given. Rows do not matter to these (a row's loss is its mean),
+/// so a whole block of rows is one loop that vectorizes: ln_fast/exp_fast instead of libm calls,
+/// and LANES partial sums instead of one serial chain of adds.
+#[inline(always)]
+fn elementwise_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], g: Option<&mut [f32]>, k: f32) -> f64 {
+    match (loss, logits) {
+        (Loss::Mse, _) => sum_and_grad(p, t, g, k, |a, b| ((a - b) * (a - b), 2.0 * (a - b))),
+        // sign(0) = 0, as TF's gradient of abs.
+        (Loss::Mae, _) => sum_and_grad(p, t, g, k, |a, b| {
+            let d = a - b;
+            (d.abs(), if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 })
+        }),
+        // max(z,0) - z y + log(1 + e), e = exp(-|z|); d/dz = sigmoid(z) - y, from the same e.
+        (Loss::BinaryCrossentropy, true) => sum_and_grad(p, t, g, k, |z, y| {
+            let e = exp_fast(-z.abs());
+            let sigmoid = if z >= 0.0 { 1.0 } else { e } / (1.0 + e);
+            (z.max(0.0) - z * y + ln_fast(1.0 + e), sigmoid - y)
+        }),
+        // Clipped probabilities; the clip's gradient is 0 outside [EPS, 1-EPS] (as TF's).
+        (Loss::BinaryCrossentropy, false) => sum_and_grad(p, t, g, k, |a, y| {
+            let q = a.clamp(EPS, 1.0 - EPS);
+            let inside = (EPS..=1.0 - EPS).contains(&a);
+            (-(y * ln_fast(q) + (1.0 - y) * ln_fast(1.0 - q)), if inside { (1.0 - y) / (1.0 - q) - y / q } else { 0.0 })
+        }),
+        _ => unreachable!("{loss:?} is not elementwise"),
+    }
+}
+
+/// sum of f(p_i, t_i).0 (f32 in LANES lanes over runs of F32_RUN elements, f64 across runs);
+/// g_i = k f(p_i, t_i).1 when g is given (the compiler drops the gradient's math when it is not).
+#[inline(always)]
+fn sum_and_grad(p: &[f32], t: &[f32], g: Option<&mut [f32]>, k: f32, f: impl Fn(f32, f32) -> (f32, f32)) -> f64 {
+    let mut total = 0.0f64;
+    match g {
+        Some(g) => {
+            for ((p, t), g) in p.chunks(F32_RUN).zip(t.chunks(F32_RUN)).zip(g.chunks_mut(F32_RUN)) {
+                total += run_sum(p, t, Some(g), k, &f) as f64;
+            }
+        }
+        None => {
+            for (p, t) in p.chunks(F32_RUN).zip(t.chunks(F32_RUN)) {
+                total += run_sum(p, t, None, k, &f) as f64;
+            }
+        }
+    }
+    total
+}
+
+/// One run of `sum_and_grad`, in f32. A function, not a closure: `#[inline(always)]` keeps it in
+/// its AVX2-compiled caller (a closure stayed out of line, compiled for SSE2).
+#[inline(always)]
+fn run_sum(p: &[f32], t: &[f32], g: Option<&mut [f32]>, k: f32, f: &impl Fn(f32, f32) -> (f32, f32)) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (cp, ct) = (p.chunks_exact(LANES), t.chunks_exact(LANES));
+    let (rp, rt) = (cp.remainder(), ct.remainder());
+    match g {
+        Some(g) => {
+            let mut cg = g.chunks_exact_mut(LANES);
+            for ((pc, tc), gc) in cp.zip(ct).zip(&mut cg) {
+                let (pc, tc, gc): (&[f32; LANES], &[f32; LANES], &mut [f32; LANES]) = (
+                    pc.try_into().expect("exact chunk"),
+                    tc.try_into().expect("exact chunk"),
+                    gc.try_into().expect("exact chunk"),
+                );
+                for i in 0..LANES {
+                    let (l, d) = f(pc[i], tc[i]);
+                    acc[i] += l;
+                    gc[i] = k * d;
+                }
+            }
+            for ((o, &a), &b) in cg.into_remainder().iter_mut().zip(rp).zip(rt) {
+                let (l, d) = f(a, b);
+                acc[0] += l;
+                *o = k * d;
+            }
+        }
+        None => {
+            for (pc, tc) in cp.zip(ct) {
+                let (pc, tc): (&[f32; LANES], &[f32; LANES]) =
+                    (pc.try_into().expect("exact chunk"), tc.try_into().expect("exact chunk"));
+                for i in 0..LANES {
+                    acc[i] += f(pc[i], tc[i]).0;
+                }
+            }
+            for (&a, &b) in rp.iter().zip(rt) {
+                acc[0] += f(a, b).0;
+            }
+        }
+    }
+    acc.iter().sum::<f32>()
+}
+
+/// The loss of one row of a cross-entropy over classes, and its gradient times `k` into `g` when
+/// given (k = 1/R, the mean's factor, applied as the gradient is written: no second pass). `t` is
+/// the target row (dense losses) and `id` the class (sparse loss).
 #[inline(always)]
 fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option<&mut [f32]>, k: f32) -> f64 {
-    let c = p.len();
-    let k_c = k / c as f32;
     match (loss, logits) {
-        (Loss::Mse, _) => {
-            let mut s = 0.0f32;
-            for (&a, &b) in p.iter().zip(t) {
-                s += (a - b) * (a - b);
-            }
-            if let Some(g) = g {
-                for ((o, &a), &b) in g.iter_mut().zip(p).zip(t) {
-                    *o = 2.0 * k_c * (a - b);
-                }
-            }
-            s as f64 / c as f64
-        }
-        (Loss::Mae, _) => {
-            let mut s = 0.0f32;
-            for (&a, &b) in p.iter().zip(t) {
-                s += (a - b).abs();
-            }
-            if let Some(g) = g {
-                for ((o, &a), &b) in g.iter_mut().zip(p).zip(t) {
-                    // sign(0) = 0, as TF's gradient of abs.
-                    let d = a - b;
-                    *o = k_c * if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 };
-                }
-            }
-            s as f64 / c as f64
-        }
-        (Loss::BinaryCrossentropy, true) => {
-            // max(z,0) - z y + log(1 + exp(-|z|)); d/dz = sigmoid(z) - y.
-            let mut s = 0.0f32;
-            for (&z, &y) in p.iter().zip(t) {
-                s += z.max(0.0) - z * y + (1.0 + exp_fast(-z.abs())).ln();
-            }
-            if let Some(g) = g {
-                for ((o, &z), &y) in g.iter_mut().zip(p).zip(t) {
-                    *o = k_c * (1.0 / (1.0 + exp_fast(-z)) - y);
-                }
-            }
-            s as f64 / c as f64
-        }
-        (Loss::BinaryCrossentropy, false) => {
-            // Clipped probabilities; the clip's gradient is 0 outside [EPS, 1-EPS] (as TF's).
-            let mut s = 0.0f64;
-            for (&a, &y) in p.iter().zip(t) {
-                let q = a.clamp(EPS, 1.0 - EPS);
-                s -= (y * q.ln() + (1.0 - y) * (1.0 - q).ln()) as f64;
-            }
-            if let Some(g) = g {
-                for ((o, &a), &y) in g.iter_mut().zip(p).zip(t) {
-                    let q = a.clamp(EPS, 1.0 - EPS);
-                    let inside = (EPS..=1.0 - EPS).contains(&a);
-                    *o = if inside { k_c * ((1.0 - y) / (1.0 - q) - y / q) } else { 0.0 };
-                }
-            }
-            s / c as f64
-        }
         (Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy, true) => {
             // Fused log-softmax: loss = lse(z) * sum(t) - sum(t z); grad = softmax * sum(t) - t.
             // With a gradient, softmax_row_scaled computes exp once per element, into g.
@@ -160,6 +200,7 @@ fn row_loss(loss: Loss, logits: bool, p: &[f32], t: &[f32], id: usize, g: Option
             }
             l
         }
+        (Loss::Mse | Loss::Mae | Loss::BinaryCrossentropy, _) => unreachable!("elementwise losses go through elementwise_loss"),
     }
 }
 
@@ -223,6 +264,12 @@ impl Rows<'_> {
     #[inline(always)]
     fn body(&self, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
         let (loss, from_logits, c, inv_rows) = (self.loss, self.from_logits, self.c, self.inv_rows);
+        if matches!(loss, Loss::Mse | Loss::Mae | Loss::BinaryCrossentropy) {
+            let Targets::Dense(t) = self.targets else { unreachable!("checked in `loss`") };
+            let t = &t[r0 * c..r0 * c + p.len()];
+            // Each row's loss is the mean over its c elements: the block's sum / c.
+            return elementwise_loss(loss, from_logits, p, t, g, inv_rows / c as f32) / c as f64;
+        }
         let mut total = 0.0f64;
         let t_row = |r: usize| -> (&[f32], usize) {
             match self.targets {
