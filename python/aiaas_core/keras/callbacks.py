@@ -76,11 +76,13 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs=None):
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = self.baseline if self.baseline is not None else (math.inf if self.mode == "min" else -math.inf)
+        self.best = math.inf if self.mode == "min" else -math.inf
         self.best_weights = None
         self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        # Keras 3 semantics: `best` is the best value seen (the baseline only decides whether the
+        # patience counter restarts), and the stop check runs only on epochs that did not improve.
         value = (logs or {}).get(self.monitor)
         if value is None:
             warnings.warn(f"EarlyStopping: metric {self.monitor!r} is not in the logs ({', '.join(logs or {})})",
@@ -88,11 +90,15 @@ class EarlyStopping(Callback):
             return
         if epoch < self.start_from_epoch:
             return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
         if self._better(value, self.best):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._better(value, self.baseline):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
@@ -101,7 +107,10 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.stopped_epoch and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
-        if self.restore_best_weights and self.best_weights is not None and self.model.stop_training:
+        # Keras 3 restores the best epoch whether or not training stopped early.
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 
