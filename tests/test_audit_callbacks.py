@@ -64,3 +64,43 @@ def test_without_restore_the_last_weights_stay():
     snaps, _ = _fit_recording(model, stop, epochs=3)
     for got, last in zip(model.get_weights(), snaps[-1]):
         np.testing.assert_array_equal(got, last)
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(4, activation="relu")
+        self.out = layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+def test_full_model_checkpoint_of_a_subclassed_model_fails_before_training(tmp_path):
+    # A subclassed model has no config to save: the old code trained a whole epoch, then raised
+    # from inside the callback. Now fit refuses before the first step and says what to use.
+    model = _Subclassed()
+    model.compile("sgd", "mse")
+    ck = keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))
+    with pytest.raises(ValueError, match="save_weights_only=True"):
+        model.fit(X, Y, epochs=2, verbose=0, callbacks=[ck])
+    assert model.optimizer.iterations == 0 and list(tmp_path.iterdir()) == []
+    # The weights-only checkpoint of the same model works, and reloads into a fresh instance.
+    ck = keras.callbacks.ModelCheckpoint(str(tmp_path / "w{epoch}.weights.h5"), save_weights_only=True)
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=[ck])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w1.weights.h5", "w2.weights.h5"]
+    fresh = _Subclassed()
+    fresh(X[:1])
+    fresh.load_weights(tmp_path / "w2.weights.h5")
+    np.testing.assert_array_equal(fresh.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_checkpoint_path_naming_a_key_fit_will_not_log_fails_before_training(tmp_path):
+    model = _regression()
+    ck = keras.callbacks.ModelCheckpoint(str(tmp_path / "m-{val_loss:.2f}.keras"))
+    with pytest.raises(ValueError, match=r"'val_loss'.*epoch, loss"):
+        model.fit(X, Y, epochs=2, verbose=0, callbacks=[ck])  # no validation data: no val_loss
+    assert model.optimizer.iterations == 0 and list(tmp_path.iterdir()) == []
+    # With validation the same path works and the value lands in the file name.
+    hist = model.fit(X, Y, epochs=1, verbose=0, validation_split=0.25, callbacks=[ck])
+    assert [p.name for p in tmp_path.iterdir()] == [f"m-{hist.history['val_loss'][0]:.2f}.keras"]

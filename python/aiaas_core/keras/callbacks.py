@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import warnings
 
 import numpy as np
@@ -128,6 +129,26 @@ class ModelCheckpoint(Callback):
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.mode = _monitor_mode(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_train_begin(self, logs=None):
+        # Fail before the first step, not after an epoch of training: the model must be savable
+        # this way, and the path may only name keys the logs will hold.
+        if not self.save_weights_only:
+            from .engine.saving import model_config
+            try:
+                model_config(self.model)
+            except NotImplementedError as exc:
+                raise ValueError(f"ModelCheckpoint cannot save the whole model: {exc} "
+                                 "Pass save_weights_only=True to checkpoint its weights.") from None
+        known = self.params.get("metrics")
+        if known is not None:
+            fields = {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(self.filepath) if f}
+            unknown = sorted(fields - {"epoch", *known})
+            if unknown:
+                raise ValueError(
+                    f"ModelCheckpoint filepath {self.filepath!r} names {', '.join(map(repr, unknown))}, which this "
+                    f"fit does not log; it can use: {', '.join(['epoch', *known])}"
+                )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

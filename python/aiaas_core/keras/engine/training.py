@@ -214,7 +214,13 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     else:
         history = next(c for c in cb_list if isinstance(c, callbacks_mod.History))
     batches = _batches(n, batch_size)
-    cbs = callbacks_mod.CallbackList(cb_list, model, {"epochs": epochs, "steps": len(batches), "verbose": verbose})
+    # "metrics": the keys every epoch's logs will hold (Keras 2's params), so callbacks can check
+    # what they refer to before the first step.
+    log_keys = ["loss"] + [m.name for m in metrics]
+    if val is not None:
+        log_keys += [f"val_{k}" for k in log_keys]
+    cbs = callbacks_mod.CallbackList(cb_list, model, {"epochs": epochs, "steps": len(batches), "verbose": verbose,
+                                                      "metrics": log_keys})
     model.stop_training = False
     model.history = history
     cbs.call("on_train_begin", {})
