@@ -208,8 +208,7 @@ class Model(Layer):
             metrics = [metrics]
         if not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be a list of names or Metric objects, got {type(metrics).__name__}")
-        for m in metrics:
-            metrics_mod.check_name(m)
+        metrics = [metrics_mod.normalize(m) for m in metrics]
         self.optimizer = opt
         self.loss = loss_obj
         self._metric_specs = list(metrics)
