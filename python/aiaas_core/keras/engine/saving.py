@@ -13,7 +13,7 @@ import numpy as np
 import safetensors.numpy as st
 
 from ..layers import LAYER_CLASSES
-from ..layers.base import InputLayer, Layer
+from ..layers.base import InputLayer, Layer, claim_unique_name
 
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
@@ -100,6 +100,7 @@ def model_from_config(config: Any, custom_objects=None):
         raise ValueError("Sequential config field 'name' must be a string")
 
     layers: list[Layer] = []
+    names: set[str] = set()
     input_shape = None
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -124,6 +125,10 @@ def model_from_config(config: Any, custom_objects=None):
         try:
             layer = LAYER_CLASSES[cname].from_config(dict(cfg))
         except (ValueError, TypeError) as exc:
+            raise ValueError(f"layer {i} ({cname}): {exc}") from None
+        try:
+            claim_unique_name(layer, names)
+        except ValueError as exc:
             raise ValueError(f"layer {i} ({cname}): {exc}") from None
         if not layers and input_shape is None:
             input_shape = layer._batch_input_shape

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..layers.base import InputLayer, Layer
+from ..layers.base import InputLayer, Layer, claim_unique_name
 from .model import Model
 
 
@@ -47,6 +47,7 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add takes a keras layer, got {type(layer).__name__}")
         if any(layer is l for l in self._layers):
             raise ValueError(f"layer {layer.name!r} is already in this Sequential")
+        claim_unique_name(layer, {l.name for l in self._layers})
         declared = layer._batch_input_shape if not self._layers and self._input_layer is None else None
         self._layers.append(layer)
         if declared is not None:

@@ -31,10 +31,14 @@ _name_counts: dict[str, int] = {}
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower().replace("2_d", "2d")
+    """Keras's to_snake_case: SimpleRNN -> simple_rnn, MaxPooling2D -> max_pooling2d, ConvNet -> conv_net."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
+    """"dense", then "dense_1", "dense_2"... (Keras's per-process naming)."""
     n = _name_counts.get(base, 0)
     _name_counts[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
@@ -83,6 +87,7 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"layer name must be a str, got {type(name).__name__}")
         self.name = name or unique_name(_snake(type(self).__name__))
+        self._auto_named = name is None  # a generated name may be replaced if it clashes in a model
         self.trainable = bool(trainable)
         self.built = False
         self._weights: list[Variable] = []
@@ -316,3 +321,19 @@ def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None) 
 
 def flat_size(shape) -> int:
     return int(math.prod(shape))
+
+
+def claim_unique_name(layer: Layer, taken: set[str]) -> None:
+    """Add `layer.name` to `taken` (the names in one Sequential). Keras requires unique names there:
+    a name the user gave that is taken is a ValueError; a generated one (which can clash with names
+    loaded from another process's file) is replaced by the next free generated name."""
+    if layer.name in taken:
+        if not getattr(layer, "_auto_named", False):
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique names: {layer.name!r} is already "
+                "the name of a layer in this model; pass another name="
+            )
+        base = _snake(type(layer).__name__)
+        while layer.name in taken:
+            layer.name = unique_name(base)
+    taken.add(layer.name)
