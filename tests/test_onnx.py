@@ -146,19 +146,89 @@ def test_unsupported_layer_is_a_clear_error(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_subclassed_model_is_rejected(tmp_path):
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = L.Dense(2)
+class SeedConvNet(keras.Model):  # seed 000's ConvNet, smaller
+    def __init__(self):
+        super().__init__()
+        self.conv1 = L.Conv2D(4, (3, 3), activation="relu", input_shape=(10, 10, 1))
+        self.pool = L.MaxPooling2D()
+        self.flatten = L.Flatten()
+        self.drop = L.Dropout(0.5)
+        self.dense = L.Dense(3, activation="softmax")
 
-        def call(self, x):
-            return self.d(x)
+    def call(self, x):
+        return self.dense(self.drop(self.flatten(self.pool(self.conv1(x)))))
 
-    net = Net()
+
+class SeedRNN(keras.Model):  # seed 000's RNN
+    def __init__(self):
+        super().__init__()
+        self.lstm = L.LSTM(6, activation="relu", return_sequences=True, input_shape=(5, 2))
+        self.dense = L.Dense(1, activation="sigmoid")
+
+    def call(self, x):
+        x = self.lstm(x)
+        x = self.dense(x)
+        return x
+
+
+class Encoder(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = L.Dense(4, activation="relu")
+
+    def call(self, x):
+        return self.hidden(x)
+
+
+class NestedAutoencoder(keras.Model):  # a nested model and a Sequential inside: still one chain
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.decoder = keras.Sequential([L.Dense(6), L.Activation("sigmoid")])
+
+    def call(self, x):
+        return self.decoder(self.encoder(x))
+
+
+@pytest.mark.parametrize("cls,shape", [(SeedConvNet, (10, 10, 1)), (SeedRNN, (5, 2)), (NestedAutoencoder, (6,))])
+def test_subclassed_model_whose_call_is_a_chain_exports(tmp_path, cls, shape):
+    keras.set_random_seed(4)
+    model = cls()
+    x = randn(3, *shape, seed=5)
+    model(x[:1])
+    assert_matches(model, x, tmp_path)
+
+
+class Residual(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d = L.Dense(3)
+
+    def call(self, x):
+        return x + self.d(x)
+
+
+class Scaled(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = L.Dense(3), L.Dense(2)
+
+    def call(self, x):
+        return self.b(self.a(x) * 2.0)
+
+
+@pytest.mark.parametrize("cls,match", [
+    (Residual, "does not return the output of its last layer"),
+    (Scaled, "not a straight chain.*'dense_?\\d*' does not take the output of"),
+])
+def test_subclassed_model_that_is_not_a_chain_is_rejected(tmp_path, cls, match):
+    net = cls()
     net(np.ones((1, 3), np.float32))
-    with pytest.raises(NotImplementedError, match="Sequential models only"):
+    with pytest.raises(NotImplementedError, match=match):
         export_onnx(net, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(ValueError, match="not built yet"):
+        export_onnx(cls(), tmp_path / "m.onnx")
 
 
 def test_unbuilt_model_needs_input_shape(tmp_path):

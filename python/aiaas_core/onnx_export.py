@@ -1,4 +1,7 @@
-"""Export a Sequential aiaas_core.keras model to ONNX (opset 17), read from the Keras contract only.
+"""Export an aiaas_core.keras model to ONNX (opset 17), read from the Keras contract only.
+
+A Sequential exports its layers; a subclassed Model whose call() applies built-in layers one after
+another (the seeds' ConvNet / RNN / Autoencoder) exports the chain its call() was observed to run.
 
 The exporter reads each layer's class name, `get_config()` and `get_weights()` (Keras order and
 shapes), so it depends on nothing private. Our tensors are channels-last (NHWC) while ONNX Conv /
@@ -101,13 +104,20 @@ def _out_len(size: int, window: int, stride: int, padding: str) -> int:
 
 
 def _model_layers(model) -> list:
-    cls = type(model).__name__
-    if cls != "Sequential":
-        raise NotImplementedError(
-            f"ONNX export supports Sequential models only, got {cls}; a subclassed Model's call() is "
-            f"Python code the exporter cannot read (rebuild it as a Sequential of the same layers)"
-        )
-    layers = list(getattr(model, "layers", []))
+    """The layers to export: a Sequential's, or those a subclassed model's call() applies in a chain."""
+    from .keras.engine.model import Model
+    from .keras.engine.trace import layer_chain
+
+    if type(model).__name__ == "Sequential":
+        layers = list(getattr(model, "layers", []))
+    elif isinstance(model, Model):
+        if not model.built:
+            raise ValueError(
+                f"ONNX export: subclassed model {model.name!r} is not built yet; call it on data or fit it first"
+            )
+        layers = layer_chain(model)
+    else:
+        raise TypeError(f"ONNX export takes an aiaas_core.keras model, got {type(model).__name__}")
     if not layers:
         raise ValueError("ONNX export: the model has no layers")
     return layers
@@ -119,7 +129,7 @@ def _input_shape(model, layers: list, input_shape) -> tuple[int, ...]:
         shape = tuple(int(d) for d in input_shape)
     else:
         shape = None
-        for candidate in (getattr(model, "input_shape", None),
+        for candidate in (getattr(model, "input_shape", None), getattr(model, "_build_input_shape", None),
                           getattr(layers[0], "_build_input_shape", None),
                           getattr(layers[0], "_batch_input_shape", None)):
             if isinstance(candidate, (tuple, list)) and len(candidate) >= 2 and all(
@@ -201,7 +211,8 @@ def _recurrent(g: _GraphBuilder, x: str, layer, cfg: dict, kind: str, shape: tup
 
 
 def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int = OPSET):
-    """Write `model` (a Sequential) as an ONNX file at `path`; return the onnx ModelProto.
+    """Write `model` (a Sequential, or a built subclassed Model whose call() is a chain of layers) as
+    an ONNX file at `path`; return the onnx ModelProto.
 
     The graph has one input "input" [N, *input_shape] and one output "output", with a dynamic
     batch axis. `input_shape` (per sample, no batch axis) is needed only for an unbuilt model.

@@ -24,7 +24,7 @@ class _State(threading.local):
     training: bool = False            # default for layers called without `training=`
     step_seed: int | None = None      # dropout seed base of the current step (deterministic resume)
     step_calls: int = 0
-    shape_log: list | None = None     # when a list, layer calls append (layer, output shape): summary()
+    call_log: list | None = None      # when a list, layer calls append (layer, input, output): summary, tracing
 
 
 state = _State()

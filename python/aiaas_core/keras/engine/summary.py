@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
+from .trace import record_calls
 
 
 def _output_shapes(model) -> dict[int, tuple]:
@@ -16,15 +14,8 @@ def _output_shapes(model) -> dict[int, tuple]:
             shape = tuple(layer.compute_output_shape(shape))
             shapes[id(layer)] = shape
         return shapes
-    probe = np.zeros((1,) + tuple(model._build_input_shape[1:]), np.float32)
-    saved = backend.state.shape_log
-    backend.state.shape_log = []
-    try:
-        model(probe, training=False)
-        for layer, shape in backend.state.shape_log:
-            shapes.setdefault(id(layer), (None,) + tuple(shape[1:]))
-    finally:
-        backend.state.shape_log = saved
+    for layer, _, y in record_calls(model)[0]:
+        shapes.setdefault(id(layer), (None,) + tuple(y.shape[1:]))
     return shapes
 
 

@@ -41,11 +41,11 @@ class _Plan:
 def _ensure_built(model, x: np.ndarray) -> tuple:
     """Build on the first sample if needed; return the model's output shape (batch axis None)."""
     if not model.built or model._output_shape is None:
-        saved = backend.state.shape_log
-        backend.state.shape_log = None
+        saved = backend.state.call_log
+        backend.state.call_log = None
         out = model(x[:1], training=False)
         model._output_shape = (None,) + out.shape[1:]
-        backend.state.shape_log = saved
+        backend.state.call_log = saved
     return model._output_shape
 
 

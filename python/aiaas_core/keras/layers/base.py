@@ -194,8 +194,8 @@ class Layer:
             y, ctx = self.forward(x, training)
             if training and st.tape is not None:
                 st.tape.append((self, ctx, x, y))
-            if st.shape_log is not None:
-                st.shape_log.append((self, y.shape))
+            if st.call_log is not None:
+                st.call_log.append((self, x, y))
             return y
         return self._call_composite(x, training, kwargs)
 
@@ -209,10 +209,16 @@ class Layer:
                 out = self.call(x, **kwargs)
         finally:
             backend.state.training = saved
-        log = backend.state.shape_log
+        log = backend.state.call_log
         if log is not None and hasattr(out, "shape"):
-            log.append((self, out.shape))
+            log.append((self, x, out))
         return out
+
+    @classmethod
+    def runs_a_kernel(cls) -> bool:
+        """Whether calling this layer runs its own `forward` (a built-in layer), rather than a `call`
+        composed of other layers (a Model or a user layer)."""
+        return cls.forward is not Layer.forward and cls.call is Layer.call
 
     def _check_input_rank(self, shape) -> None:
         """Hook: raise ValueError if this layer cannot take inputs of `shape` (batch included)."""
