@@ -13,14 +13,24 @@ from .._arrays import as_float32
 ALLOWED_NAMES = ("x", "y")
 
 
-def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load `x` (as float32) and `y` (or None) from an .npz file, never unpickling anything.
+def load_npz(path: str | os.PathLike, x_key: str | None = None,
+             y_key: str | None = "y") -> tuple[np.ndarray, np.ndarray | None]:
+    """Load the features (as float32) and the labels (or None) from an .npz file, never unpickling.
 
-    ValueError when `x` is missing, when other array names are present (the message lists them),
-    when an array is an object array, or when x and y disagree on the number of samples.
+    By default the file holds one dataset: an array `x` and optionally `y`, and any other array is
+    an error (the message lists the names). A Keras-style archive such as mnist.npz (x_train,
+    y_train, x_test, y_test) is read by naming the arrays: `x_key="x_train", y_key="y_train"`; then
+    the other arrays are ignored, and `y_key=None` reads no labels. ValueError also when an array is
+    an object array, or when x and y disagree on the number of samples.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    for what, key in (("x_key", x_key), ("y_key", y_key)):
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"{what} must be the name of an array in the archive (a str), got {key!r}")
+    strict = x_key is None and y_key == "y"  # the service's dataset files: exactly x (and y)
+    if x_key is None:
+        x_key = "x"
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"npz file not found: {p}")
@@ -32,17 +42,24 @@ def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"cannot read {p} as an .npz archive: {exc}") from None
     with archive:
         names = sorted(archive.files)
-        extra = [n for n in names if n not in ALLOWED_NAMES]
-        if "x" not in names or extra:
-            raise ValueError(
-                f"{p} must hold an array named 'x' and optionally 'y'; it holds {names}"
-            )
+        if strict:
+            extra = [n for n in names if n not in ALLOWED_NAMES]
+            if "x" not in names or extra:
+                hint = ""
+                if "x_train" in names:
+                    hint = (" (a Keras-style archive: pass x_key='x_train', y_key='y_train', or "
+                            "x_key='x_test', y_key='y_test')")
+                raise ValueError(f"{p} must hold an array named 'x' and optionally 'y'; it holds {names}{hint}")
+        elif x_key not in names:
+            raise ValueError(f"{p} has no array named {x_key!r}; it holds {names}")
+        if not strict and y_key is not None and y_key not in names:
+            raise ValueError(f"{p} has no array named {y_key!r}; it holds {names}")
         arrays = {}
-        for name in ("x", "y"):
-            if name not in names:
+        for role, name in (("x", x_key), ("y", y_key)):
+            if name is None or name not in names:
                 continue
             try:
-                arrays[name] = archive[name]
+                arrays[role] = archive[name]
             except ValueError as exc:  # object arrays need pickle, which we refuse
                 raise ValueError(
                     f"array {name!r} in {p} is an object array (needs pickle); "

@@ -1,0 +1,58 @@
+"""Audit of aiaas_core.data: a Keras-style .npz (mnist.npz holds x_train/y_train/x_test/y_test) loads
+by naming its arrays, and the missing-value report says which rows were dropped and why."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aiaas_core import data
+
+
+def test_keras_style_npz_loads_by_naming_its_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (6, 4, 4), dtype=np.uint8), "y_train": np.arange(6) % 3,
+              "x_test": rng.integers(0, 256, (2, 4, 4), dtype=np.uint8), "y_test": np.array([1, 2])}
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **arrays)
+    # The default (one dataset per file: x and y) says which names to pass.
+    with pytest.raises(ValueError, match=r"x_key='x_train', y_key='y_train'"):
+        data.load_npz(path)
+    x, y = data.load_npz(path, x_key="x_train", y_key="y_train")
+    assert x.dtype == np.float32 and x.shape == (6, 4, 4)
+    np.testing.assert_array_equal(x, arrays["x_train"].astype(np.float32))
+    np.testing.assert_array_equal(y, arrays["y_train"])
+    x, y = data.load_npz(path, x_key="x_test", y_key="y_test")
+    assert x.shape == (2, 4, 4) and y.tolist() == [1, 2]
+    x, y = data.load_npz(path, x_key="x_test", y_key=None)
+    assert y is None
+    with pytest.raises(ValueError, match=r"no array named 'x_val'.*\['x_test', 'x_train', 'y_test', 'y_train'\]"):
+        data.load_npz(path, x_key="x_val")
+    with pytest.raises(ValueError, match="same number of samples"):
+        data.load_npz(path, x_key="x_train", y_key="y_test")
+    with pytest.raises(TypeError, match="x_key must be"):
+        data.load_npz(path, x_key=3)
+
+
+def test_missing_value_report_names_the_dropped_rows_and_the_columns():
+    x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [np.nan, np.nan, 9.0], [7.0, 8.0, 9.0]], np.float32)
+    y = np.array([0.0, np.nan, 1.0, 1.0])
+    out, y_out, report = data.handle_missing(x, y, "drop", columns=["a", "b", "c"])
+    assert out.tolist() == [[7.0, 8.0, 9.0]] and y_out.tolist() == [1.0]
+    assert report["dropped_rows"] == [0, 1, 2] and report["rows_dropped"] == 3
+    assert report["missing_values"] == {"a": 1, "b": 2, "c": 0}
+    _, _, report = data.handle_missing(x, y, "mean", columns=["a", "b", "c"])
+    assert report["dropped_rows"] == [1]  # only the row without a label
+    assert report["missing_values"] == {"a": 1, "b": 2, "c": 0}
+    json.dumps(report)
+
+
+def test_the_dropped_row_list_is_capped_but_the_count_is_not():
+    x = np.full((5000, 2), np.nan, np.float32)
+    x[::2] = 1.0  # 2500 rows survive
+    _, _, report = data.handle_missing(x, None, "drop")
+    assert report["rows_dropped"] == 2500
+    assert report["dropped_rows"] == list(range(1, 2 * data.missing.MAX_REPORTED_ROWS, 2))
+    assert report["dropped_rows_truncated"] is True
