@@ -73,3 +73,34 @@ def test_lr_argument_names_learning_rate(cls):
     with pytest.raises(ValueError, match="lr.*learning_rate=0.01"):
         cls(lr=0.01)
     assert cls(learning_rate=0.01).learning_rate == pytest.approx(0.01)
+
+
+# ---- data handed to fit / evaluate / predict ------------------------------------------------------
+def _compiled():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    return model
+
+
+@pytest.mark.parametrize("x,y,what", [
+    ([[1, 2, 3, 4], [1, 2]], [1.0, 2.0], "x"),                   # ragged rows
+    ((np.ones((3, 4)), np.ones(3)), None, "x"),                  # (x, y) passed as x
+    (np.ones((2, 4)), [[1.0], [2.0, 3.0]], "y"),                  # ragged targets
+])
+def test_ragged_or_nested_data_is_named_not_a_numpy_error(x, y, what):
+    model = _compiled()
+    with pytest.raises(ValueError, match=rf"^{what} is not a rectangular array.*same length"):
+        model.fit(x, y if y is not None else np.ones(3), verbose=0)
+    assert model.optimizer.iterations == 0
+
+
+def test_values_beyond_float32_are_named_as_such():
+    model = _compiled()
+    x = np.ones((4, 4))
+    x[1, 2] = 1e300
+    with pytest.raises(ValueError, match=r"x holds 1 value\(s\) beyond float32's range"):
+        model.fit(x, np.ones(4), verbose=0)
+    with pytest.raises(ValueError, match=r"y holds 1 value\(s\) beyond float32's range"):
+        model.fit(np.ones((4, 4)), np.array([1.0, -1e40, 0.0, 0.0]), verbose=0)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.predict(np.full((1, 4), np.inf), verbose=0)

@@ -23,11 +23,36 @@ def verbosity(verbose) -> int:
     return int(verbose)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def as_array(value, what: str) -> np.ndarray:
+    """`np.asarray(value)`, with the two failures numpy words poorly named for `what`: nested lists
+    of different lengths (or an (x, y) tuple passed as x), and finite values float32 cannot hold
+    (the cast would silently make them inf)."""
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{what} is not a rectangular array: its nested lists/tuples do not all have the same length ({exc}); "
+            f"pass one array whose first axis counts samples (and the targets separately, as y)"
+        ) from None
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
+        with np.errstate(invalid="ignore", over="ignore"):
+            too_big = int(np.count_nonzero(np.isfinite(arr) & (np.abs(arr) > _FLOAT32_MAX)))
+        if too_big:
+            raise ValueError(
+                f"{what} holds {too_big} value(s) beyond float32's range (|v| <= {_FLOAT32_MAX:.3g}); "
+                "scale the data first (aiaas_core.data.StandardScaler / MinMaxScaler)"
+            )
+    return arr
+
+
 def as_inputs(model, x, what: str = "x") -> np.ndarray:
     """x as C-contiguous float32 with a batch axis, finite; its sample shape checked if known."""
     if x is None:
         raise ValueError(f"{what} is required (an array whose first axis counts samples)")
-    arr = as_float32(x, what, finite=True)
+    arr = as_float32(as_array(x, what), what, finite=True)
     if arr.ndim < 2:
         want = model._build_input_shape
         hint = f"; the model expects {tuple(want)}" if want is not None else ""
@@ -44,7 +69,7 @@ def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.nda
     """Targets as float32 shaped like the model's output (class ids for the sparse loss), checked."""
     if y is None:
         raise ValueError(f"{what} is required for training and evaluation")
-    raw = np.asarray(y)
+    raw = as_array(y, what)
     if raw.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric, got dtype {raw.dtype}")
     if raw.ndim == 0 or len(raw) != n:

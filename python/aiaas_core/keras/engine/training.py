@@ -13,7 +13,7 @@ from .. import backend
 from .. import callbacks as callbacks_mod
 from .. import metrics as metrics_mod
 from ..losses import FUSABLE_ACTIVATION
-from .data_checks import as_inputs, as_targets, check_int, verbosity
+from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
 
 
@@ -187,7 +187,7 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
 
     xs = as_inputs(model, x)
     n = len(xs)
-    raw_y = np.asarray(y) if y is not None else None
+    raw_y = as_array(y, "y") if y is not None else None
     if raw_y is not None and raw_y.ndim > 0 and len(raw_y) != n:
         raise ValueError(f"x and y must have the same number of samples: x has {n}, y has {len(raw_y)}")
     output_shape = _ensure_built(model, xs)
