@@ -20,6 +20,11 @@ MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
 MAX_LAYERS = 1000
 MAX_PARAMS = 100_000_000  # 400 MB of float32: a config asking for more is refused before allocating
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
+# The largest members a valid file can hold (MAX_PARAMS float32 weights, at most 3 optimizer slots
+# per weight, plus safetensors headers): a bigger declared size is a hostile file (a zip bomb).
+_HEADER_BYTES = 16 * 1024 * 1024
+MAX_WEIGHTS_BYTES = MAX_PARAMS * 4 + _HEADER_BYTES
+MAX_OPTIMIZER_BYTES = 3 * MAX_PARAMS * 4 + _HEADER_BYTES
 
 
 # ---- architecture <-> config --------------------------------------------------------------
@@ -290,6 +295,14 @@ def _read_members(path: str) -> dict[str, bytes]:
                 raise ValueError(
                     f"{path} is not an aiaas_core model file: expected members {list(MEMBERS)}, got {names[:10]}"
                 )
+            limits = {"config.json": MAX_CONFIG_BYTES, "model.weights.safetensors": MAX_WEIGHTS_BYTES,
+                      "optimizer.safetensors": MAX_OPTIMIZER_BYTES}
+            for info in zf.infolist():  # declared sizes, checked before anything is decompressed
+                if info.file_size > limits[info.filename]:
+                    raise ValueError(
+                        f"{path}: member {info.filename} declares {info.file_size:,} bytes; a valid model file "
+                        f"holds at most {limits[info.filename]:,}"
+                    )
             return {name: zf.read(name) for name in MEMBERS}  # CRC-checked
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{path} is not a valid model file (truncated or corrupted zip): {exc}") from None
