@@ -56,3 +56,45 @@ def test_the_dropped_row_list_is_capped_but_the_count_is_not():
     assert report["rows_dropped"] == 2500
     assert report["dropped_rows"] == list(range(1, 2 * data.missing.MAX_REPORTED_ROWS, 2))
     assert report["dropped_rows_truncated"] is True
+
+
+# ---- gzipped IDX: decompress only what the header declares -----------------------------------------
+def _idx_header(dims, code=0x08) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + np.array(dims, ">u4").tobytes()
+
+
+def test_gzipped_idx_with_more_data_than_declared_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    import gzip
+    # 64 MB of zeros behind a header declaring 10 bytes: a 64 KB file (a small gzip bomb).
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(_idx_header([10]))
+        chunk = bytes(1 << 20)
+        for _ in range(64):
+            f.write(chunk)
+    assert path.stat().st_size < 1 << 17
+    monkeypatch.setattr(gzip, "decompress", lambda *a, **k: pytest.fail("the whole stream was inflated"))
+    with pytest.raises(ValueError, match="more data than its header declares"):
+        data.load_idx(path)
+
+
+def test_gzipped_idx_declaring_a_huge_array_is_refused_from_its_header(tmp_path):
+    import gzip
+    path = tmp_path / "huge-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_idx_header([60000, 1000, 1000]) + bytes(16)))
+    with pytest.raises(ValueError, match=r"declares shape \(60000, 1000, 1000\).*at most"):
+        data.load_idx(path)
+
+
+def test_gzipped_idx_still_loads_and_reports_damage(tmp_path):
+    import gzip
+    arr = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    raw = _idx_header([3, 4]) + arr.tobytes()
+    (tmp_path / "ok.gz").write_bytes(gzip.compress(raw))
+    np.testing.assert_array_equal(data.load_idx(tmp_path / "ok.gz"), arr)
+    (tmp_path / "short.gz").write_bytes(gzip.compress(raw[:-2]))
+    with pytest.raises(ValueError, match=r"\(3, 4\).*10 bytes"):
+        data.load_idx(tmp_path / "short.gz")
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(raw)[:-10])
+    with pytest.raises(ValueError, match="damaged or truncated gzip"):
+        data.load_idx(tmp_path / "cut.gz")
