@@ -98,3 +98,32 @@ def test_gzipped_idx_still_loads_and_reports_damage(tmp_path):
     (tmp_path / "cut.gz").write_bytes(gzip.compress(raw)[:-10])
     with pytest.raises(ValueError, match="damaged or truncated gzip"):
         data.load_idx(tmp_path / "cut.gz")
+
+
+# ---- npz: sizes checked from the zip directory and the .npy headers before allocating --------------
+def _npz_with_header_only(path, shape):
+    """An .npz whose x.npy has a valid header (magic included) for `shape` and no data."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("x.npy", buf.getvalue())
+
+
+def test_npz_whose_header_declares_more_than_it_holds_is_a_value_error(tmp_path):
+    path = tmp_path / "evil.npz"
+    _npz_with_header_only(path, (10**11,))  # 745 GiB declared, a few bytes stored
+    with pytest.raises(ValueError, match=r"'x' in .* declares shape \(100000000000,\).*holds"):
+        data.load_npz(path)
+
+
+def test_npz_member_beyond_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.npz"
+    np.savez_compressed(path, x=np.zeros((64, 64)), y=np.zeros(64))
+    monkeypatch.setattr(data.npz_loader, "MAX_NPZ_BYTES", 4096)
+    with pytest.raises(ValueError, match=r"'x' in .* is 32,896 bytes.*at most 4,096"):
+        data.load_npz(path)
+    monkeypatch.undo()
+    x, y = data.load_npz(path)
+    assert x.shape == (64, 64) and y.shape == (64,)

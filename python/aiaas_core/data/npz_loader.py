@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -11,6 +12,31 @@ import numpy as np
 from .._arrays import as_float32
 
 ALLOWED_NAMES = ("x", "y")
+MAX_NPZ_BYTES = 1 << 31  # uncompressed bytes one array may hold (checked before it is read)
+
+
+def _check_member(zf: zipfile.ZipFile, name: str, p: Path) -> None:
+    """Refuse, before numpy allocates anything, an array stored beyond MAX_NPZ_BYTES (a zip bomb) or
+    whose .npy header declares more data than the member holds (numpy would allocate the declared
+    size first: a few bytes could ask for terabytes)."""
+    info = zf.getinfo(f"{name}.npy")
+    if info.file_size > MAX_NPZ_BYTES:
+        raise ValueError(f"array {name!r} in {p} is {info.file_size:,} bytes; at most {MAX_NPZ_BYTES:,} are accepted")
+    try:
+        with zf.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(member)
+            header_end = member.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"array {name!r} in {p} is not a valid .npy member: {exc}") from None
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size - header_end:
+        raise ValueError(
+            f"array {name!r} in {p} declares shape {tuple(shape)} of {dtype} ({declared:,} bytes) but the file "
+            f"holds {max(info.file_size - header_end, 0):,} bytes of data (truncated or tampered)"
+        )
 
 
 def load_npz(path: str | os.PathLike, x_key: str | None = None,
@@ -58,6 +84,7 @@ def load_npz(path: str | os.PathLike, x_key: str | None = None,
         for role, name in (("x", x_key), ("y", y_key)):
             if name is None or name not in names:
                 continue
+            _check_member(archive.zip, name, p)
             try:
                 arrays[role] = archive[name]
             except ValueError as exc:  # object arrays need pickle, which we refuse
