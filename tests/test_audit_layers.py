@@ -104,3 +104,18 @@ def test_values_beyond_float32_are_named_as_such():
         model.fit(np.ones((4, 4)), np.array([1.0, -1e40, 0.0, 0.0]), verbose=0)
     with pytest.raises(ValueError, match="NaN or infinite"):
         model.predict(np.full((1, 4), np.inf), verbose=0)
+
+
+def test_predict_on_one_sample_without_its_batch_axis_says_how_to_batch_it():
+    dense = _compiled()
+    sample = np.arange(4, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"expects \(None, 4\).*one sample: pass x\[None\], shape \(1, 4\)"):
+        dense.predict(sample, verbose=0)
+    np.testing.assert_array_equal(dense.predict(sample[None], verbose=0), dense.predict(np.stack([sample]), verbose=0))
+    conv = keras.Sequential([keras.Input((5, 5, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(1)])
+    image = np.ones((5, 5, 1), np.float32)
+    with pytest.raises(ValueError, match=r"expects x of shape \(None, 5, 5, 1\), got \(5, 5, 1\) \(one sample: pass x\[None\]"):
+        conv.predict(image, verbose=0)
+    batch_of_one = conv.predict(image[None], verbose=0)
+    assert batch_of_one.shape == (1, 1)
+    np.testing.assert_allclose(batch_of_one, conv.predict(np.stack([image, image]), verbose=0)[:1], rtol=1e-6)

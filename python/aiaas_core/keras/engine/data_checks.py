@@ -53,15 +53,19 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
     if x is None:
         raise ValueError(f"{what} is required (an array whose first axis counts samples)")
     arr = as_float32(as_array(x, what), what, finite=True)
+    want = model._build_input_shape
+    # One sample without its batch axis (Keras refuses it too): say how to make it a batch of one.
+    one_sample = (f" (one sample: pass {what}[None], shape {(1,) + arr.shape})"
+                  if want is not None and arr.shape == tuple(want[1:]) else "")
     if arr.ndim < 2:
-        want = model._build_input_shape
         hint = f"; the model expects {tuple(want)}" if want is not None else ""
-        raise ValueError(f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}")
+        raise ValueError(
+            f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}{one_sample}"
+        )
     if len(arr) == 0:
         raise ValueError(f"{what} is empty (0 samples)")
-    want = model._build_input_shape
     if want is not None and arr.shape[1:] != tuple(want[1:]):
-        raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}")
+        raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}{one_sample}")
     return arr
 
 
