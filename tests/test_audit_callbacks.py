@@ -104,3 +104,68 @@ def test_checkpoint_path_naming_a_key_fit_will_not_log_fails_before_training(tmp
     # With validation the same path works and the value lands in the file name.
     hist = model.fit(X, Y, epochs=1, verbose=0, validation_split=0.25, callbacks=[ck])
     assert [p.name for p in tmp_path.iterdir()] == [f"m-{hist.history['val_loss'][0]:.2f}.keras"]
+
+
+# ---- hooks a tf.keras user overrides ------------------------------------------------------------
+class _Hooks(keras.callbacks.Callback):
+    """Overrides the tf.keras 2 spelling on_batch_end and the test/predict hooks."""
+
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def on_batch_end(self, batch, logs=None):
+        self.events.append(("batch_end", batch, sorted(logs)))
+
+    def on_test_begin(self, logs=None):
+        self.events.append(("test_begin",))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.events.append(("test_batch_end", batch))
+
+    def on_test_end(self, logs=None):
+        self.events.append(("test_end", sorted(logs)))
+
+    def on_predict_begin(self, logs=None):
+        self.events.append(("predict_begin",))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.events.append(("predict_batch_end", batch, sorted(logs)))
+
+    def on_predict_end(self, logs=None):
+        self.events.append(("predict_end",))
+
+
+def test_on_batch_end_fires_for_training_batches_like_keras():
+    model = _regression()
+    cb = _Hooks()
+    model.fit(X, Y, batch_size=20, epochs=1, verbose=0, callbacks=[cb])
+    assert cb.events == [("batch_end", 0, ["loss"]), ("batch_end", 1, ["loss"])]
+
+
+def test_validation_fires_the_test_hooks_with_unprefixed_logs():
+    model = _regression()
+    cb = _Hooks()
+    model.fit(X, Y, batch_size=20, epochs=1, verbose=0, callbacks=[cb], validation_split=0.5)
+    assert cb.events == [("batch_end", 0, ["loss"]), ("test_begin",), ("test_batch_end", 0), ("test_end", ["loss"])]
+
+
+def test_evaluate_and_predict_run_their_callbacks():
+    model = _regression()
+    cb = _Hooks()
+    model.evaluate(X, Y, batch_size=30, verbose=0, callbacks=[cb])
+    assert cb.events == [("test_begin",), ("test_batch_end", 0), ("test_batch_end", 1), ("test_end", ["loss"])]
+    assert cb.model is model
+    cb.events.clear()
+    out = model.predict(X, batch_size=30, verbose=0, callbacks=[cb])
+    assert out.shape == (40, 1)
+    assert cb.events == [("predict_begin",), ("predict_batch_end", 0, ["outputs"]),
+                         ("predict_batch_end", 1, ["outputs"]), ("predict_end",)]
+    with pytest.raises(TypeError, match="Callback instances"):
+        model.evaluate(X, Y, verbose=0, callbacks=["not a callback"])
+
+
+def test_predict_refuses_steps_instead_of_ignoring_it():
+    model = _regression()
+    with pytest.raises(ValueError, match="steps is not supported"):
+        model.predict(X, steps=1, verbose=0)

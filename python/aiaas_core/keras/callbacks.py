@@ -27,10 +27,24 @@ class Callback:
     def on_train_end(self, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+    # As in Keras, the training-batch hooks call the tf.keras 2 names, so either override works.
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
     def on_test_begin(self, logs=None): ...
     def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
 
 
 class History(Callback):
@@ -198,6 +212,11 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
+def _overrides(cb: Callback, *hooks: str) -> bool:
+    """Whether `cb` replaces any of `hooks` (in its class, or as an attribute like LambdaCallback)."""
+    return any(getattr(type(cb), h) is not getattr(Callback, h) or h in vars(cb) for h in hooks)
+
+
 class CallbackList:
     """Dispatches each hook to every callback (the History first)."""
 
@@ -208,14 +227,21 @@ class CallbackList:
                 raise TypeError(f"callbacks must be keras.callbacks.Callback instances, got {type(cb).__name__}")
             cb.set_model(model)
             cb.set_params(params)
-        # Only callbacks that override the per-batch hook cost time per batch.
-        self.batch_end = [cb for cb in self.callbacks
-                          if type(cb).on_train_batch_end is not Callback.on_train_batch_end
-                          or "on_train_batch_end" in vars(cb)]
-        self.batch_begin = [cb for cb in self.callbacks
-                            if type(cb).on_train_batch_begin is not Callback.on_train_batch_begin
-                            or "on_train_batch_begin" in vars(cb)]
+        # Only callbacks that override a per-batch hook cost time per batch.
+        self.batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_end", "on_batch_end")]
+        self.batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_begin", "on_batch_begin")]
+        self.test_batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_test_batch_begin")]
+        self.test_batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_test_batch_end")]
+        self.predict_batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_predict_batch_begin")]
+        self.predict_batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_predict_batch_end")]
 
     def call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
+
+
+def callback_list(callbacks, model, params: dict) -> CallbackList:
+    """`callbacks=` of fit / evaluate / predict, checked: None or a list of Callback instances."""
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of Callback instances, got {type(callbacks).__name__}")
+    return CallbackList(list(callbacks or []), model, params)

@@ -183,7 +183,7 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be a number in [0, 1), got {validation_split!r}")
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}")
+        raise TypeError(f"callbacks must be a list of Callback instances, got {type(callbacks).__name__}")
 
     xs = as_inputs(model, x)
     n = len(xs)
@@ -271,7 +271,10 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
                 break
         logs = running_logs() if seen else {"loss": float("nan")}
         if val is not None and not (model.stop_training and not seen):
-            val_logs = _evaluate_arrays(model, val[0], val[1], val_batch, metrics_for_eval(model, output_shape))
+            cbs.call("on_test_begin", {})
+            val_logs = _evaluate_arrays(model, val[0], val[1], val_batch, metrics_for_eval(model, output_shape),
+                                        cbs=cbs)
+            cbs.call("on_test_end", dict(val_logs))
             logs.update((f"val_{k}", v) for k, v in val_logs.items())
         progress.close(len(batches), logs)
         cbs.call("on_epoch_end", epoch, logs)
@@ -292,20 +295,32 @@ def metrics_for_eval(model, output_shape) -> list:
     return out
 
 
-def _evaluate_arrays(model, x, y, batch_size, metrics, progress: Progress | None = None) -> dict:
+def _evaluate_arrays(model, x, y, batch_size, metrics, progress: Progress | None = None,
+                     cbs: callbacks_mod.CallbackList | None = None) -> dict:
     for m in metrics:
         m.reset_state()
     total, seen = 0.0, 0
     call = _inference_fn(model)
+
+    def running_logs():
+        return {"loss": total / seen, **{m.name: m.result() for m in metrics}}
+
     for i, (s, e) in enumerate(_batches(len(x), batch_size)):
+        if cbs is not None:
+            for cb in cbs.test_batch_begin:
+                cb.on_test_batch_begin(i, {})
         y_pred = call(x[s:e])
         yb = y[s:e]
         total += model.loss.forward(y_pred, yb) * (e - s)
         seen += e - s
         for m in metrics:
             m.update_state(yb, y_pred)
+        if cbs is not None and cbs.test_batch_end:
+            batch_logs = running_logs()
+            for cb in cbs.test_batch_end:
+                cb.on_test_batch_end(i, batch_logs)
         if progress is not None:
-            progress.update(i + 1, lambda: {"loss": total / seen, **{m.name: m.result() for m in metrics}})
+            progress.update(i + 1, running_logs)
     logs = {"loss": total / seen}
     logs.update((m.name, m.result()) for m in metrics)
     return logs
@@ -338,9 +353,12 @@ def evaluate(model, x, y, *, batch_size=None, verbose="auto", return_dict=False,
     ys = as_targets(model, y, len(xs), output_shape)
     metrics = _resolve_metrics(model, output_shape)
     steps_total = len(_batches(len(xs), batch_size))
+    cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": steps_total})
     progress = Progress(verbose, steps_total, "Evaluate")
-    logs = _evaluate_arrays(model, xs, ys, batch_size, metrics, progress)
+    cbs.call("on_test_begin", {})
+    logs = _evaluate_arrays(model, xs, ys, batch_size, metrics, progress, cbs)
     progress.close(steps_total, logs)
+    cbs.call("on_test_end", dict(logs))
     if return_dict:
         return logs
     return logs["loss"] if len(logs) == 1 else list(logs.values())
@@ -348,20 +366,29 @@ def evaluate(model, x, y, *, batch_size=None, verbose="auto", return_dict=False,
 
 def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
     model._require_built("predict")
+    if steps is not None:
+        raise ValueError("predict: steps is not supported (x is an array: every sample is predicted)")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
     verbose = verbosity(verbose)
     xs = as_inputs(model, x)
     call = _inference_fn(model)
     batches = _batches(len(xs), batch_size)
+    cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": len(batches)})
     progress = Progress(verbose if len(batches) > 1 else 0, len(batches), "Predict")
+    cbs.call("on_predict_begin", {})
     out = None
     for i, (s, e) in enumerate(batches):
+        for cb in cbs.predict_batch_begin:
+            cb.on_predict_batch_begin(i, {})
         yb = call(xs[s:e])
         if out is None:
             out = np.empty((len(xs),) + yb.shape[1:], np.float32)
         out[s:e] = yb
+        for cb in cbs.predict_batch_end:
+            cb.on_predict_batch_end(i, {"outputs": yb})
         progress.update(i + 1, dict)
     progress.close(len(batches), {})
+    cbs.call("on_predict_end", {})
     return out
 
 
