@@ -119,3 +119,100 @@ def test_predict_on_one_sample_without_its_batch_axis_says_how_to_batch_it():
     batch_of_one = conv.predict(image[None], verbose=0)
     assert batch_of_one.shape == (1, 1)
     np.testing.assert_allclose(batch_of_one, conv.predict(np.stack([image, image]), verbose=0)[:1], rtol=1e-6)
+
+
+# ---- subclassed models: every layer call() uses must be tracked ---------------------------------------
+class _DictHeads(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.heads = {"hidden": layers.Dense(4, activation="relu"), "out": layers.Dense(1)}
+
+    def call(self, x):
+        return self.heads["out"](self.heads["hidden"](x))
+
+
+def _data():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    return x, x[:, :1] * 2.0
+
+
+def test_layers_in_a_dict_attribute_are_tracked_trained_and_saved(tmp_path):
+    # Keras tracks layers held in dicts; they used to be invisible: never trained (constant loss), no weights.
+    keras.utils.set_random_seed(1)
+    model = _DictHeads()
+    model.compile(keras.optimizers.SGD(learning_rate=0.1), "mse")
+    x, y = _data()
+    loss = model.fit(x, y, epochs=3, verbose=0).history["loss"]
+    assert loss[-1] < loss[0]
+    assert [n for n, _ in model.named_weights()] == ["heads.hidden.kernel", "heads.hidden.bias",
+                                                     "heads.out.kernel", "heads.out.bias"]
+    model.save_weights(tmp_path / "w.safetensors")
+    fresh = _DictHeads()
+    fresh(x[:1])
+    fresh.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+class _Inline(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(2)
+
+    def call(self, x):
+        return layers.Dense(1)(self.hidden(x))  # a new, untracked layer on every call
+
+
+def test_a_layer_call_uses_but_the_model_does_not_track_is_a_clear_error():
+    model = _Inline()
+    model.compile("sgd", "mse")
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"layer 'dense_?\d*' is called in _Inline.call\(\) but is not tracked"):
+        model.fit(x, y, epochs=1, verbose=0)
+    assert model.optimizer.iterations == 0
+
+
+class _Block(layers.Layer):
+    """Keras's custom-layer pattern: a Layer (not a Model) composing sublayers."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(units, activation="relu")
+        self.norm = layers.BatchNormalization()
+
+    def call(self, x, training=False):
+        return self.norm(self.dense(x), training=training)
+
+
+class _WithBlock(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.block = _Block(4)
+        self.out = layers.Dense(1)
+
+    def call(self, x, training=False):
+        return self.out(self.block(x, training=training))
+
+
+@pytest.mark.parametrize("make", [_WithBlock, lambda: keras.Sequential([keras.Input((3,)), _Block(4), layers.Dense(1)])],
+                         ids=["subclassed", "sequential"])
+def test_sublayers_of_a_custom_layer_are_trained_counted_and_saved(make, tmp_path):
+    keras.utils.set_random_seed(4)
+    model = make()
+    x, y = _data()
+    model(x[:1])
+    block = model.layers[0]
+    before = block.dense.get_weights()[0].copy()
+    # Dense 3*4+4, BatchNormalization 4 gamma, 4 beta (+ 4 + 4 moving statistics), Dense 4+1
+    assert block.count_params() == 16 + 16 and model.count_params() == 32 + 5
+    assert len(block.trainable_weights) == 4 and len(block.non_trainable_weights) == 2
+    model.compile(keras.optimizers.SGD(learning_rate=0.05), "mse")
+    loss = model.fit(x, y, epochs=3, batch_size=8, verbose=0).history["loss"]
+    assert loss[-1] < loss[0] and not np.array_equal(before, block.dense.get_weights()[0])
+    names = [n for n, _ in model.named_weights()]
+    assert any(n.endswith("dense.kernel") for n in names) and any(n.endswith("norm.moving_mean") for n in names)
+    model.save_weights(tmp_path / "w.safetensors")
+    fresh = make()
+    fresh(x[:1])
+    fresh.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))

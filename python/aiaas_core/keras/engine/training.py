@@ -24,6 +24,7 @@ class _Plan:
         self.model = model
         leaves = model._leaf_layers()
         self.params: list[np.ndarray] = []
+        self.leaf_ids = {id(layer) for layer in leaves}
         self.train_layers: list[tuple] = []  # (layer, zero grads used when the layer was not called)
         for layer in leaves:
             tw = layer.trainable_weights
@@ -87,6 +88,14 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
         backend.state.step_seed = None
     if not entries:
         raise ValueError(f"model {model.name!r} has no layers that can be trained: call() used no keras layers")
+    if plan.chain is None:
+        for layer, _, _, _ in entries:
+            if id(layer) not in plan.leaf_ids and layer.weights:
+                raise ValueError(
+                    f"layer {layer.name!r} is called in {type(model).__name__}.call() but is not tracked by the model, "
+                    "so it would be neither trained nor saved: create it in __init__ (or build) and keep it as an "
+                    "attribute, or in a list or dict attribute"
+                )
     last_layer, last_ctx, _, last_out = entries[-1]
     if last_out is not y_pred:
         raise ValueError(

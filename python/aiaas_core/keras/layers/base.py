@@ -105,19 +105,90 @@ class Layer:
         self._weights.append(var)
         return var
 
+    # ---- sublayers ---------------------------------------------------------------------------
+    # Keras tracks the layers a layer (or model) holds as attributes, directly or in a list, tuple or
+    # dict: their weights are this layer's weights, trained, counted and saved with it.
+    # Attributes of the framework itself that hold layers but are not children by attribute path:
+    _UNTRACKED = frozenset({"_layers", "_input_layer", "_tracked"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._UNTRACKED and not name.startswith("__"):
+            tracked = self.__dict__.get("_tracked")
+            if _holds_layers(value):
+                if tracked is None:
+                    tracked = self.__dict__["_tracked"] = {}
+                tracked[name] = value
+            elif tracked is not None:
+                tracked.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def _children(self) -> list[tuple[str, "Layer"]]:
+        """(attribute path, layer) of the direct sublayers, in definition order."""
+        out = []
+        for name, value in self.__dict__.get("_tracked", {}).items():
+            if isinstance(value, Layer):
+                out.append((name, value))
+            elif isinstance(value, dict):
+                out.extend((f"{name}.{key}", v) for key, v in value.items())
+            else:
+                out.extend((f"{name}.{i}", v) for i, v in enumerate(value))
+        return out
+
+    def _sublayers(self) -> list["Layer"]:
+        """The direct sublayers, each once."""
+        seen, out = set(), []
+        for _, layer in self._children():
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+        return out
+
+    def _leaf_layers(self) -> list["Layer"]:
+        """Every layer below this one that holds no sublayers (the ones that run kernels), each once."""
+        seen, out = set(), []
+        for child in self._sublayers():
+            for leaf in (child._leaf_layers() if child._children() else [child]):
+                if id(leaf) not in seen:
+                    seen.add(id(leaf))
+                    out.append(leaf)
+        return out
+
+    def named_weights(self) -> list[tuple[str, Variable]]:
+        """(stable name, variable): own weights by name ("kernel"), a sublayer's by attribute path
+        ("conv1.kernel", "heads.0.bias"; "layers.0.kernel" in a Sequential)."""
+        seen, out = set(), []
+        for w in self._weights:
+            seen.add(id(w))
+            out.append((w.name, w))
+        for path, layer in self._children():
+            for name, var in layer.named_weights():
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    out.append((f"{path}.{name}", var))
+        return out
+
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights)
+        if "_tracked" not in self.__dict__:
+            return list(self._weights)
+        return [v for _, v in self.named_weights()]
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self._weights if w.trainable] if self.trainable else []
+        if not self.trainable:
+            return []
+        seen, out = set(), []
+        for w in [w for w in self._weights if w.trainable] + [
+                w for layer in self._sublayers() for w in layer.trainable_weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        if not self.trainable:
-            return list(self._weights)
-        return [w for w in self._weights if not w.trainable]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     @property
     def variables(self) -> list[Variable]:
@@ -269,6 +340,17 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _holds_layers(value) -> bool:
+    """A layer, or a non-empty list/tuple of layers, or a non-empty dict of str -> layer."""
+    if isinstance(value, Layer):
+        return True
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(isinstance(v, Layer) for v in value)
+    if isinstance(value, dict):
+        return bool(value) and all(isinstance(k, str) and isinstance(v, Layer) for k, v in value.items())
+    return False
 
 
 _TAKES_TRAINING: dict[type, bool] = {}
