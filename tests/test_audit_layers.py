@@ -216,3 +216,20 @@ def test_sublayers_of_a_custom_layer_are_trained_counted_and_saved(make, tmp_pat
     fresh(x[:1])
     fresh.load_weights(tmp_path / "w.safetensors")
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_summary_columns_never_run_together():
+    model = keras.Sequential([keras.Input((10, 1)), layers.LSTM(32, return_sequences=True), layers.Dense(1),
+                              layers.BatchNormalization(name="a_rather_long_batch_normalization_name")])
+    lines = []
+    model.summary(print_fn=lines.append)
+    cols = lines[2].index("Output Shape"), lines[2].index("Param #")
+    body = lines[4:lines.index("=" * 78, 4)]
+    for line in body:  # every column starts where its header does, after a space
+        for c in cols:
+            assert len(line) <= c or line[c - 1] == " ", line
+    first_column = "".join(line[:cols[0]].strip() for line in body)
+    assert "a_rather_long_batch_normalization_name(BatchNormalization)" in first_column
+    assert sum("(None, 10, 1)" in line for line in body) == 2
+    assert [l for l in lines if l.startswith(("Total", "Trainable", "Non-trainable"))] == [
+        "Total params: 4,389", "Trainable params: 4,387", "Non-trainable params: 2"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import textwrap
+
 from .trace import record_calls
 
 
@@ -26,14 +29,18 @@ def summary(model, line_length: int | None = None, print_fn=None) -> None:
     cols = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33))
     shapes = _output_shapes(model)
 
-    def row(*cells):
-        return "".join(str(c).ljust(w) for c, w in zip(cells, cols)).rstrip()
+    def rows(*cells) -> list[str]:
+        # A cell wider than its column wraps onto the next lines (as Keras's table does), so the
+        # columns never run together.
+        parts = [textwrap.wrap(str(c), w - 1, break_on_hyphens=False) or [""] for c, w in zip(cells, cols)]
+        return ["".join(p.ljust(w) for p, w in zip(line, cols)).rstrip()
+                for line in itertools.zip_longest(*parts, fillvalue="")]
 
-    lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"), "=" * width]
+    lines = [f'Model: "{model.name}"', "_" * width, *rows("Layer (type)", "Output Shape", "Param #"), "=" * width]
     for layer in model.layers:
         shape = shapes.get(id(layer))
         params = layer.count_params() if layer.built else 0
-        lines.append(row(f"{layer.name} ({type(layer).__name__})", shape if shape is not None else "?", f"{params:,}"))
+        lines += rows(f"{layer.name} ({type(layer).__name__})", shape if shape is not None else "?", f"{params:,}")
     lines.append("=" * width)
     total = model.count_params()
     trainable = int(sum(w.value.size for w in model.trainable_weights))
