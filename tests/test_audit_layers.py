@@ -233,3 +233,15 @@ def test_summary_columns_never_run_together():
     assert sum("(None, 10, 1)" in line for line in body) == 2
     assert [l for l in lines if l.startswith(("Total", "Trainable", "Non-trainable"))] == [
         "Total params: 4,389", "Trainable params: 4,387", "Non-trainable params: 2"]
+
+
+def test_regularizer_and_constraint_arguments_are_named_as_unsupported():
+    with pytest.raises(ValueError, match="Dense: kernel_regularizer not supported"):
+        layers.Dense(2, kernel_regularizer="l2")
+    with pytest.raises(ValueError, match="Conv2D: bias_constraint, kernel_constraint not supported"):
+        layers.Conv2D(2, 3, kernel_constraint="max_norm", bias_constraint="non_neg")
+    # Keras's defaults (None) are accepted, as in a config written by Keras.
+    dense = layers.Dense(2, kernel_regularizer=None, activity_regularizer=None)
+    assert dense.units == 2 and "kernel_regularizer" not in dense.get_config()
+    with pytest.raises(TypeError, match="unexpected argument"):
+        layers.Dense(2, unitz=3)

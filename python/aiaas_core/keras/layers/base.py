@@ -78,6 +78,13 @@ class Layer:
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, batch_input_shape=None, batch_size=None, **kwargs):
+        unsupported = sorted(k for k, v in kwargs.items() if k in _NONE_ONLY_KEYS and v is not None)
+        if unsupported:  # Keras arguments this implementation does not have: say so, not "unexpected"
+            raise ValueError(
+                f"{type(self).__name__}: {', '.join(unsupported)} not supported (regularizers and constraints are "
+                "not implemented; leave them None)"
+            )
+        kwargs = {k: v for k, v in kwargs.items() if k not in _NONE_ONLY_KEYS}
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: unexpected argument(s) {', '.join(sorted(kwargs))}"
