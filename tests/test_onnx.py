@@ -139,11 +139,45 @@ def test_batch_axis_is_dynamic(tmp_path):
         np.testing.assert_allclose(run_onnx(path, x), model.predict(x, verbose=0), atol=1e-5)
 
 
+class Doubler(L.Layer):  # a user layer with its own forward: nothing the exporter can translate
+    def forward(self, x, training):
+        return x * 2.0, None
+
+
 def test_unsupported_layer_is_a_clear_error(tmp_path):
-    model = keras.Sequential([L.Dense(4, input_shape=(3,)), L.BatchNormalization()])
-    with pytest.raises(NotImplementedError, match="BatchNormalization.*not supported"):
+    model = keras.Sequential([L.Dense(4, input_shape=(3,)), Doubler()])
+    with pytest.raises(NotImplementedError, match="Doubler.*not supported"):
         export_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _trained_batchnorm(model, x):
+    """Fit a little so the moving statistics are not the initial 0 / 1."""
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((len(x),) + model.output_shape[1:], np.float32), epochs=2, batch_size=4, verbose=0)
+    mm = [l for l in model.layers if isinstance(l, L.BatchNormalization)][0]
+    assert not np.allclose(mm.get_weights()[-2], 0.0)
+    return model
+
+
+def test_batchnorm_after_dense_and_inside_a_conv_stack(tmp_path):
+    keras.set_random_seed(8)
+    x = randn(12, 5, seed=1) * 3 + 1
+    dense = _trained_batchnorm(keras.Sequential([L.Dense(4, input_shape=(5,)), L.BatchNormalization(),
+                                                 L.Activation("relu"), L.Dense(2)]), x)
+    assert_matches(dense, x, tmp_path, "dense.onnx")
+    img = randn(8, 6, 6, 2, seed=2) * 2 + 0.5
+    conv = _trained_batchnorm(keras.Sequential([
+        L.Conv2D(3, 3, input_shape=(6, 6, 2)), L.BatchNormalization(center=False), L.MaxPooling2D(),
+        L.BatchNormalization(scale=False), L.Flatten(), L.Dense(2)]), img)
+    assert_matches(conv, img, tmp_path, "conv.onnx")
+
+
+def test_embedding_lstm_text_model(tmp_path):
+    keras.set_random_seed(9)
+    model = keras.Sequential([L.Embedding(20, 4, input_length=7), L.LSTM(5), L.Dense(1, activation="sigmoid")])
+    ids = np.random.default_rng(3).integers(0, 20, (6, 7)).astype(np.float32)
+    assert_matches(model, ids, tmp_path)
 
 
 class SeedConvNet(keras.Model):  # seed 000's ConvNet, smaller
