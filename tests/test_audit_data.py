@@ -127,3 +127,26 @@ def test_npz_member_beyond_the_size_limit_is_refused_before_reading(tmp_path, mo
     monkeypatch.undo()
     x, y = data.load_npz(path)
     assert x.shape == (64, 64) and y.shape == (64,)
+
+
+# ---- CSV: cells numpy would turn into inf, and files that are not UTF-8 -------------------------------
+@pytest.mark.parametrize("text,where", [
+    ("a,b,y\n1,2,0\n3,inf,1\n", r"row 3, column 'b': value 'inf'"),
+    ("a,b,y\n1,-1e39,0\n", r"row 2, column 'b': value '-1e39'"),  # finite in float64, inf in float32
+    ("a,y\n1,0\n2,1e300\n", r"row 3, column 'y': value '1e300'"),   # a numeric label
+])
+def test_csv_infinite_or_out_of_range_cells_are_named(tmp_path, text, where):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=where + r".*infinite or beyond float32's range"):
+        data.load_csv(path, "y")
+
+
+def test_csv_that_is_not_utf8_says_so(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("city,y\n1,Zürich\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv is not UTF-8 text \(it holds byte 0xfc.*save it as UTF-8"):
+        data.load_csv(path, "y")
+    path.write_bytes("city,y\n1,Zürich\n".encode("utf-8"))
+    x, y, cols = data.load_csv(path, "y")
+    assert y.tolist() == ["Zürich"] and cols == ["city"]
