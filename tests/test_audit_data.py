@@ -150,3 +150,16 @@ def test_csv_that_is_not_utf8_says_so(tmp_path):
     path.write_bytes("city,y\n1,Zürich\n".encode("utf-8"))
     x, y, cols = data.load_csv(path, "y")
     assert y.tolist() == ["Zürich"] and cols == ["city"]
+
+
+def test_npz_with_infinite_features_is_refused_but_nan_means_missing(tmp_path):
+    x = np.ones((3, 2))
+    x[0, 1] = np.nan
+    np.savez(tmp_path / "ok.npz", x=x, y=np.arange(3))
+    got, _ = data.load_npz(tmp_path / "ok.npz")
+    assert np.isnan(got[0, 1]) and np.isfinite(got[1:]).all()
+    for bad in (np.inf, -1e300):
+        x[2, 0] = bad
+        np.savez(tmp_path / "bad.npz", x=x, y=np.arange(3))
+        with pytest.raises(ValueError, match=r"array 'x' .* holds 1 infinite value\(s\) or value\(s\) beyond float32"):
+            data.load_npz(tmp_path / "bad.npz")

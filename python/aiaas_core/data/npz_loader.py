@@ -12,6 +12,7 @@ import numpy as np
 from .._arrays import as_float32
 
 ALLOWED_NAMES = ("x", "y")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_NPZ_BYTES = 1 << 31  # uncompressed bytes one array may hold (checked before it is read)
 
 
@@ -92,7 +93,17 @@ def load_npz(path: str | os.PathLike, x_key: str | None = None,
                     f"array {name!r} in {p} is an object array (needs pickle); "
                     f"expected a numeric (or, for y, string) array: {exc}"
                 ) from None
-    x = as_float32(arrays["x"], "x in npz")
+    raw_x = arrays["x"]
+    if raw_x.dtype.kind == "f" and raw_x.size:
+        # NaN marks a missing value; inf (or a float64 beyond float32, which the cast makes inf) is an error.
+        with np.errstate(invalid="ignore"):
+            bad = int(np.count_nonzero(np.isinf(raw_x) | (np.abs(raw_x) > _FLOAT32_MAX)))
+        if bad:
+            raise ValueError(
+                f"array {x_key!r} in {p} holds {bad} infinite value(s) or value(s) beyond float32's range "
+                f"(|v| <= {_FLOAT32_MAX:.3g}); expected finite numbers (NaN for a missing value)"
+            )
+    x = as_float32(raw_x, "x in npz")
     if x.ndim < 1:
         raise ValueError(f"x in {p} must have a sample axis, got a 0-D array")
     y = arrays.get("y")
