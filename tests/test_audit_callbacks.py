@@ -169,3 +169,32 @@ def test_predict_refuses_steps_instead_of_ignoring_it():
     model = _regression()
     with pytest.raises(ValueError, match="steps is not supported"):
         model.predict(X, steps=1, verbose=0)
+
+
+# ---- learning-rate callbacks a tf.keras program uses ------------------------------------------------
+def test_learning_rate_scheduler_sets_the_rate_each_epoch_and_logs_it():
+    model = _regression(lr=0.1)
+    seen = []
+    sched = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch else lr)
+    spy = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, l: seen.append(model.optimizer.learning_rate))
+    hist = model.fit(X, Y, epochs=3, batch_size=40, verbose=0, callbacks=[sched, spy])
+    assert seen == pytest.approx([0.1, 0.05, 0.025])
+    assert hist.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.025])
+    # The one-argument schedule of older tf.keras works too; a non-number is refused with the value.
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: 0.01 * (epoch + 1))])
+    assert model.optimizer.learning_rate == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="schedule.*float.*'fast'"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[keras.callbacks.LearningRateScheduler(lambda e, lr: "fast")])
+
+
+def test_reduce_lr_on_plateau_cuts_the_rate_after_patience_epochs_without_improvement():
+    model = _regression(lr=0.2)
+    # mode="max" on a falling loss: no epoch after the first improves, so the rate is cut every
+    # `patience` epochs, down to min_lr. As in Keras, an epoch logs the rate it trained with (the
+    # cut at its end shows from the next epoch on).
+    cb = keras.callbacks.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=2, min_lr=0.06)
+    hist = model.fit(X, Y, epochs=7, batch_size=40, verbose=0, callbacks=[cb])
+    assert hist.history["learning_rate"] == pytest.approx([0.2, 0.2, 0.2, 0.1, 0.1, 0.06, 0.06])
+    assert model.optimizer.learning_rate == pytest.approx(0.06)
+    with pytest.raises(ValueError, match="factor"):
+        keras.callbacks.ReduceLROnPlateau(factor=1.5)

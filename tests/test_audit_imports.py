@@ -51,3 +51,11 @@ def test_tf_random_set_seed_seeds_like_set_random_seed():
     np.testing.assert_array_equal(outs[0], outs[1])
     from aiaas_core.random import set_seed
     assert set_seed is tf.random.set_seed
+
+
+def test_backend_clear_session_floatx_epsilon():
+    import aiaas_core as tf
+    tf.keras.layers.Dense(1)
+    tf.keras.backend.clear_session()
+    assert tf.keras.layers.Dense(1).name == "dense" and tf.keras.layers.Dense(1).name == "dense_1"
+    assert tf.keras.backend.floatx() == "float32" and tf.keras.backend.epsilon() == 1e-7

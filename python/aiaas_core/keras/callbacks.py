@@ -202,6 +202,86 @@ class LambdaCallback(Callback):
                 setattr(self, hook, fn)
 
 
+def _learning_rate(model) -> float:
+    return float(model.optimizer.learning_rate)
+
+
+class LearningRateScheduler(Callback):
+    """At each epoch start, learning_rate = schedule(epoch, learning_rate) (or schedule(epoch), the
+    older form); the rate is logged as "learning_rate" at each epoch end."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler needs a callable schedule(epoch, lr), got {schedule!r}")
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        try:
+            rate = self.schedule(epoch, _learning_rate(self.model))
+        except TypeError:  # Keras falls back to the one-argument schedule(epoch)
+            rate = self.schedule(epoch)
+        if isinstance(rate, bool) or not isinstance(rate, (float, int, np.floating, np.integer)):
+            raise ValueError(f"LearningRateScheduler: the schedule must return a float, got {rate!r}")
+        self.model.optimizer.learning_rate = float(rate)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(rate)}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = _learning_rate(self.model)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by `factor` when `monitor` has not improved by `min_delta` for
+    `patience` epochs (then wait `cooldown` epochs), never below `min_lr` (Keras 3 semantics)."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        super().__init__()
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise ValueError(f"ReduceLROnPlateau factor must be in (0, 1), got {factor!r}")
+        for what, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"ReduceLROnPlateau {what} must be an int >= 0, got {value!r}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), patience, verbose
+        self.mode = _monitor_mode(monitor, mode)
+        self.min_delta, self.cooldown, self.min_lr = abs(float(min_delta)), cooldown, float(min_lr)
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = self.cooldown_counter = 0
+
+    def _better(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = _learning_rate(self.model)
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(f"ReduceLROnPlateau: metric {self.monitor!r} is not in the logs ({', '.join(logs)})",
+                          RuntimeWarning, stacklevel=2)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._better(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = _learning_rate(self.model)
+                if old > np.float32(self.min_lr):
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose:
+                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
 class TerminateOnNaN(Callback):
     """Stop training when a batch loss is NaN or infinite."""
 
@@ -218,7 +298,7 @@ def _overrides(cb: Callback, *hooks: str) -> bool:
 
 
 class CallbackList:
-    """Dispatches each hook to every callback (the History first)."""
+    """Dispatches each hook to every callback (the History last, as in Keras)."""
 
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks)

@@ -219,7 +219,7 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     history = callbacks_mod.History()
     cb_list = list(callbacks or [])
     if not any(isinstance(c, callbacks_mod.History) for c in cb_list):
-        cb_list.insert(0, history)
+        cb_list.append(history)  # last, as in Keras: it records what other callbacks add to the logs
     else:
         history = next(c for c in cb_list if isinstance(c, callbacks_mod.History))
     batches = _batches(n, batch_size)
