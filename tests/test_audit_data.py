@@ -163,3 +163,37 @@ def test_npz_with_infinite_features_is_refused_but_nan_means_missing(tmp_path):
         np.savez(tmp_path / "bad.npz", x=x, y=np.arange(3))
         with pytest.raises(ValueError, match=r"array 'x' .* holds 1 infinite value\(s\) or value\(s\) beyond float32"):
             data.load_npz(tmp_path / "bad.npz")
+
+
+# ---- train_test_split(stratify=...) -------------------------------------------------------------------
+@pytest.mark.parametrize("counts,test_size,seed", [
+    ((50, 30, 20), 0.2, 0), ((7, 7, 7, 3), 0.25, 1), ((5, 4), 3, 42), ((2, 2, 2, 2, 2), 0.5, 7),
+    ((40, 9), 0.33, 3),
+])
+def test_stratified_split_picks_sklearns_rows(counts, test_size, seed):
+    from sklearn.model_selection import train_test_split as sk_split
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    x = np.arange(len(y) * 2, dtype=np.float32).reshape(len(y), 2)
+    ours = data.train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
+    theirs = sk_split(x, y, test_size=test_size, random_state=seed, stratify=y)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    # each class keeps its share (to within one sample) in the test part
+    share = np.bincount(ours[3], minlength=len(counts)) / len(ours[3])
+    assert np.all(np.abs(share - np.array(counts) / sum(counts)) <= 1 / len(ours[3]) + 1e-9)
+
+
+def test_stratified_split_on_one_hot_rows_and_errors():
+    y = np.repeat(np.arange(3), 10)
+    onehot = np.eye(3)[y]
+    a = data.train_test_split(np.arange(30), onehot, test_size=0.2, random_state=5, stratify=onehot)
+    assert sorted(a[3].argmax(1).tolist()) == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match=r"classes \[2\] have a single sample"):
+        data.train_test_split(np.arange(5), stratify=np.array([0, 0, 1, 1, 2]))
+    with pytest.raises(ValueError, match="cannot each hold all 3 classes"):
+        data.train_test_split(np.arange(30), y, test_size=2, stratify=y)
+    with pytest.raises(ValueError, match="shuffle=True"):
+        data.train_test_split(np.arange(30), y, shuffle=False, stratify=y)
+    with pytest.raises(ValueError, match="one label per sample"):
+        data.train_test_split(np.arange(30), y, stratify=y[:5])
