@@ -55,3 +55,11 @@ def test_a_member_larger_than_any_valid_model_is_refused_before_reading(saved, t
 def test_a_normal_file_still_loads(saved):
     model = tf.load_model(saved)
     assert model.optimizer.iterations == 1
+
+
+def test_a_directory_is_named_as_such(tmp_path):
+    (tmp_path / "saved_model").mkdir()
+    with pytest.raises(ValueError, match="is a directory, not a model file"):
+        tf.load_model(tmp_path / "saved_model")
+    with pytest.raises(ValueError, match="not found"):
+        tf.load_model(tmp_path / "missing.keras")

@@ -286,6 +286,11 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 
 
 def _read_members(path: str) -> dict[str, bytes]:
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path} is a directory, not a model file: load_model reads the single file model.save writes "
+            "(a TensorFlow SavedModel folder cannot be loaded)"
+        )
     if not os.path.isfile(path):
         raise ValueError(f"model file not found: {path}")
     try:
