@@ -198,3 +198,16 @@ def test_reduce_lr_on_plateau_cuts_the_rate_after_patience_epochs_without_improv
     assert model.optimizer.learning_rate == pytest.approx(0.06)
     with pytest.raises(ValueError, match="factor"):
         keras.callbacks.ReduceLROnPlateau(factor=1.5)
+
+
+def test_checkpoint_initial_value_threshold_must_be_beaten(tmp_path):
+    model = _regression()
+    first = model.fit(X, Y, epochs=1, batch_size=40, verbose=0).history["loss"][0]
+    ck = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="loss", save_best_only=True,
+                                         initial_value_threshold=first / 1e6)
+    model.fit(X, Y, epochs=2, batch_size=40, verbose=0, callbacks=[ck])
+    assert list(tmp_path.iterdir()) == []  # nothing beat the threshold
+    ck = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="loss", save_best_only=True,
+                                         initial_value_threshold=first * 10)
+    model.fit(X, Y, epochs=1, batch_size=40, verbose=0, callbacks=[ck])
+    assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]

@@ -133,7 +133,7 @@ class ModelCheckpoint(Callback):
     """Save the model (or its weights) at each epoch end; `filepath` may hold `{epoch}` and log keys."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch"):
+                 save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
         if not isinstance(filepath, (str, os.PathLike)):
             raise TypeError(f"filepath must be a path, got {type(filepath).__name__}")
@@ -142,7 +142,12 @@ class ModelCheckpoint(Callback):
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.mode = _monitor_mode(monitor, mode)
-        self.best = math.inf if self.mode == "min" else -math.inf
+        if initial_value_threshold is not None:  # Keras: a model must beat this to be saved at all
+            if isinstance(initial_value_threshold, bool) or not isinstance(initial_value_threshold, (int, float)):
+                raise TypeError(f"initial_value_threshold must be a number, got {initial_value_threshold!r}")
+            self.best = float(initial_value_threshold)
+        else:
+            self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_train_begin(self, logs=None):
         # Fail before the first step, not after an epoch of training: the model must be savable
