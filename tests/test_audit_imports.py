@@ -59,3 +59,14 @@ def test_backend_clear_session_floatx_epsilon():
     tf.keras.backend.clear_session()
     assert tf.keras.layers.Dense(1).name == "dense" and tf.keras.layers.Dense(1).name == "dense_1"
     assert tf.keras.backend.floatx() == "float32" and tf.keras.backend.epsilon() == 1e-7
+
+
+def test_tf_nn_activations_work_as_layer_activations():
+    import aiaas_core as tf
+    x = np.array([[-2.0, 0.5, 3.0]], np.float32)
+    for fn, name in ((tf.nn.relu, "relu"), (tf.nn.sigmoid, "sigmoid"), (tf.nn.softmax, "softmax"),
+                     (tf.nn.tanh, "tanh"), (tf.nn.leaky_relu, "leaky_relu")):
+        layer = tf.keras.layers.Dense(3, activation=fn)
+        assert layer.get_config()["activation"] == name
+        np.testing.assert_array_equal(fn(x), getattr(tf.keras.activations, name)(x))
+    np.testing.assert_allclose(tf.nn.relu(x), [[0.0, 0.5, 3.0]])

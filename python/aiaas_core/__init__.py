@@ -29,9 +29,15 @@ random = _types.ModuleType(f"{__name__}.random", "`tf.random.set_seed` for Tenso
 random.set_seed = keras.utils.set_random_seed
 _sys.modules.setdefault(random.__name__, random)
 
+# `Dense(64, activation=tf.nn.relu)`: TensorFlow's activation functions are the Keras ones.
+nn = _types.ModuleType(f"{__name__}.nn", "`tf.nn` activation functions (the keras.activations ones).")
+for _name in ("relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"):
+    setattr(nn, _name, getattr(activations, _name))
+_sys.modules.setdefault(nn.__name__, nn)
+
 __all__ = [
     "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",
-    "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx", "random",
+    "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx", "random", "nn",
 ]
 
 
