@@ -63,3 +63,49 @@ def test_a_directory_is_named_as_such(tmp_path):
         tf.load_model(tmp_path / "saved_model")
     with pytest.raises(ValueError, match="not found"):
         tf.load_model(tmp_path / "missing.keras")
+
+
+# ---- a Sequential inside a Sequential (a feature extractor plus a head) --------------------------------
+def _nested():
+    keras.utils.set_random_seed(6)
+    features = keras.Sequential([keras.Input((4,)), layers.Dense(6, activation="relu"), layers.Dense(3)],
+                                name="features")
+    return keras.Sequential([features, layers.Dense(2, activation="softmax")], name="classifier")
+
+
+def test_nested_sequential_saves_loads_and_resumes(tmp_path):
+    x = np.random.default_rng(1).normal(size=(24, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = _nested()
+    model.compile(keras.optimizers.Adam(learning_rate=1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    model.save(tmp_path / "nested.keras")
+    loaded = tf.load_model(tmp_path / "nested.keras")
+    assert [type(l).__name__ for l in loaded.layers] == ["Sequential", "Dense"]
+    assert loaded.layers[0].name == "features" and [l.name for l in loaded.layers[0].layers] == \
+        [l.name for l in model.layers[0].layers]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 6
+    a = model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False).history
+    b = loaded.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False).history
+    assert a == b
+
+
+def test_nested_sequential_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = _nested()
+    x = np.random.default_rng(2).normal(size=(5, 4)).astype(np.float32)
+    tf.export_onnx(model, tmp_path / "nested.onnx")
+    got = ort.InferenceSession(str(tmp_path / "nested.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["output"], {"input": x})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_config_nesting_is_bounded():
+    inner = {"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 2]}},
+        {"class_name": "Dense", "config": {"units": 2}}]}}
+    for _ in range(saving.MAX_NESTING + 1):
+        inner = {"class_name": "Sequential", "config": {"layers": [inner]}}
+    with pytest.raises(ValueError, match=f"nested deeper than {saving.MAX_NESTING}"):
+        keras.models.model_from_config(inner)

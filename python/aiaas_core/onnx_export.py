@@ -109,12 +109,13 @@ def _model_layers(model) -> list:
     from .keras.engine.model import Model
     from .keras.engine.trace import layer_chain
 
-    if type(model).__name__ == "Sequential":
-        layers = list(getattr(model, "layers", []))
-    elif isinstance(model, Model):
+    direct = list(getattr(model, "layers", [])) if type(model).__name__ == "Sequential" else None
+    if direct is not None and all(type(layer).runs_a_kernel() for layer in direct):
+        layers = direct  # the layers themselves: an unbuilt model can be exported with input_shape=
+    elif isinstance(model, Model):  # subclassed, or a Sequential holding models: the traced chain
         if not model.built:
             raise ValueError(
-                f"ONNX export: subclassed model {model.name!r} is not built yet; call it on data or fit it first"
+                f"ONNX export: model {model.name!r} is not built yet; call it on data or fit it first"
             )
         layers = layer_chain(model)
     else:

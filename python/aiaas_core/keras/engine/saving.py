@@ -18,6 +18,7 @@ from ..layers.base import InputLayer, Layer, claim_unique_name
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
 MAX_LAYERS = 1000
+MAX_NESTING = 8  # Sequential inside Sequential, levels deep
 MAX_PARAMS = 100_000_000  # 400 MB of float32: a config asking for more is refused before allocating
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
 # The largest members a valid file can hold (MAX_PARAMS float32 weights, at most 3 optimizer slots
@@ -35,7 +36,11 @@ def sequential_config(model) -> dict:
     layers = [{"class_name": "InputLayer",
                "config": {"name": model._input_layer.name if model._input_layer else f"{model.name}_input",
                           "batch_shape": list(model._build_input_shape), "dtype": "float32"}}]
+    from .sequential import Sequential
     for layer in model.layers:
+        if type(layer) is Sequential:  # a nested Sequential (a feature extractor and a head): its own config
+            layers.append({"class_name": "Sequential", "config": sequential_config(layer)})
+            continue
         if type(layer).__name__ not in LAYER_CLASSES or type(layer) is not LAYER_CLASSES[type(layer).__name__]:
             raise NotImplementedError(
                 f"layer {layer.name!r} ({type(layer).__name__}) is not a built-in layer and cannot be saved in a "
@@ -78,10 +83,15 @@ def _input_shape_of(first: dict, layer_cfg: dict | None) -> tuple | None:
 
 def model_from_config(config: Any, custom_objects=None):
     """A built Sequential from a Keras-style config dict. Every field is checked: an unknown
-    class_name, a bad argument or a missing input shape is a ValueError naming the layer and field."""
-    from .sequential import Sequential
+    class_name, a bad argument or a missing input shape is a ValueError naming the layer and field.
+    A layer may itself be a Sequential config (nested at most MAX_NESTING deep; MAX_LAYERS in all)."""
     if custom_objects:
         raise ValueError("custom_objects are not supported: configs may only name built-in layers")
+    return _sequential_from_config(config, depth=0, budget=[MAX_LAYERS])
+
+
+def _sequential_from_config(config: Any, depth: int, budget: list[int]):
+    from .sequential import Sequential
     if not isinstance(config, dict):
         raise ValueError(f"model config must be a JSON object, got {type(config).__name__}")
     cls_name = config.get("class_name")
@@ -98,8 +108,10 @@ def model_from_config(config: Any, custom_objects=None):
     entries = body.get("layers")
     if not isinstance(entries, list) or not entries:
         raise ValueError("Sequential config field 'layers' must be a non-empty list")
-    if len(entries) > MAX_LAYERS:
-        raise ValueError(f"Sequential config has {len(entries)} layers; at most {MAX_LAYERS} are accepted")
+    budget[0] -= len(entries)
+    if budget[0] < 0:
+        raise ValueError(f"the model config has more than {MAX_LAYERS} layers (nested ones included); at most "
+                         f"{MAX_LAYERS} are accepted")
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise ValueError("Sequential config field 'name' must be a string")
@@ -115,6 +127,18 @@ def model_from_config(config: Any, custom_objects=None):
             raise ValueError(f"layer {i}: unknown field(s) {sorted(extra)}")
         cname = entry.get("class_name")
         cfg = entry.get("config", {})
+        if cname == "Sequential":
+            if depth >= MAX_NESTING:
+                raise ValueError(f"layer {i}: Sequential models nested deeper than {MAX_NESTING} levels are refused")
+            try:
+                layer = _sequential_from_config(entry, depth + 1, budget)
+                claim_unique_name(layer, names)
+            except ValueError as exc:
+                raise ValueError(f"layer {i} (Sequential): {exc}") from None
+            if not layers and input_shape is None:
+                input_shape = layer._build_input_shape
+            layers.append(layer)
+            continue
         if not isinstance(cname, str) or cname not in LAYER_CLASSES:
             raise ValueError(f"layer {i}: unknown class_name {cname!r}; known layers: {', '.join(sorted(LAYER_CLASSES))}")
         if not isinstance(cfg, dict):
