@@ -211,3 +211,18 @@ def test_checkpoint_initial_value_threshold_must_be_beaten(tmp_path):
                                          initial_value_threshold=first * 10)
     model.fit(X, Y, epochs=1, batch_size=40, verbose=0, callbacks=[ck])
     assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]
+
+
+def test_every_fit_stopped_by_a_nan_loss_says_so():
+    import warnings
+    x = np.ones((10, 3), np.float32)
+    y = np.full(10, 1e30, np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's default: a repeated warning is normally shown once
+        for _ in range(2):
+            model = keras.Sequential([keras.Input((3,)), layers.Dense(1)])
+            model.compile(keras.optimizers.SGD(learning_rate=1e30), "mse")
+            model.fit(x, y, epochs=3, batch_size=10, verbose=0)
+            assert model.stop_training
+    stops = [w for w in caught if "loss became" in str(w.message)]
+    assert len(stops) == 2 and all(w.filename == __file__ for w in stops)

@@ -4,6 +4,7 @@ reverse replay of the recorded layer calls, one optimizer call. Validation happe
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -162,6 +163,17 @@ def _backward(entries, grad, x_input, fused_last: bool, is_chain: bool) -> dict:
     return layer_grads
 
 
+def _warn_every_time(message: str) -> None:
+    """A RuntimeWarning attributed to the caller of model.fit, shown on every fit that stops (a plain
+    warnings.warn is shown once per message and place: a second identical stop would be silent)."""
+    try:
+        frame = sys._getframe(3)  # _warn_every_time <- training.fit <- Model.fit <- the user's code
+    except ValueError:  # a shallower stack (fit called directly from the top level)
+        frame = sys._getframe(1)
+    warnings.warn_explicit(message, RuntimeWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry={})
+
+
 def _batches(n: int, batch_size: int):
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
@@ -257,10 +269,9 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
             xb, yb = ex[s:e], ey[s:e]
             loss, y_pred = _train_step(plan, xb, yb)
             if not math.isfinite(loss):
-                warnings.warn(
+                _warn_every_time(
                     f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step + 1}; training stopped "
-                    "(the update was skipped). Lower the learning rate or check the data scale.",
-                    RuntimeWarning, stacklevel=3,
+                    "(the update was skipped). Lower the learning rate or check the data scale."
                 )
                 model.stop_training = True
                 for cb in cbs.batch_end:
