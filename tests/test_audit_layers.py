@@ -245,3 +245,14 @@ def test_regularizer_and_constraint_arguments_are_named_as_unsupported():
     assert dense.units == 2 and "kernel_regularizer" not in dense.get_config()
     with pytest.raises(TypeError, match="unexpected argument"):
         layers.Dense(2, unitz=3)
+
+
+@pytest.mark.parametrize("x,kind", [((row for row in np.ones((4, 4))), "a generator or iterator"),
+                                    (iter(np.ones((4, 4))), "a generator or iterator"),
+                                    ({"input": np.ones((4, 4))}, "a dict")])
+def test_generators_and_dicts_are_named_as_unsupported(x, kind):
+    model = _compiled()
+    with pytest.raises(TypeError, match=rf"^x is {kind}.*take arrays"):
+        model.fit(x, np.ones(4), verbose=0)
+    with pytest.raises(TypeError, match=rf"^x is {kind}"):
+        model.predict(x, verbose=0)

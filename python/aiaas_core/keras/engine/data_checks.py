@@ -30,6 +30,12 @@ def as_array(value, what: str) -> np.ndarray:
     """`np.asarray(value)`, with the two failures numpy words poorly named for `what`: nested lists
     of different lengths (or an (x, y) tuple passed as x), and finite values float32 cannot hold
     (the cast would silently make them inf)."""
+    if isinstance(value, dict) or (hasattr(value, "__next__") and not hasattr(value, "__array__")):
+        kind = "a dict (multi-input data)" if isinstance(value, dict) else "a generator or iterator"
+        raise TypeError(
+            f"{what} is {kind}: fit, evaluate and predict take arrays (numpy arrays or nested lists) whose first "
+            "axis counts samples; generators, datasets and multi-input dicts are not supported"
+        )
     try:
         arr = np.asarray(value)
     except ValueError as exc:
