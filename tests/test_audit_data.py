@@ -197,3 +197,13 @@ def test_stratified_split_on_one_hot_rows_and_errors():
         data.train_test_split(np.arange(30), y, shuffle=False, stratify=y)
     with pytest.raises(ValueError, match="one label per sample"):
         data.train_test_split(np.arange(30), y, stratify=y[:5])
+
+
+def test_one_hot_of_a_stray_huge_label_is_refused_before_allocating():
+    from aiaas_core import keras
+    for encode in (data.one_hot, keras.utils.to_categorical):
+        with pytest.raises(ValueError, match=r"4 labels into 1,000,000,000 classes would hold 4,000,000,000 values"):
+            encode(np.array([0, 1, 2, 3]), 1_000_000_000)
+        with pytest.raises(ValueError, match="largest id sets the class count"):  # an id column taken for labels
+            encode(np.array([0, 2_000_000_000]))
+        assert encode([0, 2]).shape == (2, 3)
