@@ -13,7 +13,7 @@ import aiaas_core
 from aiaas_core import keras
 
 NAMESPACES = ["layers", "models", "optimizers", "losses", "metrics", "callbacks", "utils", "initializers",
-              "activations"]
+              "activations", "datasets"]
 
 
 @pytest.mark.parametrize("name", NAMESPACES)
@@ -70,3 +70,44 @@ def test_tf_nn_activations_work_as_layer_activations():
         assert layer.get_config()["activation"] == name
         np.testing.assert_array_equal(fn(x), getattr(tf.keras.activations, name)(x))
     np.testing.assert_allclose(tf.nn.relu(x), [[0.0, 0.5, 3.0]])
+
+
+# ---- keras.datasets.mnist.load_data() from local files ---------------------------------------------
+def test_mnist_load_data_reads_the_local_test_set(mnist_dir, monkeypatch):
+    import aiaas_core as tf
+    monkeypatch.setenv("AIAAS_DATA_DIR", str(mnist_dir.parent))
+    (x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+    assert x_train.shape == (8000, 28, 28) and x_test.shape == (2000, 28, 28)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.uint8 and x_train.max() == 255
+    x, y = aiaas_core.data.load_mnist(mnist_dir, "test")  # the same images as the data module's split
+    np.testing.assert_array_equal(x_test, np.round(x * 255).astype(np.uint8))
+    np.testing.assert_array_equal(y_test, y)
+    from aiaas_core.datasets import mnist
+    assert mnist.load_data is tf.keras.datasets.mnist.load_data
+
+
+def _write_idx(path, arr):
+    import gzip
+    header = bytes([0, 0, 0x08, arr.ndim]) + np.array(arr.shape, ">u4").tobytes()
+    path.write_bytes(gzip.compress(header + arr.astype(np.uint8).tobytes()))
+
+
+def test_mnist_load_data_uses_the_full_set_when_present_and_never_downloads(tmp_path, monkeypatch):
+    import aiaas_core as tf
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    monkeypatch.setenv("AIAAS_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        tf.keras.datasets.mnist.load_data()
+    rng = np.random.default_rng(0)
+    parts = {p: (rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n)) for p, n in (("train", 6), ("t10k", 3))}
+    for prefix, (x, y) in parts.items():
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", x)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", y)
+    (x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+    np.testing.assert_array_equal(x_train, parts["train"][0])
+    np.testing.assert_array_equal(y_test, parts["t10k"][1])
+    np.savez(tmp_path / "mnist.npz", x_train=parts["train"][0].astype(np.uint8), y_train=parts["train"][1],
+             x_test=parts["t10k"][0].astype(np.uint8), y_test=parts["t10k"][1])
+    (a, b), (c, d) = tf.keras.datasets.mnist.load_data(path=tmp_path / "mnist.npz")
+    assert a.shape == (6, 28, 28) and c.dtype == np.uint8 and d.tolist() == parts["t10k"][1].tolist()
