@@ -256,3 +256,19 @@ def test_generators_and_dicts_are_named_as_unsupported(x, kind):
         model.fit(x, np.ones(4), verbose=0)
     with pytest.raises(TypeError, match=rf"^x is {kind}"):
         model.predict(x, verbose=0)
+
+
+def test_a_subclass_that_forgets_super_init_is_told_so():
+    class Forgetful(keras.Model):
+        def __init__(self):
+            self.d = layers.Dense(1)  # no super().__init__()
+
+        def call(self, x):
+            return self.d(x)
+
+    with pytest.raises(AttributeError, match=r"Forgetful has no attribute .*did not call super\(\).__init__\(\)"):
+        Forgetful().compile("adam", "mse")
+    with pytest.raises(AttributeError, match=r"did not call super\(\).__init__\(\)"):
+        Forgetful()(np.ones((1, 2), np.float32))
+    with pytest.raises(AttributeError, match="object has no attribute 'nonexistent'"):
+        layers.Dense(1).nonexistent

@@ -112,6 +112,15 @@ class Layer:
         self._weights.append(var)
         return var
 
+    def __getattr__(self, name: str):
+        # Reached only when the normal lookup fails: say why when Layer.__init__ never ran.
+        if "_weights" not in self.__dict__ and not name.startswith("__"):
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}: its __init__ did not call super().__init__() "
+                "(a Keras layer or model must call it before anything else)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # ---- sublayers ---------------------------------------------------------------------------
     # Keras tracks the layers a layer (or model) holds as attributes, directly or in a list, tuple or
     # dict: their weights are this layer's weights, trained, counted and saved with it.
