@@ -125,7 +125,7 @@ class Model(Layer):
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
                 auto_scale_loss=True) -> None:
         """Set the optimizer, loss and metrics (names or objects, Keras semantics)."""
-        self.name  # noqa: B018 -- a subclass whose __init__ skipped super().__init__() is told so here
+        self._check_initialized()
         if loss_weights is not None or weighted_metrics is not None:
             raise ValueError("compile: loss_weights and weighted_metrics are not supported")
         opt = optimizers_mod.get(optimizer)

@@ -112,13 +112,18 @@ class Layer:
         self._weights.append(var)
         return var
 
-    def __getattr__(self, name: str):
-        # Reached only when the normal lookup fails: say why when Layer.__init__ never ran.
-        if "_weights" not in self.__dict__ and not name.startswith("__"):
+    def _check_initialized(self, name: str = "name") -> None:
+        """AttributeError naming the cause when a subclass's __init__ skipped Layer.__init__."""
+        if "_weights" not in self.__dict__:
             raise AttributeError(
                 f"{type(self).__name__} has no attribute {name!r}: its __init__ did not call super().__init__() "
                 "(a Keras layer or model must call it before anything else)"
             )
+
+    def __getattr__(self, name: str):
+        # Reached only when the normal lookup fails.
+        if not name.startswith("__"):
+            self._check_initialized(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- sublayers ---------------------------------------------------------------------------
