@@ -272,3 +272,13 @@ def test_a_subclass_that_forgets_super_init_is_told_so():
         Forgetful()(np.ones((1, 2), np.float32))
     with pytest.raises(AttributeError, match="object has no attribute 'nonexistent'"):
         layers.Dense(1).nonexistent
+
+
+def test_class_ids_under_categorical_crossentropy_point_to_the_sparse_loss():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"expected y of shape \(6, 3\); these look like class ids: use "
+                                         r"loss='sparse_categorical_crossentropy'"):
+        model.fit(np.ones((6, 4)), np.array([0, 1, 2, 0, 1, 2]), verbose=0)
+    hist = model.fit(np.ones((6, 4)), keras.utils.to_categorical([0, 1, 2, 0, 1, 2], 3), verbose=0)
+    assert np.isfinite(hist.history["loss"][0])

@@ -107,9 +107,13 @@ def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.nda
     want = (n,) + out
     if arr.shape != want:
         if arr.size != math.prod(want):
+            hint = ""
+            if kind == "categorical_crossentropy" and arr.size * out[-1] == math.prod(want):
+                hint = ("; these look like class ids: use loss='sparse_categorical_crossentropy', "
+                        "or one-hot encode them (keras.utils.to_categorical)")
             raise ValueError(
                 f"{what} has shape {raw.shape} but the model outputs {(None,) + out} per batch; "
-                f"expected {what} of shape {want}"
+                f"expected {what} of shape {want}{hint}"
             )
         arr = arr.reshape(want)
     if kind == "categorical_crossentropy" and out[-1] == 1:
