@@ -226,3 +226,10 @@ def test_every_fit_stopped_by_a_nan_loss_says_so():
             assert model.stop_training
     stops = [w for w in caught if "loss became" in str(w.message)]
     assert len(stops) == 2 and all(w.filename == __file__ for w in stops)
+
+
+@pytest.mark.parametrize("make", [keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau,
+                                  lambda monitor: keras.callbacks.ModelCheckpoint("m.keras", monitor=monitor)])
+def test_a_monitor_that_is_not_a_name_is_a_type_error(make):
+    with pytest.raises(TypeError, match=r"monitor must be the name of a logged value.*\['val_loss'\]"):
+        make(monitor=["val_loss"])

@@ -282,3 +282,14 @@ def test_class_ids_under_categorical_crossentropy_point_to_the_sparse_loss():
         model.fit(np.ones((6, 4)), np.array([0, 1, 2, 0, 1, 2]), verbose=0)
     hist = model.fit(np.ones((6, 4)), keras.utils.to_categorical([0, 1, 2, 0, 1, 2], 3), verbose=0)
     assert np.isfinite(hist.history["loss"][0])
+
+
+def test_summary_checks_line_length_and_print_fn():
+    model = _compiled()
+    with pytest.raises(ValueError, match=r"line_length must be an int in \[30, 1000\], got 1000000000000"):
+        model.summary(line_length=10**12)
+    with pytest.raises(TypeError, match="print_fn must be callable"):
+        model.summary(print_fn="stdout")
+    lines = []
+    model.summary(line_length=60, print_fn=lines.append)
+    assert lines[1] == "_" * 60

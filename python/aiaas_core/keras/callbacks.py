@@ -62,6 +62,8 @@ class History(Callback):
 
 
 def _monitor_mode(monitor: str, mode: str) -> str:
+    if not isinstance(monitor, str):
+        raise TypeError(f"monitor must be the name of a logged value (e.g. 'val_loss'), got {monitor!r}")
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":

@@ -25,6 +25,11 @@ def _output_shapes(model) -> dict[int, tuple]:
 def summary(model, line_length: int | None = None, print_fn=None) -> None:
     model._require_built("summary")
     print_fn = print_fn or print
+    if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
+                                    or not 30 <= line_length <= 1000):
+        raise ValueError(f"summary: line_length must be an int in [30, 1000], got {line_length!r}")
+    if not callable(print_fn):
+        raise TypeError(f"summary: print_fn must be callable (like print), got {print_fn!r}")
     width = line_length or 78
     cols = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33))
     shapes = _output_shapes(model)
