@@ -293,3 +293,14 @@ def test_summary_checks_line_length_and_print_fn():
     lines = []
     model.summary(line_length=60, print_fn=lines.append)
     assert lines[1] == "_" * 60
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])
+def test_recurrent_layers_refuse_zero_timesteps(cls):
+    empty = np.zeros((2, 0, 3), np.float32)
+    with pytest.raises(ValueError, match=r"timesteps >= 1.*\(2, 0, 3\)"):
+        cls(2)(empty)  # unbuilt: IndexError before
+    built = cls(2)
+    built(np.ones((2, 4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"timesteps >= 1.*\(2, 0, 3\)"):
+        built(empty)
