@@ -109,3 +109,18 @@ def test_config_nesting_is_bounded():
         inner = {"class_name": "Sequential", "config": {"layers": [inner]}}
     with pytest.raises(ValueError, match=f"nested deeper than {saving.MAX_NESTING}"):
         keras.models.model_from_config(inner)
+
+
+def test_clone_model_has_the_architecture_and_fresh_weights():
+    model = _nested()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    clone = keras.models.clone_model(model)
+    assert clone.get_config()["layers"][1:] == model.get_config()["layers"][1:]
+    assert [w.shape for w in clone.get_weights()] == [w.shape for w in model.get_weights()]
+    assert not np.array_equal(clone.get_weights()[0], model.get_weights()[0])  # freshly initialized
+    assert not clone.compiled and clone.layers[0] is not model.layers[0]
+    with pytest.raises(ValueError, match="subclassed"):
+        class Net(keras.Model):
+            def call(self, x):
+                return x
+        keras.models.clone_model(Net())

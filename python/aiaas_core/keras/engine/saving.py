@@ -61,6 +61,18 @@ def model_config(model) -> dict:
     return {"class_name": "Sequential", "config": sequential_config(model)}
 
 
+def clone_model(model):
+    """Keras's clone_model: a new model of the same architecture with freshly initialized weights
+    (not compiled). Sequential models only: a subclassed model's architecture is its Python class."""
+    from .sequential import Sequential
+    if not isinstance(model, Sequential):
+        raise ValueError(
+            f"clone_model takes a Sequential model; {type(model).__name__} is subclassed: create a new "
+            f"{type(model).__name__}() instead"
+        )
+    return model_from_config(model_config(model))
+
+
 def model_to_json(model, **kwargs) -> str:
     return json.dumps(model_config(model), **kwargs)
 
@@ -119,6 +131,7 @@ def _sequential_from_config(config: Any, depth: int, budget: list[int]):
     layers: list[Layer] = []
     names: set[str] = set()
     input_shape = None
+    input_layer = None
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ValueError(f"layer {i}: each layer must be an object with 'class_name' and 'config'")
@@ -147,7 +160,8 @@ def _sequential_from_config(config: Any, depth: int, budget: list[int]):
             if i != 0:
                 raise ValueError(f"layer {i} (InputLayer): an InputLayer may only come first")
             try:
-                input_shape = InputLayer.from_config(cfg).shape
+                input_layer = InputLayer.from_config(cfg)
+                input_shape = input_layer.shape
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"layer {i} (InputLayer): {exc}") from None
             continue
@@ -179,6 +193,7 @@ def _sequential_from_config(config: Any, depth: int, budget: list[int]):
             raise ValueError(f"layer 0: input shape must hold positive ints after the batch axis, got {list(input_shape)}")
     _check_size(layers, input_shape)
     model = Sequential(name=name)
+    model._input_layer = input_layer  # keeps its name: get_config of the result equals the config read
     for layer in layers:
         model._layers.append(layer)
     model.build(input_shape)  # raises "layer i (...)" on a shape the layers cannot take
