@@ -7,8 +7,6 @@ them in reverse. `Sequential` (engine/sequential.py) runs its layers as a plain 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..._arrays import as_float32
@@ -17,7 +15,6 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..layers.base import Layer
-from ..variables import Variable
 
 
 class Model(Layer):
