@@ -124,3 +124,30 @@ def test_clone_model_has_the_architecture_and_fresh_weights():
             def call(self, x):
                 return x
         keras.models.clone_model(Net())
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+    lambda: keras.optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
+    lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.01),
+], ids=["sgd_nesterov", "rmsprop_centered", "adamw"])
+def test_every_optimizer_resumes_from_a_saved_file_as_if_uninterrupted(tmp_path, make_opt):
+    x = np.random.default_rng(3).normal(size=(40, 4)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-1.0], [0.5], [2.0]], np.float32)).astype(np.float32)
+
+    def fresh():
+        keras.utils.set_random_seed(11)
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(5, activation="tanh"), layers.Dense(1)])
+        model.compile(make_opt(), "mse", ["mae"])
+        return model
+
+    straight = fresh()
+    want = straight.fit(x, y, epochs=4, batch_size=8, verbose=0).history
+    first = fresh()
+    got = first.fit(x, y, epochs=2, batch_size=8, verbose=0).history
+    first.save(tmp_path / "ckpt.keras")
+    resumed = tf.load_model(tmp_path / "ckpt.keras")
+    more = resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=8, verbose=0).history
+    assert {k: got[k] + more[k] for k in got} == want
+    for a, b in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_array_equal(a, b)
