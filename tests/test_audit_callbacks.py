@@ -233,3 +233,20 @@ def test_every_fit_stopped_by_a_nan_loss_says_so():
 def test_a_monitor_that_is_not_a_name_is_a_type_error(make):
     with pytest.raises(TypeError, match=r"monitor must be the name of a logged value.*\['val_loss'\]"):
         make(monitor=["val_loss"])
+
+
+def test_csv_logger_writes_one_row_per_epoch_and_appends_on_resume(tmp_path):
+    import csv
+    path = tmp_path / "log.csv"
+    model = _regression()
+    hist = model.fit(X, Y, epochs=2, batch_size=40, verbose=0, validation_split=0.25,
+                     callbacks=[keras.callbacks.CSVLogger(str(path))])
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["epoch", "loss", "val_loss"] and [r["epoch"] for r in rows] == ["0", "1"]
+    assert [float(r["loss"]) for r in rows] == pytest.approx(hist.history["loss"])
+    model.fit(X, Y, epochs=3, initial_epoch=2, batch_size=40, verbose=0, validation_split=0.25,
+              callbacks=[keras.callbacks.CSVLogger(path, append=True)])
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 and lines[0] == "epoch,loss,val_loss" and lines[3].startswith("2,")
+    with pytest.raises(ValueError, match="separator"):
+        keras.callbacks.CSVLogger(path, separator=";;")

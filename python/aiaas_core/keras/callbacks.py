@@ -289,6 +289,46 @@ class ReduceLROnPlateau(Callback):
                     self.cooldown_counter, self.wait = self.cooldown, 0
 
 
+class CSVLogger(Callback):
+    """One CSV row per epoch: `epoch` then the logged values in sorted key order (Keras's layout);
+    `append=True` continues an existing file (a resumed run) without a second header."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"CSVLogger filename must be a path, got {type(filename).__name__}")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger separator must be one character, got {separator!r}")
+        self.filename, self.separator, self.append = os.fspath(filename), separator, bool(append)
+        self._file = None
+        self._writer = None
+        self.keys: list[str] | None = None
+
+    def on_train_begin(self, logs=None):
+        header_done = self.append and os.path.isfile(self.filename) and os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
+        self._writer = None
+        self.keys = None
+        self._header_done = header_done
+
+    def on_epoch_end(self, epoch, logs=None):
+        import csv
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch", *self.keys], delimiter=self.separator,
+                                          extrasaction="ignore", restval="NA")
+            if not self._header_done:
+                self._writer.writeheader()
+        self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class TerminateOnNaN(Callback):
     """Stop training when a batch loss is NaN or infinite."""
 
