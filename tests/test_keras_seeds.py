@@ -4,6 +4,7 @@ changed (`tensorflow` -> `aiaas_core`) on tiny data, and actually learn."""
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 
 # ../shared beside the repository holds the seed articles (as tests/conftest.py finds the data).
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = Path(os.environ.get("AIAAS_SEEDS_DIR", Path(__file__).resolve().parents[2] / "shared" / "seeds"))
 
 
 def _blocks(prefix: str) -> list[str]:

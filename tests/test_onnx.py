@@ -139,26 +139,130 @@ def test_batch_axis_is_dynamic(tmp_path):
         np.testing.assert_allclose(run_onnx(path, x), model.predict(x, verbose=0), atol=1e-5)
 
 
+class Doubler(L.Layer):  # a user layer with its own forward: nothing the exporter can translate
+    def forward(self, x, training):
+        return x * 2.0, None
+
+
 def test_unsupported_layer_is_a_clear_error(tmp_path):
-    model = keras.Sequential([L.Dense(4, input_shape=(3,)), L.BatchNormalization()])
-    with pytest.raises(NotImplementedError, match="BatchNormalization.*not supported"):
+    model = keras.Sequential([L.Dense(4, input_shape=(3,)), Doubler()])
+    with pytest.raises(NotImplementedError, match="Doubler.*not supported"):
         export_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_subclassed_model_is_rejected(tmp_path):
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = L.Dense(2)
+def _trained_batchnorm(model, x):
+    """Fit a little so the moving statistics are not the initial 0 / 1."""
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((len(x),) + model.output_shape[1:], np.float32), epochs=2, batch_size=4, verbose=0)
+    mm = [l for l in model.layers if isinstance(l, L.BatchNormalization)][0]
+    assert not np.allclose(mm.get_weights()[-2], 0.0)
+    return model
 
-        def call(self, x):
-            return self.d(x)
 
-    net = Net()
+def test_batchnorm_after_dense_and_inside_a_conv_stack(tmp_path):
+    keras.set_random_seed(8)
+    x = randn(12, 5, seed=1) * 3 + 1
+    dense = _trained_batchnorm(keras.Sequential([L.Dense(4, input_shape=(5,)), L.BatchNormalization(),
+                                                 L.Activation("relu"), L.Dense(2)]), x)
+    assert_matches(dense, x, tmp_path, "dense.onnx")
+    img = randn(8, 6, 6, 2, seed=2) * 2 + 0.5
+    conv = _trained_batchnorm(keras.Sequential([
+        L.Conv2D(3, 3, input_shape=(6, 6, 2)), L.BatchNormalization(center=False), L.MaxPooling2D(),
+        L.BatchNormalization(scale=False), L.Flatten(), L.Dense(2)]), img)
+    assert_matches(conv, img, tmp_path, "conv.onnx")
+
+
+def test_embedding_lstm_text_model(tmp_path):
+    keras.set_random_seed(9)
+    model = keras.Sequential([L.Embedding(20, 4, input_length=7), L.LSTM(5), L.Dense(1, activation="sigmoid")])
+    ids = np.random.default_rng(3).integers(0, 20, (6, 7)).astype(np.float32)
+    assert_matches(model, ids, tmp_path)
+
+
+class SeedConvNet(keras.Model):  # seed 000's ConvNet, smaller
+    def __init__(self):
+        super().__init__()
+        self.conv1 = L.Conv2D(4, (3, 3), activation="relu", input_shape=(10, 10, 1))
+        self.pool = L.MaxPooling2D()
+        self.flatten = L.Flatten()
+        self.drop = L.Dropout(0.5)
+        self.dense = L.Dense(3, activation="softmax")
+
+    def call(self, x):
+        return self.dense(self.drop(self.flatten(self.pool(self.conv1(x)))))
+
+
+class SeedRNN(keras.Model):  # seed 000's RNN
+    def __init__(self):
+        super().__init__()
+        self.lstm = L.LSTM(6, activation="relu", return_sequences=True, input_shape=(5, 2))
+        self.dense = L.Dense(1, activation="sigmoid")
+
+    def call(self, x):
+        x = self.lstm(x)
+        x = self.dense(x)
+        return x
+
+
+class Encoder(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = L.Dense(4, activation="relu")
+
+    def call(self, x):
+        return self.hidden(x)
+
+
+class NestedAutoencoder(keras.Model):  # a nested model and a Sequential inside: still one chain
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.decoder = keras.Sequential([L.Dense(6), L.Activation("sigmoid")])
+
+    def call(self, x):
+        return self.decoder(self.encoder(x))
+
+
+@pytest.mark.parametrize("cls,shape", [(SeedConvNet, (10, 10, 1)), (SeedRNN, (5, 2)), (NestedAutoencoder, (6,))])
+def test_subclassed_model_whose_call_is_a_chain_exports(tmp_path, cls, shape):
+    keras.set_random_seed(4)
+    model = cls()
+    x = randn(3, *shape, seed=5)
+    model(x[:1])
+    assert_matches(model, x, tmp_path)
+
+
+class Residual(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d = L.Dense(3)
+
+    def call(self, x):
+        return x + self.d(x)
+
+
+class Scaled(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = L.Dense(3), L.Dense(2)
+
+    def call(self, x):
+        return self.b(self.a(x) * 2.0)
+
+
+@pytest.mark.parametrize("cls,match", [
+    (Residual, "does not return the output of its last layer"),
+    (Scaled, "not a straight chain.*'dense_?\\d*' does not take the output of"),
+])
+def test_subclassed_model_that_is_not_a_chain_is_rejected(tmp_path, cls, match):
+    net = cls()
     net(np.ones((1, 3), np.float32))
-    with pytest.raises(NotImplementedError, match="Sequential models only"):
+    with pytest.raises(NotImplementedError, match=match):
         export_onnx(net, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(ValueError, match="not built yet"):
+        export_onnx(cls(), tmp_path / "m.onnx")
 
 
 def test_unbuilt_model_needs_input_shape(tmp_path):

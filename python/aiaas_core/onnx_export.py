@@ -1,4 +1,7 @@
-"""Export a Sequential aiaas_core.keras model to ONNX (opset 17), read from the Keras contract only.
+"""Export an aiaas_core.keras model to ONNX (opset 17), read from the Keras contract only.
+
+A Sequential exports its layers; a subclassed Model whose call() applies built-in layers one after
+another (the seeds' ConvNet / RNN / Autoencoder) exports the chain its call() was observed to run.
 
 The exporter reads each layer's class name, `get_config()` and `get_weights()` (Keras order and
 shapes), so it depends on nothing private. Our tensors are channels-last (NHWC) while ONNX Conv /
@@ -7,7 +10,8 @@ layer needs channels-last (Flatten, Dense, Reshape, the output), so a Conv/Pool 
 pair of Transposes. LSTM / GRU / SimpleRNN weights are converted to ONNX gate order and layout.
 
 Supported layers: InputLayer, Dense, Activation, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
-Reshape, Dropout (identity at inference), LSTM, GRU (reset_after), SimpleRNN. Anything else raises
+Reshape, Dropout (identity at inference), BatchNormalization (moving statistics folded into a
+per-channel scale and shift), Embedding (Gather), LSTM, GRU (reset_after), SimpleRNN. Anything else raises
 NotImplementedError naming the layer.
 """
 
@@ -101,13 +105,21 @@ def _out_len(size: int, window: int, stride: int, padding: str) -> int:
 
 
 def _model_layers(model) -> list:
-    cls = type(model).__name__
-    if cls != "Sequential":
-        raise NotImplementedError(
-            f"ONNX export supports Sequential models only, got {cls}; a subclassed Model's call() is "
-            f"Python code the exporter cannot read (rebuild it as a Sequential of the same layers)"
-        )
-    layers = list(getattr(model, "layers", []))
+    """The layers to export: a Sequential's, or those a subclassed model's call() applies in a chain."""
+    from .keras.engine.model import Model
+    from .keras.engine.trace import layer_chain
+
+    direct = list(getattr(model, "layers", [])) if type(model).__name__ == "Sequential" else None
+    if direct is not None and all(type(layer).runs_a_kernel() for layer in direct):
+        layers = direct  # the layers themselves: an unbuilt model can be exported with input_shape=
+    elif isinstance(model, Model):  # subclassed, or a Sequential holding models: the traced chain
+        if not model.built:
+            raise ValueError(
+                f"ONNX export: model {model.name!r} is not built yet; call it on data or fit it first"
+            )
+        layers = layer_chain(model)
+    else:
+        raise TypeError(f"ONNX export takes an aiaas_core.keras model, got {type(model).__name__}")
     if not layers:
         raise ValueError("ONNX export: the model has no layers")
     return layers
@@ -119,7 +131,7 @@ def _input_shape(model, layers: list, input_shape) -> tuple[int, ...]:
         shape = tuple(int(d) for d in input_shape)
     else:
         shape = None
-        for candidate in (getattr(model, "input_shape", None),
+        for candidate in (getattr(model, "input_shape", None), getattr(model, "_build_input_shape", None),
                           getattr(layers[0], "_build_input_shape", None),
                           getattr(layers[0], "_batch_input_shape", None)):
             if isinstance(candidate, (tuple, list)) and len(candidate) >= 2 and all(
@@ -200,8 +212,24 @@ def _recurrent(g: _GraphBuilder, x: str, layer, cfg: dict, kind: str, shape: tup
     return g.one("Squeeze", [y_h, g.const(np.array([0], np.int64), "axes")], hint), (units,)
 
 
+def _batchnorm(g: _GraphBuilder, x: str, layer, cfg: dict, nchw: bool) -> str:
+    """Inference BatchNormalization as x * scale + shift per channel (the moving statistics folded
+    in); channels are the last axis, or axis 1 while the graph is in NCHW."""
+    scale, center = cfg.get("scale", True), cfg.get("center", True)
+    weights = [np.asarray(a, np.float64) for a in _weights(layer, int(scale) + int(center) + 2)]
+    gamma = weights[0] if scale else 1.0
+    beta = weights[int(scale)] if center else 0.0
+    mean, var = weights[-2], weights[-1]
+    mul = gamma / np.sqrt(var + float(cfg["epsilon"]))
+    add = beta - mean * mul
+    shape = (-1, 1, 1) if nchw else (-1,)
+    x = g.one("Mul", [x, g.const(mul.astype(np.float32).reshape(shape), "bn_scale")], layer.name)
+    return g.one("Add", [x, g.const(add.astype(np.float32).reshape(shape), "bn_shift")], layer.name)
+
+
 def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int = OPSET):
-    """Write `model` (a Sequential) as an ONNX file at `path`; return the onnx ModelProto.
+    """Write `model` (a Sequential, or a built subclassed Model whose call() is a chain of layers) as
+    an ONNX file at `path`; return the onnx ModelProto.
 
     The graph has one input "input" [N, *input_shape] and one output "output", with a dynamic
     batch axis. `input_shape` (per sample, no batch axis) is needed only for an unbuilt model.
@@ -254,6 +282,9 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
             strides, pad = attrs["strides"], cfg.get("padding", "valid")
             shape = (_out_len(shape[0], window[0], strides[0], pad), _out_len(shape[1], window[1], strides[1], pad), channels)
             continue
+        if kind == "BatchNormalization":  # per channel: works in either layout, no transpose
+            x = _batchnorm(g, x, layer, cfg, nchw)
+            continue
         if nchw:  # every other layer works on channels-last data
             x, nchw = to_nhwc(x), False
         if kind == "Dense":
@@ -278,6 +309,11 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
                 raise ValueError(f"ONNX export: Reshape {layer.name!r} cannot map {shape} to {cfg['target_shape']}")
             x = g.one("Reshape", [x, g.const(np.array([-1] + target, np.int64), "shape")], hint)
             shape = tuple(target)
+        elif kind == "Embedding":  # ids arrive as float (the graph input is float32): cast, then look up
+            table = _weights(layer, 1)[0]
+            ids = g.one("Cast", [x], hint, to=onnx.TensorProto.INT64)
+            x = g.one("Gather", [g.const(table, "embeddings"), ids], hint, axis=0)
+            shape = shape + (int(table.shape[1]),)
         elif kind in ("LSTM", "GRU", "SimpleRNN"):
             if len(shape) != 2:
                 raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (timesteps, features) inputs, got {shape}")
@@ -286,7 +322,7 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
             raise NotImplementedError(
                 f"ONNX export: layer {layer.name!r} of type {kind} is not supported; supported: InputLayer, "
                 f"Dense, Activation, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Reshape, Dropout, "
-                f"LSTM, GRU, SimpleRNN"
+                f"BatchNormalization, Embedding, LSTM, GRU, SimpleRNN"
             )
     if nchw:
         x = to_nhwc(x)

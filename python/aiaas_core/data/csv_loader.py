@@ -7,6 +7,7 @@ be held as text in memory twice.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 
 # Cell texts read as "missing" (compared after strip() and lower()).
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none"})
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _parse_feature(cell: str, row: int, column: str) -> float:
@@ -21,12 +23,23 @@ def _parse_feature(cell: str, row: int, column: str) -> float:
     if text.lower() in MISSING_TOKENS:
         return float("nan")
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(
             f"CSV row {row}, column {column!r}: value {cell!r} is not a number "
             f"(expected a number, or empty/NA/nan for a missing value)"
         ) from None
+    _check_finite(value, cell, row, column)
+    return value
+
+
+def _check_finite(value: float, cell: str, row: int, column: str) -> None:
+    """'inf', or a number float32 cannot hold (it would become inf), is an error naming the cell."""
+    if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+        raise ValueError(
+            f"CSV row {row}, column {column!r}: value {cell!r} is infinite or beyond float32's range "
+            f"(|v| <= {_FLOAT32_MAX:.3g}); expected a finite number, or empty/NA/nan for a missing value"
+        )
 
 
 def _labels_to_array(labels: list[str], column: str, first_data_row: int) -> np.ndarray:
@@ -44,6 +57,9 @@ def _labels_to_array(labels: list[str], column: str, first_data_row: int) -> np.
                     f"{labels[i]!r}; a string label column needs a class name in every row"
                 ) from None
         return np.asarray(stripped, dtype=str)
+    for i, (value, m) in enumerate(zip(as_float, missing)):
+        if not m:
+            _check_finite(value, labels[i], first_data_row + i, column)
     values = np.asarray(as_float, dtype=np.float64)
     if not any(missing) and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
         return values.astype(np.int64)
@@ -71,6 +87,16 @@ def load_csv(
     if not p.is_file():
         raise FileNotFoundError(f"CSV file not found: {p}")
 
+    try:
+        return _read(p, label_column, delimiter)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"CSV file {p} is not UTF-8 text (it holds byte 0x{exc.object[exc.start]:02x}, which UTF-8 cannot "
+            "decode); save it as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet program)"
+        ) from None
+
+
+def _read(p: Path, label_column: str | None, delimiter: str):
     # utf-8-sig drops the byte-order mark spreadsheet programs put in front of the header.
     with p.open("r", newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh, delimiter=delimiter)

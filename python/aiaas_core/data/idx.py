@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -22,6 +23,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 MNIST_IMAGES = "t10k-images-idx3-ubyte"
 MNIST_LABELS = "t10k-labels-idx1-ubyte"
 MNIST_TRAIN_COUNT = 8000  # the t10k set split: first 8,000 train, last 2,000 test
+MAX_IDX_BYTES = 1 << 31  # decompressed data one IDX file may declare (the 60k MNIST train set is 47 MB)
 
 
 def parse_idx(raw: bytes, source: str = "IDX data") -> np.ndarray:
@@ -59,13 +61,39 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"IDX file not found: {p}")
-    raw = p.read_bytes()
-    if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{p} is a damaged or truncated gzip file: {exc}") from None
+    with open(p, "rb") as f:
+        gzipped = f.read(2) == GZIP_MAGIC
+    if not gzipped:
+        return parse_idx(p.read_bytes(), str(p))
+    try:
+        raw = _inflate_declared(p)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{p} is a damaged or truncated gzip file: {exc}") from None
     return parse_idx(raw, str(p))
+
+
+def _inflate_declared(p: Path) -> bytes:
+    """Decompress a gzipped IDX file only as far as its header declares (plus one byte, to see extra
+    data): a small upload cannot inflate into gigabytes (a gzip bomb) before it is refused."""
+    with gzip.open(p, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_DTYPES or head[3] == 0:
+            return head  # parse_idx names what is wrong with the header
+        dims_raw = f.read(4 * head[3])
+        if len(dims_raw) < 4 * head[3]:
+            return head + dims_raw
+        dims = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
+        expected = math.prod(dims) * IDX_DTYPES[head[2]].itemsize
+        if expected > MAX_IDX_BYTES:
+            raise ValueError(
+                f"{p} declares shape {dims} ({expected:,} bytes of data); at most {MAX_IDX_BYTES:,} are accepted"
+            )
+        body = f.read(expected + 1)  # reads to the stream's end: a cut-off file raises EOFError here
+        if len(body) > expected:
+            raise ValueError(
+                f"{p} holds more data than its header declares (shape {dims}, {expected:,} bytes after the header)"
+            )
+        return head + dims_raw + body
 
 
 def default_mnist_dir() -> Path:

@@ -5,6 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
+MAX_ONE_HOT_VALUES = 1 << 30  # 4 GiB of float32: a larger one-hot matrix is a mistake, not data
+
+
+def check_one_hot_size(n: int, num_classes: int) -> None:
+    """Refuse, before allocating, a one-hot matrix of more than MAX_ONE_HOT_VALUES values (a stray
+    huge label, e.g. an id column taken for the class, would otherwise ask for gigabytes)."""
+    if n * num_classes > MAX_ONE_HOT_VALUES:
+        raise ValueError(
+            f"one-hot encoding {n:,} labels into {num_classes:,} classes would hold {n * num_classes:,} values "
+            f"(at most {MAX_ONE_HOT_VALUES:,}); check the labels (the largest id sets the class count)"
+        )
+
+
 def one_hot(y, num_classes: int | None = None) -> np.ndarray:
     """Keras `to_categorical`: integer labels [...] -> float32 [..., num_classes].
 
@@ -30,6 +43,7 @@ def one_hot(y, num_classes: int | None = None) -> np.ndarray:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if ids.size and ids.max() >= num_classes:
         raise ValueError(f"class id {int(ids.max())} is out of range for num_classes={num_classes}")
+    check_one_hot_size(ids.size, int(num_classes))
     out = np.zeros(ids.shape + (int(num_classes),), dtype=np.float32)
     np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
     return out

@@ -8,6 +8,7 @@ from .._arrays import as_float32
 
 STRATEGIES = ("drop", "mean", "median", "zero")
 IMPUTE_STRATEGIES = ("mean", "median", "zero")
+MAX_REPORTED_ROWS = 100  # dropped row indices listed in a report (the count is always exact)
 
 
 def _check_x(x, name: str = "x") -> np.ndarray:
@@ -108,8 +109,9 @@ def handle_missing(x, y=None, strategy: str = "drop", *, columns: list[str] | No
 
     strategy "drop" removes rows with any NaN; "mean" / "median" / "zero" fill per column.
     Returns `(x, y, report)`; report is a JSON-able dict: strategy, rows_in, rows_out,
-    rows_dropped, rows_missing_label, values_imputed {column: count}, fill_values {column: value}
-    (None for "drop"). `columns` names the features in the report (default "0", "1", ...).
+    rows_dropped, rows_missing_label, missing_values {column: NaN count in x}, dropped_rows (indices
+    into x, the first MAX_REPORTED_ROWS) and dropped_rows_truncated, values_imputed {column: count},
+    fill_values {column: value} (None for "drop"). `columns` names the features in the report (default "0", "1", ...).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -131,12 +133,17 @@ def handle_missing(x, y=None, strategy: str = "drop", *, columns: list[str] | No
         imputed = {c: int(k) for c, k in zip(names, counts)}
         fill_report = {c: float(v) for c, v in zip(names, imputer.fill_values_)}
         out = imputer.transform(kept)
+    dropped = np.flatnonzero(~keep)
     report = {
         "strategy": strategy,
         "rows_in": int(n),
         "rows_out": int(keep.sum()),
         "rows_dropped": int(n - keep.sum()),
         "rows_missing_label": int(label_missing.sum()),
+        "missing_values": {c: int(k) for c, k in zip(names, nan_mask.sum(axis=0))},
+        # Which rows went (their index in x), so a user can look at them; the list is capped.
+        "dropped_rows": dropped[:MAX_REPORTED_ROWS].tolist(),
+        "dropped_rows_truncated": bool(dropped.size > MAX_REPORTED_ROWS),
         "values_imputed": imputed,
         "fill_values": fill_report,
     }

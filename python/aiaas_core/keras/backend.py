@@ -24,7 +24,7 @@ class _State(threading.local):
     training: bool = False            # default for layers called without `training=`
     step_seed: int | None = None      # dropout seed base of the current step (deterministic resume)
     step_calls: int = 0
-    shape_log: list | None = None     # when a list, layer calls append (layer, output shape): summary()
+    call_log: list | None = None      # when a list, layer calls append (layer, input, output): summary, tracing
 
 
 state = _State()
@@ -88,3 +88,22 @@ class TrainingStep:
     def __exit__(self, *exc) -> None:
         s = state
         s.tape, s.step_seed, s.step_calls, s.training = self._saved
+
+
+def clear_session() -> None:
+    """Keras's clear_session: start layer names afresh ("dense", not "dense_7") and reset this
+    thread's training state. Models already built keep working."""
+    from .layers.base import _name_counts
+
+    _name_counts.clear()
+    state.tape, state.training, state.step_seed, state.step_calls, state.call_log = None, False, None, 0, None
+
+
+def floatx() -> str:
+    """The float type of every weight and activation (only float32 is supported)."""
+    return "float32"
+
+
+def epsilon() -> float:
+    """Keras's fuzz factor (1e-7), used by the optimizers' defaults and probability clipping."""
+    return 1e-7

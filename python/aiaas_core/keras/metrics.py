@@ -138,9 +138,31 @@ def check_name(identifier) -> None:
     if isinstance(identifier, Metric):
         return
     if not isinstance(identifier, str):
-        raise TypeError(f"metric must be a name ({', '.join(KNOWN)}) or a keras.metrics.Metric, got {type(identifier).__name__}")
+        raise TypeError(
+            f"metric must be a name ({', '.join(KNOWN)}), a keras.metrics function or a keras.metrics.Metric, "
+            f"got {identifier!r}"
+        )
     if identifier not in KNOWN:
         raise ValueError(f"unknown metric {identifier!r}; known metrics: {', '.join(KNOWN)}")
+
+
+def normalize(identifier):
+    """A metric spec as compile stores it: a Metric, or a name; a known function (keras.metrics.mae,
+    keras.losses.mean_squared_error...) becomes its name, which is also how Keras names its logs."""
+    if callable(identifier) and not isinstance(identifier, Metric):
+        name = _function_names().get(identifier)
+        if name is not None:
+            return name
+    check_name(identifier)
+    return identifier
+
+
+def _function_names() -> dict:
+    from . import losses
+    return {binary_accuracy: "binary_accuracy", categorical_accuracy: "categorical_accuracy",
+            sparse_categorical_accuracy: "sparse_categorical_accuracy",
+            mean_squared_error: "mean_squared_error", mean_absolute_error: "mean_absolute_error",
+            losses.mean_squared_error: "mean_squared_error", losses.mean_absolute_error: "mean_absolute_error"}
 
 
 def serialize(identifier):
@@ -159,3 +181,40 @@ def deserialize(config):
         return _CLASSES[config["class_name"]](**(config.get("config") or {}))
     except TypeError as exc:
         raise ValueError(f"bad metric config for {config['class_name']}: {exc}") from None
+
+
+# ---- metric functions: one value per sample (Keras semantics) ---------------------------------
+def _per_sample(cls, y_true, y_pred) -> np.ndarray:
+    y_pred = as_float32(y_pred, "y_pred")
+    y_true = np.asarray(y_true)
+    values = np.asarray(cls()._values(y_true, y_pred), np.float32)
+    if values.ndim == y_pred.ndim and values.ndim > 1:  # per value (binary accuracy): Keras means the last axis
+        values = values.mean(axis=-1)
+    return values
+
+
+def binary_accuracy(y_true, y_pred) -> np.ndarray:
+    """1.0 where (y_pred > 0.5) matches y_true, per value."""
+    return _per_sample(BinaryAccuracy, y_true, y_pred)
+
+
+def categorical_accuracy(y_true, y_pred) -> np.ndarray:
+    """1.0 where argmax(y_pred) == argmax(y_true), per sample."""
+    return _per_sample(CategoricalAccuracy, y_true, y_pred)
+
+
+def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
+    """1.0 where argmax(y_pred) equals the class id, per sample."""
+    return _per_sample(SparseCategoricalAccuracy, y_true, y_pred)
+
+
+def mean_squared_error(y_true, y_pred) -> np.ndarray:
+    return _per_sample(MeanSquaredError, y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred) -> np.ndarray:
+    return _per_sample(MeanAbsoluteError, y_true, y_pred)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error

@@ -24,6 +24,9 @@ class Optimizer:
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
+        if "lr" in kwargs:  # tf.keras 1.x/2.x spelling; Keras 3 refuses it too
+            raise ValueError(f"{type(self).__name__}: the argument `lr` is not supported (Keras 3); "
+                             f"write learning_rate={kwargs['lr']!r}")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected argument(s) {', '.join(sorted(kwargs))}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.labels import check_one_hot_size
 from .backend import set_random_seed
 
 
@@ -25,6 +26,7 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if ids.size and ids.max() >= num_classes:
         raise ValueError(f"class id {int(ids.max())} is out of range for num_classes={num_classes}")
+    check_one_hot_size(ids.size, int(num_classes))
     out = np.zeros(ids.shape + (int(num_classes),), dtype=dtype)
     np.put_along_axis(out, ids[..., None], 1, axis=-1)
     return out

@@ -23,20 +23,55 @@ def verbosity(verbose) -> int:
     return int(verbose)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def as_array(value, what: str) -> np.ndarray:
+    """`np.asarray(value)`, with the two failures numpy words poorly named for `what`: nested lists
+    of different lengths (or an (x, y) tuple passed as x), and finite values float32 cannot hold
+    (the cast would silently make them inf)."""
+    if isinstance(value, dict) or (hasattr(value, "__next__") and not hasattr(value, "__array__")):
+        kind = "a dict (multi-input data)" if isinstance(value, dict) else "a generator or iterator"
+        raise TypeError(
+            f"{what} is {kind}: fit, evaluate and predict take arrays (numpy arrays or nested lists) whose first "
+            "axis counts samples; generators, datasets and multi-input dicts are not supported"
+        )
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{what} is not a rectangular array: its nested lists/tuples do not all have the same length ({exc}); "
+            f"pass one array whose first axis counts samples (and the targets separately, as y)"
+        ) from None
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
+        with np.errstate(invalid="ignore", over="ignore"):
+            too_big = int(np.count_nonzero(np.isfinite(arr) & (np.abs(arr) > _FLOAT32_MAX)))
+        if too_big:
+            raise ValueError(
+                f"{what} holds {too_big} value(s) beyond float32's range (|v| <= {_FLOAT32_MAX:.3g}); "
+                "scale the data first (aiaas_core.data.StandardScaler / MinMaxScaler)"
+            )
+    return arr
+
+
 def as_inputs(model, x, what: str = "x") -> np.ndarray:
     """x as C-contiguous float32 with a batch axis, finite; its sample shape checked if known."""
     if x is None:
         raise ValueError(f"{what} is required (an array whose first axis counts samples)")
-    arr = as_float32(x, what, finite=True)
+    arr = as_float32(as_array(x, what), what, finite=True)
+    want = model._build_input_shape
+    # One sample without its batch axis (Keras refuses it too): say how to make it a batch of one.
+    one_sample = (f" (one sample: pass {what}[None], shape {(1,) + arr.shape})"
+                  if want is not None and arr.shape == tuple(want[1:]) else "")
     if arr.ndim < 2:
-        want = model._build_input_shape
         hint = f"; the model expects {tuple(want)}" if want is not None else ""
-        raise ValueError(f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}")
+        raise ValueError(
+            f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}{one_sample}"
+        )
     if len(arr) == 0:
         raise ValueError(f"{what} is empty (0 samples)")
-    want = model._build_input_shape
     if want is not None and arr.shape[1:] != tuple(want[1:]):
-        raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}")
+        raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}{one_sample}")
     return arr
 
 
@@ -44,7 +79,7 @@ def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.nda
     """Targets as float32 shaped like the model's output (class ids for the sparse loss), checked."""
     if y is None:
         raise ValueError(f"{what} is required for training and evaluation")
-    raw = np.asarray(y)
+    raw = as_array(y, what)
     if raw.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric, got dtype {raw.dtype}")
     if raw.ndim == 0 or len(raw) != n:
@@ -72,9 +107,13 @@ def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.nda
     want = (n,) + out
     if arr.shape != want:
         if arr.size != math.prod(want):
+            hint = ""
+            if kind == "categorical_crossentropy" and arr.size * out[-1] == math.prod(want):
+                hint = ("; these look like class ids: use loss='sparse_categorical_crossentropy', "
+                        "or one-hot encode them (keras.utils.to_categorical)")
             raise ValueError(
                 f"{what} has shape {raw.shape} but the model outputs {(None,) + out} per batch; "
-                f"expected {what} of shape {want}"
+                f"expected {what} of shape {want}{hint}"
             )
         arr = arr.reshape(want)
     if kind == "categorical_crossentropy" and out[-1] == 1:

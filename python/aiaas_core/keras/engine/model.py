@@ -7,8 +7,6 @@ them in reverse. `Sequential` (engine/sequential.py) runs its layers as a plain 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..._arrays import as_float32
@@ -17,7 +15,6 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..layers.base import Layer
-from ..variables import Variable
 
 
 class Model(Layer):
@@ -48,39 +45,10 @@ class Model(Layer):
         d.setdefault("preprocessing", None)
         d.setdefault("_output_shape", None)
 
-    # ---- layer tracking --------------------------------------------------------------------
-    # Attributes of the framework itself that hold layers but are not children by attribute path.
-    _UNTRACKED = frozenset({"_layers", "_input_layer", "_tracked"})
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in self._UNTRACKED and not name.startswith("__"):
-            tracked = self.__dict__.setdefault("_tracked", {})
-            if isinstance(value, Layer) or (
-                isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value)
-            ):
-                tracked[name] = value
-            else:
-                tracked.pop(name, None)
-        object.__setattr__(self, name, value)
-
-    def _children(self) -> list[tuple[str, Layer]]:
-        """(attribute path, layer) of the direct children, in definition order."""
-        out = []
-        for name, value in self.__dict__.get("_tracked", {}).items():
-            if isinstance(value, Layer):
-                out.append((name, value))
-            else:
-                out.extend((f"{name}.{i}", v) for i, v in enumerate(value))
-        return out
-
+    # ---- layers (tracking itself is Layer's: attributes, lists and dicts of layers) ------------
     @property
     def layers(self) -> list[Layer]:
-        seen, out = set(), []
-        for _, layer in self._children():
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                out.append(layer)
-        return out
+        return self._sublayers()
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or index."""
@@ -92,48 +60,6 @@ class Model(Layer):
             if layer.name == name:
                 return layer
         raise ValueError(f"no layer named {name!r}; layers: {', '.join(l.name for l in self.layers)}")
-
-    def _leaf_layers(self) -> list[Layer]:
-        """Every non-model layer, nested models flattened, each once."""
-        seen, out = set(), []
-        for layer in self.layers:
-            for leaf in (layer._leaf_layers() if isinstance(layer, Model) else [layer]):
-                if id(leaf) not in seen:
-                    seen.add(id(leaf))
-                    out.append(leaf)
-        return out
-
-    def named_weights(self) -> list[tuple[str, Variable]]:
-        """(stable name, variable): "conv1.kernel" for attributes, "layers.0.kernel" in a Sequential."""
-        seen, out = set(), []
-        for path, layer in self._children():
-            sub = layer.named_weights() if isinstance(layer, Model) else [(w.name, w) for w in layer.weights]
-            for name, var in sub:
-                if id(var) not in seen:
-                    seen.add(id(var))
-                    out.append((f"{path}.{name}", var))
-        return out
-
-    @property
-    def weights(self) -> list[Variable]:
-        return [v for _, v in self.named_weights()]
-
-    @property
-    def trainable_weights(self) -> list[Variable]:
-        if not self.trainable:
-            return []
-        seen, out = set(), []
-        for layer in self._leaf_layers():
-            for w in layer.trainable_weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
-
-    @property
-    def non_trainable_weights(self) -> list[Variable]:
-        trainable = {id(w) for w in self.trainable_weights}
-        return [w for w in self.weights if id(w) not in trainable]
 
     def count_params(self) -> int:
         self._require_built("count_params")
@@ -196,6 +122,7 @@ class Model(Layer):
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
                 auto_scale_loss=True) -> None:
         """Set the optimizer, loss and metrics (names or objects, Keras semantics)."""
+        self._check_initialized()
         if loss_weights is not None or weighted_metrics is not None:
             raise ValueError("compile: loss_weights and weighted_metrics are not supported")
         opt = optimizers_mod.get(optimizer)
@@ -208,8 +135,7 @@ class Model(Layer):
             metrics = [metrics]
         if not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be a list of names or Metric objects, got {type(metrics).__name__}")
-        for m in metrics:
-            metrics_mod.check_name(m)
+        metrics = [metrics_mod.normalize(m) for m in metrics]
         self.optimizer = opt
         self.loss = loss_obj
         self._metric_specs = list(metrics)

@@ -13,13 +13,19 @@ import numpy as np
 import safetensors.numpy as st
 
 from ..layers import LAYER_CLASSES
-from ..layers.base import InputLayer, Layer
+from ..layers.base import InputLayer, Layer, claim_unique_name
 
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
 MAX_LAYERS = 1000
+MAX_NESTING = 8  # Sequential inside Sequential, levels deep
 MAX_PARAMS = 100_000_000  # 400 MB of float32: a config asking for more is refused before allocating
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
+# The largest members a valid file can hold (MAX_PARAMS float32 weights, at most 3 optimizer slots
+# per weight, plus safetensors headers): a bigger declared size is a hostile file (a zip bomb).
+_HEADER_BYTES = 16 * 1024 * 1024
+MAX_WEIGHTS_BYTES = MAX_PARAMS * 4 + _HEADER_BYTES
+MAX_OPTIMIZER_BYTES = 3 * MAX_PARAMS * 4 + _HEADER_BYTES
 
 
 # ---- architecture <-> config --------------------------------------------------------------
@@ -30,7 +36,11 @@ def sequential_config(model) -> dict:
     layers = [{"class_name": "InputLayer",
                "config": {"name": model._input_layer.name if model._input_layer else f"{model.name}_input",
                           "batch_shape": list(model._build_input_shape), "dtype": "float32"}}]
+    from .sequential import Sequential
     for layer in model.layers:
+        if type(layer) is Sequential:  # a nested Sequential (a feature extractor and a head): its own config
+            layers.append({"class_name": "Sequential", "config": sequential_config(layer)})
+            continue
         if type(layer).__name__ not in LAYER_CLASSES or type(layer) is not LAYER_CLASSES[type(layer).__name__]:
             raise NotImplementedError(
                 f"layer {layer.name!r} ({type(layer).__name__}) is not a built-in layer and cannot be saved in a "
@@ -49,6 +59,18 @@ def model_config(model) -> dict:
             "Use model.save_weights(path) and rebuild the class in code."
         )
     return {"class_name": "Sequential", "config": sequential_config(model)}
+
+
+def clone_model(model):
+    """Keras's clone_model: a new model of the same architecture with freshly initialized weights
+    (not compiled). Sequential models only: a subclassed model's architecture is its Python class."""
+    from .sequential import Sequential
+    if not isinstance(model, Sequential):
+        raise ValueError(
+            f"clone_model takes a Sequential model; {type(model).__name__} is subclassed: create a new "
+            f"{type(model).__name__}() instead"
+        )
+    return model_from_config(model_config(model))
 
 
 def model_to_json(model, **kwargs) -> str:
@@ -73,10 +95,15 @@ def _input_shape_of(first: dict, layer_cfg: dict | None) -> tuple | None:
 
 def model_from_config(config: Any, custom_objects=None):
     """A built Sequential from a Keras-style config dict. Every field is checked: an unknown
-    class_name, a bad argument or a missing input shape is a ValueError naming the layer and field."""
-    from .sequential import Sequential
+    class_name, a bad argument or a missing input shape is a ValueError naming the layer and field.
+    A layer may itself be a Sequential config (nested at most MAX_NESTING deep; MAX_LAYERS in all)."""
     if custom_objects:
         raise ValueError("custom_objects are not supported: configs may only name built-in layers")
+    return _sequential_from_config(config, depth=0, budget=[MAX_LAYERS])
+
+
+def _sequential_from_config(config: Any, depth: int, budget: list[int]):
+    from .sequential import Sequential
     if not isinstance(config, dict):
         raise ValueError(f"model config must be a JSON object, got {type(config).__name__}")
     cls_name = config.get("class_name")
@@ -93,14 +120,18 @@ def model_from_config(config: Any, custom_objects=None):
     entries = body.get("layers")
     if not isinstance(entries, list) or not entries:
         raise ValueError("Sequential config field 'layers' must be a non-empty list")
-    if len(entries) > MAX_LAYERS:
-        raise ValueError(f"Sequential config has {len(entries)} layers; at most {MAX_LAYERS} are accepted")
+    budget[0] -= len(entries)
+    if budget[0] < 0:
+        raise ValueError(f"the model config has more than {MAX_LAYERS} layers (nested ones included); at most "
+                         f"{MAX_LAYERS} are accepted")
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise ValueError("Sequential config field 'name' must be a string")
 
     layers: list[Layer] = []
+    names: set[str] = set()
     input_shape = None
+    input_layer = None
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ValueError(f"layer {i}: each layer must be an object with 'class_name' and 'config'")
@@ -109,6 +140,18 @@ def model_from_config(config: Any, custom_objects=None):
             raise ValueError(f"layer {i}: unknown field(s) {sorted(extra)}")
         cname = entry.get("class_name")
         cfg = entry.get("config", {})
+        if cname == "Sequential":
+            if depth >= MAX_NESTING:
+                raise ValueError(f"layer {i}: Sequential models nested deeper than {MAX_NESTING} levels are refused")
+            try:
+                layer = _sequential_from_config(entry, depth + 1, budget)
+                claim_unique_name(layer, names)
+            except ValueError as exc:
+                raise ValueError(f"layer {i} (Sequential): {exc}") from None
+            if not layers and input_shape is None:
+                input_shape = layer._build_input_shape
+            layers.append(layer)
+            continue
         if not isinstance(cname, str) or cname not in LAYER_CLASSES:
             raise ValueError(f"layer {i}: unknown class_name {cname!r}; known layers: {', '.join(sorted(LAYER_CLASSES))}")
         if not isinstance(cfg, dict):
@@ -117,13 +160,18 @@ def model_from_config(config: Any, custom_objects=None):
             if i != 0:
                 raise ValueError(f"layer {i} (InputLayer): an InputLayer may only come first")
             try:
-                input_shape = InputLayer.from_config(cfg).shape
+                input_layer = InputLayer.from_config(cfg)
+                input_shape = input_layer.shape
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"layer {i} (InputLayer): {exc}") from None
             continue
         try:
             layer = LAYER_CLASSES[cname].from_config(dict(cfg))
         except (ValueError, TypeError) as exc:
+            raise ValueError(f"layer {i} ({cname}): {exc}") from None
+        try:
+            claim_unique_name(layer, names)
+        except ValueError as exc:
             raise ValueError(f"layer {i} ({cname}): {exc}") from None
         if not layers and input_shape is None:
             input_shape = layer._batch_input_shape
@@ -145,6 +193,7 @@ def model_from_config(config: Any, custom_objects=None):
             raise ValueError(f"layer 0: input shape must hold positive ints after the batch axis, got {list(input_shape)}")
     _check_size(layers, input_shape)
     model = Sequential(name=name)
+    model._input_layer = input_layer  # keeps its name: get_config of the result equals the config read
     for layer in layers:
         model._layers.append(layer)
     model.build(input_shape)  # raises "layer i (...)" on a shape the layers cannot take
@@ -276,6 +325,11 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 
 
 def _read_members(path: str) -> dict[str, bytes]:
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path} is a directory, not a model file: load_model reads the single file model.save writes "
+            "(a TensorFlow SavedModel folder cannot be loaded)"
+        )
     if not os.path.isfile(path):
         raise ValueError(f"model file not found: {path}")
     try:
@@ -285,6 +339,14 @@ def _read_members(path: str) -> dict[str, bytes]:
                 raise ValueError(
                     f"{path} is not an aiaas_core model file: expected members {list(MEMBERS)}, got {names[:10]}"
                 )
+            limits = {"config.json": MAX_CONFIG_BYTES, "model.weights.safetensors": MAX_WEIGHTS_BYTES,
+                      "optimizer.safetensors": MAX_OPTIMIZER_BYTES}
+            for info in zf.infolist():  # declared sizes, checked before anything is decompressed
+                if info.file_size > limits[info.filename]:
+                    raise ValueError(
+                        f"{path}: member {info.filename} declares {info.file_size:,} bytes; a valid model file "
+                        f"holds at most {limits[info.filename]:,}"
+                    )
             return {name: zf.read(name) for name in MEMBERS}  # CRC-checked
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{path} is not a valid model file (truncated or corrupted zip): {exc}") from None

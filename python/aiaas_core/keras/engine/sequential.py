@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..layers.base import InputLayer, Layer
+from ..layers.base import InputLayer, Layer, claim_unique_name
 from .model import Model
 
 
@@ -47,7 +47,13 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add takes a keras layer, got {type(layer).__name__}")
         if any(layer is l for l in self._layers):
             raise ValueError(f"layer {layer.name!r} is already in this Sequential")
-        declared = layer._batch_input_shape if not self._layers and self._input_layer is None else None
+        claim_unique_name(layer, {l.name for l in self._layers})
+        declared = None
+        if not self._layers and self._input_layer is None:
+            # The first layer's declared input shape; a built model (a feature extractor) has its own.
+            declared = layer._batch_input_shape
+            if declared is None and isinstance(layer, Model) and layer.built:
+                declared = layer._build_input_shape
         self._layers.append(layer)
         if declared is not None:
             self.build(declared)
@@ -99,6 +105,10 @@ class Sequential(Model):
                 return None
             chain.append(layer)
         return chain
+
+    def params_for(self, input_shape) -> int:
+        """A nested Sequential is built before its parent: its weights are already counted."""
+        return self.count_params() if self.built else 0
 
     def get_config(self) -> dict:
         from .saving import sequential_config

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
+import textwrap
 
-from .. import backend
+from .trace import record_calls
 
 
 def _output_shapes(model) -> dict[int, tuple]:
@@ -16,33 +17,35 @@ def _output_shapes(model) -> dict[int, tuple]:
             shape = tuple(layer.compute_output_shape(shape))
             shapes[id(layer)] = shape
         return shapes
-    probe = np.zeros((1,) + tuple(model._build_input_shape[1:]), np.float32)
-    saved = backend.state.shape_log
-    backend.state.shape_log = []
-    try:
-        model(probe, training=False)
-        for layer, shape in backend.state.shape_log:
-            shapes.setdefault(id(layer), (None,) + tuple(shape[1:]))
-    finally:
-        backend.state.shape_log = saved
+    for layer, _, y in record_calls(model)[0]:
+        shapes.setdefault(id(layer), (None,) + tuple(y.shape[1:]))
     return shapes
 
 
 def summary(model, line_length: int | None = None, print_fn=None) -> None:
     model._require_built("summary")
     print_fn = print_fn or print
+    if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
+                                    or not 30 <= line_length <= 1000):
+        raise ValueError(f"summary: line_length must be an int in [30, 1000], got {line_length!r}")
+    if not callable(print_fn):
+        raise TypeError(f"summary: print_fn must be callable (like print), got {print_fn!r}")
     width = line_length or 78
     cols = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33))
     shapes = _output_shapes(model)
 
-    def row(*cells):
-        return "".join(str(c).ljust(w) for c, w in zip(cells, cols)).rstrip()
+    def rows(*cells) -> list[str]:
+        # A cell wider than its column wraps onto the next lines (as Keras's table does), so the
+        # columns never run together.
+        parts = [textwrap.wrap(str(c), w - 1, break_on_hyphens=False) or [""] for c, w in zip(cells, cols)]
+        return ["".join(p.ljust(w) for p, w in zip(line, cols)).rstrip()
+                for line in itertools.zip_longest(*parts, fillvalue="")]
 
-    lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"), "=" * width]
+    lines = [f'Model: "{model.name}"', "_" * width, *rows("Layer (type)", "Output Shape", "Param #"), "=" * width]
     for layer in model.layers:
         shape = shapes.get(id(layer))
         params = layer.count_params() if layer.built else 0
-        lines.append(row(f"{layer.name} ({type(layer).__name__})", shape if shape is not None else "?", f"{params:,}"))
+        lines += rows(f"{layer.name} ({type(layer).__name__})", shape if shape is not None else "?", f"{params:,}")
     lines.append("=" * width)
     total = model.count_params()
     trainable = int(sum(w.value.size for w in model.trainable_weights))

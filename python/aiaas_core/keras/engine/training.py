@@ -4,6 +4,7 @@ reverse replay of the recorded layer calls, one optimizer call. Validation happe
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -13,7 +14,7 @@ from .. import backend
 from .. import callbacks as callbacks_mod
 from .. import metrics as metrics_mod
 from ..losses import FUSABLE_ACTIVATION
-from .data_checks import as_inputs, as_targets, check_int, verbosity
+from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
 
 
@@ -24,6 +25,7 @@ class _Plan:
         self.model = model
         leaves = model._leaf_layers()
         self.params: list[np.ndarray] = []
+        self.leaf_ids = {id(layer) for layer in leaves}
         self.train_layers: list[tuple] = []  # (layer, zero grads used when the layer was not called)
         for layer in leaves:
             tw = layer.trainable_weights
@@ -41,11 +43,11 @@ class _Plan:
 def _ensure_built(model, x: np.ndarray) -> tuple:
     """Build on the first sample if needed; return the model's output shape (batch axis None)."""
     if not model.built or model._output_shape is None:
-        saved = backend.state.shape_log
-        backend.state.shape_log = None
+        saved = backend.state.call_log
+        backend.state.call_log = None
         out = model(x[:1], training=False)
         model._output_shape = (None,) + out.shape[1:]
-        backend.state.shape_log = saved
+        backend.state.call_log = saved
     return model._output_shape
 
 
@@ -87,6 +89,14 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
         backend.state.step_seed = None
     if not entries:
         raise ValueError(f"model {model.name!r} has no layers that can be trained: call() used no keras layers")
+    if plan.chain is None:
+        for layer, _, _, _ in entries:
+            if id(layer) not in plan.leaf_ids and layer.weights:
+                raise ValueError(
+                    f"layer {layer.name!r} is called in {type(model).__name__}.call() but is not tracked by the model, "
+                    "so it would be neither trained nor saved: create it in __init__ (or build) and keep it as an "
+                    "attribute, or in a list or dict attribute"
+                )
     last_layer, last_ctx, _, last_out = entries[-1]
     if last_out is not y_pred:
         raise ValueError(
@@ -153,6 +163,17 @@ def _backward(entries, grad, x_input, fused_last: bool, is_chain: bool) -> dict:
     return layer_grads
 
 
+def _warn_every_time(message: str) -> None:
+    """A RuntimeWarning attributed to the caller of model.fit, shown on every fit that stops (a plain
+    warnings.warn is shown once per message and place: a second identical stop would be silent)."""
+    try:
+        frame = sys._getframe(3)  # _warn_every_time <- training.fit <- Model.fit <- the user's code
+    except ValueError:  # a shallower stack (fit called directly from the top level)
+        frame = sys._getframe(1)
+    warnings.warn_explicit(message, RuntimeWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry={})
+
+
 def _batches(n: int, batch_size: int):
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
@@ -183,11 +204,11 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be a number in [0, 1), got {validation_split!r}")
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}")
+        raise TypeError(f"callbacks must be a list of Callback instances, got {type(callbacks).__name__}")
 
     xs = as_inputs(model, x)
     n = len(xs)
-    raw_y = np.asarray(y) if y is not None else None
+    raw_y = as_array(y, "y") if y is not None else None
     if raw_y is not None and raw_y.ndim > 0 and len(raw_y) != n:
         raise ValueError(f"x and y must have the same number of samples: x has {n}, y has {len(raw_y)}")
     output_shape = _ensure_built(model, xs)
@@ -210,11 +231,17 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     history = callbacks_mod.History()
     cb_list = list(callbacks or [])
     if not any(isinstance(c, callbacks_mod.History) for c in cb_list):
-        cb_list.insert(0, history)
+        cb_list.append(history)  # last, as in Keras: it records what other callbacks add to the logs
     else:
         history = next(c for c in cb_list if isinstance(c, callbacks_mod.History))
     batches = _batches(n, batch_size)
-    cbs = callbacks_mod.CallbackList(cb_list, model, {"epochs": epochs, "steps": len(batches), "verbose": verbose})
+    # "metrics": the keys every epoch's logs will hold (Keras 2's params), so callbacks can check
+    # what they refer to before the first step.
+    log_keys = ["loss"] + [m.name for m in metrics]
+    if val is not None:
+        log_keys += [f"val_{k}" for k in log_keys]
+    cbs = callbacks_mod.CallbackList(cb_list, model, {"epochs": epochs, "steps": len(batches), "verbose": verbose,
+                                                      "metrics": log_keys})
     model.stop_training = False
     model.history = history
     cbs.call("on_train_begin", {})
@@ -242,10 +269,9 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
             xb, yb = ex[s:e], ey[s:e]
             loss, y_pred = _train_step(plan, xb, yb)
             if not math.isfinite(loss):
-                warnings.warn(
+                _warn_every_time(
                     f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step + 1}; training stopped "
-                    "(the update was skipped). Lower the learning rate or check the data scale.",
-                    RuntimeWarning, stacklevel=3,
+                    "(the update was skipped). Lower the learning rate or check the data scale."
                 )
                 model.stop_training = True
                 for cb in cbs.batch_end:
@@ -265,7 +291,10 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
                 break
         logs = running_logs() if seen else {"loss": float("nan")}
         if val is not None and not (model.stop_training and not seen):
-            val_logs = _evaluate_arrays(model, val[0], val[1], val_batch, metrics_for_eval(model, output_shape))
+            cbs.call("on_test_begin", {})
+            val_logs = _evaluate_arrays(model, val[0], val[1], val_batch, metrics_for_eval(model, output_shape),
+                                        cbs=cbs)
+            cbs.call("on_test_end", dict(val_logs))
             logs.update((f"val_{k}", v) for k, v in val_logs.items())
         progress.close(len(batches), logs)
         cbs.call("on_epoch_end", epoch, logs)
@@ -286,20 +315,32 @@ def metrics_for_eval(model, output_shape) -> list:
     return out
 
 
-def _evaluate_arrays(model, x, y, batch_size, metrics, progress: Progress | None = None) -> dict:
+def _evaluate_arrays(model, x, y, batch_size, metrics, progress: Progress | None = None,
+                     cbs: callbacks_mod.CallbackList | None = None) -> dict:
     for m in metrics:
         m.reset_state()
     total, seen = 0.0, 0
     call = _inference_fn(model)
+
+    def running_logs():
+        return {"loss": total / seen, **{m.name: m.result() for m in metrics}}
+
     for i, (s, e) in enumerate(_batches(len(x), batch_size)):
+        if cbs is not None:
+            for cb in cbs.test_batch_begin:
+                cb.on_test_batch_begin(i, {})
         y_pred = call(x[s:e])
         yb = y[s:e]
         total += model.loss.forward(y_pred, yb) * (e - s)
         seen += e - s
         for m in metrics:
             m.update_state(yb, y_pred)
+        if cbs is not None and cbs.test_batch_end:
+            batch_logs = running_logs()
+            for cb in cbs.test_batch_end:
+                cb.on_test_batch_end(i, batch_logs)
         if progress is not None:
-            progress.update(i + 1, lambda: {"loss": total / seen, **{m.name: m.result() for m in metrics}})
+            progress.update(i + 1, running_logs)
     logs = {"loss": total / seen}
     logs.update((m.name, m.result()) for m in metrics)
     return logs
@@ -332,9 +373,12 @@ def evaluate(model, x, y, *, batch_size=None, verbose="auto", return_dict=False,
     ys = as_targets(model, y, len(xs), output_shape)
     metrics = _resolve_metrics(model, output_shape)
     steps_total = len(_batches(len(xs), batch_size))
+    cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": steps_total})
     progress = Progress(verbose, steps_total, "Evaluate")
-    logs = _evaluate_arrays(model, xs, ys, batch_size, metrics, progress)
+    cbs.call("on_test_begin", {})
+    logs = _evaluate_arrays(model, xs, ys, batch_size, metrics, progress, cbs)
     progress.close(steps_total, logs)
+    cbs.call("on_test_end", dict(logs))
     if return_dict:
         return logs
     return logs["loss"] if len(logs) == 1 else list(logs.values())
@@ -342,20 +386,29 @@ def evaluate(model, x, y, *, batch_size=None, verbose="auto", return_dict=False,
 
 def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
     model._require_built("predict")
+    if steps is not None:
+        raise ValueError("predict: steps is not supported (x is an array: every sample is predicted)")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
     verbose = verbosity(verbose)
     xs = as_inputs(model, x)
     call = _inference_fn(model)
     batches = _batches(len(xs), batch_size)
+    cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": len(batches)})
     progress = Progress(verbose if len(batches) > 1 else 0, len(batches), "Predict")
+    cbs.call("on_predict_begin", {})
     out = None
     for i, (s, e) in enumerate(batches):
+        for cb in cbs.predict_batch_begin:
+            cb.on_predict_batch_begin(i, {})
         yb = call(xs[s:e])
         if out is None:
             out = np.empty((len(xs),) + yb.shape[1:], np.float32)
         out[s:e] = yb
+        for cb in cbs.predict_batch_end:
+            cb.on_predict_batch_end(i, {"outputs": yb})
         progress.update(i + 1, dict)
     progress.close(len(batches), {})
+    cbs.call("on_predict_end", {})
     return out
 
 

@@ -31,10 +31,14 @@ _name_counts: dict[str, int] = {}
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower().replace("2_d", "2d")
+    """Keras's to_snake_case: SimpleRNN -> simple_rnn, MaxPooling2D -> max_pooling2d, ConvNet -> conv_net."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
+    """"dense", then "dense_1", "dense_2"... (Keras's per-process naming)."""
     n = _name_counts.get(base, 0)
     _name_counts[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
@@ -74,6 +78,13 @@ class Layer:
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, batch_input_shape=None, batch_size=None, **kwargs):
+        unsupported = sorted(k for k, v in kwargs.items() if k in _NONE_ONLY_KEYS and v is not None)
+        if unsupported:  # Keras arguments this implementation does not have: say so, not "unexpected"
+            raise ValueError(
+                f"{type(self).__name__}: {', '.join(unsupported)} not supported (regularizers and constraints are "
+                "not implemented; leave them None)"
+            )
+        kwargs = {k: v for k, v in kwargs.items() if k not in _NONE_ONLY_KEYS}
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: unexpected argument(s) {', '.join(sorted(kwargs))}"
@@ -83,6 +94,7 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"layer name must be a str, got {type(name).__name__}")
         self.name = name or unique_name(_snake(type(self).__name__))
+        self._auto_named = name is None  # a generated name may be replaced if it clashes in a model
         self.trainable = bool(trainable)
         self.built = False
         self._weights: list[Variable] = []
@@ -100,19 +112,104 @@ class Layer:
         self._weights.append(var)
         return var
 
+    def _check_initialized(self, name: str = "name") -> None:
+        """AttributeError naming the cause when a subclass's __init__ skipped Layer.__init__."""
+        if "_weights" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}: its __init__ did not call super().__init__() "
+                "(a Keras layer or model must call it before anything else)"
+            )
+
+    def __getattr__(self, name: str):
+        # Reached only when the normal lookup fails.
+        if not name.startswith("__"):
+            self._check_initialized(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # ---- sublayers ---------------------------------------------------------------------------
+    # Keras tracks the layers a layer (or model) holds as attributes, directly or in a list, tuple or
+    # dict: their weights are this layer's weights, trained, counted and saved with it.
+    # Attributes of the framework itself that hold layers but are not children by attribute path:
+    _UNTRACKED = frozenset({"_layers", "_input_layer", "_tracked"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._UNTRACKED and not name.startswith("__"):
+            tracked = self.__dict__.get("_tracked")
+            if _holds_layers(value):
+                if tracked is None:
+                    tracked = self.__dict__["_tracked"] = {}
+                tracked[name] = value
+            elif tracked is not None:
+                tracked.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def _children(self) -> list[tuple[str, "Layer"]]:
+        """(attribute path, layer) of the direct sublayers, in definition order."""
+        out = []
+        for name, value in self.__dict__.get("_tracked", {}).items():
+            if isinstance(value, Layer):
+                out.append((name, value))
+            elif isinstance(value, dict):
+                out.extend((f"{name}.{key}", v) for key, v in value.items())
+            else:
+                out.extend((f"{name}.{i}", v) for i, v in enumerate(value))
+        return out
+
+    def _sublayers(self) -> list["Layer"]:
+        """The direct sublayers, each once."""
+        seen, out = set(), []
+        for _, layer in self._children():
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+        return out
+
+    def _leaf_layers(self) -> list["Layer"]:
+        """Every layer below this one that holds no sublayers (the ones that run kernels), each once."""
+        seen, out = set(), []
+        for child in self._sublayers():
+            for leaf in (child._leaf_layers() if child._children() else [child]):
+                if id(leaf) not in seen:
+                    seen.add(id(leaf))
+                    out.append(leaf)
+        return out
+
+    def named_weights(self) -> list[tuple[str, Variable]]:
+        """(stable name, variable): own weights by name ("kernel"), a sublayer's by attribute path
+        ("conv1.kernel", "heads.0.bias"; "layers.0.kernel" in a Sequential)."""
+        seen, out = set(), []
+        for w in self._weights:
+            seen.add(id(w))
+            out.append((w.name, w))
+        for path, layer in self._children():
+            for name, var in layer.named_weights():
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    out.append((f"{path}.{name}", var))
+        return out
+
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights)
+        if "_tracked" not in self.__dict__:
+            return list(self._weights)
+        return [v for _, v in self.named_weights()]
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self._weights if w.trainable] if self.trainable else []
+        if not self.trainable:
+            return []
+        seen, out = set(), []
+        for w in [w for w in self._weights if w.trainable] + [
+                w for layer in self._sublayers() for w in layer.trainable_weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        if not self.trainable:
-            return list(self._weights)
-        return [w for w in self._weights if not w.trainable]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     @property
     def variables(self) -> list[Variable]:
@@ -189,8 +286,8 @@ class Layer:
             y, ctx = self.forward(x, training)
             if training and st.tape is not None:
                 st.tape.append((self, ctx, x, y))
-            if st.shape_log is not None:
-                st.shape_log.append((self, y.shape))
+            if st.call_log is not None:
+                st.call_log.append((self, x, y))
             return y
         return self._call_composite(x, training, kwargs)
 
@@ -204,10 +301,16 @@ class Layer:
                 out = self.call(x, **kwargs)
         finally:
             backend.state.training = saved
-        log = backend.state.shape_log
+        log = backend.state.call_log
         if log is not None and hasattr(out, "shape"):
-            log.append((self, out.shape))
+            log.append((self, x, out))
         return out
+
+    @classmethod
+    def runs_a_kernel(cls) -> bool:
+        """Whether calling this layer runs its own `forward` (a built-in layer), rather than a `call`
+        composed of other layers (a Model or a user layer)."""
+        return cls.forward is not Layer.forward and cls.call is Layer.call
 
     def _check_input_rank(self, shape) -> None:
         """Hook: raise ValueError if this layer cannot take inputs of `shape` (batch included)."""
@@ -258,6 +361,17 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _holds_layers(value) -> bool:
+    """A layer, or a non-empty list/tuple of layers, or a non-empty dict of str -> layer."""
+    if isinstance(value, Layer):
+        return True
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(isinstance(v, Layer) for v in value)
+    if isinstance(value, dict):
+        return bool(value) and all(isinstance(k, str) and isinstance(v, Layer) for k, v in value.items())
+    return False
 
 
 _TAKES_TRAINING: dict[type, bool] = {}
@@ -316,3 +430,19 @@ def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None) 
 
 def flat_size(shape) -> int:
     return int(math.prod(shape))
+
+
+def claim_unique_name(layer: Layer, taken: set[str]) -> None:
+    """Add `layer.name` to `taken` (the names in one Sequential). Keras requires unique names there:
+    a name the user gave that is taken is a ValueError; a generated one (which can clash with names
+    loaded from another process's file) is replaced by the next free generated name."""
+    if layer.name in taken:
+        if not getattr(layer, "_auto_named", False):
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique names: {layer.name!r} is already "
+                "the name of a layer in this model; pass another name="
+            )
+        base = _snake(type(layer).__name__)
+        while layer.name in taken:
+            layer.name = unique_name(base)
+    taken.add(layer.name)

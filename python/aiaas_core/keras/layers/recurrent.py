@@ -34,9 +34,10 @@ class _RNN(Layer):
         self.return_sequences = bool(return_sequences)
 
     def _check_input_rank(self, shape):
-        if len(shape) != 3:
+        if len(shape) != 3 or shape[1] == 0:
             raise ValueError(
-                f"{self.name}: {type(self).__name__} expects 3-D inputs (batch, timesteps, features), got shape {tuple(shape)}"
+                f"{self.name}: {type(self).__name__} expects 3-D inputs (batch, timesteps >= 1, features), "
+                f"got shape {tuple(shape)}"
             )
 
     def _bias_shape(self) -> tuple[int, ...]:
@@ -52,9 +53,9 @@ class _RNN(Layer):
         self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init) if self.use_bias else None
 
     def forward(self, x, training):
-        if x.ndim != 3 or x.shape[2] != self.kernel.value.shape[0]:
+        if x.ndim != 3 or x.shape[2] != self.kernel.value.shape[0] or x.shape[1] == 0:
             raise ValueError(
-                f"{self.name}: expected inputs (batch, timesteps, {self.kernel.value.shape[0]}), got shape {x.shape}"
+                f"{self.name}: expected inputs (batch, timesteps >= 1, {self.kernel.value.shape[0]}), got shape {x.shape}"
             )
         b = self.bias.value if self.bias is not None else None
         hs, cache = self._kernel_forward(x, b)
