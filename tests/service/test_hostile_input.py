@@ -189,7 +189,7 @@ def test_uploads_with_infinite_values_are_refused(member):
     assert_error(post_file(member, "inf.csv", b"a,y\ninf,1\n2,0\n", label_column="y"), 422, "infinite", "x")
     assert_error(post_file(member, "big.csv", b"a,y\n1e999,1\n2,0\n", label_column="y"), 422, "infinite")
     assert_error(post_file(member, "f64.npz", npz_bytes(x=np.array([[1e300], [1.0]]), y=np.zeros(2))), 422, "infinite")
-    assert_error(post_file(member, "labinf.csv", b"a,y\n1,inf\n2,0.5\n", label_column="y"), 422, "infinite", "label")
+    assert_error(post_file(member, "labinf.csv", b"a,y\n1,inf\n2,0.5\n", label_column="y"), 422, "infinite", "column 'y'")
 
 
 def crafted_npz(shape: tuple[int, ...]) -> bytes:
