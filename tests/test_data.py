@@ -446,3 +446,12 @@ def test_csv_to_saved_model_applies_identical_preprocessing(tmp_path):
         loaded.predict(loaded.preprocessing.transform(raw), verbose=0),
         model.predict(pre.transform(raw), verbose=0), atol=1e-6,
     )
+
+
+def test_load_csv_reads_a_very_wide_header(tmp_path):
+    # 100,000 columns: the duplicate-name check is one pass (it was quadratic: over a minute).
+    n = 100_000
+    p = tmp_path / "wide.csv"
+    p.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join(str(i % 7) for i in range(n)) + "\n")
+    x, y, columns = data.load_csv(p)
+    assert x.shape == (1, n) and x[0, 13] == 6.0 and y is None and columns[-1] == f"c{n - 1}"
