@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..._arrays import as_float32
+from ..._arrays import as_float32, as_numeric
 
 
 def check_int(value, what: str, low: int = 0) -> int:
@@ -23,35 +23,16 @@ def verbosity(verbose) -> int:
     return int(verbose)
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def as_array(value, what: str) -> np.ndarray:
-    """`np.asarray(value)`, with the two failures numpy words poorly named for `what`: nested lists
-    of different lengths (or an (x, y) tuple passed as x), and finite values float32 cannot hold
-    (the cast would silently make them inf)."""
+    """`value` as an array, refusing first what fit/evaluate/predict do not take (a generator or a
+    dict would become an object array); ragged lists are named by `as_numeric`."""
     if isinstance(value, dict) or (hasattr(value, "__next__") and not hasattr(value, "__array__")):
         kind = "a dict (multi-input data)" if isinstance(value, dict) else "a generator or iterator"
         raise TypeError(
             f"{what} is {kind}: fit, evaluate and predict take arrays (numpy arrays or nested lists) whose first "
             "axis counts samples; generators, datasets and multi-input dicts are not supported"
         )
-    try:
-        arr = np.asarray(value)
-    except ValueError as exc:
-        raise ValueError(
-            f"{what} is not a rectangular array: its nested lists/tuples do not all have the same length ({exc}); "
-            f"pass one array whose first axis counts samples (and the targets separately, as y)"
-        ) from None
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
-        with np.errstate(invalid="ignore", over="ignore"):
-            too_big = int(np.count_nonzero(np.isfinite(arr) & (np.abs(arr) > _FLOAT32_MAX)))
-        if too_big:
-            raise ValueError(
-                f"{what} holds {too_big} value(s) beyond float32's range (|v| <= {_FLOAT32_MAX:.3g}); "
-                "scale the data first (aiaas_core.data.StandardScaler / MinMaxScaler)"
-            )
-    return arr
+    return as_numeric(value, what)
 
 
 def as_inputs(model, x, what: str = "x") -> np.ndarray:
