@@ -304,3 +304,44 @@ def test_recurrent_layers_refuse_zero_timesteps(cls):
     built(np.ones((2, 4, 3), np.float32))
     with pytest.raises(ValueError, match=r"timesteps >= 1.*\(2, 0, 3\)"):
         built(empty)
+
+
+class _Gate(layers.Layer):
+    """A layer that keeps a reference back to the model that owns it (and to itself)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(1)
+        self.owner = None
+        self.me = self
+
+    def call(self, x):
+        return self.dense(x)
+
+
+class _Owner(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(3)
+        self.gate = _Gate()
+        self.gate.owner = self  # a cycle: owner -> gate -> owner
+
+    def call(self, x):
+        return self.gate(self.hidden(x))
+
+
+def test_a_layer_holding_its_owner_is_walked_once_not_forever(tmp_path):
+    keras.utils.set_random_seed(5)
+    model = _Owner()
+    x, y = _data()
+    model.compile(keras.optimizers.SGD(learning_rate=0.05), "mse")
+    loss = model.fit(x, y, epochs=3, batch_size=8, verbose=0).history["loss"]
+    assert loss[-1] < loss[0]
+    assert [n for n, _ in model.named_weights()] == ["hidden.kernel", "hidden.bias", "gate.dense.kernel",
+                                                     "gate.dense.bias"]
+    assert model.count_params() == 3 * 3 + 3 + 3 + 1 and len(model.trainable_weights) == 4
+    model.save_weights(tmp_path / "w.safetensors")
+    fresh = _Owner()
+    fresh(x[:1])
+    fresh.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -164,29 +164,31 @@ class Layer:
                 out.append(layer)
         return out
 
+    def _walk(self, follow=lambda layer: True) -> list[tuple[str, "Layer"]]:
+        """(attribute path, layer) of this layer ("") and every layer below it, depth first in
+        definition order, each layer once: a layer that holds its parent (or itself) is not walked
+        into again. `follow(layer)` False skips a layer and everything below it."""
+        seen, out = set(), []
+
+        def visit(path: str, layer: "Layer") -> None:
+            if id(layer) in seen or not follow(layer):
+                return
+            seen.add(id(layer))
+            out.append((path, layer))
+            for name, child in layer._children():
+                visit(f"{path}.{name}" if path else name, child)
+
+        visit("", self)
+        return out
+
     def _leaf_layers(self) -> list["Layer"]:
         """Every layer below this one that holds no sublayers (the ones that run kernels), each once."""
-        seen, out = set(), []
-        for child in self._sublayers():
-            for leaf in (child._leaf_layers() if child._children() else [child]):
-                if id(leaf) not in seen:
-                    seen.add(id(leaf))
-                    out.append(leaf)
-        return out
+        return [layer for path, layer in self._walk() if path and not layer._children()]
 
     def named_weights(self) -> list[tuple[str, Variable]]:
         """(stable name, variable): own weights by name ("kernel"), a sublayer's by attribute path
         ("conv1.kernel", "heads.0.bias"; "layers.0.kernel" in a Sequential)."""
-        seen, out = set(), []
-        for w in self._weights:
-            seen.add(id(w))
-            out.append((w.name, w))
-        for path, layer in self._children():
-            for name, var in layer.named_weights():
-                if id(var) not in seen:
-                    seen.add(id(var))
-                    out.append((f"{path}.{name}", var))
-        return out
+        return self._unique_weights(self._walk(), trainable_only=False)
 
     @property
     def weights(self) -> list[Variable]:
@@ -196,14 +198,19 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        if not self.trainable:
-            return []
+        # A frozen layer freezes everything below it, as in Keras.
+        layers = self._walk(follow=lambda layer: layer.trainable)
+        return [v for _, v in self._unique_weights(layers, trainable_only=True)]
+
+    @staticmethod
+    def _unique_weights(layers: list[tuple[str, "Layer"]], trainable_only: bool) -> list[tuple[str, Variable]]:
+        """The weights of `layers` in order, each variable once, named by its layer's path."""
         seen, out = set(), []
-        for w in [w for w in self._weights if w.trainable] + [
-                w for layer in self._sublayers() for w in layer.trainable_weights]:
-            if id(w) not in seen:
-                seen.add(id(w))
-                out.append(w)
+        for path, layer in layers:
+            for w in layer._weights:
+                if id(w) not in seen and (w.trainable or not trainable_only):
+                    seen.add(id(w))
+                    out.append((f"{path}.{w.name}" if path else w.name, w))
         return out
 
     @property
