@@ -75,3 +75,15 @@ def run_cases(title: str, cases: list[Case], *, min_time: float = 0.3) -> list[d
               flush=True)
         rows.append({"name": c.name, "ours": ours, "numpy": npy, "torch": trc})
     return rows
+
+
+def print_bandwidth(rows: list[dict], nbytes: dict[str, float]) -> None:
+    """GB/s (bytes moved / time) of the timed rows whose case name has an entry in `nbytes`."""
+    print("\n| case | ours GB/s | numpy GB/s | torch GB/s |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        moved = nbytes.get(r["name"])
+        if moved is None:
+            continue
+        cols = [f"{moved / r[k] / 1e9:.1f}" if r[k] else "-" for k in ("ours", "numpy", "torch")]
+        print(f"| {r['name']} | {' | '.join(cols)} |")

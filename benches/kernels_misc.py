@@ -35,7 +35,7 @@ import itertools
 
 import numpy as np
 
-from _harness import Case
+from _harness import Case, print_bandwidth
 
 import aiaas_core
 from aiaas_core import _core
@@ -519,11 +519,4 @@ def cases(torch, threads: int) -> list[Case]:
 
 def report(rows: list[dict]) -> None:
     """GB/s (bytes moved / time) for the memory-bound optimizer cases."""
-    print("\n| case | ours GB/s | numpy GB/s | torch GB/s |")
-    print("| --- | --- | --- | --- |")
-    for r in rows:
-        nbytes = BYTES.get(r["name"])
-        if nbytes is None:
-            continue
-        cols = [f"{nbytes / r[k] / 1e9:.1f}" if r[k] else "-" for k in ("ours", "numpy", "torch")]
-        print(f"| {r['name']} | {' | '.join(cols)} |")
+    print_bandwidth(rows, BYTES)
