@@ -4,6 +4,8 @@ dy * mask (= the derivative of the forward for a fixed seed), and the error case
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 import aiaas_core
 from aiaas_core import _core
+from kernel_refs import on_threads
 
 shapes = st.lists(st.integers(0, 9), min_size=0, max_size=3).map(tuple)
 rates = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9])
@@ -124,3 +127,31 @@ def test_bad_seed_dtype_layout_and_shapes():
         _core.dropout_backward(x, np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match="mask must be a C-contiguous"):
         _core.dropout_backward(x, np.asfortranarray(x))
+
+
+def _mask_reference(n: int, rate: float, seed: int) -> np.ndarray:
+    """The documented stream in plain Python: element i keeps when its 32-bit half (low for even i,
+    high for odd i) of splitmix64's mix of key + (i // 2) * golden is >= ceil(rate * 2**32)."""
+    m64 = (1 << 64) - 1
+
+    def mix64(z: int) -> int:
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m64
+        return z ^ (z >> 31)
+
+    key = mix64(seed ^ 0x5DEECE66D1A4F87B)
+    threshold = math.ceil(rate * 2**32)
+    scale = np.float32(1.0 / (1.0 - rate))
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        r = mix64((key + (i // 2) * 0x9E3779B97F4A7C15) & m64)
+        draw = (r >> 32) if i % 2 else (r & 0xFFFFFFFF)
+        out[i] = scale if draw >= threshold else 0.0
+    return out
+
+
+@pytest.mark.parametrize("n, threads", [(37, 1), (70_001, 2)])  # 70,001: several blocks on the pool
+def test_mask_is_the_documented_counter_based_stream(n, threads):
+    x = np.ones(n, np.float32)
+    _, mask = on_threads(threads, lambda: _core.dropout_forward(x, 0.3, 9))
+    np.testing.assert_array_equal(mask, _mask_reference(n, 0.3, 9))

@@ -1,7 +1,7 @@
 //! dropout_forward(x, rate, seed) -> (y, mask) ; dropout_backward(dy, mask) -> dx
 
 use super::activations::same_shape;
-use super::util::{slice, zeros};
+use super::util::{empty, slice};
 use crate::kernels::dropout;
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -24,7 +24,7 @@ fn dropout_forward<'py>(
         )));
     }
     let seed: u64 = seed.call_method1("__and__", (u64::MAX,))?.extract()?;
-    let (y, mask) = (zeros(py, x.shape()), zeros(py, x.shape()));
+    let (y, mask) = (empty(py, x.shape()), empty(py, x.shape())); // written in full
     {
         let xs = slice("x", &x)?;
         let (mut yw, mut mw) = (y.readwrite(), mask.readwrite());
@@ -41,7 +41,7 @@ fn dropout_backward<'py>(
     mask: PyReadonlyArrayDyn<'py, f32>,
 ) -> PyResult<Arr<'py>> {
     same_shape("dropout_backward", "mask", mask.shape(), "dy", dy.shape())?;
-    let dx = zeros(py, dy.shape());
+    let dx = empty(py, dy.shape()); // written in full
     {
         let (gs, ms) = (slice("dy", &dy)?, slice("mask", &mask)?);
         let mut w = dx.readwrite();
