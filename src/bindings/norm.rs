@@ -1,7 +1,7 @@
 //! batchnorm_forward_train / batchnorm_forward_infer / batchnorm_backward over x[..., C].
 
 use super::activations::same_shape;
-use super::util::{slice, zeros};
+use super::util::{empty, slice, zeros};
 use crate::error::KernelError;
 use crate::kernels::norm;
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -30,7 +30,7 @@ fn batchnorm_forward_train<'py>(
     epsilon: f32,
 ) -> PyResult<(Arr<'py>, Arr<'py>, Arr<'py>)> {
     let c = channels(x.shape(), &[("gamma", gamma.shape()), ("beta", beta.shape())])?;
-    let (y, mean, var) = (zeros(py, x.shape()), zeros(py, &[c]), zeros(py, &[c]));
+    let (y, mean, var) = (empty(py, x.shape()), zeros(py, &[c]), zeros(py, &[c]));
     {
         let (xs, gs, bs) = (slice("x", &x)?, slice("gamma", &gamma)?, slice("beta", &beta)?);
         let (mut yw, mut mw, mut vw) = (y.readwrite(), mean.readwrite(), var.readwrite());
@@ -55,7 +55,7 @@ fn batchnorm_forward_infer<'py>(
         x.shape(),
         &[("gamma", gamma.shape()), ("beta", beta.shape()), ("moving_mean", moving_mean.shape()), ("moving_var", moving_var.shape())],
     )?;
-    let y = zeros(py, x.shape());
+    let y = empty(py, x.shape());
     {
         let (xs, gs, bs) = (slice("x", &x)?, slice("gamma", &gamma)?, slice("beta", &beta)?);
         let (mm, mv) = (slice("moving_mean", &moving_mean)?, slice("moving_var", &moving_var)?);
@@ -82,7 +82,7 @@ fn batchnorm_backward<'py>(
         &[("gamma", gamma.shape()), ("batch_mean", batch_mean.shape()), ("batch_var", batch_var.shape())],
     )?;
     same_shape("batchnorm_backward", "dy", dy.shape(), "x", x.shape())?;
-    let (dx, dg, db) = (zeros(py, x.shape()), zeros(py, &[c]), zeros(py, &[c]));
+    let (dx, dg, db) = (empty(py, x.shape()), zeros(py, &[c]), zeros(py, &[c]));
     {
         let (xs, gs, gam) = (slice("x", &x)?, slice("dy", &dy)?, slice("gamma", &gamma)?);
         let (mu, var) = (slice("batch_mean", &batch_mean)?, slice("batch_var", &batch_var)?);

@@ -3,7 +3,7 @@
 //! chunking, and the same seed always gives the same mask.
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::{has_avx2_fma, simd, threads_for, PARALLEL_MIN_ELEMENTS};
+use crate::kernels::activations::{simd, threads_for, PARALLEL_MIN_ELEMENTS};
 use rayon::prelude::*;
 
 /// splitmix64's output function: a strong 64-bit mix of a counter.
@@ -28,21 +28,10 @@ struct Draws {
 /// the 64-bit multiplies vectorize instead of running one dependent chain at a time.
 const PAIRS: usize = 16;
 
-/// `fill` compiled for AVX2 when the CPU has it (a closure through `simd` stayed out of line, SSE2).
-fn fill_dispatch(d: &Draws, first_pair: u64, x: &[f32], y: &mut [f32], mask: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(d: &Draws, first_pair: u64, x: &[f32], y: &mut [f32], mask: &mut [f32]) {
-            fill(d, first_pair, x, y, mask)
-        }
-        if has_avx2_fma() {
-            // SAFETY: the CPU has the features `avx2` is compiled for.
-            return unsafe { avx2(d, first_pair, x, y, mask) };
-        }
-    }
-    fill(d, first_pair, x, y, mask)
-}
+avx2_dispatch!(
+    /// `fill` compiled for AVX2 when the CPU has it (a closure through `simd` stayed out of line, SSE2).
+    fn fill_dispatch(d: &Draws, first_pair: u64, x: &[f32], y: &mut [f32], mask: &mut [f32]) => fill
+);
 
 /// y = x * mask for one block starting at pair `first_pair`: element i of the call uses the low
 /// (even i) or high (odd i) half of mix64(key + (i / 2) * GOLDEN).

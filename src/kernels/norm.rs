@@ -5,7 +5,7 @@
 //! partial, and the partials are added in block order: the same bits on any thread count.
 
 use crate::error::{ensure_len, KResult, KernelError};
-use crate::kernels::activations::{simd, threads_for};
+use crate::kernels::activations::threads_for;
 use crate::parallel::par_chunks_mut;
 
 /// Rows per block of the per-channel sums and of the elementwise passes.
@@ -32,7 +32,7 @@ fn column_sums<const K: usize>(x: &[f32], c: usize, add: impl Fn(usize, &[f32], 
     let block = BLOCK_ROWS * c;
     let mut partial = vec![0.0f64; x.len().div_ceil(block) * K * c];
     par_chunks_mut(&mut partial, K * c, threads_for(x.len()), |b, part| {
-        simd(|| add(b * BLOCK_ROWS, &x[b * block..((b + 1) * block).min(x.len())], part))
+        add(b * BLOCK_ROWS, &x[b * block..((b + 1) * block).min(x.len())], part)
     });
     let mut sums = vec![0.0f64; K * c];
     for part in partial.chunks_exact(K * c) {
@@ -44,19 +44,86 @@ fn column_sums<const K: usize>(x: &[f32], c: usize, add: impl Fn(usize, &[f32], 
 /// `write(first_row, rows of out)` over blocks of rows of out[M,C], in parallel when large.
 fn per_row_block(out: &mut [f32], c: usize, write: impl Fn(usize, &mut [f32]) + Sync) {
     let threads = threads_for(out.len());
-    par_chunks_mut(out, BLOCK_ROWS * c, threads, |b, rows| simd(|| write(b * BLOCK_ROWS, rows)));
+    par_chunks_mut(out, BLOCK_ROWS * c, threads, |b, rows| write(b * BLOCK_ROWS, rows));
 }
 
 /// y = (x - center[c]) * scale[c] + shift[c], row by row. Centering first (rather than folding the
 /// mean into the shift) keeps float32 cancellation out when |mean| is large against the std.
 fn affine(x: &[f32], y: &mut [f32], c: usize, center: &[f32], scale: &[f32], shift: &[f32]) {
-    per_row_block(y, c, |first, yb| {
-        for (yr, xr) in yb.chunks_exact_mut(c).zip(x[first * c..].chunks_exact(c)) {
-            for ((((o, &v), &m), &a), &b) in yr.iter_mut().zip(xr).zip(center).zip(scale).zip(shift) {
-                *o = (v - m) * a + b;
-            }
+    per_row_block(y, c, |first, yb| affine_rows(&x[first * c..], yb, center, scale, shift));
+}
+
+// The loops of one block of rows (c channels each, c = the per-channel slices' length), each
+// compiled for AVX2 by `avx2_dispatch`.
+avx2_dispatch!(fn affine_rows(x: &[f32], y: &mut [f32], center: &[f32], scale: &[f32], shift: &[f32]) => affine_rows_body);
+avx2_dispatch!(fn add_values(rows: &[f32], sums: &mut [f64]) => add_values_body);
+avx2_dispatch!(fn add_squared_deviations(rows: &[f32], mean: &[f64], sums: &mut [f64]) => add_squared_deviations_body);
+avx2_dispatch!(fn add_backward_sums(x: &[f32], dy: &[f32], mean: &[f32], inv: &[f32], db: &mut [f64], dg: &mut [f64]) => add_backward_sums_body);
+avx2_dispatch!(fn backward_rows(x: &[f32], dy: &[f32], dx: &mut [f32], p: &BackwardParams) => backward_rows_body);
+
+#[inline(always)]
+fn affine_rows_body(x: &[f32], y: &mut [f32], center: &[f32], scale: &[f32], shift: &[f32]) {
+    let c = center.len();
+    for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+        for ((((o, &v), &m), &a), &b) in yr.iter_mut().zip(xr).zip(center).zip(scale).zip(shift) {
+            *o = (v - m) * a + b;
         }
-    })
+    }
+}
+
+/// sums[j] += x[., j] over the rows.
+#[inline(always)]
+fn add_values_body(rows: &[f32], sums: &mut [f64]) {
+    for row in rows.chunks_exact(sums.len()) {
+        sums.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
+    }
+}
+
+/// sums[j] += (x[., j] - mean[j])^2 over the rows.
+#[inline(always)]
+fn add_squared_deviations_body(rows: &[f32], mean: &[f64], sums: &mut [f64]) {
+    for row in rows.chunks_exact(sums.len()) {
+        for ((a, &v), &u) in sums.iter_mut().zip(row).zip(mean) {
+            let d = v as f64 - u;
+            *a += d * d;
+        }
+    }
+}
+
+/// db[j] += dy[., j]; dg[j] += dy[., j] xhat[., j] over the rows (xhat = (x - mean) inv).
+#[inline(always)]
+fn add_backward_sums_body(x: &[f32], dy: &[f32], mean: &[f32], inv: &[f32], db: &mut [f64], dg: &mut [f64]) {
+    let c = mean.len();
+    for (xr, gr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+        for (((((b, d), &xv), &g), &mu), &iv) in db.iter_mut().zip(dg.iter_mut()).zip(xr).zip(gr).zip(mean).zip(inv) {
+            *b += g as f64;
+            *d += (g * ((xv - mu) * iv)) as f64;
+        }
+    }
+}
+
+/// The per-channel values dx needs once the sums are known.
+struct BackwardParams {
+    mean: Vec<f32>,
+    inv: Vec<f32>,
+    /// gamma inv_std / M
+    k: Vec<f32>,
+    dbeta: Vec<f32>,
+    dgamma: Vec<f32>,
+    m: f32,
+}
+
+/// dx = k (M dy - dbeta - xhat dgamma), row by row.
+#[inline(always)]
+fn backward_rows_body(x: &[f32], dy: &[f32], dx: &mut [f32], p: &BackwardParams) {
+    let c = p.mean.len();
+    for ((o, xr), gr) in dx.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(dy.chunks_exact(c)) {
+        for (((((((o, &xv), &g), &mu), &iv), &kj), &db), &dg) in
+            o.iter_mut().zip(xr).zip(gr).zip(&p.mean).zip(&p.inv).zip(&p.k).zip(&p.dbeta).zip(&p.dgamma)
+        {
+            *o = kj * (p.m * g - db - (xv - mu) * iv * dg);
+        }
+    }
 }
 
 /// x[M,C], gamma[C], beta[C] -> y[M,C], batch_mean[C], batch_var[C] (biased: / M)
@@ -76,20 +143,9 @@ pub fn batchnorm_forward_train(
     if m == 0 {
         return Err(KernelError::Shape("batchnorm: training needs at least one row, got 0".into()));
     }
-    let sums = column_sums::<1>(x, c, |_, rows, s| {
-        for row in rows.chunks_exact(c) {
-            s.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
-        }
-    });
+    let sums = column_sums::<1>(x, c, |_, rows, s| add_values(rows, s));
     let mu: Vec<f64> = sums.iter().map(|s| s / m as f64).collect();
-    let sq = column_sums::<1>(x, c, |_, rows, s| {
-        for row in rows.chunks_exact(c) {
-            for ((a, &v), &u) in s.iter_mut().zip(row).zip(&mu) {
-                let d = v as f64 - u;
-                *a += d * d;
-            }
-        }
-    });
+    let sq = column_sums::<1>(x, c, |_, rows, s| add_squared_deviations(rows, &mu, s));
     let mut scale = vec![0.0f32; c];
     for j in 0..c {
         let v = sq[j] / m as f64;
@@ -162,28 +218,20 @@ pub fn batchnorm_backward(
     // Per channel: dbeta = sum dy, dgamma = sum dy xhat (partials [dbeta | dgamma] per block).
     let sums = column_sums::<2>(x, c, |first, rows, part| {
         let (db, dg) = part.split_at_mut(c);
-        for (xr, gr) in rows.chunks_exact(c).zip(dy[first * c..].chunks_exact(c)) {
-            for (((((b, d), &xv), &g), &mu), &iv) in db.iter_mut().zip(dg.iter_mut()).zip(xr).zip(gr).zip(mean).zip(&inv) {
-                *b += g as f64;
-                *d += (g * ((xv - mu) * iv)) as f64;
-            }
-        }
+        add_backward_sums(rows, &dy[first * c..first * c + rows.len()], mean, &inv, db, dg)
     });
     let mf = m as f32;
-    let k: Vec<f32> = (0..c).map(|j| gamma[j] * inv[j] / mf).collect();
-    let dbf: Vec<f32> = sums[..c].iter().map(|&v| v as f32).collect();
-    let dgf: Vec<f32> = sums[c..].iter().map(|&v| v as f32).collect();
-    per_row_block(dx, c, |first, dxb| {
-        for ((o, xr), gr) in dxb.chunks_exact_mut(c).zip(x[first * c..].chunks_exact(c)).zip(dy[first * c..].chunks_exact(c)) {
-            for (((((((o, &xv), &g), &mu), &iv), &kj), &db), &dg) in
-                o.iter_mut().zip(xr).zip(gr).zip(mean).zip(&inv).zip(&k).zip(&dbf).zip(&dgf)
-            {
-                *o = kj * (mf * g - db - (xv - mu) * iv * dg);
-            }
-        }
-    });
-    dgamma.copy_from_slice(&dgf);
-    dbeta.copy_from_slice(&dbf);
+    let p = BackwardParams {
+        k: (0..c).map(|j| gamma[j] * inv[j] / mf).collect(),
+        dbeta: sums[..c].iter().map(|&v| v as f32).collect(),
+        dgamma: sums[c..].iter().map(|&v| v as f32).collect(),
+        mean: mean.to_vec(),
+        inv,
+        m: mf,
+    };
+    per_row_block(dx, c, |first, dxb| backward_rows(&x[first * c..], &dy[first * c..], dxb, &p));
+    dgamma.copy_from_slice(&p.dgamma);
+    dbeta.copy_from_slice(&p.dbeta);
     Ok(())
 }
 

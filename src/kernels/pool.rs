@@ -151,21 +151,10 @@ pub fn maxpool2d_forward(g: &Pool2d, x: &[f32], y: &mut [f32], argmax: &mut [i64
     Ok(())
 }
 
-/// `max_image` compiled for AVX2 when the CPU has it: the select loop then runs 8 lanes wide.
-fn max_image_dispatch(g: &Pool2d, base: i64, x: &[f32], y: &mut [f32], argmax: &mut [i64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(g: &Pool2d, base: i64, x: &[f32], y: &mut [f32], argmax: &mut [i64]) {
-            max_image(g, base, x, y, argmax)
-        }
-        if crate::kernels::activations::has_avx2_fma() {
-            // SAFETY: the CPU has the features `avx2` is compiled for.
-            return unsafe { avx2(g, base, x, y, argmax) };
-        }
-    }
-    max_image(g, base, x, y, argmax)
-}
+avx2_dispatch!(
+    /// `max_image` compiled for AVX2 when the CPU has it: the select loop then runs 8 lanes wide.
+    fn max_image_dispatch(g: &Pool2d, base: i64, x: &[f32], y: &mut [f32], argmax: &mut [i64]) => max_image
+);
 
 /// One image's max pooling: x[H,W,C] -> y[OH,OW,C], argmax (flat indices into x, from `base`).
 #[inline(always)]
