@@ -36,6 +36,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "AIAAS_ADMIN_KEY": ADMIN_KEY, "AIAAS_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
                     "AIAAS_RATE_LIMIT_PER_MINUTE": "100000", "AIAAS_MAX_PREDICT_VALUES": "200000",
+                    # every test client is 127.0.0.1; tests that refuse keys on purpose must not trip the throttle
+                    "AIAAS_FAILED_AUTH_PER_MINUTE": "100000",
                     "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         self.env.pop("AIAAS_MASTER_KEY", None)
         self.proc: subprocess.Popen | None = None

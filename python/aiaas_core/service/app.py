@@ -123,6 +123,8 @@ class _Audit:
         if not (changes or status in (401, 403) or path.endswith("/download")):  # downloads too
             return None
         principal = (scope.get("state") or {}).get("principal")
+        if status == 429 and principal is None:
+            return None  # a throttled anonymous caller did nothing: no row per flooded request
         return AuditEntry(tenant_id=getattr(principal, "tenant_id", None), key_id=getattr(principal, "key_id", None),
                           action=f"{method} {template or path}"[:64], target=path[:200], status=status)
 

@@ -93,19 +93,24 @@ def _aware(ts: datetime) -> datetime:
 class RateLimiter:
     """Token bucket per key: `limit` requests per minute, bursts up to `limit`."""
 
+    max_buckets = 100_000
+
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key_id: str, limit: int) -> float | None:
-        """None when allowed, else the seconds to wait."""
+    def check(self, key_id: str, limit: int, *, consume: bool = True) -> float | None:
+        """None when allowed, else the seconds to wait. `consume=False` only asks (takes no token)."""
         rate = limit / 60.0
         now = time.monotonic()
         with self._lock:
+            if not consume and len(self._buckets) >= self.max_buckets:
+                self._buckets.clear()  # bounded memory against many distinct callers; they start afresh
             tokens, last = self._buckets.get(key_id, (float(limit), now))
             tokens = min(float(limit), tokens + (now - last) * rate)
             if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
+                if consume:
+                    self._buckets[key_id] = (tokens - 1.0, now)
                 return None
             self._buckets[key_id] = (tokens, now)
             return (1.0 - tokens) / rate
@@ -216,24 +221,63 @@ def _admit(request: Request, state, entry: CachedKey) -> Principal:
     return principal
 
 
+# Failed authentications (missing, unknown, revoked or expired keys) a client address may make per
+# minute. Past that, its failures are 429s, and its unknown keys are refused before any database
+# lookup; neither writes an audit row. Guessing keys, or flooding the audit log with 401s, is
+# throttled per address; a valid key is never held back by this.
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _throttled(wait: float) -> ApiError:
+    return ApiError(429, "too many failed authentication attempts from this address; retry later",
+                    {"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def _refuse_throttled_client(request: Request, state) -> None:
+    """Before a database lookup: 429 for an address already past its failed-attempt limit."""
+    wait = state.failed_auth_limiter.check(_client(request), state.settings.failed_auth_per_minute, consume=False)
+    if wait is not None:
+        raise _throttled(wait)
+
+
+def _failure(request: Request, state, error: ApiError) -> ApiError:
+    """The error to answer with: a 401 counts against the address, and becomes 429 past its limit."""
+    if error.status != 401:
+        return error
+    wait = state.failed_auth_limiter.check(_client(request), state.settings.failed_auth_per_minute)
+    return error if wait is None else _throttled(wait)
+
+
 def authenticate(request: Request) -> Principal:
-    """The caller of this request, or 401; 429 past the key's rate limit. Blocking (may query the database)."""
-    presented = _presented_key(request)
+    """The caller of this request, or 401; 429 past the key's rate limit (or, for an address whose
+    keys keep failing, past the failed-attempt limit). Blocking (may query the database)."""
     state = request.app.state.svc
-    key_hash = hash_key(presented)
-    entry = state.key_cache.get(key_hash) or _load_key(state, presented, key_hash)
-    return _admit(request, state, entry)
+    try:
+        presented = _presented_key(request)
+        key_hash = hash_key(presented)
+        entry = state.key_cache.get(key_hash)
+        if entry is None:
+            _refuse_throttled_client(request, state)
+            entry = _load_key(state, presented, key_hash)
+        return _admit(request, state, entry)
+    except ApiError as error:
+        raise _failure(request, state, error) from None
 
 
 async def authenticate_async(request: Request) -> Principal:
     """authenticate() for the event loop: a cached key costs no thread hop; a miss reads the database in a thread."""
-    presented = _presented_key(request)
     state = request.app.state.svc
-    key_hash = hash_key(presented)
-    entry = state.key_cache.get(key_hash)
-    if entry is None:
-        entry = await run_in_threadpool(_load_key, state, presented, key_hash)
-    return _admit(request, state, entry)
+    try:
+        presented = _presented_key(request)
+        key_hash = hash_key(presented)
+        entry = state.key_cache.get(key_hash)
+        if entry is None:
+            _refuse_throttled_client(request, state)
+            entry = await run_in_threadpool(_load_key, state, presented, key_hash)
+        return _admit(request, state, entry)
+    except ApiError as error:
+        raise _failure(request, state, error) from None
 
 
 def require(role: str):

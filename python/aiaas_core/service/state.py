@@ -22,6 +22,7 @@ class ServiceState:
     factory: sessionmaker[Session]
     storage: Storage
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    failed_auth_limiter: RateLimiter = field(default_factory=RateLimiter)  # per client address
     key_cache: KeyCache = field(default_factory=KeyCache)  # valid keys by hash (revocation invalidates)
     bootstrap_key: str | None = None  # the admin key created on first start (printed once, never stored)
     executor: object | None = None

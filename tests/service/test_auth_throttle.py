@@ -1,0 +1,48 @@
+"""Failed authentications are throttled per client address: past the limit, 429 with Retry-After,
+no database lookup and no audit row; a valid key keeps working meanwhile."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from service_support import ADMIN_KEY, Server
+
+LIMIT = 5
+
+
+@pytest.fixture(scope="module")
+def throttled_server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("throttle") / "data", workers=1,
+                 extra_env={"AIAAS_FAILED_AUTH_PER_MINUTE": str(LIMIT)}).start()
+    yield srv
+    srv.stop()
+
+
+def _audited_401s(admin: httpx.Client) -> int:
+    return sum(e["status"] == 401 for e in admin.get("/v1/audit", params={"limit": 1000}).json())
+
+
+def test_failed_keys_are_throttled_per_address_without_audit_rows(throttled_server):
+    url = throttled_server.url
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as admin, \
+            httpx.Client(base_url=url, timeout=30) as anon:
+        assert admin.get("/v1/tenants").status_code == 200  # the valid key is cached before the flood
+        before = _audited_401s(admin)
+        bad = {"Authorization": "Bearer aiaas_not_a_key"}
+        # the limit's worth of failures are plain 401s (a missing header counts too)
+        answers = [anon.get("/v1/datasets", headers=bad).status_code for _ in range(LIMIT - 1)]
+        answers.append(anon.post("/v1/tenants", json={"name": "x"}).status_code)
+        assert answers == [401] * LIMIT
+        # then 429s, for GETs and POSTs alike, saying when to come back
+        for method, path in (("GET", "/v1/datasets"), ("POST", "/v1/tenants"), ("DELETE", "/v1/datasets/ds1")):
+            r = anon.request(method, path, headers=bad)
+            assert r.status_code == 429, (method, r.text)
+            assert "failed authentication" in r.json()["detail"]
+            assert int(r.headers["Retry-After"]) >= 1
+        # a valid key from the same address is not held back
+        assert admin.get("/v1/tenants").status_code == 200
+        # the audit log holds the 401s, not a row per throttled request
+        assert _audited_401s(admin) - before == LIMIT
+        assert not any(e["status"] == 429 and e["key_id"] is None
+                       for e in admin.get("/v1/audit", params={"limit": 1000}).json())
