@@ -1,5 +1,5 @@
-"""Failed authentications are throttled per client address: past the limit, 429 with Retry-After,
-no database lookup and no audit row; a valid key keeps working meanwhile."""
+"""Failed authentications are throttled per client address: past the limit, 429 with Retry-After
+and no audit row; a valid key keeps working meanwhile, cached or not."""
 
 from __future__ import annotations
 
@@ -40,8 +40,12 @@ def test_failed_keys_are_throttled_per_address_without_audit_rows(throttled_serv
             assert r.status_code == 429, (method, r.text)
             assert "failed authentication" in r.json()["detail"]
             assert int(r.headers["Retry-After"]) >= 1
-        # a valid key from the same address is not held back
+        # a valid key from the same address is not held back, cached or read afresh (a new key)
         assert admin.get("/v1/tenants").status_code == 200
+        fresh_key = admin.post("/v1/tenants", json={"name": "fresh"}).json()
+        tenant = fresh_key["id"]
+        key = admin.post(f"/v1/tenants/{tenant}/keys", json={"role": "member"}).json()["key"]
+        assert anon.get("/v1/datasets", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         # the audit log holds the 401s, not a row per throttled request
         assert _audited_401s(admin) - before == LIMIT
         assert not any(e["status"] == 429 and e["key_id"] is None
