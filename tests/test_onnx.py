@@ -282,3 +282,12 @@ def test_export_after_save_and_load_model(tmp_path):
     x = randn(3, 6, 6, 1)
     got = assert_matches(loaded, x, tmp_path)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-4)
+
+
+def test_activation_layer_classes_export(tmp_path):
+    # LeakyReLU(negative_slope=0.0) must export slope 0, not fall back to a default
+    keras.set_random_seed(2)
+    model = keras.Sequential([L.Dense(6, input_shape=(4,)), L.ReLU(), L.Dense(6), L.LeakyReLU(0.0), L.Dense(6),
+                              L.LeakyReLU(), L.Dense(6), L.ELU(alpha=0.5), L.Dense(5), L.ReLU(negative_slope=0.1),
+                              L.Dense(3), L.Softmax()])
+    assert_matches(model, randn(16, 4, seed=3) * 3, tmp_path)

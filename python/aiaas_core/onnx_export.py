@@ -9,8 +9,8 @@ pooling are NCHW: the graph transposes to NCHW before a spatial layer and back t
 layer needs channels-last (Flatten, Dense, Reshape, the output), so a Conv/Pool stack pays for one
 pair of Transposes. LSTM / GRU / SimpleRNN weights are converted to ONNX gate order and layout.
 
-Supported layers: InputLayer, Dense, Activation, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
-Reshape, Dropout (identity at inference), BatchNormalization (moving statistics folded into a
+Supported layers: InputLayer, Dense, Activation (and ReLU, LeakyReLU, ELU, Softmax), Conv2D,
+MaxPooling2D, AveragePooling2D, Flatten, Reshape, Dropout (identity at inference), BatchNormalization (moving statistics folded into a
 per-channel scale and shift), Embedding (Gather), LSTM, GRU (reset_after), SimpleRNN. Anything else raises
 NotImplementedError naming the layer.
 """
@@ -70,9 +70,9 @@ def _activation(g: _GraphBuilder, x: str, name: str, alpha: float | None, hint: 
     if name == "softmax":
         return g.one("Softmax", [x], hint, axis=-1)
     if name == "leaky_relu":
-        return g.one("LeakyRelu", [x], hint, alpha=float(alpha if alpha else _DEFAULT_ALPHA[name]))
+        return g.one("LeakyRelu", [x], hint, alpha=float(_DEFAULT_ALPHA[name] if alpha is None else alpha))
     if name == "elu":
-        return g.one("Elu", [x], hint, alpha=float(alpha if alpha else _DEFAULT_ALPHA[name]))
+        return g.one("Elu", [x], hint, alpha=float(_DEFAULT_ALPHA[name] if alpha is None else alpha))
     if name == "gelu":  # exact gelu (Keras approximate=False): 0.5 x (1 + erf(x / sqrt 2)); Gelu op is opset 20
         scaled = g.one("Mul", [x, g.const(np.array(1 / math.sqrt(2), np.float32), "inv_sqrt2")], hint)
         one_plus = g.one("Add", [g.one("Erf", [scaled], hint), g.const(np.array(1.0, np.float32), "one")], hint)
@@ -294,8 +294,8 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
                 x = g.one("Add", [x, g.const(weights[1], "dense_b")], hint)
             x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
             shape = shape[:-1] + (int(cfg["units"]),)
-        elif kind == "Activation":
-            x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+        elif kind in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"):  # the class may fix the function
+            x = _activation(g, x, layer.activation, layer.alpha, hint)
         elif kind == "Flatten":
             if len(shape) > 1:
                 x = g.one("Flatten", [x], hint, axis=1)
@@ -321,7 +321,8 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
         else:
             raise NotImplementedError(
                 f"ONNX export: layer {layer.name!r} of type {kind} is not supported; supported: InputLayer, "
-                f"Dense, Activation, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Reshape, Dropout, "
+                f"Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
+                f"Reshape, Dropout, "
                 f"BatchNormalization, Embedding, LSTM, GRU, SimpleRNN"
             )
     if nchw:

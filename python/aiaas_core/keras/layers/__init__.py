@@ -1,5 +1,6 @@
 """Keras layers (`aiaas_core.keras.layers`)."""
 
+from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
 from .base import Input, InputLayer, Layer
 from .conv import AveragePooling2D, AvgPool2D, Conv2D, MaxPool2D, MaxPooling2D
 from .core import Activation, Dense, Dropout, Flatten, Reshape
@@ -11,7 +12,7 @@ from .recurrent import GRU, LSTM, SimpleRNN
 LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (InputLayer, Dense, Activation, Flatten, Reshape, Dropout, Conv2D, MaxPooling2D,
-                AveragePooling2D, LSTM, GRU, SimpleRNN, BatchNormalization, Embedding)
+                AveragePooling2D, LSTM, GRU, SimpleRNN, BatchNormalization, Embedding, ReLU, LeakyReLU, ELU, Softmax)
 }
 LAYER_CLASSES.update(MaxPool2D=MaxPooling2D, AvgPool2D=AveragePooling2D)
 
