@@ -21,13 +21,117 @@ const CHUNK: usize = 1 << 15;
 /// Total elements below which the update runs on the calling thread.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
-/// Run `f` on each task: on the pool when the total work is large, else inline.
+/// Run `f` on each task: on the pool when the total work is large, else inline. Each `f` calls an
+/// `avx2_dispatch!` function for its loop (through a closure the loop stayed SSE2, 4 lanes).
 fn run<T: Send>(tasks: Vec<T>, total: usize, f: impl Fn(T) + Sync) {
     if total >= PARALLEL_MIN_ELEMENTS && crate::parallel::num_threads() > 1 {
-        crate::parallel::install(|| tasks.into_par_iter().for_each(|t| simd(|| f(t))));
+        crate::parallel::install(|| tasks.into_par_iter().for_each(&f));
     } else {
-        simd(|| tasks.into_iter().for_each(&f));
+        tasks.into_iter().for_each(&f);
     }
+}
+
+/// The per-call constants of each update (Keras 3 formulas, see the module comment).
+struct SgdStep {
+    lr: f32,
+    momentum: f32,
+    nesterov: bool,
+    wd: f32,
+}
+struct AdamStep {
+    alpha: f32,
+    a1: f32,
+    a2: f32,
+    epsilon: f32,
+    wd: f32,
+}
+struct RmspropStep {
+    lr: f32,
+    rho: f32,
+    momentum: f32,
+    epsilon: f32,
+    centered: bool,
+}
+
+avx2_dispatch!(fn sgd_chunk(p: &mut [f32], g: &[f32], v: &mut [f32], s: &SgdStep) => sgd_chunk_body);
+avx2_dispatch!(fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) => adam_chunk_body);
+avx2_dispatch!(fn rmsprop_chunk(p: &mut [f32], g: &[f32], ms: &mut [f32], mg: &mut [f32], mo: &mut [f32], s: &RmspropStep) => rmsprop_chunk_body);
+avx2_dispatch!(fn scale_chunk(x: &mut [f32], k: f32) => scale_chunk_body);
+avx2_dispatch!(fn clamp_chunk(x: &mut [f32], c: f32) => clamp_chunk_body);
+
+#[inline(always)]
+fn sgd_chunk_body(p: &mut [f32], g: &[f32], v: &mut [f32], s: &SgdStep) {
+    let SgdStep { lr, momentum, nesterov, wd } = *s;
+    if momentum == 0.0 {
+        for (p, &g) in p.iter_mut().zip(g) {
+            let q = *p - *p * wd;
+            *p = q - g * lr;
+        }
+    } else {
+        for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+            let q = *p - *p * wd;
+            *v = -g * lr + *v * momentum;
+            *p = if nesterov { q + (-g * lr + *v * momentum) } else { q + *v };
+        }
+    }
+}
+
+#[inline(always)]
+fn adam_chunk_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
+    let AdamStep { alpha, a1, a2, epsilon, wd } = *s;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let q = *p - *p * wd;
+        *m += (g - *m) * a1;
+        *v += (g * g - *v) * a2;
+        *p = q - *m * alpha / (v.sqrt() + epsilon);
+    }
+}
+
+#[inline(always)]
+fn rmsprop_chunk_body(p: &mut [f32], g: &[f32], ms: &mut [f32], mg: &mut [f32], mo: &mut [f32], s: &RmspropStep) {
+    let RmspropStep { lr, rho, momentum, epsilon, centered } = *s;
+    let a = 1.0 - rho;
+    // Four loop variants so each one is a straight vectorizable pass.
+    match (centered, momentum > 0.0) {
+        (false, false) => {
+            for ((p, &g), s) in p.iter_mut().zip(g).zip(ms.iter_mut()) {
+                *s = rho * *s + a * (g * g);
+                *p -= lr * g / (*s + epsilon).sqrt();
+            }
+        }
+        (false, true) => {
+            for (((p, &g), s), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mo.iter_mut()) {
+                *s = rho * *s + a * (g * g);
+                *mo = momentum * *mo + lr * g / (*s + epsilon).sqrt();
+                *p -= *mo;
+            }
+        }
+        (true, false) => {
+            for (((p, &g), s), mg) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mg.iter_mut()) {
+                *s = rho * *s + a * (g * g);
+                *mg = rho * *mg + a * g;
+                *p -= lr * g / (*s - *mg * *mg + epsilon).sqrt();
+            }
+        }
+        (true, true) => {
+            for ((((p, &g), s), mg), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mg.iter_mut()).zip(mo.iter_mut()) {
+                *s = rho * *s + a * (g * g);
+                *mg = rho * *mg + a * g;
+                *mo = momentum * *mo + lr * g / (*s - *mg * *mg + epsilon).sqrt();
+                *p -= *mo;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn scale_chunk_body(x: &mut [f32], k: f32) {
+    x.iter_mut().for_each(|v| *v *= k);
+}
+
+#[inline(always)]
+fn clamp_chunk_body(x: &mut [f32], c: f32) {
+    x.iter_mut().for_each(|v| *v = v.clamp(-c, c));
 }
 
 fn check_hyper(name: &str, value: f64, lo: f64, hi: f64, hi_inclusive: bool) -> KResult<()> {
@@ -83,20 +187,8 @@ pub fn sgd_update(
             tasks.push((p, g, v));
         }
     }
-    run(tasks, total, |(p, g, v)| {
-        if momentum == 0.0 {
-            for (p, &g) in p.iter_mut().zip(g) {
-                let q = *p - *p * wd;
-                *p = q - g * lr;
-            }
-        } else {
-            for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                let q = *p - *p * wd;
-                *v = -g * lr + *v * momentum;
-                *p = if nesterov { q + (-g * lr + *v * momentum) } else { q + *v };
-            }
-        }
-    });
+    let step = SgdStep { lr, momentum, nesterov, wd };
+    run(tasks, total, |(p, g, v)| sgd_chunk(p, g, v, &step));
     Ok(())
 }
 
@@ -137,14 +229,8 @@ pub fn adam_update(
             tasks.push((p, g, m, v));
         }
     }
-    run(tasks, total, |(p, g, m, v)| {
-        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            let q = *p - *p * wd;
-            *m += (g - *m) * a1;
-            *v += (g * g - *v) * a2;
-            *p = q - *m * alpha / (v.sqrt() + epsilon);
-        }
-    });
+    let step = AdamStep { alpha, a1, a2, epsilon, wd };
+    run(tasks, total, |(p, g, m, v)| adam_chunk(p, g, m, v, &step));
     Ok(())
 }
 
@@ -172,7 +258,6 @@ pub fn rmsprop_update(
         &[("grads", lens(grads)), ("ms", lens(ms)), ("mgs", lens(mgs)), ("moms", lens(moms))],
     )?;
     let total = params.iter().map(|p| p.len()).sum();
-    let a = 1.0 - rho;
     let mut tasks = Vec::new();
     for ((((p, g), ms), mg), mo) in
         params.iter_mut().zip(grads).zip(ms.iter_mut()).zip(mgs.iter_mut()).zip(moms.iter_mut())
@@ -187,41 +272,8 @@ pub fn rmsprop_update(
             tasks.push((p, g, ms, mg, mo));
         }
     }
-    run(tasks, total, |(p, g, ms, mg, mo)| {
-        // Four loop variants so each one is a straight vectorizable pass.
-        match (centered, momentum > 0.0) {
-            (false, false) => {
-                for ((p, &g), s) in p.iter_mut().zip(g).zip(ms.iter_mut()) {
-                    *s = rho * *s + a * (g * g);
-                    *p -= lr * g / (*s + epsilon).sqrt();
-                }
-            }
-            (false, true) => {
-                for (((p, &g), s), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mo.iter_mut()) {
-                    *s = rho * *s + a * (g * g);
-                    *mo = momentum * *mo + lr * g / (*s + epsilon).sqrt();
-                    *p -= *mo;
-                }
-            }
-            (true, false) => {
-                for (((p, &g), s), mg) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mg.iter_mut()) {
-                    *s = rho * *s + a * (g * g);
-                    *mg = rho * *mg + a * g;
-                    *p -= lr * g / (*s - *mg * *mg + epsilon).sqrt();
-                }
-            }
-            (true, true) => {
-                for ((((p, &g), s), mg), mo) in
-                    p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mg.iter_mut()).zip(mo.iter_mut())
-                {
-                    *s = rho * *s + a * (g * g);
-                    *mg = rho * *mg + a * g;
-                    *mo = momentum * *mo + lr * g / (*s - *mg * *mg + epsilon).sqrt();
-                    *p -= *mo;
-                }
-            }
-        }
-    });
+    let step = RmspropStep { lr, rho, momentum, epsilon, centered };
+    run(tasks, total, |(p, g, ms, mg, mo)| rmsprop_chunk(p, g, ms, mg, mo, &step));
     Ok(())
 }
 
@@ -243,7 +295,7 @@ pub fn clip_by_global_norm(grads: &mut [&mut [f32]], max_norm: f32) -> KResult<f
     if norm > max_norm as f64 {
         let scale = (max_norm as f64 / norm) as f32;
         let tasks: Vec<&mut [f32]> = grads.iter_mut().flat_map(|g| g.chunks_mut(CHUNK)).collect();
-        run(tasks, total, |g| g.iter_mut().for_each(|v| *v *= scale));
+        run(tasks, total, |g| scale_chunk(g, scale));
     }
     Ok(norm)
 }
@@ -253,7 +305,7 @@ pub fn clip_by_value(grads: &mut [&mut [f32]], clip_value: f32) -> KResult<()> {
     check_hyper("clip_value", clip_value as f64, 0.0, f64::INFINITY, false)?;
     let total: usize = grads.iter().map(|g| g.len()).sum();
     let tasks: Vec<&mut [f32]> = grads.iter_mut().flat_map(|g| g.chunks_mut(CHUNK)).collect();
-    run(tasks, total, |g| g.iter_mut().for_each(|v| *v = v.clamp(-clip_value, clip_value)));
+    run(tasks, total, |g| clamp_chunk(g, clip_value));
     Ok(())
 }
 
