@@ -1,4 +1,4 @@
-"""Service settings: derived defaults, environment variables and bad values."""
+"""Service settings (derived defaults, environment variables, bad values) and the stored job-error text."""
 
 from __future__ import annotations
 
@@ -35,3 +35,16 @@ def test_worker_threads_from_environment_and_overrides(monkeypatch, tmp_path):
 def test_worker_threads_out_of_range_is_refused(tmp_path, bad):
     with pytest.raises(ValueError, match=r"worker_threads must be an integer in \[1, 1024\]"):
         Settings(data_dir=tmp_path, worker_threads=bad)
+
+
+def test_failure_reason_hides_server_folders(tmp_path):
+    import tempfile
+
+    from aiaas_core.service.errors import failure_reason
+
+    data = tmp_path / "srv-data"
+    exc = FileNotFoundError(f"[Errno 2] No such file: '{data}/artifacts/datasets/ds1.npz' "
+                            f"(staged in {tempfile.gettempdir()}/upload-1)")
+    assert failure_reason(exc, data) == ("FileNotFoundError: [Errno 2] No such file: '<data>/artifacts/datasets/ds1.npz' "
+                                         "(staged in <tmp>/upload-1)")
+    assert len(failure_reason(ValueError("x" * 5000), data)) == 2003

@@ -27,7 +27,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .dataset_files import load_arrays
-from .errors import ApiError, not_found
+from .errors import ApiError, failure_reason, not_found
 from .models import Base, Dataset, DateTime, ModelVersion, new_id, utcnow
 from .repository import TenantRepo
 from .security import Principal, require
@@ -84,7 +84,7 @@ class BatchRunner:
                 self._work(job_id)
             except Exception as exc:  # the job fails with its reason; the runner lives on
                 log.exception("batch prediction %s failed", job_id)
-                self._finish(job_id, "failed", f"{type(exc).__name__}: {exc}")
+                self._finish(job_id, "failed", failure_reason(exc, self.state.settings.data_dir))
 
     def _finish(self, job_id: str, state: str, error: str | None = None) -> None:
         with self.state.sessions() as session:

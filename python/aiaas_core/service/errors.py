@@ -29,3 +29,16 @@ def clip(text: str, limit: int = 4 * BRIEF_CHARS) -> str:
 def not_found(kind: str, object_id: str) -> ApiError:
     # Same answer whether the object does not exist or belongs to another tenant: no existence leak.
     return ApiError(404, f"{kind} {brief(object_id)} not found")
+
+
+def failure_reason(exc: BaseException, data_dir) -> str:
+    """A job's stored error for `exc`: its type and message, with the server's data folder (and
+    the temp folder) replaced by placeholders: the tenant sees why, not where files live."""
+    import tempfile
+
+    text = f"{type(exc).__name__}: {exc}"
+    for folder, placeholder in ((str(data_dir), "<data>"), (tempfile.gettempdir(), "<tmp>")):
+        if len(folder) > 1:
+            text = text.replace(folder, placeholder)
+    return text if len(text) <= 2000 else text[:2000] + "..."
+

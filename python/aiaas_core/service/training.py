@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from .catalog import Signature, build_model
 from .dataset_files import load_arrays
+from .errors import failure_reason
 from .db import session_scope
 from .modelio import load_model, save_model
 from .models import Dataset, Job, JobEvent, ModelVersion, new_id
@@ -103,7 +104,7 @@ def run_job(factory, storage: Storage, job_id: str, worker_id: str) -> None:
         _finish(factory, job_id, "canceled", None)
     except Exception as exc:
         log.error("job %s failed: %s", job_id, traceback.format_exc())
-        _finish(factory, job_id, "failed", f"{type(exc).__name__}: {exc}")
+        _finish(factory, job_id, "failed", failure_reason(exc, storage.root.parent))
 
 
 def _finish(factory, job_id: str, state: str, error: str | None, version_id: str | None = None) -> None:
