@@ -243,22 +243,9 @@ const LOSS_BLOCK: usize = 1 << 14;
 
 impl Rows<'_> {
     /// Sum of the row losses of y_pred rows `p` (starting at row r0); their gradient, scaled by
-    /// 1/R, into `g` when given. Compiled for AVX2+FMA when the CPU has them: a dedicated
-    /// `#[target_feature]` function around an inlined body (through `simd`'s closure the body stayed
-    /// out of line, compiled for SSE2, at half the vector width).
+    /// 1/R, into `g` when given. Compiled for AVX2+FMA when the CPU has them (`avx2_dispatch!`).
     fn run(&self, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2(rows: &Rows<'_>, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
-                rows.body(r0, p, g)
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports the features `avx2` is compiled for.
-                return unsafe { avx2(self, r0, p, g) };
-            }
-        }
-        self.body(r0, p, g)
+        rows_sum(self, r0, p, g)
     }
 
     #[inline(always)]
@@ -293,6 +280,13 @@ impl Rows<'_> {
         }
         total
     }
+}
+
+avx2_dispatch!(fn rows_sum(rows: &Rows<'_>, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 => rows_body);
+
+#[inline(always)]
+fn rows_body(rows: &Rows<'_>, r0: usize, p: &[f32], g: Option<&mut [f32]>) -> f64 {
+    rows.body(r0, p, g)
 }
 
 /// Targets as the kernel reads them: a dense array like y_pred, or one class id per row.

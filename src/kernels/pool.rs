@@ -258,25 +258,7 @@ pub fn maxpool2d_backward(
 pub fn avgpool2d_forward(g: &Pool2d, x: &[f32], y: &mut [f32]) -> KResult<()> {
     ensure_len("avgpool2d x", x.len(), g.n * g.x_per_image())?;
     ensure_len("avgpool2d y", y.len(), g.n * g.y_per_image())?;
-    let c = g.c;
-    per_image(g, x, g.x_per_image(), y, g.y_per_image(), |_, ximg, yi| {
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let win = g.window(oy, ox);
-                let yv = &mut yi[(oy * g.ow + ox) * c..][..c];
-                yv.fill(0.0);
-                for iy in win.iy0..win.iy1 {
-                    for ix in win.ix0..win.ix1 {
-                        for (s, &v) in yv.iter_mut().zip(&ximg[(iy * g.w + ix) * c..][..c]) {
-                            *s += v;
-                        }
-                    }
-                }
-                let inv = 1.0 / ((win.iy1 - win.iy0) * (win.ix1 - win.ix0)) as f32;
-                yv.iter_mut().for_each(|s| *s *= inv);
-            }
-        }
-    });
+    per_image(g, x, g.x_per_image(), y, g.y_per_image(), |_, ximg, yi| avg_image_dispatch(g, ximg, yi));
     Ok(())
 }
 
@@ -285,25 +267,54 @@ pub fn avgpool2d_backward(g: &Pool2d, dy_shape: &[usize], dy: &[f32], dx: &mut [
     g.check_dy("avgpool2d_backward", dy_shape)?;
     ensure_len("avgpool2d_backward dy", dy.len(), g.n * g.y_per_image())?;
     ensure_len("avgpool2d_backward dx", dx.len(), g.n * g.x_per_image())?;
+    per_image(g, dy, g.y_per_image(), dx, g.x_per_image(), |_, dyi, dxi| avg_image_backward_dispatch(g, dyi, dxi));
+    Ok(())
+}
+
+avx2_dispatch!(fn avg_image_dispatch(g: &Pool2d, x: &[f32], y: &mut [f32]) => avg_image);
+avx2_dispatch!(fn avg_image_backward_dispatch(g: &Pool2d, dy: &[f32], dx: &mut [f32]) => avg_image_backward);
+
+/// One image: y[OH,OW,C] = the mean of each window's cells of x[H,W,C].
+#[inline(always)]
+fn avg_image(g: &Pool2d, x: &[f32], y: &mut [f32]) {
     let c = g.c;
-    per_image(g, dy, g.y_per_image(), dx, g.x_per_image(), |_, dyi, dxi| {
-        dxi.fill(0.0);
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let win = g.window(oy, ox);
-                let inv = 1.0 / ((win.iy1 - win.iy0) * (win.ix1 - win.ix0)) as f32;
-                let gv = &dyi[(oy * g.ow + ox) * c..][..c];
-                for iy in win.iy0..win.iy1 {
-                    for ix in win.ix0..win.ix1 {
-                        for (d, &v) in dxi[(iy * g.w + ix) * c..][..c].iter_mut().zip(gv) {
-                            *d += v * inv;
-                        }
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let win = g.window(oy, ox);
+            let yv = &mut y[(oy * g.ow + ox) * c..][..c];
+            yv.fill(0.0);
+            for iy in win.iy0..win.iy1 {
+                for ix in win.ix0..win.ix1 {
+                    for (s, &v) in yv.iter_mut().zip(&x[(iy * g.w + ix) * c..][..c]) {
+                        *s += v;
+                    }
+                }
+            }
+            let inv = 1.0 / ((win.iy1 - win.iy0) * (win.ix1 - win.ix0)) as f32;
+            yv.iter_mut().for_each(|s| *s *= inv);
+        }
+    }
+}
+
+/// One image: dx[H,W,C] = each dy[OH,OW,C] spread evenly over its window's cells.
+#[inline(always)]
+fn avg_image_backward(g: &Pool2d, dy: &[f32], dx: &mut [f32]) {
+    let c = g.c;
+    dx.fill(0.0);
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let win = g.window(oy, ox);
+            let inv = 1.0 / ((win.iy1 - win.iy0) * (win.ix1 - win.ix0)) as f32;
+            let gv = &dy[(oy * g.ow + ox) * c..][..c];
+            for iy in win.iy0..win.iy1 {
+                for ix in win.ix0..win.ix1 {
+                    for (d, &v) in dx[(iy * g.w + ix) * c..][..c].iter_mut().zip(gv) {
+                        *d += v * inv;
                     }
                 }
             }
         }
-    });
-    Ok(())
+    }
 }
 
 #[cfg(test)]
