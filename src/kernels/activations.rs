@@ -123,11 +123,15 @@ pub fn erf(x: f32) -> f32 {
 }
 
 // ---- vector math ----------------------------------------------------------------------------
-// The crate is built for baseline x86-64 (SSE2). Two ways to reach AVX2+FMA at run time:
-// - `simd` re-compiles a closure for AVX2+FMA: the closure is inlined into a `#[target_feature]`
-//   wrapper, so plain loops inside it are vectorized 8 wide. Fine for simple arithmetic, but LLVM
-//   never fuses a*b+c into an FMA by itself, and a large closure body may stay out of line (then it
-//   is compiled for SSE2 only).
+// The crate is built for baseline x86-64 (SSE2). Three ways to reach AVX2+FMA at run time:
+// - `avx2_dispatch!` (kernels/mod.rs): an `#[inline(always)]` fn compiled inside a
+//   `#[target_feature]` wrapper. The way for any loop of more than a line or two: it is always
+//   inlined there.
+// - `simd` re-compiles a closure for AVX2+FMA when LLVM inlines the closure into its
+//   `#[target_feature]` wrapper. It does for one-line loops (the few callers left, checked in
+//   perf); a larger closure body stayed out of line, compiled for SSE2 (maxpool, batchnorm, dropout,
+//   the losses and optimizers were, 2-6x slower). LLVM never fuses a*b+c into an FMA by itself in
+//   either.
 // - the `avx2` module below: the exp-based activations and softmax written with intrinsics, so
 //   every polynomial step is one FMA and the code is the same whatever LLVM decides to inline.
 //   `exp_fast` (scalar) and `avx2::exp` share the constants below; both are within 1.2e-7 of exp.
@@ -145,7 +149,8 @@ pub(crate) fn has_avx2_fma() -> bool {
     }
 }
 
-/// Run `f` compiled for AVX2+FMA when available (else as is). Put whole loops inside `f`.
+/// Run `f` compiled for AVX2+FMA when available (else as is), if LLVM inlines it: keep `f` to a
+/// one-line loop, else use `avx2_dispatch!` (see above).
 #[inline(always)]
 pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
