@@ -4,7 +4,7 @@
 //! pool is entered only when the product is large enough for threads to pay.
 
 use crate::error::{ensure_len, KResult};
-use crate::kernels::activations::{bias_act_inplace, require_fusable, simd, softmax_row_backward, Act};
+use crate::kernels::activations::{activation_backward, bias_act_inplace, require_fusable, simd, Act};
 use crate::kernels::gemm::sgemm;
 use crate::parallel;
 
@@ -141,36 +141,8 @@ pub fn dense_backward(
         dy
     } else {
         dz_buf.resize(n * u, 0.0);
-        let dz = dz_buf.as_mut_slice();
-        simd(|| match act {
-            Act::Softmax => {
-                if u > 0 {
-                    for ((o, yr), gr) in dz.chunks_exact_mut(u).zip(y.chunks_exact(u)).zip(dy.chunks_exact(u)) {
-                        softmax_row_backward(yr, gr, o);
-                    }
-                }
-            }
-            Act::Relu => {
-                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
-                    *o = if yv > 0.0 { g } else { 0.0 };
-                }
-            }
-            Act::Sigmoid => {
-                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
-                    *o = g * yv * (1.0 - yv);
-                }
-            }
-            Act::Tanh => {
-                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
-                    *o = g * (1.0 - yv * yv);
-                }
-            }
-            other => {
-                for ((o, &yv), &g) in dz.iter_mut().zip(y).zip(dy) {
-                    *o = g * other.grad(yv, yv);
-                }
-            }
-        });
+        // Every fusable activation's derivative is a function of its output: y stands in for x.
+        activation_backward(act, y, y, dy, &mut dz_buf, u)?;
         dz_buf.as_slice()
     };
     // db = column sums of dz (row by row: contiguous, vectorized).
