@@ -296,6 +296,7 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], s: &MatmulShape, trans_a: boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_data::data;
     use proptest::prelude::*;
 
     fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f32> {
@@ -312,17 +313,6 @@ mod tests {
             }
         }
         c
-    }
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        // A small LCG: deterministic, no extra crates.
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-            })
-            .collect()
     }
 
     fn close(x: &[f32], y: &[f32], k: usize) {

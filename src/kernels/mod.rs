@@ -40,3 +40,18 @@ pub mod norm;
 pub mod optim;
 pub mod pool;
 pub mod rnn;
+
+/// Test inputs for the kernels' unit tests: `len` values in [-0.5, 0.5) from a small LCG seeded by
+/// `seed` (deterministic, no extra crates).
+#[cfg(test)]
+pub(crate) mod test_data {
+    pub fn data(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect()
+    }
+}

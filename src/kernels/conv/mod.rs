@@ -492,16 +492,7 @@ pub fn conv2d_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-            })
-            .collect()
-    }
+    use crate::kernels::test_data::data;
 
     /// The definition, in f64: y[n,oy,ox,f] = b[f] + sum x[n, oy*sh+ky-pt, ox*sw+kx-pl, c] w[ky,kx,c,f].
     fn naive(g: &Conv2d, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
