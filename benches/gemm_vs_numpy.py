@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import aiaas_core
-from aiaas_core import ops
+from aiaas_core import kernels as ops
 
 
 GAP = 0.25

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aiaas_core import ops
+from aiaas_core import kernels as ops
 from _harness import Case
 
 SQUARE = [128, 256, 512, 1024, 2048]

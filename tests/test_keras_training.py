@@ -392,11 +392,14 @@ def test_training_state_is_per_thread():
     x = _digits()[2][:8]
     want = model(x)  # inference: dropout off
     got = {}
-    with backend.TrainingStep(seed=1):  # this thread is now "training"
+    backend.state.training = True  # this thread is now "training" (as inside fit's step)
+    try:
         assert model(x) is not None and not np.array_equal(model(x), want)  # dropout active here
         t = threading.Thread(target=lambda: got.setdefault("y", model(x)))
         t.start()
         t.join()
+    finally:
+        backend.state.training = False
     np.testing.assert_array_equal(got["y"], want)
 
 

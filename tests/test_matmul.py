@@ -1,4 +1,4 @@
-"""aiaas_core.ops.matmul against numpy (float64 reference), its errors, threads and the GIL."""
+"""aiaas_core.kernels.matmul (the Rust gemm) against numpy (float64 reference), its errors, threads and the GIL."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aiaas_core
-from aiaas_core import ops
+from aiaas_core import kernels as ops
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def test_skinny_products_match_numpy(m, k, n, ta, tb, restore_threads):
 def test_avx512_switch_in_subprocess():
     """AIAAS_DISABLE_AVX512=1 (read once) selects the AVX2 path; both give numpy's product."""
     code = (
-        "import numpy as np; from aiaas_core import ops; rng = np.random.default_rng(1);"
+        "import numpy as np; from aiaas_core import kernels as ops; rng = np.random.default_rng(1);"
         "a = rng.standard_normal((70, 300), dtype=np.float32); b = rng.standard_normal((300, 90), dtype=np.float32);"
         "x = rng.standard_normal((1, 300), dtype=np.float32);"
         "ok = np.allclose(ops.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3) and "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys as _sys
 import types as _types
 
-from . import _core, data, keras, ops
+from . import _core, data, keras, kernels, ops
 from ._core import cpu_features, get_num_threads, set_num_threads
 from .keras import (Input, Model, Sequential, activations, callbacks, datasets, initializers, layers, load_model,
                     losses, metrics, models, optimizers, utils)

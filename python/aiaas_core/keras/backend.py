@@ -1,17 +1,13 @@
 """Process-wide random state and per-thread training state of the Keras API.
 
-The tape is how subclassed models train: while a training step runs, every built-in layer called
-inside `Model.call` appends (layer, ctx, input, output) to the active tape, and the backward pass
-replays those entries in reverse (DESIGN.md: "subclassed models record the layer calls they make").
-The tape, the training flag and the dropout step seed live in a thread-local `state`, so a
-service thread predicting with one model is not affected by another thread training.
-"""
+The training flag, the dropout step seed (deterministic resumed fits) and the call log live in a
+thread-local `state`, so a service thread predicting with one model is not affected by another
+thread training. Gradients are recorded by the op engine (aiaas_core.ops.autodiff), not here."""
 
 from __future__ import annotations
 
 import random
 import threading
-from typing import Any
 
 import numpy as np
 
@@ -20,11 +16,11 @@ _seed: int | None = None
 
 
 class _State(threading.local):
-    tape: list | None = None          # the training step in progress (None outside one)
     training: bool = False            # default for layers called without `training=`
     step_seed: int | None = None      # dropout seed base of the current step (deterministic resume)
     step_calls: int = 0
     call_log: list | None = None      # when a list, layer calls append (layer, input, output): summary, tracing
+    call_depth: int = 0               # nesting of composite calls (losses are cleared at depth 0)
 
 
 state = _State()
@@ -70,33 +66,13 @@ def dropout_seed() -> int:
     return (s.step_seed + 7919 * s.step_calls) % (2**31)
 
 
-class TrainingStep:
-    """Context manager for one recorded forward pass: sets the tape, training flag, step seed."""
-
-    __slots__ = ("tape", "seed", "_saved")
-
-    def __init__(self, seed: int | None):
-        self.tape: list[Any] = []
-        self.seed = seed
-
-    def __enter__(self) -> list:
-        s = state
-        self._saved = (s.tape, s.step_seed, s.step_calls, s.training)
-        s.tape, s.step_seed, s.step_calls, s.training = self.tape, self.seed, 0, True
-        return self.tape
-
-    def __exit__(self, *exc) -> None:
-        s = state
-        s.tape, s.step_seed, s.step_calls, s.training = self._saved
-
-
 def clear_session() -> None:
     """Keras's clear_session: start layer names afresh ("dense", not "dense_7") and reset this
     thread's training state. Models already built keep working."""
     from .layers.base import _name_counts
 
     _name_counts.clear()
-    state.tape, state.training, state.step_seed, state.step_calls, state.call_log = None, False, None, 0, None
+    state.training, state.step_seed, state.step_calls, state.call_log, state.call_depth = False, None, 0, None, 0
 
 
 def floatx() -> str:

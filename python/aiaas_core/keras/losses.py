@@ -6,6 +6,8 @@ import numpy as np
 
 from .. import _core
 from .._arrays import as_float32
+from ..ops import autodiff, math_ops as _m, nn_ops as _nn
+from ..ops.tensor import as_tensor_value, wrap
 
 # Keras names -> the core's name
 _ALIASES = {
@@ -40,12 +42,29 @@ class Loss:
         self.from_logits = from_logits
         self.name = name or self.kind
 
-    def __call__(self, y_true, y_pred) -> float:
-        y_pred = as_float32(y_pred, "y_pred", finite=True)
-        y_true = as_float32(y_true, "y_true", finite=True)
-        if self.kind != "sparse_categorical_crossentropy" and y_true.size == y_pred.size:
-            y_true = y_true.reshape(y_pred.shape)
-        return float(_core.loss_forward(self.kind, y_pred, y_true, self.from_logits))
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The batch loss as a scalar Tensor, differentiable with respect to y_pred (and anything
+        y_pred was computed from). Built-in losses run the fused Rust kernel; a cross-entropy on the
+        output of a Dense/Activation softmax or sigmoid is computed from its logits (stable)."""
+        if type(self).call is not Loss.call or sample_weight is not None:
+            return self._reduce(self.call(y_true, y_pred), sample_weight)
+        return fused_loss(self, y_true, y_pred)
+
+    def call(self, y_true, y_pred):
+        """One loss value per sample (override this in a custom Loss)."""
+        return _FUNCTIONS[self.kind](y_true, y_pred, **({"from_logits": self.from_logits}
+                                                         if self.kind in _LOGIT_KINDS else {}))
+
+    def _reduce(self, values, sample_weight):
+        from ..ops import math_ops
+        if sample_weight is not None:
+            sw = as_tensor_value(sample_weight)
+            vshape = np.shape(values)
+            if sw.ndim < len(vshape):
+                sw = sw.reshape(sw.shape + (1,) * (len(vshape) - sw.ndim))
+            values = math_ops.multiply(values, sw.astype(np.float32))
+        count = max(int(np.size(as_tensor_value(values))), 1)
+        return math_ops.divide(math_ops.sum(values), float(count))
 
     def forward_backward(self, y_pred: np.ndarray, y_true: np.ndarray, from_logits: bool | None = None):
         """(mean loss, d loss / d y_pred) for arrays already prepared by the model."""
@@ -149,72 +168,87 @@ def deserialize(config) -> Loss:
         raise ValueError(f"bad loss config for {config['class_name']}: {exc}") from None
 
 
-# ---- loss functions: one value per sample (Keras semantics; the Loss classes take the batch mean) ----
+# ---- loss functions: one value per sample, differentiable (Keras semantics) --------------------
 _EPSILON = 1e-7  # Keras backend epsilon: probabilities are clipped to [eps, 1 - eps]
 
 
-def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    y_pred = as_float32(y_pred, "y_pred", finite=True)
-    y_true = as_float32(y_true, "y_true", finite=True)
-    if y_true.shape != y_pred.shape:
-        if y_true.size != y_pred.size:
-            raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
-        y_true = y_true.reshape(y_pred.shape)
-    if y_pred.ndim == 0:
+def _pair(y_true, y_pred):
+    """(y_true, y_pred): y_pred a float tensor (its graph kept), y_true a constant of its shape."""
+    pv = as_tensor_value(y_pred)
+    if pv.dtype.kind != "f":
+        y_pred = _m.cast(y_pred, np.float32)
+        pv = as_tensor_value(y_pred)
+    tv = as_tensor_value(y_true)
+    if tv.dtype.kind not in "biuf":
+        raise TypeError(f"y_true must be numeric, got dtype {tv.dtype}")
+    tv = tv.astype(pv.dtype, copy=False)
+    if tv.shape != pv.shape:
+        if tv.size != pv.size:
+            raise ValueError(f"y_true and y_pred must have the same shape, got {tv.shape} and {pv.shape}")
+        tv = tv.reshape(pv.shape)
+    if pv.ndim == 0:
         raise ValueError("y_pred must have at least one axis (the values of one sample)")
-    return y_true, y_pred
+    return (y_true if autodiff.is_tracked(y_true) else wrap(tv)), y_pred
 
 
-def mean_squared_error(y_true, y_pred) -> np.ndarray:
+def mean_squared_error(y_true, y_pred):
     """mean((y_pred - y_true)^2) over the last axis: one value per sample."""
     y_true, y_pred = _pair(y_true, y_pred)
-    return np.square(y_pred - y_true).mean(axis=-1)
+    return _m.mean(_m.square(_m.subtract(y_pred, y_true)), axis=-1)
 
 
-def mean_absolute_error(y_true, y_pred) -> np.ndarray:
+def mean_absolute_error(y_true, y_pred):
     """mean(|y_pred - y_true|) over the last axis: one value per sample."""
     y_true, y_pred = _pair(y_true, y_pred)
-    return np.abs(y_pred - y_true).mean(axis=-1)
+    return _m.mean(_m.abs(_m.subtract(y_pred, y_true)), axis=-1)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Mean binary cross-entropy over the last axis: one value per sample."""
     y_true, y_pred = _pair(y_true, y_pred)
-    if from_logits:  # log(1 + e^z) - y z, computed without overflow
-        z = y_pred
-        return (np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))).mean(axis=-1)
-    p = np.clip(y_pred, _EPSILON, 1 - _EPSILON)
-    return -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)).mean(axis=-1)
-
-
-def _log_probs(y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
+    if label_smoothing:
+        y_true = _m.add(_m.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
     if from_logits:
-        shifted = y_pred - y_pred.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    p = y_pred / y_pred.sum(axis=-1, keepdims=True)  # Keras renormalizes probabilities
-    return np.log(np.clip(p, _EPSILON, 1 - _EPSILON))
+        return _m.mean(_nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred), axis=axis)
+    p = _m.clip_by_value(y_pred, _EPSILON, 1 - _EPSILON)
+    per_value = _m.negative(_m.add(_m.multiply(y_true, _m.log(p)),
+                                   _m.multiply(_m.subtract(1.0, y_true), _m.log(_m.subtract(1.0, p)))))
+    return _m.mean(per_value, axis=axis)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
+def _log_probs(y_pred, from_logits: bool):
+    if from_logits:
+        return _nn.log_softmax(y_pred)
+    p = _m.divide(y_pred, _m.sum(y_pred, axis=-1, keepdims=True))  # Keras renormalizes probabilities
+    return _m.log(_m.clip_by_value(p, _EPSILON, 1 - _EPSILON))
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """-sum(y_true * log p) over the last (class) axis: one value per sample."""
     y_true, y_pred = _pair(y_true, y_pred)
-    return -(y_true * _log_probs(y_pred, from_logits)).sum(axis=-1)
+    if label_smoothing:
+        k = np.shape(y_pred)[-1]
+        y_true = _m.add(_m.multiply(y_true, 1.0 - label_smoothing), label_smoothing / k)
+    return _m.negative(_m.sum(_m.multiply(y_true, _log_probs(y_pred, from_logits)), axis=-1))
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """-log p[class id] for integer class ids y_true: one value per sample."""
-    y_pred = as_float32(y_pred, "y_pred", finite=True)
-    ids = np.asarray(y_true)
+    from ..ops import array_ops as _a
+    pv = as_tensor_value(y_pred)
+    if pv.dtype.kind != "f":
+        raise TypeError(f"y_pred must be float, got dtype {pv.dtype}")
+    ids = as_tensor_value(y_true)
     if ids.dtype.kind not in "biuf" or (ids.dtype.kind == "f" and (ids != np.round(ids)).any()):
         raise ValueError("y_true must hold integer class ids")
-    if y_pred.ndim == 0 or ids.size * y_pred.shape[-1] != y_pred.size:
-        raise ValueError(f"y_true must hold one class id per row of y_pred {y_pred.shape}, got shape {ids.shape}")
-    ids = ids.astype(np.int64).reshape(y_pred.shape[:-1])
-    classes = y_pred.shape[-1]
+    if pv.ndim == 0 or ids.size * pv.shape[-1] != pv.size:
+        raise ValueError(f"y_true must hold one class id per row of y_pred {pv.shape}, got shape {ids.shape}")
+    ids = ids.astype(np.int64).reshape(pv.shape[:-1])
+    classes = pv.shape[-1]
     if ids.size and (ids.min() < 0 or ids.max() >= classes):
         raise ValueError(f"class ids must be in [0, {classes}), got range [{ids.min()}, {ids.max()}]")
     logp = _log_probs(y_pred, from_logits)
-    return -np.take_along_axis(logp, ids[..., None], axis=-1)[..., 0]
+    return _m.negative(_a.squeeze(_a.take_along_axis(logp, wrap(ids[..., None]), axis=-1), -1))
 
 
 mse = MSE = mean_squared_error
@@ -226,3 +260,54 @@ _FUNCTION_KINDS = {
     categorical_crossentropy: "categorical_crossentropy",
     sparse_categorical_crossentropy: "sparse_categorical_crossentropy",
 }
+_FUNCTIONS = {kind: fn for fn, kind in _FUNCTION_KINDS.items()}
+_LOGIT_KINDS = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
+
+
+def _kernel_targets(loss: Loss, y_true, y_pred_value: np.ndarray) -> np.ndarray:
+    """Targets as the Rust loss kernel reads them: float32 shaped like y_pred (class ids for sparse)."""
+    tv = as_float32(y_true, "y_true", finite=True)
+    if loss.kind == "sparse_categorical_crossentropy":
+        if tv.size * y_pred_value.shape[-1] != y_pred_value.size:
+            raise ValueError(f"y_true must hold one class id per row of y_pred {y_pred_value.shape}, got shape {tv.shape}")
+        classes = y_pred_value.shape[-1]
+        if tv.size and (tv.min() < 0 or tv.max() >= classes or (tv != np.round(tv)).any()):
+            raise ValueError(f"y_true must hold integer class ids in [0, {classes}), got range [{tv.min():g}, {tv.max():g}]")
+        return tv.reshape(y_pred_value.shape[:-1])
+    if tv.shape != y_pred_value.shape:
+        if tv.size != y_pred_value.size:
+            raise ValueError(f"y_true and y_pred must have the same shape, got {tv.shape} and {y_pred_value.shape}")
+        tv = tv.reshape(y_pred_value.shape)
+    return tv
+
+
+def fused_loss(loss: Loss, y_true, y_pred):
+    """A built-in loss as one recorded node: value and gradient from the Rust kernel, computed from
+    the logits when y_pred is a softmax/sigmoid layer output and the loss is the matching
+    cross-entropy (the gradient is then p - y, with no division by p)."""
+    node = getattr(y_pred, "_node", None)
+    layer = getattr(node, "layer", None)
+    if (node is not None and layer is not None and not loss.from_logits
+            and getattr(layer, "logits_of", None) is not None
+            and FUSABLE_ACTIVATION.get(loss.kind) == getattr(layer, "activation", None)):
+        pv = as_tensor_value(y_pred)
+        logits = layer.logits_of(node.ctx, pv)
+        if logits is not None:
+            value, grad = _core.loss_forward_backward(loss.kind, np.ascontiguousarray(logits, np.float32),
+                                                      _kernel_targets(loss, y_true, pv), True)
+            out = wrap(np.asarray(value, np.float32))
+            if autodiff.recording():
+                autodiff.attach(out, node.parents, lambda g: node.backward(_scale(grad, g), wrt_logits=True),
+                                "fused_" + loss.kind)
+            return out
+    pv = as_float32(y_pred, "y_pred", finite=True)
+    value, grad = _core.loss_forward_backward(loss.kind, pv, _kernel_targets(loss, y_true, pv), loss.from_logits)
+    out = wrap(np.asarray(value, np.float32))
+    if autodiff.any_tracked((y_pred,)):
+        autodiff.attach(out, (y_pred,), lambda g: (_m.multiply(wrap(grad), g),), loss.kind)
+    return out
+
+
+def _scale(grad: np.ndarray, g) -> np.ndarray:
+    s = float(as_tensor_value(g))
+    return grad if s == 1.0 else grad * np.float32(s)

@@ -7,42 +7,119 @@ import numpy as np
 from .._arrays import as_float32
 
 
+class Scalar(float):
+    """A metric result: a float that also answers `.numpy()` as a TensorFlow scalar does."""
+
+    def numpy(self):
+        return np.float32(self)
+
+
 class Metric:
-    """Base: `update_state(y_true, y_pred)`, `result() -> float`, `reset_state()`."""
+    """Base: `update_state(y_true, y_pred, sample_weight=None)`, `result()`, `reset_state()`;
+    calling it updates and returns the result (`train_accuracy(labels, predictions)`)."""
 
     default_name = "metric"
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, dtype=None):
         self.name = name or self.default_name
         self.reset_state()
 
     def reset_state(self) -> None:
         self._total = 0.0
-        self._count = 0
+        self._count = 0.0
+
+    reset_states = reset_state  # Keras 2 spelling
 
     def _values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        if sample_weight is not None:
-            raise ValueError(f"{self.name}: sample_weight is not supported")
-        if not isinstance(y_pred, np.ndarray) or y_pred.dtype != np.float32:
+        if not isinstance(y_pred, np.ndarray) or y_pred.dtype != np.float32 or type(y_pred) is not np.ndarray:
             y_pred = as_float32(y_pred, "y_pred")
-        if not isinstance(y_true, np.ndarray):
-            y_true = np.asarray(y_true)
-        values = self._values(y_true, y_pred)
-        self._total += float(values.sum())
-        self._count += values.size
+        y_true = np.asarray(y_true)
+        if type(y_true) is not np.ndarray:
+            y_true = y_true.view(np.ndarray)
+        values = np.asarray(self._values(y_true, y_pred), np.float64)
+        if sample_weight is None:
+            self._total += float(values.sum())
+            self._count += values.size
+            return
+        w = _weights_for(sample_weight, values)
+        self._total += float((values * w).sum())
+        self._count += float(w.sum())
 
-    def result(self) -> float:
-        return self._total / self._count if self._count else 0.0
+    def result(self) -> Scalar:
+        return Scalar(self._total / self._count if self._count else 0.0)
 
-    def __call__(self, y_true, y_pred) -> float:
-        self.update_state(y_true, y_pred)
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
         return self.result()
+
+    @property
+    def variables(self) -> list:
+        return []
 
     def get_config(self) -> dict:
         return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Metric":
+        return cls(**config)
+
+
+def _weights_for(sample_weight, values: np.ndarray) -> np.ndarray:
+    """Per-value weights: one per sample (broadcast over the sample's values) or one per value."""
+    w = np.asarray(sample_weight, np.float64)
+    if w.ndim == 0:
+        return np.full(values.shape, float(w))
+    if w.size == values.size:
+        return w.reshape(values.shape)
+    if values.ndim and w.shape[0] == values.shape[0] and w.size == values.shape[0]:
+        return np.broadcast_to(w.reshape((-1,) + (1,) * (values.ndim - 1)), values.shape)
+    raise ValueError(f"sample_weight of shape {w.shape} does not match values of shape {values.shape}")
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values given to update_state(values, sample_weight=None)."""
+
+    default_name = "mean"
+
+    def update_state(self, values, sample_weight=None) -> None:
+        v = np.asarray(values if not hasattr(values, "_auto_watch") else np.asarray(values), np.float64)
+        if sample_weight is None:
+            self._total += float(v.sum())
+            self._count += v.size
+            return
+        w = _weights_for(sample_weight, v) if v.ndim else np.asarray(float(np.asarray(sample_weight)))
+        self._total += float((v * w).sum())
+        self._count += float(np.sum(w))
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values given to update_state(values, sample_weight=None)."""
+
+    default_name = "sum"
+
+    def update_state(self, values, sample_weight=None) -> None:
+        v = np.asarray(values, np.float64)
+        w = 1.0 if sample_weight is None else _weights_for(sample_weight, v)
+        self._total += float(np.sum(v * w))
+        self._count = 1.0
+
+    def result(self) -> Scalar:
+        return Scalar(self._total)
+
+
+class MeanMetricWrapper(Metric):
+    """The mean of `fn(y_true, y_pred)` (one value per sample): a metric from any such function."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self._fn = fn
+        self._fn_kwargs = kwargs
+        super().__init__(name or getattr(fn, "__name__", "metric"))
+
+    def _values(self, y_true, y_pred):
+        return np.asarray(self._fn(y_true, y_pred, **self._fn_kwargs))
 
 
 class BinaryAccuracy(Metric):
@@ -106,13 +183,15 @@ _BY_NAME = {
 }
 KNOWN = ("accuracy", "acc", *_BY_NAME)
 _CLASSES = {c.__name__: c for c in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-                                    Accuracy, MeanSquaredError, MeanAbsoluteError)}
+                                    Accuracy, MeanSquaredError, MeanAbsoluteError, Mean, Sum)}
 
 
 def get(identifier, loss_kind: str, output_shape: tuple | None = None) -> Metric:
     """A Metric; "accuracy"/"acc" resolve from the loss as Keras does (binary/categorical/sparse)."""
     if isinstance(identifier, Metric):
         return identifier
+    if callable(identifier) and not isinstance(identifier, str):
+        return MeanMetricWrapper(identifier)  # a function of (y_true, y_pred): its per-sample mean
     if not isinstance(identifier, str):
         raise TypeError(f"metric must be a name ({', '.join(KNOWN)}) or a keras.metrics.Metric, got {type(identifier).__name__}")
     if identifier in ("accuracy", "acc"):
@@ -153,6 +232,7 @@ def normalize(identifier):
         name = _function_names().get(identifier)
         if name is not None:
             return name
+        return identifier  # a user's metric function: the mean of its per-sample values
     check_name(identifier)
     return identifier
 
@@ -168,6 +248,8 @@ def _function_names() -> dict:
 def serialize(identifier):
     if isinstance(identifier, str):
         return identifier
+    if callable(identifier) and not isinstance(identifier, Metric):
+        return {"class_name": "function", "config": {"name": getattr(identifier, "__name__", "metric")}}
     return {"class_name": type(identifier).__name__, "config": identifier.get_config()}
 
 

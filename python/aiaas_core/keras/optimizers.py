@@ -104,15 +104,39 @@ class Optimizer:
         self.iterations += 1
         self._update(grads, params)
 
-    def apply_gradients(self, grads_and_vars) -> None:
-        """Keras API: a list of (gradient, variable) pairs."""
+    def apply_gradients(self, grads_and_vars, zeros_for_none: bool = False):
+        """Keras API: a list of (gradient, variable) pairs; updates the variables in place.
+
+        A None gradient (a variable the loss does not reach) is taken as zeros, with a warning
+        unless `zeros_for_none`, so the optimizer's per-variable state stays aligned."""
         pairs = list(grads_and_vars)
-        grads = [np.ascontiguousarray(g, dtype=np.float32).copy() for g, _ in pairs]
-        params = [getattr(v, "value", v) for _, v in pairs]
-        for g, p in zip(grads, params):
-            if not isinstance(p, np.ndarray) or p.dtype != np.float32 or g.shape != p.shape:
-                raise ValueError(f"apply_gradients: gradient of shape {g.shape} does not match its variable")
-        self.apply(grads, params)
+        grads, params, missing = [], [], []
+        clipping = self.global_clipnorm is not None or self.clipnorm is not None or self.clipvalue is not None
+        for g, v in pairs:
+            p = getattr(v, "value", v)
+            if not isinstance(p, np.ndarray) or p.dtype != np.float32:
+                raise TypeError(
+                    f"apply_gradients updates float32 variables, got {type(v).__name__}"
+                    + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else "")
+                )
+            if g is None:
+                missing.append(getattr(v, "name", "?"))
+                g = np.zeros_like(p)
+            else:
+                g = np.ascontiguousarray(np.asarray(g), dtype=np.float32)
+                if clipping:  # clipping writes into the gradients: never into an array the caller holds
+                    g = g.copy()
+                if g.shape != p.shape:
+                    raise ValueError(f"apply_gradients: gradient of shape {g.shape} does not match variable "
+                                     f"{getattr(v, 'name', '?')!r} of shape {p.shape}")
+            grads.append(g)
+            params.append(p)
+        if missing and not zeros_for_none:
+            import warnings
+            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss", stacklevel=2)
+        if params:
+            self.apply(grads, params)
+        return self.iterations
 
     def _update(self, grads, params) -> None:
         raise NotImplementedError

@@ -10,22 +10,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..._arrays import as_float32
+from ...ops.tensor import Tensor, wrap
 from .. import backend
-from .. import losses as losses_mod
-from .. import metrics as metrics_mod
-from .. import optimizers as optimizers_mod
 from ..layers.base import Layer
+from .trainer import Trainer
 
 
-class Model(Layer):
-    """Subclass it: create layers in `__init__`, use them in `call(self, x)`."""
+class Model(Trainer, Layer):
+    """Subclass it (layers in `__init__`, `call(self, x)`), or build a graph: `Model(inputs,
+    outputs)` returns a functional model (engine/functional.py)."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
-            raise NotImplementedError(
-                "the functional API Model(inputs, outputs) is not supported: subclass keras.Model "
-                "(define call) or use keras.Sequential"
-            )
+            from .functional import Functional
+            if not isinstance(self, Functional):
+                raise TypeError(
+                    f"{type(self).__name__}.__init__ got inputs/outputs: a subclassed model defines call() "
+                    "instead (functional models are built with keras.Model(inputs, outputs))"
+                )
+            Functional.__init__(self, *args, **kwargs)
+            return
         super().__init__(name=kwargs.pop("name", None), trainable=kwargs.pop("trainable", True),
                          dtype=kwargs.pop("dtype", None))
         if kwargs:
@@ -37,8 +47,10 @@ class Model(Layer):
         d.setdefault("_tracked", {})
         d.setdefault("optimizer", None)
         d.setdefault("loss", None)
+        d.setdefault("compiled_loss", None)
         d.setdefault("compiled_metrics", [])
         d.setdefault("_metric_specs", [])
+        d.setdefault("_loss_tracker", None)
         d.setdefault("_compile_config", None)
         d.setdefault("stop_training", False)
         d.setdefault("history", None)
@@ -78,7 +90,19 @@ class Model(Layer):
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
             raise ValueError(f"build takes the input shape with its batch axis, e.g. (None, 28, 28, 1); got {input_shape!r}")
         probe = np.zeros((1,) + tuple(int(d) for d in input_shape[1:]), np.float32)
-        self(probe, training=False)
+        from ...ops import autodiff
+        with autodiff.no_recording():
+            self(probe, training=False)
+
+    build._standard = True
+
+    @property
+    def trainable_variables(self) -> list:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list:
+        return self.non_trainable_weights
 
     def _check_input_shape(self, x: np.ndarray, what: str = "input") -> None:
         want = self._build_input_shape
@@ -87,24 +111,37 @@ class Model(Layer):
                 f"model {self.name!r} expects {what} of shape {tuple(want)}, got {x.shape}"
             )
 
-    def __call__(self, inputs, training: bool | None = None, **kwargs):
+    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+        from ...ops import symbolic
+        if symbolic.is_symbolic(inputs):  # a model used as a layer in a functional graph
+            return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
         x = inputs
-        if not (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous):
-            x = as_float32(x, f"input of model {self.name!r}")
+        if not (type(x) is Tensor and x.dtype == np.float32):
+            if isinstance(x, (list, tuple, dict)) and not _is_nested_numbers(x):
+                return self._call_structured(x, training, args, kwargs)
+            x = wrap(as_float32(x, f"input of model {self.name!r}"))
         if training is None:
             training = backend.state.training
         if self.built:
             self._check_input_shape(x)
-            return self._call_composite(x, training, kwargs)
+            return self._call_composite(x, training, args, kwargs)
         if x.ndim < 2:
             raise ValueError(f"model {self.name!r} takes a batch: the first axis counts samples, got shape {x.shape}")
-        out = self._first_call(x, training, kwargs)
-        self._build_input_shape = (None,) + x.shape[1:]
+        out = self._first_call(x, training, args, kwargs)
+        self._build_input_shape = (None,) + tuple(x.shape[1:])
         self.built = True
         return out
 
-    def _first_call(self, x, training, kwargs):
-        return self._call_composite(x, training, kwargs)
+    def _call_structured(self, x, training, args, kwargs):
+        """A subclassed model called on a list / tuple / dict of inputs: passed to call() as is."""
+        if training is None:
+            training = backend.state.training
+        out = self._call_composite(x, training, args, kwargs)
+        self.built = True
+        return out
+
+    def _first_call(self, x, training, args, kwargs):
+        return self._call_composite(x, training, args, kwargs)
 
     def call(self, inputs, training: bool = False):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, x)")
@@ -116,75 +153,6 @@ class Model(Layer):
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
-
-    # ---- compile ---------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
-                auto_scale_loss=True) -> None:
-        """Set the optimizer, loss and metrics (names or objects, Keras semantics)."""
-        self._check_initialized()
-        if loss_weights is not None or weighted_metrics is not None:
-            raise ValueError("compile: loss_weights and weighted_metrics are not supported")
-        opt = optimizers_mod.get(optimizer)
-        if loss is None:
-            raise ValueError(f"compile needs a loss; known losses: {', '.join(losses_mod.KNOWN)}")
-        loss_obj = losses_mod.get(loss)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, metrics_mod.Metric)):
-            metrics = [metrics]
-        if not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"metrics must be a list of names or Metric objects, got {type(metrics).__name__}")
-        metrics = [metrics_mod.normalize(m) for m in metrics]
-        self.optimizer = opt
-        self.loss = loss_obj
-        self._metric_specs = list(metrics)
-        self.compiled_metrics = []
-        self._compile_config = {
-            "optimizer": optimizers_mod.serialize(opt),
-            "loss": loss if isinstance(loss, str) else losses_mod.serialize(loss_obj),
-            "metrics": [metrics_mod.serialize(m) for m in metrics],
-        }
-
-    @property
-    def compiled(self) -> bool:
-        return self.optimizer is not None and self.loss is not None
-
-    @property
-    def metrics_names(self) -> list[str]:
-        return ["loss"] + [m.name for m in self.compiled_metrics]
-
-    # ---- training API (engine/training.py) ---------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, **kwargs):
-        """Train; returns a `History` (`history.history`: loss, metrics, val_* per epoch)."""
-        from .training import fit
-        return fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                   validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-                   initial_epoch=initial_epoch, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
-        """Loss (scalar) if no metrics were compiled, else [loss, *metrics] (dict with return_dict)."""
-        from .training import evaluate
-        return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict, **kwargs)
-
-    def predict(self, x, batch_size=None, verbose="auto", **kwargs) -> np.ndarray:
-        """Outputs for `x` (first axis = samples), computed in batches, inference mode."""
-        from .training import predict
-        return predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
-
-    def train_on_batch(self, x, y, return_dict=False):
-        from .training import train_on_batch
-        return train_on_batch(self, x, y, return_dict=return_dict)
-
-    def test_on_batch(self, x, y, return_dict=False):
-        from .training import test_on_batch
-        return test_on_batch(self, x, y, return_dict=return_dict)
-
-    def predict_on_batch(self, x) -> np.ndarray:
-        from .training import predict
-        x = np.asarray(x)
-        return predict(self, x, batch_size=max(1, len(x)), verbose=0)
 
     def summary(self, line_length: int | None = None, positions=None, print_fn=None, **kwargs) -> None:
         """Print a Keras-like table: layer (type), output shape, params; totals."""
@@ -216,3 +184,13 @@ class Model(Layer):
         """Load weights written by `save_weights` (names and shapes must match)."""
         from .saving import load_weights
         load_weights(self, filepath)
+
+
+def _is_nested_numbers(x) -> bool:
+    """A list/tuple of numbers or of such lists (one array written as lists), not several inputs."""
+    if isinstance(x, dict):
+        return False
+    first = x[0] if len(x) else None
+    while isinstance(first, (list, tuple)):
+        first = first[0] if len(first) else None
+    return first is None or isinstance(first, (int, float, np.number, bool))

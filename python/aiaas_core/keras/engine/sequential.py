@@ -87,9 +87,11 @@ class Sequential(Model):
         self._output_shape = shape
         self.built = bool(self._layers)
 
-    def _first_call(self, x, training, kwargs):
-        self.build((None,) + x.shape[1:])
-        return self._call_composite(x, training, kwargs)
+    build._standard = True
+
+    def _first_call(self, x, training, args, kwargs):
+        self.build((None,) + tuple(x.shape[1:]))
+        return self._call_composite(x, training, args, kwargs)
 
     def call(self, inputs, training: bool = False):
         x = inputs

@@ -1,5 +1,7 @@
-"""The training loop: one recorded forward, the loss (fused with softmax/sigmoid when possible), a
-reverse replay of the recorded layer calls, one optimizer call. Validation happens once per call."""
+"""The loops of fit / evaluate / predict over the model's train_step / test_step / predict_step
+(engine/trainer.py), and the fused step a Sequential of built-in layers takes instead: the Rust
+chain forward, the loss fused with softmax/sigmoid when possible, the chain backward, one optimizer
+call. Validation runs once per epoch."""
 
 from __future__ import annotations
 
@@ -14,8 +16,14 @@ from .. import backend
 from .. import callbacks as callbacks_mod
 from .. import metrics as metrics_mod
 from ..losses import FUSABLE_ACTIVATION
+from ...ops import autodiff
+from ...ops.symbolic import flatten
+from ...ops.tensor import as_tensor_value
+from .. import losses as losses_mod
+from .data_adapter import ArrayBatches, is_batched_source, make_batches, take
 from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
+from .trainer import Trainer, as_numpy_logs
 
 
 class _Plan:
@@ -45,16 +53,15 @@ def _ensure_built(model, x: np.ndarray) -> tuple:
     if not model.built or model._output_shape is None:
         saved = backend.state.call_log
         backend.state.call_log = None
-        out = model(x[:1], training=False)
-        model._output_shape = (None,) + out.shape[1:]
-        backend.state.call_log = saved
+        try:
+            with autodiff.no_recording():
+                out = model(x[:1], training=False)
+        finally:
+            backend.state.call_log = saved
+        if not hasattr(out, "shape") or isinstance(out, (list, tuple, dict)):
+            return None  # several outputs: their targets are checked by the losses
+        model._output_shape = (None,) + tuple(out.shape[1:])
     return model._output_shape
-
-
-def _resolve_metrics(model, output_shape) -> list:
-    if len(model.compiled_metrics) != len(model._metric_specs):
-        model.compiled_metrics = [metrics_mod.get(m, model.loss.kind, output_shape) for m in model._metric_specs]
-    return model.compiled_metrics
 
 
 def _require_compiled(model, what: str) -> None:
@@ -63,23 +70,20 @@ def _require_compiled(model, what: str) -> None:
 
 
 def _forward_recorded(plan: _Plan, x: np.ndarray):
-    """(y_pred, entries) with entries (layer, ctx, x, y) in call order."""
-    chain = plan.chain
-    if chain is not None:
-        entries = []
-        h = x
-        for layer in chain:
-            out, ctx = layer.forward(h, True)
-            entries.append((layer, ctx, h, out))
-            h = out
-        return h, entries
-    with backend.TrainingStep(backend.state.step_seed) as tape:
-        y_pred = plan.model(x, training=True)
-    return y_pred, tape
+    """(y_pred, entries) with entries (layer, ctx, x, y) in chain order."""
+    entries = []
+    h = x
+    for layer in plan.chain:
+        out, ctx = layer.forward(h, True)
+        entries.append((layer, ctx, h, out))
+        h = out
+    return h, entries
 
 
 def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
-    """One optimizer step on a batch; returns (loss, y_pred). A non-finite loss skips the update."""
+    """The fused step of a Sequential of built-in layers: forward through the Rust chain, the loss
+    (fused with softmax/sigmoid when possible), the chain's backward, one optimizer call.
+    Returns (loss, y_pred); a non-finite loss skips the update."""
     model = plan.model
     backend.state.step_seed = (plan.base_seed + 1000003 * model.optimizer.iterations) % (2**31)
     backend.state.step_calls = 0
@@ -87,22 +91,7 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
         y_pred, entries = _forward_recorded(plan, x)
     finally:
         backend.state.step_seed = None
-    if not entries:
-        raise ValueError(f"model {model.name!r} has no layers that can be trained: call() used no keras layers")
-    if plan.chain is None:
-        for layer, _, _, _ in entries:
-            if id(layer) not in plan.leaf_ids and layer.weights:
-                raise ValueError(
-                    f"layer {layer.name!r} is called in {type(model).__name__}.call() but is not tracked by the model, "
-                    "so it would be neither trained nor saved: create it in __init__ (or build) and keep it as an "
-                    "attribute, or in a list or dict attribute"
-                )
-    last_layer, last_ctx, _, last_out = entries[-1]
-    if last_out is not y_pred:
-        raise ValueError(
-            f"the output of model {model.name!r} is not the output of a layer: call() must return a layer's "
-            "output (use keras layers such as Activation or Reshape instead of numpy operations)"
-        )
+    last_layer, last_ctx, _, _ = entries[-1]
     logits = None
     logits_of = getattr(last_layer, "logits_of", None)
     if logits_of is not None and plan.fuse_activation is not None and last_layer.activation == plan.fuse_activation:
@@ -113,7 +102,7 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
         loss, grad = plan.loss.forward_backward(y_pred, y)
     if not math.isfinite(loss):
         return loss, y_pred
-    layer_grads = _backward(entries, grad, x, logits is not None, plan.chain is not None)
+    layer_grads = _backward(entries, grad, logits is not None)
     grads = []
     for layer, zeros in plan.train_layers:
         g = layer_grads.get(id(layer))
@@ -122,44 +111,19 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
     return loss, y_pred
 
 
-def _backward(entries, grad, x_input, fused_last: bool, is_chain: bool) -> dict:
-    """Replay the recorded calls in reverse; returns {id(layer): [grad per trainable weight]}."""
+def _backward(entries, grad, fused_last: bool) -> dict:
+    """The chain's backward in reverse; returns {id(layer): [grad per trainable weight]}."""
     layer_grads: dict[int, list] = {}
     last = len(entries) - 1
-    if is_chain:
-        g = grad
-        for i in range(last, -1, -1):
-            layer, ctx, _, _ = entries[i]
-            if i == last and fused_last:
-                g, wg = layer.backward(ctx, g, i > 0, wrt_logits=True)
-            else:
-                g, wg = layer.backward(ctx, g, i > 0)
-            if wg:
-                layer_grads[id(layer)] = wg
-        return layer_grads
-    # General case (subclassed models): gradients keyed by the identity of each recorded array.
-    pending = {id(entries[last][3]): grad}
-    input_id = id(x_input)
+    g = grad
     for i in range(last, -1, -1):
-        layer, ctx, xin, out = entries[i]
-        g = pending.pop(id(out), None)
-        if g is None:
-            raise ValueError(
-                f"cannot backpropagate through layer {layer.name!r}: its output reaches the model output only "
-                "through operations outside keras layers (numpy arithmetic, slicing...). Use layers in call()."
-            )
-        need_dx = id(xin) != input_id
+        layer, ctx, _, _ = entries[i]
         if i == last and fused_last:
-            dx, wg = layer.backward(ctx, g, need_dx, wrt_logits=True)
+            g, wg = layer.backward(ctx, g, i > 0, wrt_logits=True)
         else:
-            dx, wg = layer.backward(ctx, g, need_dx)
+            g, wg = layer.backward(ctx, g, i > 0)
         if wg:
-            prev = layer_grads.get(id(layer))
-            layer_grads[id(layer)] = wg if prev is None else [a + b for a, b in zip(prev, wg)]
-        if dx is not None and need_dx:
-            key = id(xin)
-            prev = pending.get(key)
-            pending[key] = dx if prev is None else prev + dx
+            layer_grads[id(layer)] = wg
     return layer_grads
 
 
@@ -174,25 +138,56 @@ def _warn_every_time(message: str) -> None:
                            module=frame.f_globals.get("__name__"), registry={})
 
 
-def _batches(n: int, batch_size: int):
-    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+def _fast_path(model) -> bool:
+    """Whether the fused Rust chain can run the steps: a Sequential of built-in layers, the default
+    steps, one compiled built-in loss, no added losses."""
+    chain = model.kernel_chain() if hasattr(model, "kernel_chain") else None
+    if chain is None or not chain:
+        return False
+    cls = type(model)
+    return (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
+            and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)
+            and type(model.loss).call is losses_mod.Loss.call)
 
 
-def _epoch_order(epoch: int, n: int) -> np.ndarray:
-    """The shuffle of one epoch: a function of (global seed, epoch) when seeded, so resumed fits match."""
-    if backend.seeded():
-        return np.random.default_rng(backend.derived_seed(0x5AFF1E, epoch)).permutation(n)
-    return backend.rng().permutation(n)
+def _single_array(x) -> bool:
+    return not is_batched_source(x) and not isinstance(x, dict) and not (
+        isinstance(x, (list, tuple)) and x and not _is_nested_numbers(x))
 
 
-def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+def _is_nested_numbers(x) -> bool:
+    first = x[0]
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    return isinstance(first, (int, float, bool, np.number))
+
+
+def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
+    """Validated arrays for single-input models with a compiled loss: (x, y) with the shape checks
+    and messages of data_checks; otherwise the data as given (checked by make_batches)."""
+    if _single_array(x) and isinstance(model.loss, losses_mod.Loss) and (y is not None or sample_weight is None):
+        xs = as_inputs(model, x, what)
+        if y is None:
+            return xs, None
+        raw_y = as_array(y, y_what)
+        if raw_y.ndim > 0 and len(raw_y) != len(xs):
+            raise ValueError(f"{what} and {y_what} must have the same number of samples: {what} has {len(xs)}, "
+                             f"{y_what} has {len(raw_y)}")
+        output_shape = _ensure_built(model, xs)
+        if isinstance(output_shape, tuple) and all(isinstance(d, (int, type(None))) for d in output_shape):
+            return xs, as_targets(model, y, len(xs), output_shape, y_what)
+        return xs, raw_y
+    if _single_array(x) and not is_batched_source(x):
+        return as_inputs(model, x, what), y
+    return x, y
+
+
+def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, class_weight=None,
-        sample_weight=None, validation_batch_size=None, validation_freq=1):
+        sample_weight=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
     _require_compiled(model, "fit")
-    for name, value in (("steps_per_epoch", steps_per_epoch), ("class_weight", class_weight),
-                        ("sample_weight", sample_weight)):
-        if value is not None:
-            raise ValueError(f"fit: {name} is not supported")
+    if class_weight is not None:
+        raise ValueError("fit: class_weight is not supported")
     if validation_freq != 1:
         raise ValueError(f"fit: only validation_freq=1 is supported, got {validation_freq!r}")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -206,41 +201,49 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
         raise TypeError(f"callbacks must be a list of Callback instances, got {type(callbacks).__name__}")
 
-    xs = as_inputs(model, x)
-    n = len(xs)
-    raw_y = as_array(y, "y") if y is not None else None
-    if raw_y is not None and raw_y.ndim > 0 and len(raw_y) != n:
-        raise ValueError(f"x and y must have the same number of samples: x has {n}, y has {len(raw_y)}")
-    output_shape = _ensure_built(model, xs)
-    ys = as_targets(model, y, n, output_shape)
+    x, y = _prepare(model, x, y, sample_weight)
     val = None
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a tuple (x_val, y_val)")
-        xv = as_inputs(model, validation_data[0], "validation x")
-        val = (xv, as_targets(model, validation_data[1], len(xv), output_shape, "validation y"))
+        if is_batched_source(validation_data):
+            val = make_batches(validation_data, steps=validation_steps, what="validation_data")
+        else:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                                 "or a dataset")
+            xv, yv = _prepare(model, validation_data[0], validation_data[1], None, "validation x", "validation y")
+            wv = validation_data[2] if len(validation_data) == 3 else None
+            val = make_batches(xv, yv, wv, batch_size=val_batch, what="validation x")
     elif validation_split:
+        if is_batched_source(x):
+            raise ValueError("validation_split needs arrays; with a dataset, pass validation_data")
+        n = len(flatten(x)[0])
         n_val = int(n * validation_split)
         if n_val == 0 or n_val == n:
             raise ValueError(f"validation_split={validation_split} leaves {n - n_val} training and {n_val} validation samples")
-        val = (xs[n - n_val:], ys[n - n_val:])
-        xs, ys, n = xs[:n - n_val], ys[:n - n_val], n - n_val
+        cut = slice(n - n_val, n)
+        val = make_batches(take(x, cut), take(y, cut), take(sample_weight, cut), batch_size=val_batch,
+                           what="validation x")
+        keep = slice(0, n - n_val)
+        x, y, sample_weight = take(x, keep), take(y, keep), take(sample_weight, keep)
+    data = make_batches(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle), steps=steps_per_epoch)
+    fast = _fast_path(model) and isinstance(data, ArrayBatches) and sample_weight is None and y is not None
+    plan = _Plan(model) if fast else None
+    base_seed = plan.base_seed if fast else backend.derived_seed(0x5EED)
 
-    metrics = _resolve_metrics(model, output_shape)
-    plan = _Plan(model)
     history = callbacks_mod.History()
     cb_list = list(callbacks or [])
     if not any(isinstance(c, callbacks_mod.History) for c in cb_list):
         cb_list.append(history)  # last, as in Keras: it records what other callbacks add to the logs
     else:
         history = next(c for c in cb_list if isinstance(c, callbacks_mod.History))
-    batches = _batches(n, batch_size)
+    steps = data.steps
     # "metrics": the keys every epoch's logs will hold (Keras 2's params), so callbacks can check
     # what they refer to before the first step.
-    log_keys = ["loss"] + [m.name for m in metrics]
+    log_keys = ["loss"] + [m if isinstance(m, str) else getattr(m, "name", "metric")
+                           for m in _flat_specs(model._metric_specs)]
     if val is not None:
         log_keys += [f"val_{k}" for k in log_keys]
-    cbs = callbacks_mod.CallbackList(cb_list, model, {"epochs": epochs, "steps": len(batches), "verbose": verbose,
+    cbs = callbacks_mod.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose,
                                                       "metrics": log_keys})
     model.stop_training = False
     model.history = history
@@ -248,27 +251,34 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     logs: dict = {}
     for epoch in range(initial_epoch, epochs):
         cbs.call("on_epoch_begin", epoch, {})
-        if shuffle and n > 1:
-            order = _epoch_order(epoch, n)
-            ex, ey = xs[order], ys[order]  # one gather per epoch; batches below are views
-        else:
-            ex, ey = xs, ys
-        for m in metrics:
-            m.reset_state()
-        total, seen = 0.0, 0
-        progress = Progress(verbose, len(batches), f"Epoch {epoch + 1}/{epochs}")
-
-        def running_logs():
-            out = {"loss": total / max(seen, 1)}
-            out.update((m.name, m.result()) for m in metrics)
-            return out
-
-        for step, (s, e) in enumerate(batches):
+        model.reset_metrics()
+        progress = Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}")
+        step_logs: dict = {}
+        seen = 0
+        for step, batch in enumerate(data.epoch(epoch)):
             for cb in cbs.batch_begin:
                 cb.on_train_batch_begin(step, {})
-            xb, yb = ex[s:e], ey[s:e]
-            loss, y_pred = _train_step(plan, xb, yb)
-            if not math.isfinite(loss):
+            if fast:
+                xb, yb = batch[0], batch[1]
+                loss, y_pred = _train_step(plan, xb, yb)
+                loss = float(np.float32(loss))  # float32 like the loss tensor of the general step
+                if math.isfinite(loss):
+                    model._loss_tracker.update_state(loss, sample_weight=len(xb))
+                    model._resolve_metrics(y_pred).update_state(yb, y_pred)
+            else:
+                model._last_loss = None
+                # dropout masks depend on (seed, step) alone, as in the fused path: resumed fits match
+                st = backend.state
+                st.step_seed = (base_seed + 1000003 * model.optimizer.iterations) % (2**31)
+                st.step_calls = 0
+                try:
+                    step_logs = model.train_step(batch)
+                finally:
+                    st.step_seed = None
+                loss = model.__dict__.get("_last_loss")
+                if loss is None:
+                    loss = _loss_from_logs(step_logs)
+            if loss is not None and not math.isfinite(loss):
                 _warn_every_time(
                     f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step + 1}; training stopped "
                     "(the update was skipped). Lower the learning rate or check the data scale."
@@ -277,11 +287,11 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
                 for cb in cbs.batch_end:
                     cb.on_train_batch_end(step, {"loss": loss})
                 break
-            nb = e - s
-            total += loss * nb
-            seen += nb
-            for m in metrics:
-                m.update_state(yb, y_pred)
+            seen += 1
+
+            def running_logs(step_logs=step_logs):
+                return as_numpy_logs(model.get_metrics_result() if fast else step_logs)
+
             if cbs.batch_end:
                 batch_logs = running_logs()
                 for cb in cbs.batch_end:
@@ -289,14 +299,18 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
             progress.update(step + 1, running_logs)
             if model.stop_training:
                 break
-        logs = running_logs() if seen else {"loss": float("nan")}
+        if seen:
+            logs = as_numpy_logs(model.get_metrics_result() if fast else step_logs)
+        else:
+            logs = {"loss": float("nan")}
+            if not model.stop_training and epoch == initial_epoch:
+                raise ValueError("fit: the training data yielded no batches (an empty or exhausted dataset or generator)")
         if val is not None and not (model.stop_training and not seen):
             cbs.call("on_test_begin", {})
-            val_logs = _evaluate_arrays(model, val[0], val[1], val_batch, metrics_for_eval(model, output_shape),
-                                        cbs=cbs)
+            val_logs = _run_evaluation(model, val, cbs=cbs)
             cbs.call("on_test_end", dict(val_logs))
             logs.update((f"val_{k}", v) for k, v in val_logs.items())
-        progress.close(len(batches), logs)
+        progress.close(seen, logs)
         cbs.call("on_epoch_end", epoch, logs)
         if model.stop_training:
             break
@@ -304,46 +318,56 @@ def fit(model, x, y, *, batch_size=None, epochs=1, verbose="auto", callbacks=Non
     return history
 
 
-def metrics_for_eval(model, output_shape) -> list:
-    """Fresh metric objects (so validation does not disturb the training metrics' state)."""
-    out = []
-    for spec, live in zip(model._metric_specs, _resolve_metrics(model, output_shape)):
-        if isinstance(spec, str):
-            out.append(metrics_mod.get(spec, model.loss.kind, output_shape))
-        else:
-            out.append(type(live).from_config(live.get_config()) if hasattr(type(live), "from_config") else live)
-    return out
+def _flat_specs(specs) -> list:
+    if isinstance(specs, dict):
+        return [m for group in specs.values() for m in group]
+    if specs and isinstance(specs[0], list):
+        return [m for group in specs for m in group]
+    return list(specs)
 
 
-def _evaluate_arrays(model, x, y, batch_size, metrics, progress: Progress | None = None,
-                     cbs: callbacks_mod.CallbackList | None = None) -> dict:
-    for m in metrics:
-        m.reset_state()
-    total, seen = 0.0, 0
-    call = _inference_fn(model)
+def _loss_from_logs(logs) -> float | None:
+    value = logs.get("loss") if isinstance(logs, dict) else None
+    try:
+        return None if value is None else float(as_tensor_value(value))
+    except (TypeError, ValueError):
+        return None
 
-    def running_logs():
-        return {"loss": total / seen, **{m.name: m.result() for m in metrics}}
 
-    for i, (s, e) in enumerate(_batches(len(x), batch_size)):
+def _run_evaluation(model, batches, progress: Progress | None = None,
+                    cbs: callbacks_mod.CallbackList | None = None) -> dict:
+    """Run test_step over every batch (the fused chain when the steps are the defaults); logs."""
+    model.reset_metrics()
+    fast = _fast_path(model) and isinstance(batches, ArrayBatches) and batches.y is not None \
+        and batches.sample_weight is None
+    call = _inference_fn(model) if fast else None
+    logs: dict = {}
+    seen = 0
+    for i, batch in enumerate(batches.epoch(0)):
         if cbs is not None:
             for cb in cbs.test_batch_begin:
                 cb.on_test_batch_begin(i, {})
-        y_pred = call(x[s:e])
-        yb = y[s:e]
-        total += model.loss.forward(y_pred, yb) * (e - s)
-        seen += e - s
-        for m in metrics:
-            m.update_state(yb, y_pred)
+        if fast:
+            xb, yb = batch[0], batch[1]
+            y_pred = call(xb)
+            model._loss_tracker.update_state(model.loss.forward(y_pred, yb), sample_weight=len(xb))
+            model._resolve_metrics(y_pred).update_state(yb, y_pred)
+        else:
+            logs = model.test_step(batch)
+        seen += 1
+
+        def running_logs(logs=logs):
+            return as_numpy_logs(model.get_metrics_result() if fast else logs)
+
         if cbs is not None and cbs.test_batch_end:
             batch_logs = running_logs()
             for cb in cbs.test_batch_end:
                 cb.on_test_batch_end(i, batch_logs)
         if progress is not None:
             progress.update(i + 1, running_logs)
-    logs = {"loss": total / seen}
-    logs.update((m.name, m.result()) for m in metrics)
-    return logs
+    if not seen:
+        raise ValueError("evaluate: the data yielded no batches")
+    return as_numpy_logs(model.get_metrics_result() if fast else logs)
 
 
 def _inference_fn(model):
@@ -360,56 +384,78 @@ def _inference_fn(model):
     return run
 
 
-def evaluate(model, x, y, *, batch_size=None, verbose="auto", return_dict=False, steps=None,
+def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_dict=False, steps=None,
              callbacks=None, sample_weight=None):
     _require_compiled(model, "evaluate")
-    if sample_weight is not None or steps is not None:
-        raise ValueError("evaluate: sample_weight and steps are not supported")
     model._require_built("evaluate")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
     verbose = verbosity(verbose)
-    xs = as_inputs(model, x)
-    output_shape = _ensure_built(model, xs)
-    ys = as_targets(model, y, len(xs), output_shape)
-    metrics = _resolve_metrics(model, output_shape)
-    steps_total = len(_batches(len(xs), batch_size))
+    x, y = _prepare(model, x, y, sample_weight)
+    batches = make_batches(x, y, sample_weight, batch_size=batch_size, steps=steps)
+    steps_total = batches.steps
     cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": steps_total})
     progress = Progress(verbose, steps_total, "Evaluate")
     cbs.call("on_test_begin", {})
-    logs = _evaluate_arrays(model, xs, ys, batch_size, metrics, progress, cbs)
-    progress.close(steps_total, logs)
+    logs = _run_evaluation(model, batches, progress, cbs)
+    progress.close(steps_total or 0, logs)
     cbs.call("on_test_end", dict(logs))
-    if return_dict:
-        return logs
-    return logs["loss"] if len(logs) == 1 else list(logs.values())
+    return _logs_result(logs, return_dict)
 
 
-def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
-    model._require_built("predict")
-    if steps is not None:
-        raise ValueError("predict: steps is not supported (x is an array: every sample is predicted)")
-    batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None, _one_batch=False):
+    """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch."""
+    model._require_built("predict") if not is_batched_source(x) and _single_array(x) and model.built else None
     verbose = verbosity(verbose)
-    xs = as_inputs(model, x)
-    call = _inference_fn(model)
-    batches = _batches(len(xs), batch_size)
-    cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": len(batches)})
-    progress = Progress(verbose if len(batches) > 1 else 0, len(batches), "Predict")
+    if _single_array(x):
+        xs = as_inputs(model, x)
+        if _one_batch:
+            batch_size = max(1, len(xs))
+        batches = make_batches(xs, batch_size=check_int(32 if batch_size is None else batch_size, "batch_size", 1),
+                               steps=steps)
+    else:
+        if _one_batch and not is_batched_source(x):
+            batch_size = max(1, len(flatten(x)[0]))
+        batches = make_batches(x, batch_size=batch_size, steps=steps)
+    model_steps = batches.steps
+    fast = type(model).predict_step is Trainer.predict_step and isinstance(batches, ArrayBatches)
+    call = _inference_fn(model) if fast else None
+    cbs = callbacks_mod.callback_list(callbacks, model, {"verbose": verbose, "steps": model_steps})
+    progress = Progress(verbose if (model_steps or 2) > 1 else 0, model_steps, "Predict")
     cbs.call("on_predict_begin", {})
+    outs = []
     out = None
-    for i, (s, e) in enumerate(batches):
+    n = batches.n if isinstance(batches, ArrayBatches) else None
+    offset = 0
+    for i, batch in enumerate(batches.epoch(0)):
         for cb in cbs.predict_batch_begin:
             cb.on_predict_batch_begin(i, {})
-        yb = call(xs[s:e])
-        if out is None:
-            out = np.empty((len(xs),) + yb.shape[1:], np.float32)
-        out[s:e] = yb
+        yb = call(batch[0]) if fast else model.predict_step(batch)
+        if n is not None and isinstance(yb, np.ndarray) and not isinstance(yb, (list, tuple, dict)):
+            if out is None:
+                out = np.empty((n,) + tuple(yb.shape[1:]), yb.dtype)
+            out[offset:offset + len(yb)] = yb
+            offset += len(yb)
+        else:
+            outs.append(yb)
         for cb in cbs.predict_batch_end:
             cb.on_predict_batch_end(i, {"outputs": yb})
         progress.update(i + 1, dict)
-    progress.close(len(batches), {})
+    progress.close(i + 1 if (out is not None or outs) else 0, {})
     cbs.call("on_predict_end", {})
-    return out
+    if out is not None:
+        return out
+    if not outs:
+        raise ValueError("predict: the data yielded no batches")
+    return _concat_outputs(outs)
+
+
+def _concat_outputs(outs):
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(first))]
+    return np.concatenate([np.asarray(o) for o in outs])
 
 
 def _logs_result(logs: dict, return_dict: bool):
@@ -418,27 +464,25 @@ def _logs_result(logs: dict, return_dict: bool):
     return logs["loss"] if len(logs) == 1 else list(logs.values())
 
 
-def train_on_batch(model, x, y, return_dict=False):
+def train_on_batch(model, x, y=None, return_dict=False):
     """One optimizer step on (x, y); returns the batch loss (and metrics) as Keras."""
     _require_compiled(model, "train_on_batch")
-    xs = as_inputs(model, x)
-    output_shape = _ensure_built(model, xs)
-    ys = as_targets(model, y, len(xs), output_shape)
-    metrics = _resolve_metrics(model, output_shape)
-    loss, y_pred = _train_step(_Plan(model), xs, ys)
-    logs = {"loss": float(loss)}
-    for m in metrics:
-        m.reset_state()
-        m.update_state(ys, y_pred)
-        logs[m.name] = m.result()
+    x, y = _prepare(model, x, y, None)
+    model.reset_metrics()
+    if _fast_path(model) and y is not None and isinstance(x, np.ndarray):
+        loss, y_pred = _train_step(_Plan(model), x, y)
+        model._loss_tracker.update_state(loss, sample_weight=len(x))
+        model._resolve_metrics(y_pred).update_state(y, y_pred)
+        logs = as_numpy_logs(model.get_metrics_result())
+    else:
+        logs = as_numpy_logs(model.train_step((x,) if y is None else (x, y)))
     return _logs_result(logs, return_dict)
 
 
-def test_on_batch(model, x, y, return_dict=False):
+def test_on_batch(model, x, y=None, return_dict=False):
     _require_compiled(model, "test_on_batch")
     model._require_built("test_on_batch")
-    xs = as_inputs(model, x)
-    output_shape = _ensure_built(model, xs)
-    ys = as_targets(model, y, len(xs), output_shape)
-    logs = _evaluate_arrays(model, xs, ys, max(1, len(xs)), _resolve_metrics(model, output_shape))
+    x, y = _prepare(model, x, y, None)
+    n = len(flatten(x)[0])
+    logs = _run_evaluation(model, make_batches(x, y, batch_size=max(1, n)))
     return _logs_result(logs, return_dict)

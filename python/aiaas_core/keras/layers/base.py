@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..._arrays import as_float32
+from ...ops import autodiff
+from ...ops.tensor import Tensor, wrap
 from .. import backend
+from ...ops import symbolic
 from ..variables import Variable
 
 # Keys any layer config may hold; regularizers/constraints only as None (not supported).
@@ -98,6 +101,7 @@ class Layer:
         self.trainable = bool(trainable)
         self.built = False
         self._weights: list[Variable] = []
+        self._losses: list = []
         self._build_input_shape: tuple | None = None  # with the batch axis (None)
         self._batch_input_shape: tuple | None = None
         if batch_input_shape is not None:
@@ -106,9 +110,46 @@ class Layer:
             self._batch_input_shape = (None,) + shape_tuple(input_shape, "input_shape")
 
     # ---- weights -----------------------------------------------------------------------------
-    def add_weight(self, name: str, shape, initializer, trainable: bool = True) -> Variable:
-        """Create a weight from an initializer (an `initializers.Initializer`)."""
-        var = Variable(initializer(tuple(shape)), name, trainable)
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable: bool = True,
+                   name: str | None = None, regularizer=None, constraint=None, **kwargs) -> Variable:
+        """Create a weight. Keras 3 order `add_weight(shape, initializer, dtype, trainable, ...,
+        name)`; Keras 2's `add_weight(name, shape, ...)` (a str first) is accepted too. The
+        initializer defaults to glorot_uniform for floats, as in Keras."""
+        from .. import initializers
+        if args and isinstance(args[0], str):  # Keras 2: name first
+            name, args = args[0], args[1:]
+        names = ("shape", "initializer", "dtype", "trainable")
+        for key, value in zip(names, args):
+            if key == "shape":
+                shape = value
+            elif key == "initializer":
+                initializer = value
+            elif key == "dtype":
+                dtype = value
+            else:
+                trainable = value
+        if len(args) > len(names):
+            raise TypeError(f"add_weight takes at most {len(names)} positional arguments after the name")
+        kwargs.pop("autocast", None), kwargs.pop("aggregation", None), kwargs.pop("synchronization", None)
+        kwargs.pop("use_resource", None), kwargs.pop("partitioner", None)
+        if kwargs:
+            raise TypeError(f"add_weight: unexpected argument(s) {', '.join(sorted(kwargs))}")
+        if regularizer is not None or constraint is not None:
+            raise ValueError(f"{self.name}: add_weight regularizer/constraint are not supported (leave them None)")
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{self.name}: add_weight shape must hold non-negative sizes, got {shape}")
+        if callable(initializer) and not isinstance(initializer, initializers.Initializer):
+            init = initializer  # a function or an object with __call__(shape, dtype)
+        else:
+            init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        try:
+            value = init(shape)
+        except TypeError:
+            value = init(shape, dtype)
+        var = Variable(value, name or f"variable_{len(self._weights)}", bool(trainable),
+                       None if dtype in (None, "float32") else dtype)
+        var._owner_name = self.name  # named in errors about untracked layers
         self._weights.append(var)
         return var
 
@@ -213,6 +254,24 @@ class Layer:
                     out.append((f"{path}.{w.name}" if path else w.name, w))
         return out
 
+    # ---- added losses (Keras's add_loss: activity regularization, a VAE's KL term) -----------------
+    def add_loss(self, loss) -> None:
+        """Add a scalar loss computed in call(); the model adds it to its compiled loss in training.
+        Losses of the previous call are cleared when the outermost layer is called again."""
+        self.__dict__.setdefault("_losses", []).append(loss)
+
+    @property
+    def losses(self) -> list:
+        out = []
+        for _, layer in self._walk():
+            out.extend(layer.__dict__.get("_losses", ()))
+        return out
+
+    def _clear_losses(self) -> None:
+        for _, layer in self._walk():
+            if layer.__dict__.get("_losses"):
+                layer._losses = []
+
     @property
     def non_trainable_weights(self) -> list[Variable]:
         trainable = {id(w) for w in self.trainable_weights}
@@ -259,7 +318,16 @@ class Layer:
         """Create weights for inputs of `input_shape` (batch axis included, may be None)."""
         self.built = True
 
+    build._standard = True  # a build the framework calls itself (not a user's)
+
     def _build_once(self, input_shape) -> None:
+        if isinstance(input_shape, list) or (isinstance(input_shape, tuple) and input_shape
+                                             and isinstance(input_shape[0], (tuple, list))):
+            input_shape = [(None,) + tuple(s)[1:] for s in input_shape]  # several inputs: one shape each
+            self.build(input_shape)
+            self.built = True
+            self._build_input_shape = input_shape
+            return
         input_shape = (None,) + tuple(input_shape)[1:]
         self.build(input_shape)
         self.built = True
@@ -279,35 +347,65 @@ class Layer:
     def _prepare_input(self, x) -> np.ndarray:
         return as_float32(x, f"input of layer {self.name!r}", finite=False)
 
-    def __call__(self, inputs, training: bool | None = None, **kwargs):
+    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+        if symbolic.is_symbolic(inputs):  # functional API: record the call, compute shapes only
+            return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
+        st = backend.state
+        if training is None:
+            training = st.training
+        if type(self).forward is not Layer.forward and type(self).call is Layer.call:
+            return self._call_kernel(inputs, training)
+        return self._call_composite(inputs, training, args, kwargs)
+
+    def _call_kernel(self, inputs, training):
+        """A built-in layer: its fused Rust forward; recorded as one autodiff node whose backward
+        is the fused Rust backward."""
         x = inputs
         if not (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous):
             x = self._prepare_input(x)
         if not self.built:
             self._check_input_rank(x.shape)
             self._build_once(x.shape)
-        st = backend.state
-        if training is None:
-            training = st.training
-        if type(self).forward is not Layer.forward and type(self).call is Layer.call:
-            y, ctx = self.forward(x, training)
-            if training and st.tape is not None:
-                st.tape.append((self, ctx, x, y))
-            if st.call_log is not None:
-                st.call_log.append((self, x, y))
-            return y
-        return self._call_composite(x, training, kwargs)
+        y, ctx = self.forward(x, training)
+        out = wrap(y)
+        if autodiff.recording():
+            weights = [w for w in self._weights if w.trainable] if self.trainable else []
+            need_dx = autodiff.is_tracked(inputs)
+            if need_dx or weights:
+                def backward(g, ctx=ctx, need_dx=need_dx, wrt_logits=False):
+                    gv = np.ascontiguousarray(as_float32(g, "gradient"))
+                    if wrt_logits:
+                        dx, grads = self.backward(ctx, gv, need_dx, wrt_logits=True)
+                    else:
+                        dx, grads = self.backward(ctx, gv, need_dx)
+                    return (dx if need_dx else None, *grads)
+                autodiff.attach(out, (inputs, *weights), backward, type(self).__name__, layer=self, ctx=ctx)
+        if backend.state.call_log is not None:
+            backend.state.call_log.append((self, inputs, out))
+        return out
 
-    def _call_composite(self, x, training, kwargs):
-        saved = backend.state.training
-        backend.state.training = bool(training)
+    def _call_composite(self, inputs, training, args=(), kwargs=None):
+        """A layer defined by `call` (a Model or a user layer): run it on tensors, so the layers
+        and ops it uses record themselves."""
+        kwargs = kwargs or {}
+        x = to_layer_inputs(inputs, self.name)
+        if not self.built and not getattr(type(self).build, "_standard", False):
+            self._build_once(_shapes_of(x))  # a user layer's own build(input_shape)
+        st = backend.state
+        if st.call_depth == 0:
+            self._clear_losses()
+        saved = st.training
+        st.training = bool(training)
+        st.call_depth += 1
         try:
             if _takes_training(type(self)):
-                out = self.call(x, training=training, **kwargs)
+                out = self.call(x, *args, training=training, **kwargs)
             else:
-                out = self.call(x, **kwargs)
+                out = self.call(x, *args, **kwargs)
         finally:
-            backend.state.training = saved
+            st.training = saved
+            st.call_depth -= 1
+        self.built = True
         log = backend.state.call_log
         if log is not None and hasattr(out, "shape"):
             log.append((self, x, out))
@@ -329,12 +427,8 @@ class Layer:
     def compute_output_shape(self, input_shape) -> tuple:
         """Output shape (batch axis None) for `input_shape`; the default runs a 1-sample forward."""
         probe = np.zeros((1,) + tuple(input_shape)[1:], np.float32)
-        saved = backend.state.tape
-        backend.state.tape = None
-        try:
+        with autodiff.no_recording():
             out = self(probe, training=False)
-        finally:
-            backend.state.tape = saved
         return (None,) + tuple(out.shape[1:])
 
     # ---- config ------------------------------------------------------------------------------
@@ -368,6 +462,41 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def to_layer_inputs(inputs, name: str):
+    """What a layer's `call` receives: float arrays as float32 tensors (Keras casts inputs to the
+    layer's dtype), integer arrays as int tensors, tensors as they are (their graph kept), lists,
+    tuples and dicts item by item."""
+    if isinstance(inputs, Tensor):
+        if inputs.dtype == np.float32 or inputs.dtype.kind in "biu":
+            return inputs
+        from ...ops.math_ops import cast
+        return cast(inputs, np.float32)
+    if isinstance(inputs, Variable):
+        return inputs
+    if isinstance(inputs, (list, tuple)):
+        if inputs and not any(isinstance(v, (list, tuple, dict, np.ndarray, Variable)) or hasattr(v, "__array__")
+                              for v in inputs):
+            return wrap(as_float32(inputs, f"input of layer {name!r}"))  # a nested list of numbers
+        return type(inputs)(to_layer_inputs(v, name) for v in inputs) if type(inputs) in (list, tuple) \
+            else [to_layer_inputs(v, name) for v in inputs]
+    if isinstance(inputs, dict):
+        return {k: to_layer_inputs(v, name) for k, v in inputs.items()}
+    if inputs is None:
+        return None
+    arr = np.asarray(inputs)
+    if arr.dtype.kind in "iub":
+        return wrap(arr)
+    return wrap(as_float32(arr, f"input of layer {name!r}"))
+
+
+def _shapes_of(x):
+    if isinstance(x, (list, tuple)):
+        return [tuple(np.shape(v)) for v in x]
+    if isinstance(x, dict):
+        return {k: tuple(np.shape(v)) for k, v in x.items()}
+    return tuple(np.shape(x))
 
 
 def _holds_layers(value) -> bool:

@@ -1,4 +1,5 @@
-"""Array operations backed by the Rust core (multithreaded, GIL released)."""
+"""The Rust kernels' array operations as plain float32 functions (no autodiff, no Tensor): what
+the benchmarks and kernel tests call. The differentiable ops are `aiaas_core.ops`."""
 
 from __future__ import annotations
 

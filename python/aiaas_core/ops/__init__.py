@@ -1,0 +1,102 @@
+"""`aiaas_core.ops` (also `keras.ops`): tensor operations with reverse-mode autodiff.
+
+Every function takes numpy arrays, Python numbers, Tensors and Variables and returns a Tensor (a
+numpy array subclass: `np.asarray(t)` shares its memory). While a `GradientTape` records, an op
+whose input is tracked records its gradient rule; given symbolic Keras tensors (`keras.Input`), an
+op records itself in the functional graph instead. Names follow Keras 3's `keras.ops`; the
+TensorFlow spellings (`reduce_mean`, `concat`...) are in `aiaas_core.tf_names`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .symbolic import symbolic_dispatch as _dispatch
+from . import array_ops as _a
+from . import autodiff, dtypes
+from . import math_ops as _m
+from . import nn_ops as _n
+from .autodiff import GradientTape
+from .tensor import Tensor, TensorShape, as_tensor_value, wrap
+
+
+def convert_to_tensor(x, dtype=None, sparse=None):
+    """`x` as a Tensor (a Tensor passes through; a Variable gives its current value)."""
+    if isinstance(x, Tensor) and dtype is None:
+        return x
+    if hasattr(x, "_auto_watch") and dtype is None:  # a Variable: read it, recorded
+        return _a.identity(x)
+    return wrap(np.array(as_tensor_value(x, None if dtype is None else dtypes.as_dtype(dtype)), copy=False))
+
+
+def convert_to_numpy(x) -> np.ndarray:
+    return np.asarray(as_tensor_value(x))
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor) or hasattr(x, "_auto_watch") or type(x).__name__ == "KerasTensor"
+
+
+def shape(x) -> tuple:
+    """keras.ops.shape: the shape as a tuple (None for unknown symbolic dimensions)."""
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def dtype(x) -> str:
+    return np.dtype(getattr(x, "dtype", np.asarray(x).dtype)).name
+
+
+def _export(module, names, rename=None):
+    out = {}
+    for name in names:
+        out[(rename or {}).get(name, name)] = _dispatch(getattr(module, name))
+    return out
+
+
+_MATH = ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "matmul", "negative", "exp",
+         "expm1", "log", "log1p", "sqrt", "rsqrt", "square", "abs", "sign", "reciprocal", "sin", "cos", "tan",
+         "floor", "ceil", "round", "erf", "sum", "mean", "max", "min", "prod", "logsumexp", "var", "std",
+         "argmax", "argmin", "cumsum", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+         "logical_and", "logical_or", "logical_xor", "logical_not", "where", "cast", "floor_divide", "mod",
+         "squared_difference", "clip_by_value", "is_nan", "is_inf", "is_finite", "reduce_all", "reduce_any"]
+_ARRAY = ["reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "broadcast_to", "concat",
+          "stack", "unstack", "split", "getitem", "gather", "take", "take_along_axis", "gather_nd", "tile",
+          "repeat", "pad", "reverse", "one_hot", "stop_gradient", "identity", "zeros_like", "ones_like",
+          "sort", "argsort", "top_k", "einsum", "add_n"]
+_NN = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "softmax", "log_softmax",
+       "softplus", "softsign", "silu", "swish", "hard_sigmoid", "l2_normalize", "moments"]
+
+globals().update(_export(_m, _MATH))
+globals().update(_export(_a, _ARRAY))
+globals().update(_export(_n, _NN))
+
+# Keras 3 spellings of the same ops
+concatenate = globals()["concat"]
+true_divide = globals()["divide"]
+absolute = globals()["abs"]
+amax, amin = globals()["max"], globals()["min"]
+clip = globals()["clip_by_value"]
+flip = globals()["reverse"]
+arange = _a.range_
+zeros, ones, full, eye, linspace = _a.zeros, _a.ones, _a.fill, _a.eye, _a.linspace
+full_like = lambda x, fill_value, dtype=None: _a.fill(np.shape(as_tensor_value(x)), fill_value, dtype)  # noqa: E731
+size = _dispatch(_a.size)
+ndim = lambda x: len(np.shape(x)) if not hasattr(x, "ndim") else x.ndim  # noqa: E731
+dot = globals()["matmul"]
+isnan, isinf, isfinite = globals()["is_nan"], globals()["is_inf"], globals()["is_finite"]
+all, any = globals()["reduce_all"], globals()["reduce_any"]  # noqa: A001
+norm = _dispatch(lambda x, ord=None, axis=None, keepdims=False: _m.sqrt(_m.sum(_m.square(x), axis=axis, keepdims=keepdims)))
+norm.__name__ = "norm"
+
+
+def vectorized_map(fn, elements):
+    """fn applied to each element along the first axis, results stacked (eager loop)."""
+    return _a.stack([fn(e) for e in (elements if isinstance(elements, (list, tuple)) else _a.unstack(elements))])
+
+
+def cond(pred, true_fn, false_fn):
+    """Eager `if`: calls true_fn() or false_fn()."""
+    return true_fn() if bool(as_tensor_value(pred)) else false_fn()
+
+
+__all__ = sorted(n for n in globals() if not n.startswith("_") and n not in ("annotations", "np"))

@@ -1,0 +1,226 @@
+"""Neural-network functions (tf.nn / keras.ops names): activations on the Rust kernels for float32,
+softmax and log-softmax, cross-entropies from logits, moments, normalisation, dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from . import autodiff
+from .math_ops import (add, divide, exp, log, logsumexp, maximum, mean, multiply, negative, output, square,
+                       subtract, sum as reduce_sum, where, value_of, _float_value)
+from .tensor import _UFUNC_OPS, as_tensor_value, wrap
+
+
+def _kernel_activation(x, name: str, alpha: float = 0.0):
+    """A Rust activation (float32) whose backward is the Rust derivative, or the op formula when
+    the backward itself is being recorded (second derivatives)."""
+    v = _float_value(x)
+    if v.dtype != np.float32 or v.ndim == 0 or v.size == 0:
+        return _FORMULAS[name](x, alpha)
+    xv = np.ascontiguousarray(v)
+    y = _core.activation_forward(xv, name, alpha)
+
+    def backward(g):
+        if autodiff.recording() and (autodiff.is_tracked(g) or autodiff.is_tracked(x)):
+            return (_formula_grad(name, x, g, alpha),)
+        gv = np.ascontiguousarray(as_tensor_value(g, np.float32))
+        return (wrap(_core.activation_backward(xv, y, gv, name, alpha)),)
+    return output(y, (x,), backward, name)
+
+
+def _formula_grad(name, x, g, alpha):
+    """d act / dx * g, written with recorded ops."""
+    with_tape = _FORMULAS[name](x, alpha)  # recomputed with recorded ops
+    if name == "softmax":
+        return multiply(with_tape, subtract(g, reduce_sum(multiply(g, with_tape), axis=-1, keepdims=True)))
+    if name == "sigmoid":
+        return multiply(g, multiply(with_tape, subtract(1.0, with_tape)))
+    if name == "tanh":
+        return multiply(g, subtract(1.0, square(with_tape)))
+    if name == "relu":
+        return where(as_tensor_value(x) > 0, g, 0.0)
+    if name == "leaky_relu":
+        return where(as_tensor_value(x) > 0, g, multiply(g, alpha))
+    if name == "elu":
+        return where(as_tensor_value(x) > 0, g, multiply(g, add(with_tape, alpha)))
+    # gelu (tanh approximation, as the kernel): differentiate the formula through the ops engine
+    from .autodiff import gradients
+    return gradients([with_tape], [x], [g])[0]
+
+
+def _relu_f(x, alpha=0.0):
+    v = as_tensor_value(x)
+    return where(v > 0, x, 0.0)
+
+
+def _leaky_f(x, alpha=0.2):
+    v = as_tensor_value(x)
+    return where(v > 0, x, multiply(x, alpha))
+
+
+def _sigmoid_f(x, alpha=0.0):
+    v = _float_value(x)
+    # stable for both signs: exp of a non-positive number only
+    e = exp(negative(_abs(x)))
+    pos = divide(1.0, add(1.0, e))
+    return where(v >= 0, pos, divide(e, add(1.0, e)))
+
+
+def _abs(x):
+    from .math_ops import abs as _a
+    return _a(x)
+
+
+def _tanh_f(x, alpha=0.0):
+    v = _float_value(x)
+    value = np.tanh(v)
+    return output(value, (x,), lambda g: (multiply(g, subtract(1.0, square(tanh(x)))),), "tanh")
+
+
+def _softmax_f(x, alpha=0.0, axis=-1):
+    shifted = subtract(x, value_of(np.max(_float_value(x), axis=axis, keepdims=True)))
+    e = exp(shifted)
+    return divide(e, reduce_sum(e, axis=axis, keepdims=True))
+
+
+def _elu_f(x, alpha=1.0):
+    from .math_ops import expm1
+    v = as_tensor_value(x)
+    return where(v > 0, x, multiply(expm1(minimum0(x)), alpha))
+
+
+def minimum0(x):
+    from .math_ops import minimum
+    return minimum(x, 0.0)
+
+
+def _gelu_f(x, alpha=0.0):
+    from .math_ops import power
+    inner = multiply(np.sqrt(2.0 / np.pi), add(x, multiply(0.044715, power(x, 3.0))))
+    return multiply(multiply(0.5, x), add(1.0, tanh(inner)))
+
+
+_FORMULAS = {"relu": _relu_f, "leaky_relu": _leaky_f, "sigmoid": _sigmoid_f, "tanh": _tanh_f,
+             "softmax": _softmax_f, "elu": _elu_f, "gelu": _gelu_f}
+
+
+def relu(x):
+    return _kernel_activation(x, "relu")
+
+
+def relu6(x):
+    from .math_ops import clip_by_value
+    return clip_by_value(x, 0.0, 6.0)
+
+
+def sigmoid(x):
+    return _kernel_activation(x, "sigmoid")
+
+
+def tanh(x):
+    return _kernel_activation(x, "tanh")
+
+
+def leaky_relu(x, negative_slope=0.2, alpha=None):
+    return _kernel_activation(x, "leaky_relu", float(negative_slope if alpha is None else alpha))
+
+
+def elu(x, alpha=1.0):
+    return _kernel_activation(x, "elu", float(alpha))
+
+
+def selu(x):
+    a, s = 1.6732632423543772, 1.0507009873554805
+    return multiply(s, _elu_f(x, a))
+
+
+def gelu(x, approximate=True):
+    if approximate:
+        return _kernel_activation(x, "gelu")
+    from .math_ops import erf
+    return multiply(multiply(0.5, x), add(1.0, erf(divide(x, np.sqrt(2.0)))))
+
+
+def softmax(x, axis=-1):
+    if axis in (-1, np.ndim(x) - 1):
+        return _kernel_activation(x, "softmax")
+    return _softmax_f(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return subtract(x, logsumexp(x, axis=axis, keepdims=True))
+
+
+def softplus(x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+    from .math_ops import log1p
+    return add(maximum(x, 0.0), log1p(exp(negative(_abs(x)))))
+
+
+def softsign(x):
+    return divide(x, add(1.0, _abs(x)))
+
+
+def silu(x, beta=1.0):
+    return multiply(x, sigmoid(multiply(x, beta) if beta != 1.0 else x))
+
+
+swish = silu
+
+
+def hard_sigmoid(x):
+    from .math_ops import clip_by_value
+    return clip_by_value(add(multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
+
+
+def l2_normalize(x, axis=-1, epsilon=1e-12):
+    from .math_ops import rsqrt
+    sq = reduce_sum(square(x), axis=axis, keepdims=True)
+    return multiply(x, rsqrt(maximum(sq, epsilon)))
+
+
+def moments(x, axes, keepdims=False):
+    """(mean, variance) over `axes` (tf.nn.moments)."""
+    m = mean(x, axis=axes, keepdims=True)
+    v = mean(square(subtract(x, m)), axis=axes, keepdims=keepdims)
+    if not keepdims:
+        from .array_ops import squeeze
+        from .math_ops import _axes
+        m = squeeze(m, _axes(axes, np.ndim(x)))
+    return m, v
+
+
+def bias_add(value, bias):
+    return add(value, bias)
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None):
+    """Elementwise max(z, 0) - z y + log(1 + e^-|z|)."""
+    from .math_ops import log1p
+    return add(subtract(maximum(logits, 0.0), multiply(logits, labels)), log1p(exp(negative(_abs(logits)))))
+
+
+def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):
+    return negative(reduce_sum(multiply(labels, log_softmax(logits, axis=axis)), axis=axis))
+
+
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):
+    from .array_ops import take_along_axis, expand_dims, squeeze
+    ids = as_tensor_value(labels).astype(np.int64)
+    logp = log_softmax(logits)
+    return negative(squeeze(take_along_axis(logp, expand_dims(wrap(ids), -1), axis=-1), -1))
+
+
+def dropout(x, rate=0.5, noise_shape=None, seed=None):
+    """Inverted dropout: kept entries scaled by 1/(1-rate)."""
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
+    from .random_ops import _generator
+    v = as_tensor_value(x)
+    shape = v.shape if noise_shape is None else tuple(int(d) for d in noise_shape)
+    keep = (_generator(seed).random(shape) >= rate).astype(v.dtype) / (1.0 - rate)
+    return multiply(x, value_of(keep))
+
+
+_UFUNC_OPS[np.tanh] = tanh
