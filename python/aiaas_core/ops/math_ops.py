@@ -314,7 +314,7 @@ def _axes(axis, ndim: int):
         axes = [int(axis)]
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor of rank {ndim}")
         out.append(a % ndim if ndim else 0)
     return tuple(sorted(set(out)))

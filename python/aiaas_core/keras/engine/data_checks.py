@@ -27,10 +27,11 @@ def as_array(value, what: str) -> np.ndarray:
     """`value` as an array, refusing first what fit/evaluate/predict do not take (a generator or a
     dict would become an object array); ragged lists are named by `as_numeric`."""
     if isinstance(value, dict) or (hasattr(value, "__next__") and not hasattr(value, "__array__")):
-        kind = "a dict (multi-input data)" if isinstance(value, dict) else "a generator or iterator"
+        kind = "a dict (named inputs)" if isinstance(value, dict) else "a generator or iterator"
         raise TypeError(
-            f"{what} is {kind}: fit, evaluate and predict take arrays (numpy arrays or nested lists) whose first "
-            "axis counts samples; generators, datasets and multi-input dicts are not supported"
+            f"{what} is {kind}, but this model takes arrays here (numpy arrays or nested lists) whose first "
+            "axis counts samples; a dict needs a functional model with named inputs or a subclassed model that "
+            "reads it, and a generator or dataset is given as x alone (yielding (x, y) batches)"
         )
     return as_numeric(value, what)
 

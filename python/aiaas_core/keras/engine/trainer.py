@@ -271,6 +271,7 @@ class Trainer:
                 )
             grads = tape.gradient(loss, variables)
             _check_untracked(self, autodiff.unrequested_leaves())
+            _check_unreached(tape._layers, variables, grads)
             self.optimizer.apply_gradients(zip(grads, variables), zeros_for_none=True)
         self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
@@ -329,6 +330,23 @@ def _check_untracked(model, leaves) -> None:
                 f"{what} is called in {type(model).__name__}.call() but is not tracked by the model, so it would be "
                 "neither trained nor saved: create it in __init__ (or build) and keep it as an attribute, or in a "
                 "list or dict attribute"
+            )
+
+
+def _check_unreached(layers, variables, grads) -> None:
+    """A built-in layer that ran in the forward pass but got no gradient at all: its output reached
+    the loss only through something that is not recorded (a numpy function such as np.concatenate
+    applied to tensors returns a plain result), so its weights would silently never train."""
+    if not layers:
+        return
+    got = {id(v) for v, g in zip(variables, grads) if g is not None}
+    for layer in layers:
+        weights = [w for w in layer._weights if w.trainable] if layer.trainable else []
+        if weights and not any(id(w) in got for w in weights):
+            raise ValueError(
+                f"cannot backpropagate through layer {layer.name!r}: its output reaches the loss only through "
+                "operations that are not recorded (numpy functions such as np.concatenate or np.stack on tensors "
+                "give plain arrays). Use keras.ops / tf functions (ops.concatenate, tf.stack) or layers in call()."
             )
 
 

@@ -150,9 +150,23 @@ def _fast_path(model) -> bool:
             and type(model.loss).call is losses_mod.Loss.call)
 
 
-def _single_array(x) -> bool:
-    return not is_batched_source(x) and not isinstance(x, dict) and not (
-        isinstance(x, (list, tuple)) and x and not _is_nested_numbers(x))
+def _single_array(x, model=None) -> bool:
+    """Whether `x` is one array for the model. Lists / tuples / dicts are several inputs only for
+    a model that takes several (a functional model with several inputs, or a subclassed model
+    whose call reads a structure); for a Sequential they are one array, checked as such."""
+    if is_batched_source(x):
+        return False
+    if model is not None and _takes_one_input(model):
+        return True
+    return not isinstance(x, dict) and not (isinstance(x, (list, tuple)) and x and not _is_nested_numbers(x))
+
+
+def _takes_one_input(model) -> bool:
+    from .sequential import Sequential
+    if isinstance(model, Sequential):
+        return True
+    inputs = model.__dict__.get("_input_struct")
+    return inputs is not None and not isinstance(inputs, (list, tuple, dict))
 
 
 def _is_nested_numbers(x) -> bool:
@@ -165,7 +179,7 @@ def _is_nested_numbers(x) -> bool:
 def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
     """Validated arrays for single-input models with a compiled loss: (x, y) with the shape checks
     and messages of data_checks; otherwise the data as given (checked by make_batches)."""
-    if _single_array(x) and isinstance(model.loss, losses_mod.Loss) and (y is not None or sample_weight is None):
+    if _single_array(x, model) and isinstance(model.loss, losses_mod.Loss) and (y is not None or sample_weight is None):
         xs = as_inputs(model, x, what)
         if y is None:
             return xs, None
@@ -177,7 +191,7 @@ def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
         if isinstance(output_shape, tuple) and all(isinstance(d, (int, type(None))) for d in output_shape):
             return xs, as_targets(model, y, len(xs), output_shape, y_what)
         return xs, raw_y
-    if _single_array(x) and not is_batched_source(x):
+    if _single_array(x, model):
         return as_inputs(model, x, what), y
     return x, y
 
@@ -404,9 +418,9 @@ def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_d
 
 def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None, _one_batch=False):
     """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch."""
-    model._require_built("predict") if not is_batched_source(x) and _single_array(x) and model.built else None
+    model._require_built("predict")
     verbose = verbosity(verbose)
-    if _single_array(x):
+    if _single_array(x, model):
         xs = as_inputs(model, x)
         if _one_batch:
             batch_size = max(1, len(xs))
