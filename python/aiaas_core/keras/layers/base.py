@@ -524,10 +524,14 @@ def _takes_training(cls: type) -> bool:
 
 
 class InputLayer(Layer):
-    """`keras.Input(shape)`: declares the per-sample input shape (first element of a Sequential)."""
+    """What `keras.Input(shape)` makes: the per-sample input shape (None for any size) and dtype
+    (float32, or an integer type for ids); first element of a Sequential or a functional graph."""
 
     def __init__(self, shape=None, batch_size=None, name=None, batch_shape=None,
-                 input_shape=None, batch_input_shape=None, dtype=None, sparse=None, trainable=True):
+                 input_shape=None, batch_input_shape=None, dtype=None, sparse=None, trainable=True, **kwargs):
+        kwargs.pop("ragged", None), kwargs.pop("optional", None)
+        if kwargs:
+            raise TypeError(f"InputLayer: unexpected argument(s) {', '.join(sorted(kwargs))}")
         if shape is None and batch_shape is None and input_shape is None and batch_input_shape is None:
             raise ValueError("Input needs shape= (the per-sample shape, without the batch axis)")
         if shape is None:
@@ -538,7 +542,18 @@ class InputLayer(Layer):
                 shape = tuple(full)[1:]
             else:
                 shape = input_shape
-        super().__init__(name=name, dtype=dtype, input_shape=shape_tuple(shape, "Input shape"))
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (int(shape),)
+        if not isinstance(shape, (tuple, list)) or not shape:
+            raise TypeError(f"Input shape must be a non-empty tuple of positive ints or None, got {shape!r}")
+        for d in shape:
+            if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0):
+                raise ValueError(f"Input shape must be a tuple of positive ints (None for any size), got {tuple(shape)!r}")
+        from ...ops.dtypes import as_dtype
+        dt = as_dtype("float32" if dtype is None or isinstance(dtype, dict) else dtype)
+        super().__init__(name=name)
+        self.input_dtype = dt.name
+        self._batch_input_shape = (None,) + tuple(None if d is None else int(d) for d in shape)
         self.built = True
         self._build_input_shape = self._batch_input_shape
 
@@ -556,12 +571,7 @@ class InputLayer(Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {"name": self.name, "batch_shape": list(self._batch_input_shape), "dtype": "float32"}
-
-
-def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None) -> InputLayer:
-    """`keras.Input(shape)`: an InputLayer to put first in a Sequential."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype, batch_shape=batch_shape)
+        return {"name": self.name, "batch_shape": list(self._batch_input_shape), "dtype": self.input_dtype}
 
 
 def flat_size(shape) -> int:
