@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...ops.symbolic import KerasTensor
 from .. import backend
-from ..layers.base import InputLayer, Layer, claim_unique_name
+from ..layers.base import InputLayer, Layer, claim_unique_name, structure_changed
 from .model import Model
 
 
@@ -61,6 +61,7 @@ class Sequential(Model):
             if declared is None and isinstance(layer, Model) and layer.built:
                 declared = layer._build_input_shape
         self._layers.append(layer)
+        structure_changed()
         if declared is not None:
             self.build(declared)
         elif self._build_input_shape is not None:
@@ -70,6 +71,7 @@ class Sequential(Model):
         if not self._layers:
             raise ValueError("pop: the Sequential has no layers")
         layer = self._layers.pop()
+        structure_changed()
         if self._build_input_shape is not None:
             self.build(self._build_input_shape)
         return layer

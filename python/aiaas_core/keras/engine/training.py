@@ -20,6 +20,9 @@ from ...ops import autodiff
 from ...ops.symbolic import flatten
 from ...ops.tensor import as_tensor_value
 from .. import losses as losses_mod
+from ..layers.base import structure_changed, structure_version
+from .trace import layer_chain
+from ..layers.base import _takes_training
 from .data_adapter import ArrayBatches, is_batched_source, make_batches, take
 from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
@@ -40,8 +43,7 @@ class _Plan:
             if tw:
                 self.params.extend(w.value for w in tw)
                 self.train_layers.append((layer, [np.zeros_like(w.value) for w in tw]))
-        chain = getattr(model, "kernel_chain", None)
-        self.chain = chain() if chain is not None else None
+        self.chain = fused_chain(model)
         kind = model.loss.kind
         self.fuse_activation = None if model.loss.from_logits else FUSABLE_ACTIVATION.get(kind)
         self.loss = model.loss
@@ -138,13 +140,44 @@ def _warn_every_time(message: str) -> None:
                            module=frame.f_globals.get("__name__"), registry={})
 
 
+def fused_chain(model):
+    """The built-in layers the model applies one after another, if that is all its call does: a
+    Sequential of built-in layers, or a subclassed model whose call() is such a chain (the seeds'
+    ConvNet, RNN and autoencoder: found by tracing it once per structure). None otherwise."""
+    if hasattr(model, "kernel_chain"):
+        return model.kernel_chain()
+    if type(model).__name__ == "Functional" or not model.built or model._build_input_shape is None:
+        return None
+    if _takes_training(type(model)):
+        return None  # call() may branch on `training`: a trace in inference mode would not show it
+    cached = model.__dict__.get("_fused_chain")
+    version = structure_version()
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    try:
+        chain = layer_chain(model)
+    except (NotImplementedError, ValueError, TypeError):
+        chain = None
+    if chain is not None and (model.losses or any(layer.losses for layer in chain)):
+        chain = None  # a layer adds a loss in call(): the fused step would not see it
+    if chain is not None:
+        tracked = {id(layer) for layer in model._leaf_layers()}
+        if any(id(layer) not in tracked for layer in chain):
+            chain = None  # a layer the model does not track: the general step names it
+    model.__dict__["_fused_chain"] = (version, chain)
+    return chain
+
+
 def _fast_path(model) -> bool:
-    """Whether the fused Rust chain can run the steps: a Sequential of built-in layers, the default
-    steps, one compiled built-in loss, no added losses."""
-    chain = model.kernel_chain() if hasattr(model, "kernel_chain") else None
-    if chain is None or not chain:
-        return False
+    """Whether the fused Rust chain can run the steps: a chain of built-in layers (fused_chain),
+    the default steps, one compiled built-in loss."""
     cls = type(model)
+    if not (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
+            and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)):
+        return False
+    chain = fused_chain(model)
+    if not chain:
+        return False
     return (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
             and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)
             and type(model.loss).call is losses_mod.Loss.call)
@@ -200,6 +233,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, class_weight=None,
         sample_weight=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
     _require_compiled(model, "fit")
+    structure_changed()  # layers appended in place to a tracked list since the last walk are seen
     if class_weight is not None:
         raise ValueError("fit: class_weight is not supported")
     if validation_freq != 1:
@@ -385,8 +419,9 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
 
 
 def _inference_fn(model):
-    """Forward in inference mode: the Rust layer chain directly for Sequential, else model.__call__."""
-    chain = model.kernel_chain() if hasattr(model, "kernel_chain") else None
+    """Forward in inference mode: the Rust layer chain directly when the model is one (fused_chain),
+    else model.__call__."""
+    chain = fused_chain(model)
     if chain is None:
         return lambda xb: model(xb, training=False)
 

@@ -151,6 +151,7 @@ class Layer:
                        None if dtype in (None, "float32") else dtype)
         var._owner_name = self.name  # named in errors about untracked layers
         self._weights.append(var)
+        structure_changed()
         return var
 
     def _check_initialized(self, name: str = "name") -> None:
@@ -180,8 +181,12 @@ class Layer:
                 if tracked is None:
                     tracked = self.__dict__["_tracked"] = {}
                 tracked[name] = value
-            elif tracked is not None:
+                structure_changed()
+            elif tracked is not None and name in tracked:
                 tracked.pop(name, None)
+                structure_changed()
+            elif name == "trainable":
+                structure_changed()
         object.__setattr__(self, name, value)
 
     def _children(self) -> list[tuple[str, "Layer"]]:
@@ -205,6 +210,17 @@ class Layer:
                 out.append(layer)
         return out
 
+    def _walk_cached(self, trainable_only: bool = False) -> list[tuple[str, "Layer"]]:
+        """`_walk()` (or the walk that stops at frozen layers), remembered until any layer's
+        structure changes: a training step asks for weights and losses every batch."""
+        key = "_walk_trainable" if trainable_only else "_walk_all"
+        cached = self.__dict__.get(key)
+        if cached is not None and cached[0] == _STRUCTURE[0]:
+            return cached[1]
+        walk = self._walk(follow=(lambda layer: layer.trainable) if trainable_only else (lambda layer: True))
+        self.__dict__[key] = (_STRUCTURE[0], walk)
+        return walk
+
     def _walk(self, follow=lambda layer: True) -> list[tuple[str, "Layer"]]:
         """(attribute path, layer) of this layer ("") and every layer below it, depth first in
         definition order, each layer once: a layer that holds its parent (or itself) is not walked
@@ -224,12 +240,12 @@ class Layer:
 
     def _leaf_layers(self) -> list["Layer"]:
         """Every layer below this one that holds no sublayers (the ones that run kernels), each once."""
-        return [layer for path, layer in self._walk() if path and not layer._children()]
+        return [layer for path, layer in self._walk_cached() if path and not layer._children()]
 
     def named_weights(self) -> list[tuple[str, Variable]]:
         """(stable name, variable): own weights by name ("kernel"), a sublayer's by attribute path
         ("conv1.kernel", "heads.0.bias"; "layers.0.kernel" in a Sequential)."""
-        return self._unique_weights(self._walk(), trainable_only=False)
+        return self._unique_weights(self._walk_cached(), trainable_only=False)
 
     @property
     def weights(self) -> list[Variable]:
@@ -240,7 +256,7 @@ class Layer:
     @property
     def trainable_weights(self) -> list[Variable]:
         # A frozen layer freezes everything below it, as in Keras.
-        layers = self._walk(follow=lambda layer: layer.trainable)
+        layers = self._walk_cached(trainable_only=True)
         return [v for _, v in self._unique_weights(layers, trainable_only=True)]
 
     @staticmethod
@@ -263,12 +279,12 @@ class Layer:
     @property
     def losses(self) -> list:
         out = []
-        for _, layer in self._walk():
+        for _, layer in self._walk_cached():
             out.extend(layer.__dict__.get("_losses", ()))
         return out
 
     def _clear_losses(self) -> None:
-        for _, layer in self._walk():
+        for _, layer in self._walk_cached():
             if layer.__dict__.get("_losses"):
                 layer._losses = []
 
@@ -497,6 +513,18 @@ def _shapes_of(x):
     if isinstance(x, dict):
         return {k: tuple(np.shape(v)) for k, v in x.items()}
     return tuple(np.shape(x))
+
+
+_STRUCTURE = [0]  # bumped whenever a layer gains or loses sublayers or weights, or is (un)frozen
+
+
+def structure_changed() -> None:
+    """Invalidate every cached layer walk (called by the framework on any structural change)."""
+    _STRUCTURE[0] += 1
+
+
+def structure_version() -> int:
+    return _STRUCTURE[0]
 
 
 def _holds_layers(value) -> bool:
