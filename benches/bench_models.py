@@ -168,12 +168,13 @@ def _tape_epoch(model, x, y, epoch: int) -> None:
     """One epoch as a user writes it (TensorFlow's advanced quickstart): shuffle, then per batch
     a GradientTape around the forward and the loss, tape.gradient, optimizer.apply_gradients."""
     tf = aiaas_core
+    tape_cls = getattr(tf, "GradientTape", None) or tf.ops.GradientTape
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     order = np.random.default_rng(epoch).permutation(len(x))
     variables = None
     for i in range(0, len(x), BATCH):
         idx = order[i:i + BATCH]
-        with tf.GradientTape() as tape:
+        with tape_cls() as tape:
             pred = model(x[idx], training=True)
             loss = loss_fn(y[idx], pred)
         if variables is None:

@@ -30,7 +30,6 @@ _NONE_ONLY_KEYS = {
     "gamma_regularizer", "beta_constraint", "gamma_constraint", "embeddings_regularizer",
     "embeddings_constraint",
 }
-_name_counts: dict[str, int] = {}
 
 
 def _snake(name: str) -> str:
@@ -40,11 +39,7 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def unique_name(base: str) -> str:
-    """"dense", then "dense_1", "dense_2"... (Keras's per-process naming)."""
-    n = _name_counts.get(base, 0)
-    _name_counts[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
+unique_name = backend.unique_name
 
 
 def shape_tuple(shape, what: str) -> tuple[int, ...]:
