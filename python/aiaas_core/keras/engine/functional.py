@@ -99,6 +99,7 @@ class Functional(Model):
         self.built = True
         self._build_input_shape = (tuple(flat_in[0].shape) if len(flat_in) == 1 and not isinstance(inputs, dict)
                                    else [tuple(t.shape) for t in flat_in])
+        self.__dict__["_int_input"] = len(flat_in) == 1 and flat_in[0].dtype.kind in "iub"
         if len(flat_out) == 1 and not isinstance(outputs, (list, dict)):
             self._output_shape = tuple(flat_out[0].shape)
 
