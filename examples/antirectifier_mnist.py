@@ -15,7 +15,7 @@ from aiaas_core.keras import layers  # was: from keras import layers
 from example_cli import check_run_args
 from example_data import mnist_flat, mnist_images
 
-ACCURACY_BAR = 0.94
+ACCURACY_BAR = 0.90  # keras 3.15.1 (JAX) on the same data and program: 0.945, 0.846, 0.948 (seeds 0-2), mean 0.913
 
 
 class Antirectifier(layers.Layer):

@@ -18,7 +18,7 @@ from aiaas_core.keras.layers import Conv2D, Dense, Flatten  # was: from tensorfl
 from example_cli import check_run_args
 from example_data import mnist_images
 
-ACCURACY_BAR = 0.965  # the same architecture trained with tf.keras reaches 0.97-0.98 here in 2 epochs
+ACCURACY_BAR = 0.96  # TensorFlow 2.20 running this program on the same data: 0.9745, 0.963, 0.9715 (seeds 0-2), mean 0.970
 
 
 class MyModel(Model):
