@@ -9,6 +9,8 @@ TensorFlow spellings (`reduce_mean`, `concat`...) are in `aiaas_core.tf_names`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .symbolic import symbolic_dispatch as _dispatch
@@ -17,7 +19,25 @@ from . import autodiff, dtypes
 from . import math_ops as _m
 from . import nn_ops as _n
 from .autodiff import GradientTape
-from .tensor import Tensor, TensorShape, as_tensor_value, wrap
+from .tensor import InputTypeError, Tensor, TensorShape, as_tensor_value, wrap
+
+
+def named(fn, name: str | None = None):
+    """`fn` with its name put in front of an input-type error raised deep inside (as_tensor_value
+    knows what was wrong but not which op was called)."""
+    name = name or fn.__name__
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputTypeError as exc:
+            if getattr(exc, "op", None):
+                raise
+            err = InputTypeError(f"{name}: {exc}")
+            err.op = name
+            raise err from None
+    return op
 
 
 def convert_to_tensor(x, dtype=None, sparse=None):
@@ -49,7 +69,8 @@ def dtype(x) -> str:
 def _export(module, names, rename=None):
     out = {}
     for name in names:
-        out[(rename or {}).get(name, name)] = _dispatch(getattr(module, name))
+        public = (rename or {}).get(name, name)
+        out[public] = _dispatch(named(getattr(module, name), public))
     return out
 
 
@@ -77,11 +98,20 @@ absolute = globals()["abs"]
 amax, amin = globals()["max"], globals()["min"]
 clip = globals()["clip_by_value"]
 flip = globals()["reverse"]
-arange = _a.range_
-zeros, ones, full, eye, linspace = _a.zeros, _a.ones, _a.fill, _a.eye, _a.linspace
-full_like = lambda x, fill_value, dtype=None: _a.fill(np.shape(as_tensor_value(x)), fill_value, dtype)  # noqa: E731
-size = _dispatch(_a.size)
-ndim = lambda x: len(np.shape(x)) if not hasattr(x, "ndim") else x.ndim  # noqa: E731
+arange = named(_a.range_, "arange")
+zeros, ones, full, eye, linspace = (named(_a.zeros), named(_a.ones), named(_a.fill, "full"), named(_a.eye),
+                                    named(_a.linspace))
+
+
+def full_like(x, fill_value, dtype=None):
+    return _a.fill(np.shape(as_tensor_value(x)), fill_value, dtype)
+
+
+size = _dispatch(named(_a.size))
+
+
+def ndim(x) -> int:
+    return x.ndim if hasattr(x, "ndim") else np.ndim(as_tensor_value(x))
 dot = globals()["matmul"]
 isnan, isinf, isfinite = globals()["is_nan"], globals()["is_inf"], globals()["is_finite"]
 all, any = globals()["reduce_all"], globals()["reduce_any"]  # noqa: A001
@@ -99,4 +129,6 @@ def cond(pred, true_fn, false_fn):
     return true_fn() if bool(as_tensor_value(pred)) else false_fn()
 
 
-__all__ = sorted(n for n in globals() if not n.startswith("_") and n not in ("annotations", "np"))
+__all__ = sorted(n for n, v in globals().items()
+                 if not n.startswith("_") and n not in ("annotations", "np", "functools", "named", "InputTypeError")
+                 and not isinstance(v, type(np)))

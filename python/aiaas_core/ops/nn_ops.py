@@ -44,9 +44,12 @@ def _formula_grad(name, x, g, alpha):
         return where(as_tensor_value(x) > 0, g, multiply(g, alpha))
     if name == "elu":
         return where(as_tensor_value(x) > 0, g, multiply(g, add(with_tape, alpha)))
-    # gelu (tanh approximation, as the kernel): differentiate the formula through the ops engine
-    from .autodiff import gradients
-    return gradients([with_tape], [x], [g])[0]
+    if name == "gelu":  # exact (erf) GELU, as the kernel: d/dx = Phi(x) + x phi(x)
+        from .math_ops import erf
+        cdf = multiply(0.5, add(1.0, erf(multiply(x, float(1 / np.sqrt(2.0))))))
+        pdf = multiply(float(1 / np.sqrt(2 * np.pi)), exp(multiply(square(x), -0.5)))
+        return multiply(g, add(cdf, multiply(x, pdf)))
+    raise ValueError(f"no gradient formula for activation {name!r}")
 
 
 def _relu_f(x, alpha=0.0):
@@ -96,8 +99,15 @@ def minimum0(x):
 
 
 def _gelu_f(x, alpha=0.0):
+    """Exact GELU, x Phi(x) with the normal CDF through erf: what the Rust "gelu" kernel computes."""
+    from .math_ops import erf
+    return multiply(multiply(0.5, x), add(1.0, erf(multiply(x, float(1 / np.sqrt(2.0))))))
+
+
+def _gelu_tanh(x):
+    """GELU's tanh approximation (keras.ops.gelu's default, approximate=True)."""
     from .math_ops import power
-    inner = multiply(np.sqrt(2.0 / np.pi), add(x, multiply(0.044715, power(x, 3.0))))
+    inner = multiply(float(np.sqrt(2.0 / np.pi)), add(x, multiply(0.044715, power(x, 3))))
     return multiply(multiply(0.5, x), add(1.0, tanh(inner)))
 
 
@@ -135,21 +145,30 @@ def selu(x):
     return multiply(s, _elu_f(x, a))
 
 
-def gelu(x, approximate=True):
+def gelu(x, approximate=True):  # x [...] -> same; exact (erf) on the Rust kernel, tanh form with ops
     if approximate:
-        return _kernel_activation(x, "gelu")
-    from .math_ops import erf
-    return multiply(multiply(0.5, x), add(1.0, erf(divide(x, np.sqrt(2.0)))))
+        return _gelu_tanh(x)
+    return _kernel_activation(x, "gelu")
 
 
-def softmax(x, axis=-1):
-    if axis in (-1, np.ndim(x) - 1):
+def _one_axis(x, axis, op):
+    from .array_ops import _axis
+    nd = np.ndim(as_tensor_value(x))
+    if nd == 0:
+        raise ValueError(f"{op}: needs a tensor of rank >= 1, got a scalar")
+    return _axis(axis, nd, op)
+
+
+def softmax(x, axis=-1):  # x [...] -> same, normalised along axis (the Rust kernel on the last axis)
+    ax = _one_axis(x, axis, "softmax")
+    if ax == np.ndim(as_tensor_value(x)) - 1:
         return _kernel_activation(x, "softmax")
-    return _softmax_f(x, axis=axis)
+    return _softmax_f(x, axis=ax)
 
 
-def log_softmax(x, axis=-1):
-    return subtract(x, logsumexp(x, axis=axis, keepdims=True))
+def log_softmax(x, axis=-1):  # x [...] -> same: x - logsumexp(x)
+    ax = _one_axis(x, axis, "log_softmax")
+    return subtract(x, logsumexp(x, axis=ax, keepdims=True))
 
 
 def softplus(x):
@@ -195,19 +214,46 @@ def bias_add(value, bias):
     return add(value, bias)
 
 
+def _labels_and_logits(labels, logits, op):
+    if labels is None or logits is None:
+        raise ValueError(f"{op} needs both labels= and logits=")
+    lv, zv = as_tensor_value(labels), as_tensor_value(logits)
+    if zv.dtype.kind != "f":
+        raise TypeError(f"{op}: logits must be floats, got dtype {zv.dtype}")
+    return lv, zv
+
+
 def sigmoid_cross_entropy_with_logits(labels=None, logits=None):
     """Elementwise max(z, 0) - z y + log(1 + e^-|z|)."""
     from .math_ops import log1p
+    lv, zv = _labels_and_logits(labels, logits, "sigmoid_cross_entropy_with_logits")
+    if lv.shape != zv.shape:
+        raise ValueError(f"sigmoid_cross_entropy_with_logits: labels of shape {lv.shape} and logits of shape {zv.shape} "
+                         f"must have the same shape")
     return add(subtract(maximum(logits, 0.0), multiply(logits, labels)), log1p(exp(negative(_abs(logits)))))
 
 
-def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):
+def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):  # [..., C] -> [...]
+    lv, zv = _labels_and_logits(labels, logits, "softmax_cross_entropy_with_logits")
+    if lv.shape != zv.shape:
+        raise ValueError(f"softmax_cross_entropy_with_logits: labels of shape {lv.shape} must match logits of shape "
+                         f"{zv.shape} (one probability per class; for class ids use the sparse version)")
     return negative(reduce_sum(multiply(labels, log_softmax(logits, axis=axis)), axis=axis))
 
 
-def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):  # ids [...], logits [..., C] -> [...]
     from .array_ops import take_along_axis, expand_dims, squeeze
-    ids = as_tensor_value(labels).astype(np.int64)
+    lv, zv = _labels_and_logits(labels, logits, "sparse_softmax_cross_entropy_with_logits")
+    if lv.dtype.kind not in "iu" and not (lv.dtype.kind == "f" and lv.size and np.all(lv == np.round(lv))):
+        raise TypeError(f"sparse_softmax_cross_entropy_with_logits: labels must be integer class ids, got dtype {lv.dtype}"
+                        + (" with NaN or fractional values" if lv.dtype.kind == "f" else ""))
+    if zv.ndim == 0 or lv.shape != zv.shape[:-1]:
+        raise ValueError(f"sparse_softmax_cross_entropy_with_logits: labels shape {lv.shape} must be the logits shape "
+                         f"{zv.shape} without its last (class) axis")
+    if lv.size and (lv.min() < 0 or lv.max() >= zv.shape[-1]):
+        raise ValueError(f"sparse_softmax_cross_entropy_with_logits: labels must be in [0, {zv.shape[-1]}), got values "
+                         f"from {lv.min()} to {lv.max()}")
+    ids = lv.astype(np.int64)
     logp = log_softmax(logits)
     return negative(squeeze(take_along_axis(logp, expand_dims(wrap(ids), -1), axis=-1), -1))
 
