@@ -138,7 +138,7 @@ def power(a, b):  # broadcast; d/da = b a^(b-1), d/db = a^b log a (a > 0)
     def backward(g):
         ga = multiply(g, multiply(b, power(a, subtract(b, 1))))
         gb = None
-        if autodiff.is_tracked(b):
+        if autodiff._reachable(b):
             safe = where(as_tensor_value(a) > 0, a, 1.0)
             gb = multiply(g, multiply(result(), log(safe)))
         return ga, gb
