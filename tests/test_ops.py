@@ -9,7 +9,9 @@ with w = 1 a wrong gradient that only gets the sum over an axis right would pass
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -266,6 +268,19 @@ def test_binary_value_and_gradient(name, op, ref, da, db, shapes2, seed):
     check_grad(op, a, b)
 
 
+@pytest.mark.parametrize("name,op,ref,da,db", BINARY, ids=[b[0] for b in BINARY])
+def test_binary_float32(name, op, ref, da, db):
+    """float32 with float32 (and with Python numbers) stays float32 and is close to float64."""
+    a = rand((3, 4), 1, *da)
+    b = rand((4,), 2, *db) if name != "mod" else np.full((4,), 1.3)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    out = op(ops.convert_to_tensor(a32), ops.convert_to_tensor(b32))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(out), ref(a32.astype(np.float64), b32.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    assert op(ops.convert_to_tensor(a32), 2.0).dtype == np.float32
+    assert op(1.5, ops.convert_to_tensor(b32)).dtype == np.float32
+
+
 @pytest.mark.parametrize("name,op,ref", [
     ("equal", ops.equal, np.equal), ("not_equal", ops.not_equal, np.not_equal), ("greater", ops.greater, np.greater),
     ("greater_equal", ops.greater_equal, np.greater_equal), ("less", ops.less, np.less),
@@ -419,9 +434,13 @@ def test_reduction_value_and_gradient(name, op, ref, case, seed):
         with pytest.raises(ValueError, match="empty"):
             op(x, axis=axis, keepdims=keepdims)
         return
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's own "mean of empty slice" on the reference
         expect = ref(x, axis=axis, keepdims=keepdims)
-    check_value(op(x, axis=axis, keepdims=keepdims), expect, rtol=1e-9, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the op itself warns about nothing (NaN for empty means, as TF)
+        got = op(x, axis=axis, keepdims=keepdims)
+    check_value(got, expect, rtol=1e-9, dtype=np.float64)
     if name == "std" and n < 2 or name == "norm" and n == 0:
         return  # sqrt at 0: no finite derivative
     if name in ("mean", "var", "std") and n == 0:
@@ -921,3 +940,31 @@ def test_tensor_is_immutable_and_in_place_operators_make_new_tensors():
     n = t.numpy()
     n[0] = 100.0
     assert float(t[0]) != 100.0
+
+
+# every public op, given something that is not a numeric tensor, says which op and what was wrong
+_NOT_OPS = {"GradientTape", "Tensor", "TensorShape", "cond", "vectorized_map", "is_tensor", "dtype", "shape", "ndim",
+            "convert_to_numpy"}
+PUBLIC_OPS = [n for n in ops.__all__ if callable(getattr(ops, n)) and n not in _NOT_OPS]
+
+
+def _bad_call_args(name, bad):
+    special = {"concat": ([bad, bad],), "concatenate": ([bad, bad],), "stack": ([bad],), "add_n": ([bad],),
+               "einsum": ("ij->i", bad), "reshape": (bad, (2,)), "broadcast_to": (bad, (2,)), "split": (bad, 2),
+               "one_hot": (bad, 3), "full": ((2,), bad), "cast": (bad, "float32")}
+    if name in special:
+        return special[name]
+    fn = getattr(ops, name)
+    params = inspect.signature(getattr(fn, "__wrapped__", fn)).parameters.values()
+    required = sum(1 for p in params if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD)
+    return (bad,) + (np.ones(2),) * max(required - 1, 0)
+
+
+@pytest.mark.parametrize("name", PUBLIC_OPS)
+def test_every_public_op_rejects_non_numeric_input_clearly(name):
+    for bad in ("abc", object(), [[1, 2], [3]], None):
+        with pytest.raises((TypeError, ValueError)) as info:
+            getattr(ops, name)(*_bad_call_args(name, bad))
+        assert not type(info.value).__module__.startswith("numpy"), f"{name}: numpy's own {type(info.value).__name__}"
+        message = str(info.value)
+        assert name in message or "shape" in message or "dtype" in message, f"{name}({bad!r}): {message}"

@@ -4,7 +4,7 @@ Every function takes numpy arrays, Python numbers, Tensors and Variables and ret
 numpy array subclass: `np.asarray(t)` shares its memory). While a `GradientTape` records, an op
 whose input is tracked records its gradient rule; given symbolic Keras tensors (`keras.Input`), an
 op records itself in the functional graph instead. Names follow Keras 3's `keras.ops`; the
-TensorFlow spellings (`reduce_mean`, `concat`...) are in `aiaas_core.tf_names`.
+TensorFlow spellings (`reduce_mean`, `concat`...) are in `aiaas_core.tf_api`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def named(fn, name: str | None = None):
     return op
 
 
+@named
 def convert_to_tensor(x, dtype=None, sparse=None):
     """`x` as a Tensor (a Tensor passes through; a Variable gives its current value)."""
     if isinstance(x, Tensor) and dtype is None:
@@ -91,19 +92,20 @@ globals().update(_export(_m, _MATH))
 globals().update(_export(_a, _ARRAY))
 globals().update(_export(_n, _NN))
 
-# Keras 3 spellings of the same ops
-concatenate = globals()["concat"]
-true_divide = globals()["divide"]
-absolute = globals()["abs"]
-amax, amin = globals()["max"], globals()["min"]
-clip = globals()["clip_by_value"]
-flip = globals()["reverse"]
+# Keras 3 spellings of the same ops (each its own wrapper, so errors name the spelling used)
+concatenate = _dispatch(named(_a.concat, "concatenate"))
+true_divide = _dispatch(named(_m.divide, "true_divide"))
+absolute = _dispatch(named(_m.abs, "absolute"))
+amax, amin = _dispatch(named(_m.max, "amax")), _dispatch(named(_m.min, "amin"))
+clip = _dispatch(named(_m.clip_by_value, "clip"))
+flip = _dispatch(named(_a.reverse, "flip"))
 arange = named(_a.range_, "arange")
 zeros, ones, full, eye, linspace = (named(_a.zeros), named(_a.ones), named(_a.fill, "full"), named(_a.eye),
                                     named(_a.linspace))
 
 
-def full_like(x, fill_value, dtype=None):
+@named
+def full_like(x, fill_value, dtype=None):  # x [...] -> that shape, every entry fill_value
     return _a.fill(np.shape(as_tensor_value(x)), fill_value, dtype)
 
 
@@ -112,10 +114,23 @@ size = _dispatch(named(_a.size))
 
 def ndim(x) -> int:
     return x.ndim if hasattr(x, "ndim") else np.ndim(as_tensor_value(x))
-dot = globals()["matmul"]
-isnan, isinf, isfinite = globals()["is_nan"], globals()["is_inf"], globals()["is_finite"]
-all, any = globals()["reduce_all"], globals()["reduce_any"]  # noqa: A001
-norm = _dispatch(lambda x, ord=None, axis=None, keepdims=False: _m.sqrt(_m.sum(_m.square(x), axis=axis, keepdims=keepdims)))
+
+
+dot = _dispatch(named(_m.matmul, "dot"))
+isnan = _dispatch(named(_m.is_nan, "isnan"))
+isinf = _dispatch(named(_m.is_inf, "isinf"))
+isfinite = _dispatch(named(_m.is_finite, "isfinite"))
+all = _dispatch(named(_m.reduce_all, "all"))  # noqa: A001
+any = _dispatch(named(_m.reduce_any, "any"))  # noqa: A001
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - x [...] -> reduced euclidean norm
+    if ord not in (None, 2, "euclidean", "fro"):
+        raise ValueError(f"norm: only the euclidean / Frobenius norm (ord=None) is supported, got ord={ord!r}")
+    return _m.sqrt(_m.sum(_m.square(x), axis=axis, keepdims=keepdims))
+
+
+norm = _dispatch(named(_norm, "norm"))
 norm.__name__ = "norm"
 
 
@@ -130,5 +145,6 @@ def cond(pred, true_fn, false_fn):
 
 
 __all__ = sorted(n for n, v in globals().items()
-                 if not n.startswith("_") and n not in ("annotations", "np", "functools", "named", "InputTypeError")
+                 if not n.startswith("_") and n not in ("annotations", "np", "functools", "named", "InputTypeError",
+                                                         "wrap", "as_tensor_value")
                  and not isinstance(v, type(np)))

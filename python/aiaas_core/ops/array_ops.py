@@ -24,6 +24,18 @@ def _int_list(values, what: str) -> list[int]:
     return [int(v) for v in arr.ravel()]
 
 
+def _count(value, what: str) -> int:
+    """A non-negative whole number given as an int, a numpy integer or a 0-d integer tensor."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        arr = np.asarray(as_tensor_value(value)) if not isinstance(value, (str, bytes)) else np.asarray(value)
+        if arr.ndim or arr.dtype.kind not in "iu":
+            raise TypeError(f"{what} must be an int, got {value!r}")
+        value = int(arr)
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return int(value)
+
+
 def _axis(axis, ndim: int, op: str) -> int:
     """One axis of a rank-`ndim` tensor as a non-negative int, or a clear error."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -241,7 +253,7 @@ def _index(v: np.ndarray, key):
         raise IndexOutOfRangeError(f"{text} (indexing a tensor of shape {v.shape} with {key!r})") from None
 
 
-def getitem(x, key):
+def getitem(x, key):  # x [...] -> x[key]; gradient scattered back
     """Tensor indexing: ints, slices, None/tf.newaxis, Ellipsis, boolean and integer arrays."""
     def plain(k):
         if isinstance(k, (Tensor, list)) or hasattr(k, "_auto_watch"):
@@ -254,7 +266,7 @@ def getitem(x, key):
     return _slice(x, key)
 
 
-def gather(params, indices, axis=0, batch_dims=0):
+def gather(params, indices, axis=0, batch_dims=0):  # params [..a..], indices [i...] -> [.., i..., ..]
     """params[..., indices, ...] along `axis` (tf.gather)."""
     if batch_dims:
         raise ValueError("gather: batch_dims is not supported; use take_along_axis")
@@ -351,7 +363,7 @@ def repeat(x, repeats, axis=None):  # each entry along `axis` repeated (axis Non
     return gather(x, idx, axis=ax)
 
 
-def pad(x, paddings, mode="CONSTANT", constant_values=0):
+def pad(x, paddings, mode="CONSTANT", constant_values=0):  # x [d...] -> [d + lo + hi ...]; gradient: the inner slice
     v = as_tensor_value(x)
     pads = np.asarray(as_tensor_value(paddings), dtype=np.int64).reshape(-1, 2)
     if pads.shape[0] != v.ndim or (pads < 0).any():
@@ -382,13 +394,11 @@ def reverse(x, axis):  # x [...] -> same, flipped along the axes named
     return _slice(x, index)
 
 
-def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=np.float32):
+def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=np.float32):  # [...] -> [..., depth]
     idx = as_tensor_value(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot indices must be integers, got dtype {idx.dtype}")
-    depth = int(depth)
-    if depth < 0:
-        raise ValueError(f"one_hot: depth must be >= 0, got {depth}")
+    depth = _count(depth, "one_hot: depth")
     eye = np.arange(depth)
     value = np.where(idx[..., None] == eye, on_value, off_value).astype(dtype)  # out-of-range rows: all off
     if axis != -1:
@@ -396,61 +406,66 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=np.float
     return wrap(value)
 
 
-def shape(x):
+def shape(x):  # x [...] -> int32 [rank]
     """The shape as an int32 tensor (tf.shape); keras.ops.shape returns a tuple (see keras_ops)."""
     return wrap(np.asarray(np.shape(as_tensor_value(x)), dtype=np.int32))
 
 
-def size(x):
+def size(x):  # x [...] -> int32 scalar
     return wrap(np.asarray(np.size(as_tensor_value(x)), dtype=np.int32))
 
 
-def rank(x):
+def rank(x):  # x [...] -> int32 scalar
     return wrap(np.asarray(np.ndim(as_tensor_value(x)), dtype=np.int32))
 
 
-def stop_gradient(x):
+def stop_gradient(x):  # x [...] -> same value, no gradient
     return wrap(np.asarray(as_tensor_value(x)))
 
 
-def identity(x):
+def identity(x):  # x [...] -> same; gradient passes through
     return output(as_tensor_value(x), (x,), lambda g: (g,), "identity")
 
 
-def zeros(shape, dtype=np.float32):
+def zeros(shape, dtype=np.float32):  # -> shape
     return wrap(np.zeros(_dims(shape), dtype=_dt(dtype)))
 
 
-def ones(shape, dtype=np.float32):
+def ones(shape, dtype=np.float32):  # -> shape
     return wrap(np.ones(_dims(shape), dtype=_dt(dtype)))
 
 
-def fill(dims, value, dtype=None):
+def fill(dims, value, dtype=None):  # -> dims, every entry value
     v = as_tensor_value(value)
     return wrap(np.full(_dims(dims), v, dtype=_dt(dtype) if dtype is not None else v.dtype))
 
 
-def zeros_like(x, dtype=None):
+def zeros_like(x, dtype=None):  # x [...] -> zeros of that shape
     v = as_tensor_value(x)
     return wrap(np.zeros(v.shape, dtype=_dt(dtype) if dtype is not None else v.dtype))
 
 
-def ones_like(x, dtype=None):
+def ones_like(x, dtype=None):  # x [...] -> ones of that shape
     v = as_tensor_value(x)
     return wrap(np.ones(v.shape, dtype=_dt(dtype) if dtype is not None else v.dtype))
 
 
-def eye(num_rows, num_columns=None, dtype=np.float32):
-    if int(num_rows) < 0 or (num_columns is not None and int(num_columns) < 0):
-        raise ValueError(f"eye: num_rows and num_columns must be >= 0, got {num_rows} and {num_columns}")
-    return wrap(np.eye(int(num_rows), None if num_columns is None else int(num_columns), dtype=_dt(dtype)))
+def eye(num_rows, num_columns=None, dtype=np.float32):  # -> [rows, columns]
+    rows = _count(num_rows, "eye: num_rows")
+    cols = None if num_columns is None else _count(num_columns, "eye: num_columns")
+    return wrap(np.eye(rows, cols, dtype=_dt(dtype)))
 
 
-def range_(start, limit=None, delta=1, dtype=None):
+def range_(start, limit=None, delta=1, dtype=None):  # -> [ceil((limit - start) / delta)]
     """tf.range: ints give int32, floats float32."""
     if limit is None:
         start, limit = 0, start
-    values = [as_tensor_value(v).item() for v in (start, limit, delta)]
+    arrays = [as_tensor_value(v) for v in (start, limit, delta)]
+    if any(a.ndim for a in arrays):
+        raise ValueError(f"range: start, limit and delta must be scalars, got shapes {[a.shape for a in arrays]}")
+    values = [a.item() for a in arrays]
+    if any(isinstance(v, float) and not np.isfinite(v) for v in values):
+        raise ValueError(f"range: start, limit and delta must be finite, got {values}")
     if dtype is None:
         dtype = np.float32 if any(isinstance(v, float) for v in values) else np.int32
     if values[2] == 0:
@@ -458,16 +473,29 @@ def range_(start, limit=None, delta=1, dtype=None):
     return wrap(np.arange(*values, dtype=_dt(dtype)))
 
 
-def linspace(start, stop, num, axis=0):
-    if int(num) < 0:
-        raise ValueError(f"linspace: num must be >= 0, got {num}")
-    return wrap(np.linspace(as_tensor_value(start), as_tensor_value(stop), int(num), axis=axis).astype(np.float32))
+def linspace(start, stop, num, axis=0):  # -> [num]
+    n = _count(num, "linspace: num")
+    lo, hi = as_tensor_value(start), as_tensor_value(stop)
+    if np.isnan(lo).any() or np.isnan(hi).any():
+        raise ValueError(f"linspace: start and stop must not be NaN, got {start} and {stop}")
+    try:
+        value = np.linspace(lo, hi, n, axis=axis)
+    except ValueError as exc:
+        raise ValueError(f"linspace: start {lo.shape} and stop {hi.shape} do not broadcast ({exc})") from None
+    # float64 endpoints stay float64; everything else gives float32, as TF
+    return wrap(value.astype(np.float64 if np.float64 in (lo.dtype, hi.dtype) else np.float32))
 
 
 def _dims(shape) -> tuple:
     if isinstance(shape, (tuple, list)):
-        dims = [_int_list(d, f"shape {tuple(shape)}: a size")[0] if not isinstance(d, (int, np.integer)) else int(d)
-                for d in shape]
+        dims = []
+        for d in shape:
+            if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+                arr = np.asarray(as_tensor_value(d))
+                if arr.ndim or arr.dtype.kind not in "iu":
+                    raise TypeError(f"shape {shape!r}: every size must be an int, got {d!r}")
+                d = arr
+            dims.append(int(d))
     else:
         dims = _int_list(shape, "shape")
     if any(d < 0 for d in dims):
@@ -497,7 +525,7 @@ def sort(x, axis=-1, direction="ASCENDING"):  # x [...] -> same, sorted along ax
     return take_along_axis(x, order, axis=axis)
 
 
-def argsort(x, axis=-1, direction="ASCENDING"):
+def argsort(x, axis=-1, direction="ASCENDING"):  # x [...] -> int32 indices, same shape
     v = as_tensor_value(x)
     axis = _axis(axis, v.ndim, "argsort")
     order = np.argsort(v, axis=axis, kind="stable")
@@ -511,7 +539,7 @@ def top_k(x, k=1, sorted=True):  # noqa: A002 - TF's argument name
     v = as_tensor_value(x)
     if v.ndim == 0:
         raise ValueError("top_k: the input must have rank >= 1 (top_k looks along the last axis), got a scalar")
-    k = int(k)
+    k = _count(k, "top_k: k")
     if not 0 <= k <= v.shape[-1]:
         raise ValueError(f"top_k: k={k} must be in [0, {v.shape[-1]}] (the size of the last axis of shape {v.shape})")
     # largest first, earlier index first among equals (as TF): a stable sort of the negated values
@@ -519,7 +547,7 @@ def top_k(x, k=1, sorted=True):  # noqa: A002 - TF's argument name
     return take_along_axis(x, order, axis=-1), wrap(order.astype(np.int32))
 
 
-def einsum(equation: str, *operands):
+def einsum(equation: str, *operands):  # operands by the equation -> its output; gradients are einsums
     """numpy's einsum on values; the gradient of each operand is another einsum (two-operand and
     one-operand forms, no repeated index within one operand)."""
     if not isinstance(equation, str):

@@ -174,7 +174,7 @@ def squared_difference(a, b):  # broadcast
     return square(subtract(a, b))
 
 
-def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
+def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):  # [..., M, K] @ [..., K, N] -> [..., M, N]
     """a [..., M, K] @ b [..., K, N] (1-D operands as numpy); float32 2-D/3-D runs the Rust gemm."""
     x, y = as_tensor_value(a), as_tensor_value(b)
     for name, v in (("a", x), ("b", y)):
@@ -281,7 +281,7 @@ def exp(x):  # d/dx = exp(x): the recorded output itself, so d2/dx2 works
     return out
 
 
-def expm1(x):
+def expm1(x):  # x [...] -> same; d/dx = exp(x)
     value = np.expm1(_float_value(x))
     return output(value, (x,), lambda g: (multiply(g, exp(x)),), "expm1")
 
@@ -292,7 +292,7 @@ def log(x):  # log(0) = -inf and log(<0) = nan, as in TF (no warning)
     return output(value, (x,), lambda g: (divide(g, x),), "log")
 
 
-def log1p(x):
+def log1p(x):  # x [...] -> same; d/dx = 1 / (1 + x)
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.log1p(_float_value(x))
     return output(value, (x,), lambda g: (divide(g, add(x, 1.0)),), "log1p")
@@ -306,11 +306,11 @@ def sqrt(x):  # d/dx = 0.5 / sqrt(x), through the recorded output
     return out
 
 
-def rsqrt(x):
+def rsqrt(x):  # x [...] -> same: 1 / sqrt(x)
     return divide(1.0, sqrt(x))
 
 
-def square(x):
+def square(x):  # x [...] -> same; d/dx = 2x
     return output(np.square(as_tensor_value(x)), (x,), lambda g: (multiply(g, multiply(x, 2.0)),), "square")
 
 
@@ -319,19 +319,19 @@ def abs(x):  # noqa: A001 - TF's name
     return output(np.abs(v), (x,), lambda g: (multiply(g, value_of(np.sign(v))),), "abs")
 
 
-def sign(x):
+def sign(x):  # x [...] -> same; piecewise constant: no gradient
     return wrap(np.sign(as_tensor_value(x)))
 
 
-def reciprocal(x):
+def reciprocal(x):  # x [...] -> same: 1 / x
     return divide(1.0, x)
 
 
-def sin(x):
+def sin(x):  # x [...] -> same; d/dx = cos(x)
     return output(np.sin(_float_value(x)), (x,), lambda g: (multiply(g, cos(x)),), "sin")
 
 
-def cos(x):
+def cos(x):  # x [...] -> same; d/dx = -sin(x)
     return output(np.cos(_float_value(x)), (x,), lambda g: (negative(multiply(g, sin(x))),), "cos")
 
 
@@ -342,11 +342,11 @@ def tan(x):  # d/dx = 1 + tan^2
     return out
 
 
-def floor(x):
+def floor(x):  # x [...] -> same; no gradient
     return wrap(np.floor(as_tensor_value(x)))
 
 
-def ceil(x):
+def ceil(x):  # x [...] -> same; no gradient
     return wrap(np.ceil(as_tensor_value(x)))
 
 
@@ -362,7 +362,7 @@ def erf(x):  # d/dx = 2/sqrt(pi) exp(-x^2)
     return output(value, (x,), lambda g: (multiply(g, multiply(scale, exp(negative(square(x))))),), "erf")
 
 
-def clip_by_value(x, clip_value_min, clip_value_max):
+def clip_by_value(x, clip_value_min, clip_value_max):  # x [...] -> same; gradient where lo <= x <= hi
     v = as_tensor_value(x)
     lo = as_tensor_value(clip_value_min).astype(v.dtype)
     hi = as_tensor_value(clip_value_max).astype(v.dtype)
@@ -496,12 +496,12 @@ def logsumexp(x, axis=None, keepdims: bool = False):  # x [...] -> reduced; d/dx
     return out
 
 
-def var(x, axis=None, keepdims: bool = False):
+def var(x, axis=None, keepdims: bool = False):  # x [...] -> reduced (population variance, as numpy/TF)
     centered = subtract(x, mean(x, axis=axis, keepdims=True))
     return mean(square(centered), axis=axis, keepdims=keepdims)
 
 
-def std(x, axis=None, keepdims: bool = False):
+def std(x, axis=None, keepdims: bool = False):  # x [...] -> reduced
     return sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
@@ -516,11 +516,11 @@ def _arg_extreme(x, axis, fn, name):  # x [...] -> int64 indices (axis None: of 
     return wrap(np.asarray(fn(v, axis=axis), dtype=np.int64))
 
 
-def argmax(x, axis=None):
+def argmax(x, axis=None):  # x [...] -> int64, reduced (None: flattened index)
     return _arg_extreme(x, axis, np.argmax, "argmax")
 
 
-def argmin(x, axis=None):
+def argmin(x, axis=None):  # x [...] -> int64, reduced (None: flattened index)
     return _arg_extreme(x, axis, np.argmin, "argmin")
 
 
@@ -567,23 +567,23 @@ logical_or = _compare(np.logical_or, "logical_or")
 logical_xor = _compare(np.logical_xor, "logical_xor")
 
 
-def logical_not(x):
+def logical_not(x):  # x [...] -> bool, same shape
     return wrap(np.logical_not(as_tensor_value(x)))
 
 
-def is_nan(x):
+def is_nan(x):  # x [...] -> bool, same shape
     return wrap(np.isnan(as_tensor_value(x)))
 
 
-def is_inf(x):
+def is_inf(x):  # x [...] -> bool, same shape
     return wrap(np.isinf(as_tensor_value(x)))
 
 
-def is_finite(x):
+def is_finite(x):  # x [...] -> bool, same shape
     return wrap(np.isfinite(as_tensor_value(x)))
 
 
-def where(condition, x=None, y=None):
+def where(condition, x=None, y=None):  # c, x, y broadcast -> x where c else y; gradient split by c
     """Elements of x where condition, else of y; with one argument, the indices of true elements."""
     c = as_tensor_value(condition).astype(bool)
     if x is None and y is None:
@@ -610,7 +610,7 @@ def _stack_values(rows):
     return stack(rows)
 
 
-def cast(x, dtype):
+def cast(x, dtype):  # x [...] -> same shape, dtype
     """x as `dtype`; the gradient passes through float-to-float casts only."""
     from .dtypes import as_dtype
     dt = as_dtype(dtype)

@@ -115,32 +115,32 @@ _FORMULAS = {"relu": _relu_f, "leaky_relu": _leaky_f, "sigmoid": _sigmoid_f, "ta
              "softmax": _softmax_f, "elu": _elu_f, "gelu": _gelu_f}
 
 
-def relu(x):
+def relu(x):  # x [...] -> same
     return _kernel_activation(x, "relu")
 
 
-def relu6(x):
+def relu6(x):  # x [...] -> same
     from .math_ops import clip_by_value
     return clip_by_value(x, 0.0, 6.0)
 
 
-def sigmoid(x):
+def sigmoid(x):  # x [...] -> same
     return _kernel_activation(x, "sigmoid")
 
 
-def tanh(x):
+def tanh(x):  # x [...] -> same
     return _kernel_activation(x, "tanh")
 
 
-def leaky_relu(x, negative_slope=0.2, alpha=None):
+def leaky_relu(x, negative_slope=0.2, alpha=None):  # x [...] -> same
     return _kernel_activation(x, "leaky_relu", float(negative_slope if alpha is None else alpha))
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0):  # x [...] -> same
     return _kernel_activation(x, "elu", float(alpha))
 
 
-def selu(x):
+def selu(x):  # x [...] -> same
     a, s = 1.6732632423543772, 1.0507009873554805
     return multiply(s, _elu_f(x, a))
 
@@ -171,35 +171,35 @@ def log_softmax(x, axis=-1):  # x [...] -> same: x - logsumexp(x)
     return subtract(x, logsumexp(x, axis=ax, keepdims=True))
 
 
-def softplus(x):
+def softplus(x):  # x [...] -> same
     # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
     from .math_ops import log1p
     return add(maximum(x, 0.0), log1p(exp(negative(_abs(x)))))
 
 
-def softsign(x):
+def softsign(x):  # x [...] -> same
     return divide(x, add(1.0, _abs(x)))
 
 
-def silu(x, beta=1.0):
+def silu(x, beta=1.0):  # x [...] -> same
     return multiply(x, sigmoid(multiply(x, beta) if beta != 1.0 else x))
 
 
 swish = silu
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x):  # x [...] -> same
     from .math_ops import clip_by_value
     return clip_by_value(add(multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
 
 
-def l2_normalize(x, axis=-1, epsilon=1e-12):
+def l2_normalize(x, axis=-1, epsilon=1e-12):  # x [...] -> same, unit norm along axis
     from .math_ops import rsqrt
     sq = reduce_sum(square(x), axis=axis, keepdims=True)
     return multiply(x, rsqrt(maximum(sq, epsilon)))
 
 
-def moments(x, axes, keepdims=False):
+def moments(x, axes, keepdims=False):  # x [...] -> (mean, variance), reduced over axes
     """(mean, variance) over `axes` (tf.nn.moments)."""
     m = mean(x, axis=axes, keepdims=True)
     v = mean(square(subtract(x, m)), axis=axes, keepdims=keepdims)
@@ -210,7 +210,7 @@ def moments(x, axes, keepdims=False):
     return m, v
 
 
-def bias_add(value, bias):
+def bias_add(value, bias):  # value [..., C] + bias [C]
     return add(value, bias)
 
 
@@ -223,7 +223,7 @@ def _labels_and_logits(labels, logits, op):
     return lv, zv
 
 
-def sigmoid_cross_entropy_with_logits(labels=None, logits=None):
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None):  # labels, logits [...] -> [...]
     """Elementwise max(z, 0) - z y + log(1 + e^-|z|)."""
     from .math_ops import log1p
     lv, zv = _labels_and_logits(labels, logits, "sigmoid_cross_entropy_with_logits")
@@ -258,7 +258,7 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):  # ids [
     return negative(squeeze(take_along_axis(logp, expand_dims(wrap(ids), -1), axis=-1), -1))
 
 
-def dropout(x, rate=0.5, noise_shape=None, seed=None):
+def dropout(x, rate=0.5, noise_shape=None, seed=None):  # x [...] -> same
     """Inverted dropout: kept entries scaled by 1/(1-rate)."""
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
