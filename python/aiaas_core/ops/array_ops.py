@@ -24,6 +24,14 @@ def _int_list(values, what: str) -> list[int]:
     return [int(v) for v in arr.ravel()]
 
 
+def _scalar_int(value, what: str) -> int:
+    """One size given as a 0-d integer tensor (tf.shape(x)[0]); anything else is an error."""
+    arr = np.asarray(as_tensor_value(value))
+    if arr.ndim or arr.dtype.kind not in "iu":
+        raise TypeError(f"{what}: every size must be an int, got {value!r}")
+    return int(arr)
+
+
 def _count(value, what: str) -> int:
     """A non-negative whole number given as an int, a numpy integer or a 0-d integer tensor."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -52,7 +60,8 @@ def _axis(axis, ndim: int, op: str) -> int:
 def reshape(x, shape):  # x [...] -> shape (one -1 allowed)
     v = as_tensor_value(x)
     if isinstance(shape, (tuple, list)):
-        target = tuple(-1 if d is None else _int_list(d, "reshape: shape")[0] for d in shape)
+        target = tuple(-1 if d is None else int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                       else _scalar_int(d, "reshape: shape") for d in shape)
     else:
         target = tuple(_int_list(shape, "reshape: shape"))
     if target.count(-1) > 1 or any(d < -1 for d in target):
@@ -127,7 +136,8 @@ def squeeze(x, axis=None):  # x [...] -> the size-1 axes (or those named) droppe
 def broadcast_to(x, shape):  # x [...] -> shape (numpy broadcasting)
     v = as_tensor_value(x)
     target = tuple(_int_list(shape, "broadcast_to: shape")) if not isinstance(shape, (tuple, list)) else \
-        tuple(_int_list(d, "broadcast_to: shape")[0] for d in shape)
+        tuple(int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+              else _scalar_int(d, "broadcast_to: shape") for d in shape)
     try:
         value = np.broadcast_to(v, target)
     except ValueError:

@@ -59,18 +59,23 @@ def _pair_values(a, b, op: str = "op"):
         if dt == np.float64 and np.float64 not in (x.dtype, y.dtype):
             dt = np.dtype(np.float32)
         x, y = x.astype(dt, copy=False), y.astype(dt, copy=False)
-    if x.shape != y.shape:
-        _check_broadcast(op, x.shape, y.shape)
+    xs, ys = x.shape, y.shape
+    if xs != ys and not (len(ys) <= len(xs) and xs[len(xs) - len(ys):] == ys) \
+            and not (len(xs) < len(ys) and ys[len(ys) - len(xs):] == xs):  # the common cases (bias, scalar) first
+        _check_broadcast(op, xs, ys)
     return x, y
 
 
-def _check_broadcast(op: str, *shapes) -> tuple:
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ValueError(
-            f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} are incompatible: broadcasting needs each "
-            f"pair of trailing dimensions to be equal or 1") from None
+def _check_broadcast(op: str, *shapes) -> None:
+    """A clear error when the shapes do not broadcast. A plain loop: np.broadcast_shapes costs a
+    few microseconds, which small ops in a training loop would pay on every call."""
+    n = builtins.max(len(s) for s in shapes)
+    for i in range(1, n + 1):  # axes aligned from the right: at most one size other than 1 per axis
+        sizes = {s[-i] for s in shapes if len(s) >= i and s[-i] != 1}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} are incompatible: broadcasting needs "
+                f"each pair of trailing dimensions to be equal or 1")
 
 
 def _result_ref(out):
