@@ -293,3 +293,39 @@ def test_gradient_tape_training_loop_with_tf_names():
 
     losses = [float(train_step(x, y)) for _ in range(30)]
     assert losses[-1] < losses[0] * 0.5
+
+
+def test_tf_module_collects_variables_and_trains():
+    """The TF guide's tf.Module pattern: variables found through attributes and sub-modules."""
+    class Linear(tf.Module):
+        def __init__(self, n_in, n_out, name=None):
+            super().__init__(name=name)
+            self.w = tf.Variable(tf.random.normal([n_in, n_out], seed=1), name="w")
+            self.b = tf.Variable(tf.zeros([n_out]), name="b")
+            self.frozen = tf.Variable(1.0, trainable=False)
+
+        def __call__(self, x):
+            return tf.matmul(x, self.w) + self.b
+
+    class Stack(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [Linear(3, 4), Linear(4, 1)]
+
+        def __call__(self, x):
+            return self.layers[1](tf.nn.relu(self.layers[0](x)))
+
+    model = Stack()
+    assert model.name == "stack" and len(model.submodules) == 2
+    assert len(model.trainable_variables) == 4 and len(model.variables) == 6
+    x = tf.constant(np.random.default_rng(0).normal(size=(16, 3)), tf.float32)
+    y = tf.reduce_sum(x, axis=1, keepdims=True)
+    losses = []
+    for _ in range(40):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        for v, g in zip(model.trainable_variables, grads):
+            v.assign_sub(0.05 * g)
+        losses.append(float(loss))
+    assert losses[-1] < losses[0] * 0.5

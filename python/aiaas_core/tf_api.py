@@ -517,6 +517,77 @@ class TensorSpec:
         return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name}, name={self.name!r})"
 
 
+class Module:
+    """`tf.Module`: a container whose `variables` / `trainable_variables` are the Variables found in
+    its attributes (also inside lists, tuples, dicts, sub-Modules and Keras layers), in attribute
+    order, each once."""
+
+    def __init__(self, name=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Module name must be a string, got {type(name).__name__}")
+        self._module_name = name or "".join("_" + c.lower() if c.isupper() else c
+                                            for c in type(self).__name__).lstrip("_")
+
+    @property
+    def name(self) -> str:
+        return getattr(self, "_module_name", type(self).__name__.lower())
+
+    @property
+    def name_scope(self):
+        import contextlib
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def with_name_scope(method):
+        return method
+
+    def _walk(self):
+        """(variables, submodules) reachable from the attributes, depth first, each once."""
+        seen, variables, modules = {id(self)}, [], []
+
+        def visit(value):
+            if id(value) in seen:
+                return
+            if isinstance(value, Variable):
+                seen.add(id(value))
+                variables.append(value)
+            elif isinstance(value, Module):
+                seen.add(id(value))
+                modules.append(value)
+                for v in vars(value).values():
+                    visit(v)
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    visit(v)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    visit(v)
+            elif hasattr(value, "weights") and hasattr(value, "trainable_weights"):  # a Keras layer or model
+                seen.add(id(value))
+                for v in value.weights:
+                    visit(v)
+
+        for v in vars(self).values():
+            visit(v)
+        return variables, modules
+
+    @property
+    def variables(self) -> tuple:
+        return tuple(self._walk()[0])
+
+    @property
+    def trainable_variables(self) -> tuple:
+        return tuple(v for v in self._walk()[0] if v.trainable)
+
+    @property
+    def non_trainable_variables(self) -> tuple:
+        return tuple(v for v in self._walk()[0] if not v.trainable)
+
+    @property
+    def submodules(self) -> tuple:
+        return tuple(self._walk()[1])
+
+
 def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3, name=None):  # noqa: A001 - tf.print
     """Prints tensors by value (as tf.print, to stderr unless output_stream is given)."""
     stream = sys.stderr if output_stream is None else output_stream
@@ -996,7 +1067,7 @@ TOP_LEVEL = (
     "logical_or", "logical_not", "argmax", "argmin", "cumsum", "reshape", "transpose", "squeeze", "expand_dims",
     "concat", "stack", "unstack", "split", "tile", "pad", "reverse", "broadcast_to", "gather", "gather_nd",
     "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "norm", "GradientTape", "function",
-    "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "assert_equal", "as_dtype", "DType",
+    "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "Module", "assert_equal", "as_dtype", "DType",
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bool", "complex64",
 ) + NAMESPACES
