@@ -968,3 +968,13 @@ def test_every_public_op_rejects_non_numeric_input_clearly(name):
         assert not type(info.value).__module__.startswith("numpy"), f"{name}: numpy's own {type(info.value).__name__}"
         message = str(info.value)
         assert name in message or "shape" in message or "dtype" in message, f"{name}({bad!r}): {message}"
+
+
+def test_numpy_style_methods_and_functions_on_tensors_are_recorded():
+    xv = np.array([[0.5, -1.0, 2.0], [3.0, 0.1, -0.2]])
+    for fn in (lambda t: t.sum(axis=0), lambda t: t.mean(), lambda t: t.max(axis=1), lambda t: t.min(),
+               lambda t: np.sum(t, axis=1), lambda t: np.max(t), lambda t: np.exp(t) * 2 - t ** 2,
+               lambda t: t.reshape(3, 2), lambda t: t.T, lambda t: np.tanh(t), lambda t: t.astype(np.float64),
+               lambda t: np.sqrt(np.abs(t) + 1.0)):
+        check_grad(fn, xv)
+    assert ops.convert_to_tensor(xv).astype(np.float32).dtype == np.float32

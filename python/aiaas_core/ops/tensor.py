@@ -159,6 +159,18 @@ class Tensor(np.ndarray):
         from .math_ops import mean
         return mean(self, axis=axis, keepdims=keepdims)
 
+    def max(self, axis=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs:
+            return np.ndarray.max(self.view(np.ndarray), axis=axis, out=out, keepdims=keepdims, **kwargs)
+        from .math_ops import max as reduce_max
+        return reduce_max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs:
+            return np.ndarray.min(self.view(np.ndarray), axis=axis, out=out, keepdims=keepdims, **kwargs)
+        from .math_ops import min as reduce_min
+        return reduce_min(self, axis=axis, keepdims=keepdims)
+
     def astype(self, dtype, *args, **kwargs):
         """numpy's astype, recorded as a cast (float to float keeps the gradient)."""
         if args or kwargs or np.dtype(dtype).kind not in "biufc":
