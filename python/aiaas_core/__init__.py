@@ -8,9 +8,9 @@ A Rust core (`aiaas_core._core`) does the numbers; `aiaas_core.ops` exposes its 
 from __future__ import annotations
 
 import sys as _sys
-import types as _types
 
 from . import _core, data, keras, kernels, ops
+from . import tf_api as _tf_api
 from ._core import cpu_features, get_num_threads, set_num_threads
 from .keras import (Input, Model, Sequential, activations, callbacks, datasets, initializers, layers, load_model,
                     losses, metrics, models, optimizers, utils)
@@ -24,20 +24,19 @@ _KERAS_NAMESPACES = ("layers", "models", "optimizers", "losses", "metrics", "cal
 for _name in _KERAS_NAMESPACES:
     _sys.modules.setdefault(f"{__name__}.{_name}", getattr(keras, _name))
 
-# TensorFlow programs seed with `tf.random.set_seed(n)`: the same global seed as set_random_seed.
-random = _types.ModuleType(f"{__name__}.random", "`tf.random.set_seed` for TensorFlow programs.")
-random.set_seed = keras.utils.set_random_seed
-_sys.modules.setdefault(random.__name__, random)
-
-# `Dense(64, activation=tf.nn.relu)`: TensorFlow's activation functions are the Keras ones.
-nn = _types.ModuleType(f"{__name__}.nn", "`tf.nn` activation functions (the keras.activations ones).")
-for _name in ("relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"):
-    setattr(nn, _name, getattr(activations, _name))
-_sys.modules.setdefault(nn.__name__, nn)
+# `import aiaas_core as tf`: TensorFlow's names for the tensor ops (tf_api.py) at the top level, and
+# its namespaces (tf.math, tf.nn, tf.random, tf.linalg, tf.config, tf.debugging, tf.dtypes, tf.errors)
+# registered as submodules so that `from aiaas_core.math import reduce_mean` works too. `tf.nn.relu`
+# and the other activations are also accepted by layers (`Dense(64, activation=tf.nn.relu)`).
+for _name in _tf_api.TOP_LEVEL:
+    globals()[_name] = getattr(_tf_api, _name)
+for _name in _tf_api.NAMESPACES:
+    _sys.modules.setdefault(f"{__name__}.{_name}", getattr(_tf_api, _name))
 
 __all__ = [
     "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",
-    "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx", "random", "nn",
+    "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx",
+    *_tf_api.TOP_LEVEL,
 ]
 
 

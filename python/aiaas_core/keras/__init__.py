@@ -6,15 +6,22 @@ Interface other code relies on: `Sequential`/`Model`, `layers.*`, `models.load_m
 config.json + model.weights.safetensors + optimizer.safetensors), `model.preprocessing`.
 """
 
-from . import activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers, utils
+import sys as _sys
+
+from .. import ops
+from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers,
+               random, utils)
 from .engine.model import Model
 from .engine.saving import load_model, model_from_config, model_from_json
 from .engine.sequential import Sequential
 from .layers import Input
 from .utils import set_random_seed, to_categorical
 
+# `from aiaas_core.keras import ops` / `from aiaas_core.keras.ops import relu`: keras.ops is aiaas_core.ops.
+_sys.modules.setdefault(f"{__name__}.ops", ops)
+
 __all__ = [
-    "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
+    "ops", "random", "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
     "initializers", "activations", "utils", "backend", "datasets", "load_model", "model_from_json",
     "model_from_config", "set_random_seed", "to_categorical",
 ]

@@ -20,6 +20,19 @@ def get(identifier) -> str:
         return "linear"
     if callable(identifier) and getattr(identifier, "__module__", None) == __name__:
         return identifier.__name__
+    if callable(identifier) and not isinstance(identifier, str):
+        # tf.nn.relu, keras.ops.relu...: the tensor functions of this package stand for the activation of
+        # the same name, so a layer keeps its fused Rust kernel (their defaults are the Keras ones:
+        # leaky_relu slope 0.2, elu alpha 1, tf.nn.gelu exact)
+        name = getattr(identifier, "__name__", None)
+        module = getattr(identifier, "__module__", None) or ""
+        if name in KNOWN and module.split(".")[0] == __name__.split(".")[0]:
+            return name
+        raise TypeError(
+            f"activation {name or type(identifier).__name__!r} is not one the built-in layers run: pass one of "
+            f"{', '.join(KNOWN)} (a name, or the tf.nn / keras.activations function), or apply other functions with "
+            "a Lambda or custom layer"
+        )
     if not isinstance(identifier, str):
         raise TypeError(
             f"activation must be a name (one of {', '.join(KNOWN)}) or None, got {type(identifier).__name__}"

@@ -4,10 +4,12 @@ Every function takes numpy arrays, Python numbers, Tensors and Variables and ret
 numpy array subclass: `np.asarray(t)` shares its memory). While a `GradientTape` records, an op
 whose input is tracked records its gradient rule; given symbolic Keras tensors (`keras.Input`), an
 op records itself in the functional graph instead. Names follow Keras 3's `keras.ops`; the
-TensorFlow spellings (`reduce_mean`, `concat`...) are in `aiaas_core.tf_names`.
+TensorFlow spellings (`reduce_mean`, `concat`...) are in `aiaas_core.tf_api`.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -17,9 +19,28 @@ from . import autodiff, dtypes
 from . import math_ops as _m
 from . import nn_ops as _n
 from .autodiff import GradientTape
-from .tensor import Tensor, TensorShape, as_tensor_value, wrap
+from .tensor import InputTypeError, Tensor, TensorShape, as_tensor_value, wrap
 
 
+def named(fn, name: str | None = None):
+    """`fn` with its name put in front of an input-type error raised deep inside (as_tensor_value
+    knows what was wrong but not which op was called)."""
+    name = name or fn.__name__
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputTypeError as exc:
+            if getattr(exc, "op", None):
+                raise
+            err = InputTypeError(f"{name}: {exc}")
+            err.op = name
+            raise err from None
+    return op
+
+
+@named
 def convert_to_tensor(x, dtype=None, sparse=None):
     """`x` as a Tensor (a Tensor passes through; a Variable gives its current value)."""
     if isinstance(x, Tensor) and dtype is None:
@@ -49,7 +70,8 @@ def dtype(x) -> str:
 def _export(module, names, rename=None):
     out = {}
     for name in names:
-        out[(rename or {}).get(name, name)] = _dispatch(getattr(module, name))
+        public = (rename or {}).get(name, name)
+        out[public] = _dispatch(named(getattr(module, name), public))
     return out
 
 
@@ -70,22 +92,45 @@ globals().update(_export(_m, _MATH))
 globals().update(_export(_a, _ARRAY))
 globals().update(_export(_n, _NN))
 
-# Keras 3 spellings of the same ops
-concatenate = globals()["concat"]
-true_divide = globals()["divide"]
-absolute = globals()["abs"]
-amax, amin = globals()["max"], globals()["min"]
-clip = globals()["clip_by_value"]
-flip = globals()["reverse"]
-arange = _a.range_
-zeros, ones, full, eye, linspace = _a.zeros, _a.ones, _a.fill, _a.eye, _a.linspace
-full_like = lambda x, fill_value, dtype=None: _a.fill(np.shape(as_tensor_value(x)), fill_value, dtype)  # noqa: E731
-size = _dispatch(_a.size)
-ndim = lambda x: len(np.shape(x)) if not hasattr(x, "ndim") else x.ndim  # noqa: E731
-dot = globals()["matmul"]
-isnan, isinf, isfinite = globals()["is_nan"], globals()["is_inf"], globals()["is_finite"]
-all, any = globals()["reduce_all"], globals()["reduce_any"]  # noqa: A001
-norm = _dispatch(lambda x, ord=None, axis=None, keepdims=False: _m.sqrt(_m.sum(_m.square(x), axis=axis, keepdims=keepdims)))
+# Keras 3 spellings of the same ops (each its own wrapper, so errors name the spelling used)
+concatenate = _dispatch(named(_a.concat, "concatenate"))
+true_divide = _dispatch(named(_m.divide, "true_divide"))
+absolute = _dispatch(named(_m.abs, "absolute"))
+amax, amin = _dispatch(named(_m.max, "amax")), _dispatch(named(_m.min, "amin"))
+clip = _dispatch(named(_m.clip_by_value, "clip"))
+flip = _dispatch(named(_a.reverse, "flip"))
+arange = named(_a.range_, "arange")
+zeros, ones, full, eye, linspace = (named(_a.zeros), named(_a.ones), named(_a.fill, "full"), named(_a.eye),
+                                    named(_a.linspace))
+
+
+@named
+def full_like(x, fill_value, dtype=None):  # x [...] -> that shape, every entry fill_value
+    return _a.fill(np.shape(as_tensor_value(x)), fill_value, dtype)
+
+
+size = _dispatch(named(_a.size))
+
+
+def ndim(x) -> int:
+    return x.ndim if hasattr(x, "ndim") else np.ndim(as_tensor_value(x))
+
+
+dot = _dispatch(named(_m.matmul, "dot"))
+isnan = _dispatch(named(_m.is_nan, "isnan"))
+isinf = _dispatch(named(_m.is_inf, "isinf"))
+isfinite = _dispatch(named(_m.is_finite, "isfinite"))
+all = _dispatch(named(_m.reduce_all, "all"))  # noqa: A001
+any = _dispatch(named(_m.reduce_any, "any"))  # noqa: A001
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - x [...] -> reduced euclidean norm
+    if ord not in (None, 2, "euclidean", "fro"):
+        raise ValueError(f"norm: only the euclidean / Frobenius norm (ord=None) is supported, got ord={ord!r}")
+    return _m.sqrt(_m.sum(_m.square(x), axis=axis, keepdims=keepdims))
+
+
+norm = _dispatch(named(_norm, "norm"))
 norm.__name__ = "norm"
 
 
@@ -99,4 +144,7 @@ def cond(pred, true_fn, false_fn):
     return true_fn() if bool(as_tensor_value(pred)) else false_fn()
 
 
-__all__ = sorted(n for n in globals() if not n.startswith("_") and n not in ("annotations", "np"))
+__all__ = sorted(n for n, v in globals().items()
+                 if not n.startswith("_") and n not in ("annotations", "np", "functools", "named", "InputTypeError",
+                                                         "wrap", "as_tensor_value")
+                 and not isinstance(v, type(np)))

@@ -21,6 +21,7 @@ import numpy as np
 
 class _State(threading.local):
     recording: int = 0          # active, non-paused tapes on this thread
+    auto_watching: int = 0      # of those, the ones that watch trainable variables on their own
     tapes: list | None = None   # the active tapes, innermost last
     unrequested: list = []      # leaves the last gradient() reached but was not asked for
 
@@ -55,12 +56,21 @@ def recording() -> bool:
 
 
 def is_tracked(x) -> bool:
-    """Whether gradients can flow to `x`: a recorded op's output, a watched tensor, or a trainable
-    (or watched) variable."""
+    """Whether an op on `x` is worth recording now: a recorded op's output, a watched tensor, or a
+    trainable variable while a tape with watch_accessed_variables=True records."""
     node = getattr(x, "_node", None)
     if node is not None:
         return True
-    return bool(getattr(x, "_watched", False)) or bool(getattr(x, "_auto_watch", False))
+    if getattr(x, "_watched", False):
+        return True
+    return _state.auto_watching > 0 and bool(getattr(x, "_auto_watch", False))
+
+
+def _reachable(x) -> bool:
+    """Whether the reverse pass should carry a gradient to `x` (the graph is already built: no
+    question of which tape is recording now)."""
+    return getattr(x, "_node", None) is not None or bool(getattr(x, "_watched", False)) \
+        or bool(getattr(x, "_auto_watch", False))
 
 
 def any_tracked(inputs: Iterable) -> bool:
@@ -102,14 +112,22 @@ class GradientTape:
         if _state.tapes is None:
             _state.tapes = []
         _state.tapes.append(self)
+        self._start()
+        return self
+
+    def _start(self) -> None:
         self._recording = True
         _state.recording += 1
-        return self
+        _state.auto_watching += self.watch_accessed_variables
+
+    def _pause(self) -> None:
+        self._recording = False
+        _state.recording -= 1
+        _state.auto_watching -= self.watch_accessed_variables
 
     def __exit__(self, *exc) -> None:
         if self._recording:
-            _state.recording -= 1
-            self._recording = False
+            self._pause()
         if self in (_state.tapes or []):
             _state.tapes.remove(self)
 
@@ -139,17 +157,13 @@ class GradientTape:
 
         class _Pause:
             def __enter__(self_inner):
+                self_inner.resume = tape._recording
                 if tape._recording:
-                    _state.recording -= 1
-                    tape._recording = False
-                    self_inner.resume = True
-                else:
-                    self_inner.resume = False
+                    tape._pause()
 
             def __exit__(self_inner, *exc):
                 if self_inner.resume:
-                    _state.recording += 1
-                    tape._recording = True
+                    tape._start()
 
         return _Pause()
 
@@ -177,27 +191,61 @@ class GradientTape:
                     + (" (None: a layer's weights exist only once it is built)" if s is None else "")
                 )
         grads = gradients(targets, flat_sources, seeds)
+        if not self.watch_accessed_variables:
+            # a variable this tape neither watched nor was told to watch has no gradient from it
+            # (another, auto-watching tape may have recorded the ops)
+            watched = {id(t) for t in self._watched}
+            grads = [None if hasattr(s, "_auto_watch") and id(s) not in watched else g
+                     for g, s in zip(grads, flat_sources)]
         if unconnected_gradients == "zero":
             from .tensor import zeros_like_value
             grads = [zeros_like_value(s) if g is None else g for g, s in zip(grads, flat_sources)]
         return _unflatten(sources, grads)
 
     def jacobian(self, target, sources, unconnected_gradients="none"):
-        """d target[i...] / d source for every element of `target` (one gradient per element)."""
-        from . import array_ops, math_ops
-        was_used, self._used = self._used, False
-        persistent, self.persistent = self.persistent, True
+        """d target[i...] / d source for every element of `target`: shape target.shape + source.shape
+        per source. One reverse pass per element of `target`, each seeded with a one-hot gradient
+        (works after the `with` block too: nothing new has to be recorded)."""
+        from . import array_ops
+        from .tensor import as_tensor_value, wrap
+        if self._used and not self.persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one set of gradients "
+                               "(or jacobians); use GradientTape(persistent=True) for several")
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
+        tshape = tuple(np.shape(as_tensor_value(target)))
+        tvalue = as_tensor_value(target)
+        dtype = tvalue.dtype if tvalue.dtype.kind == "f" else np.float32
+        flat_sources = _flatten(sources)
+        n = int(np.prod(tshape))
+        was_used, persistent = self._used, self.persistent
+        self.persistent = True
         try:
-            flat_target = array_ops.reshape(target, (-1,))
             rows = []
-            for i in range(int(np.prod(np.shape(target)))):
-                rows.append(self.gradient(flat_target[i], sources, unconnected_gradients="zero"))
+            for i in range(n):
+                seed = np.zeros(n, dtype)
+                seed[i] = 1
+                rows.append(self.gradient(target, flat_sources, output_gradients=wrap(seed.reshape(tshape)),
+                                          unconnected_gradients="zero"))
         finally:
-            self.persistent, self._used = persistent, was_used or not persistent
-        if isinstance(sources, (list, tuple)):
-            return [array_ops.reshape(array_ops.stack([r[k] for r in rows]), np.shape(target) + np.shape(s))
-                    for k, s in enumerate(sources)]
-        return array_ops.reshape(math_ops._stack_values(rows), np.shape(target) + np.shape(sources))
+            self.persistent, self._used = persistent, True
+        del was_used
+        out = []
+        for k, s in enumerate(flat_sources):
+            sshape = tuple(np.shape(as_tensor_value(s)))
+            if rows and all(r[k] is None for r in rows):
+                out.append(None)
+                continue
+            if n == 0:
+                from .tensor import zeros_like_value
+                out.append(array_ops.reshape(zeros_like_value(np.zeros(tshape + sshape)), tshape + sshape))
+                continue
+            out.append(array_ops.reshape(array_ops.stack([r[k] for r in rows]), tshape + sshape))
+        if unconnected_gradients == "zero":
+            from .tensor import zeros_like_value
+            out = [zeros_like_value(np.zeros(tshape + np.shape(as_tensor_value(s)))) if o is None else o
+                   for o, s in zip(out, flat_sources)]
+        return _unflatten(sources, out)
 
 
 def _flatten(x) -> list:
@@ -262,7 +310,7 @@ def gradients(targets: list, sources: list, seeds: list) -> list:
         keep[key] = obj
 
     for t, seed in zip(targets, seeds):
-        if getattr(t, "_node", None) is None and not is_tracked(t):
+        if getattr(t, "_node", None) is None and not _reachable(t):
             continue
         accumulate(t, ones_like_value(t) if seed is None else seed)
     source_ids = {id(s) for s in sources}
@@ -280,7 +328,7 @@ def gradients(targets: list, sources: list, seeds: list) -> list:
         node = t._node
         parent_grads = node.backward(g)
         for p, pg in zip(node.parents, parent_grads):
-            if pg is not None and is_tracked(p):
+            if pg is not None and _reachable(p):
                 if getattr(p, "_node", None) is None and id(p) not in source_ids and id(p) not in grads:
                     _state.unrequested.append(p)  # a watched leaf the caller did not ask about
                 accumulate(p, _unbroadcast(pg, np.shape(p)))

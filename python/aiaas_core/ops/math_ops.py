@@ -8,6 +8,7 @@ the activations. Shapes in the one-line comments: x [...] means any shape; broad
 from __future__ import annotations
 
 import builtins
+import weakref
 
 import numpy as np
 
@@ -24,42 +25,92 @@ def output(value, inputs: tuple, backward, op: str) -> Tensor:
     return out
 
 
-def _pair_values(a, b):
-    """The two operands as arrays. A Python number takes the tensor operand's dtype (weak typing,
-    as TF and JAX do), and ints mixed with float32 stay float32 rather than numpy's float64."""
-    x = as_tensor_value(a)
-    y = as_tensor_value(b)
+def _is_weak(v) -> bool:
+    """A bare number (Python or numpy scalar): it takes the other operand's dtype."""
+    return isinstance(v, (int, float, bool, np.generic)) and not isinstance(v, np.ndarray)
+
+
+def _weak_value(v, dtype: np.dtype) -> np.ndarray | None:
+    """`v` (a bare number) in `dtype` when that loses nothing of its kind, else None."""
+    if dtype.kind in "fc" or (dtype.kind in "iu" and isinstance(v, (int, bool, np.integer, np.bool_))) \
+            or (dtype.kind == "b" and isinstance(v, (bool, np.bool_))):
+        return np.asarray(v, dtype=dtype)
+    return None
+
+
+def _pair_values(a, b, op: str = "op"):
+    """The two operands as arrays of one dtype, checked to broadcast. A bare number takes the
+    tensor operand's dtype (weak typing, as TF and JAX do: `x32 * 0.5` stays float32, and a float64
+    tensor times 0.2 is not rounded through float32); ints mixed with float32 stay float32 rather
+    than numpy's float64."""
+    x = y = None
+    if _is_weak(a) and not _is_weak(b):
+        y = as_tensor_value(b)
+        x = _weak_value(a, y.dtype)
+    elif _is_weak(b) and not _is_weak(a):
+        x = as_tensor_value(a)
+        y = _weak_value(b, x.dtype)
+    if x is None:
+        x = as_tensor_value(a)
+    if y is None:
+        y = as_tensor_value(b)
     if x.dtype != y.dtype:
-        weak_a = isinstance(a, (int, float, bool)) and not isinstance(a, np.generic)
-        weak_b = isinstance(b, (int, float, bool)) and not isinstance(b, np.generic)
-        if weak_a and not weak_b and not (x.dtype.kind == "f" and y.dtype.kind in "biu"):
-            x = x.astype(y.dtype)
-        elif weak_b and not weak_a and not (y.dtype.kind == "f" and x.dtype.kind in "biu"):
-            y = y.astype(x.dtype)
-        elif np.result_type(x, y) == np.float64 and np.float64 not in (x.dtype, y.dtype):
-            x, y = x.astype(np.float32), y.astype(np.float32)
+        dt = np.result_type(x, y)
+        if dt == np.float64 and np.float64 not in (x.dtype, y.dtype):
+            dt = np.dtype(np.float32)
+        x, y = x.astype(dt, copy=False), y.astype(dt, copy=False)
+    xs, ys = x.shape, y.shape
+    if xs != ys and not (len(ys) <= len(xs) and xs[len(xs) - len(ys):] == ys) \
+            and not (len(xs) < len(ys) and ys[len(ys) - len(xs):] == xs):  # the common cases (bias, scalar) first
+        _check_broadcast(op, xs, ys)
     return x, y
+
+
+def _check_broadcast(op: str, *shapes) -> None:
+    """A clear error when the shapes do not broadcast. A plain loop: np.broadcast_shapes costs a
+    few microseconds, which small ops in a training loop would pay on every call."""
+    n = builtins.max(len(s) for s in shapes)
+    for i in range(1, n + 1):  # axes aligned from the right: at most one size other than 1 per axis
+        sizes = {s[-i] for s in shapes if len(s) >= i and s[-i] != 1}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} are incompatible: broadcasting needs "
+                f"each pair of trailing dimensions to be equal or 1")
+
+
+def _result_ref(out):
+    """A way for a backward rule to use its op's own output while staying differentiable: the
+    recorded output itself (so a second derivative flows through it) through a weak reference (no
+    reference cycle keeping activations alive), or its value once the output is gone."""
+    ref = weakref.ref(out)
+    value = out.view(np.ndarray)
+
+    def get():
+        t = ref()
+        return t if t is not None else wrap(value)
+    return get
 
 
 # ---- binary ops ------------------------------------------------------------------------------
 def add(a, b):  # a [...] + b [...] -> broadcast
-    x, y = _pair_values(a, b)
+    x, y = _pair_values(a, b, "add")
     return output(np.add(x, y), (a, b), lambda g: (g, g), "add")
 
 
-def subtract(a, b):
-    x, y = _pair_values(a, b)
+def subtract(a, b):  # broadcast
+    x, y = _pair_values(a, b, "subtract")
     return output(np.subtract(x, y), (a, b), lambda g: (g, negative(g)), "subtract")
 
 
-def multiply(a, b):
-    x, y = _pair_values(a, b)
+def multiply(a, b):  # broadcast
+    x, y = _pair_values(a, b, "multiply")
     return output(np.multiply(x, y), (a, b), lambda g: (multiply(g, b), multiply(g, a)), "multiply")
 
 
-def divide(a, b):  # true division; ints become float32 as in tf.math.divide on ints... via numpy
-    x, y = _pair_values(a, b)
-    value = np.true_divide(x, y)
+def divide(a, b):  # broadcast; true division (ints give float32, not numpy's float64)
+    x, y = _pair_values(a, b, "divide")
+    with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is inf or nan, as in TF
+        value = np.true_divide(x, y)
     if value.dtype == np.float64 and np.float64 not in (x.dtype, y.dtype):
         value = value.astype(np.float32)
 
@@ -69,28 +120,36 @@ def divide(a, b):  # true division; ints become float32 as in tf.math.divide on 
     return output(value, (a, b), backward, "divide")
 
 
-def floor_divide(a, b):
-    x, y = _pair_values(a, b)
-    return wrap(np.floor_divide(x, y))
+def floor_divide(a, b):  # broadcast; piecewise constant: no gradient
+    x, y = _pair_values(a, b, "floor_divide")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return wrap(np.floor_divide(x, y))
 
 
-def mod(a, b):
-    x, y = _pair_values(a, b)
-    return output(np.mod(x, y), (a, b), lambda g: (g, negative(multiply(g, floor_divide(a, b)))), "mod")
+def mod(a, b):  # broadcast; d/da = 1, d/db = -floor(a / b)
+    x, y = _pair_values(a, b, "mod")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.mod(x, y)
+    return output(value, (a, b), lambda g: (g, negative(multiply(g, floor_divide(a, b)))), "mod")
 
 
-def power(a, b):
-    x, y = _pair_values(a, b)
-    value = np.power(x, y)
+def power(a, b):  # broadcast; d/da = b a^(b-1), d/db = a^b log a (a > 0)
+    x, y = _pair_values(a, b, "power")
+    if x.dtype.kind in "iu" and y.size and (y < 0).any():
+        raise ValueError("power: integers to negative integer powers are not allowed; cast the base to float")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.power(x, y)
 
     def backward(g):
         ga = multiply(g, multiply(b, power(a, subtract(b, 1))))
         gb = None
-        if autodiff.is_tracked(b):
+        if autodiff._reachable(b):
             safe = where(as_tensor_value(a) > 0, a, 1.0)
-            gb = multiply(g, multiply(value_of(value), log(safe)))
+            gb = multiply(g, multiply(result(), log(safe)))
         return ga, gb
-    return output(value, (a, b), backward, "power")
+    out = output(value, (a, b), backward, "power")
+    result = _result_ref(out)
+    return out
 
 
 def value_of(arr):
@@ -98,8 +157,8 @@ def value_of(arr):
     return wrap(as_tensor_value(arr))
 
 
-def maximum(a, b):
-    x, y = _pair_values(a, b)
+def maximum(a, b):  # broadcast; the gradient goes to a where a >= b
+    x, y = _pair_values(a, b, "maximum")
     pick_a = x >= y
 
     def backward(g):
@@ -107,8 +166,8 @@ def maximum(a, b):
     return output(np.maximum(x, y), (a, b), backward, "maximum")
 
 
-def minimum(a, b):
-    x, y = _pair_values(a, b)
+def minimum(a, b):  # broadcast; the gradient goes to a where a <= b
+    x, y = _pair_values(a, b, "minimum")
     pick_a = x <= y
 
     def backward(g):
@@ -116,11 +175,11 @@ def minimum(a, b):
     return output(np.minimum(x, y), (a, b), backward, "minimum")
 
 
-def squared_difference(a, b):
+def squared_difference(a, b):  # broadcast
     return square(subtract(a, b))
 
 
-def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
+def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):  # [..., M, K] @ [..., K, N] -> [..., M, N]
     """a [..., M, K] @ b [..., K, N] (1-D operands as numpy); float32 2-D/3-D runs the Rust gemm."""
     x, y = as_tensor_value(a), as_tensor_value(b)
     for name, v in (("a", x), ("b", y)):
@@ -129,7 +188,7 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
         if v.ndim < 1:
             raise TypeError(f"matmul: {name} must be at least 1-D, got a 0-D (scalar) tensor; use multiply")
     if x.dtype != y.dtype:
-        x, y = _pair_values(a, b)
+        x, y = _pair_values(a, b, "matmul")
     for name, v, flag in (("a", x, transpose_a), ("b", y, transpose_b)):
         if flag and v.ndim < 2:
             raise ValueError(f"matmul: transpose_{name} needs a 2-D or higher {name}, got a 1-D tensor")
@@ -142,10 +201,13 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
     if kx != ky:
         raise ValueError(f"matmul: cannot multiply a of shape {np.shape(a)} by b of shape {np.shape(b)} "
                          f"(inner dimensions {kx} and {ky} differ)")
-    try:
-        value = _matmul_values(x, y)
-    except ValueError as exc:
-        raise ValueError(f"matmul: cannot multiply a of shape {np.shape(a)} by b of shape {np.shape(b)}: {exc}") from None
+    if x.ndim > 2 and y.ndim > 2:
+        try:
+            np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: the batch dimensions of a {x.shape[:-2]} and b {y.shape[:-2]} do not broadcast "
+                             f"(shapes {np.shape(a)} and {np.shape(b)})") from None
+    value = _matmul_values(x, y)
 
     def backward(g):
         aa = transpose_last(a) if transpose_a else a
@@ -177,20 +239,19 @@ def _matmul_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _matmul_vector_grads(g, a, b, transpose_a, transpose_b):
-    from .array_ops import expand_dims, squeeze
-    a2 = expand_dims(a, 0) if np.ndim(a) == 1 else a
-    b2 = expand_dims(b, -1) if np.ndim(b) == 1 else b
-    g2 = g
-    if np.ndim(a) == 1:
-        g2 = expand_dims(g2, -2)
-    if np.ndim(b) == 1:
-        g2 = expand_dims(g2, -1)
-    ga = matmul(g2, b2, transpose_b=True)
-    gb = matmul(a2, g2, transpose_a=True)
-    if np.ndim(a) == 1:
-        ga = squeeze(ga, -2)
-        ga = sum(ga, axis=tuple(range(np.ndim(ga) - 1))) if np.ndim(ga) > 1 else ga
-    if np.ndim(b) == 1:
+    """Gradients when a or b is 1-D (numpy's rule: promoted to [1, K] / [K, 1], the axis dropped
+    after): the same promotion on g, two matmuls, then the promoted axis and batch summed away."""
+    from .array_ops import expand_dims, reshape, squeeze
+    a1, b1 = np.ndim(a) == 1, np.ndim(b) == 1
+    a2 = expand_dims(a, 0) if a1 else a
+    b2 = expand_dims(b, -1) if b1 else b
+    out_shape = np.broadcast_shapes(np.shape(a2)[:-2], np.shape(b2)[:-2]) + (np.shape(a2)[-2], np.shape(b2)[-1])
+    g2 = reshape(g, out_shape)
+    ga = matmul(g2, b2, transpose_b=True)   # batch + [M, K]
+    gb = matmul(a2, g2, transpose_a=True)   # batch + [K, N]
+    if a1:  # batch + [1, K] -> [K]
+        ga = reshape(sum(ga, axis=tuple(range(np.ndim(ga) - 1))), np.shape(a))
+    if b1:  # batch + [K, 1] -> [K]
         gb = squeeze(gb, -1)
         gb = sum(gb, axis=tuple(range(np.ndim(gb) - 1))) if np.ndim(gb) > 1 else gb
     if transpose_a and np.ndim(ga) >= 2:
@@ -214,38 +275,47 @@ def _float_value(x) -> np.ndarray:
     return v if v.dtype.kind in "fc" else v.astype(np.float32)
 
 
-def negative(x):
+def negative(x):  # x [...] -> same shape
     return output(np.negative(as_tensor_value(x)), (x,), lambda g: (negative(g),), "negative")
 
 
-def exp(x):
+def exp(x):  # d/dx = exp(x): the recorded output itself, so d2/dx2 works
     value = np.exp(_float_value(x))
-    return output(value, (x,), lambda g: (multiply(g, value_of(value)),), "exp")
+    out = output(value, (x,), lambda g: (multiply(g, result()),), "exp")
+    result = _result_ref(out)
+    return out
 
 
-def expm1(x):
+def expm1(x):  # x [...] -> same; d/dx = exp(x)
     value = np.expm1(_float_value(x))
     return output(value, (x,), lambda g: (multiply(g, exp(x)),), "expm1")
 
 
-def log(x):
-    return output(np.log(_float_value(x)), (x,), lambda g: (divide(g, x),), "log")
+def log(x):  # log(0) = -inf and log(<0) = nan, as in TF (no warning)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.log(_float_value(x))
+    return output(value, (x,), lambda g: (divide(g, x),), "log")
 
 
-def log1p(x):
-    return output(np.log1p(_float_value(x)), (x,), lambda g: (divide(g, add(x, 1.0)),), "log1p")
+def log1p(x):  # x [...] -> same; d/dx = 1 / (1 + x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.log1p(_float_value(x))
+    return output(value, (x,), lambda g: (divide(g, add(x, 1.0)),), "log1p")
 
 
-def sqrt(x):
-    value = np.sqrt(_float_value(x))
-    return output(value, (x,), lambda g: (divide(multiply(g, 0.5), value_of(value)),), "sqrt")
+def sqrt(x):  # d/dx = 0.5 / sqrt(x), through the recorded output
+    with np.errstate(invalid="ignore"):
+        value = np.sqrt(_float_value(x))
+    out = output(value, (x,), lambda g: (divide(multiply(g, 0.5), result()),), "sqrt")
+    result = _result_ref(out)
+    return out
 
 
-def rsqrt(x):
+def rsqrt(x):  # x [...] -> same: 1 / sqrt(x)
     return divide(1.0, sqrt(x))
 
 
-def square(x):
+def square(x):  # x [...] -> same; d/dx = 2x
     return output(np.square(as_tensor_value(x)), (x,), lambda g: (multiply(g, multiply(x, 2.0)),), "square")
 
 
@@ -254,32 +324,34 @@ def abs(x):  # noqa: A001 - TF's name
     return output(np.abs(v), (x,), lambda g: (multiply(g, value_of(np.sign(v))),), "abs")
 
 
-def sign(x):
+def sign(x):  # x [...] -> same; piecewise constant: no gradient
     return wrap(np.sign(as_tensor_value(x)))
 
 
-def reciprocal(x):
+def reciprocal(x):  # x [...] -> same: 1 / x
     return divide(1.0, x)
 
 
-def sin(x):
+def sin(x):  # x [...] -> same; d/dx = cos(x)
     return output(np.sin(_float_value(x)), (x,), lambda g: (multiply(g, cos(x)),), "sin")
 
 
-def cos(x):
+def cos(x):  # x [...] -> same; d/dx = -sin(x)
     return output(np.cos(_float_value(x)), (x,), lambda g: (negative(multiply(g, sin(x))),), "cos")
 
 
-def tan(x):
+def tan(x):  # d/dx = 1 + tan^2
     value = np.tan(_float_value(x))
-    return output(value, (x,), lambda g: (multiply(g, add(1.0, square(value_of(value)))),), "tan")
+    out = output(value, (x,), lambda g: (multiply(g, add(1.0, square(result()))),), "tan")
+    result = _result_ref(out)
+    return out
 
 
-def floor(x):
+def floor(x):  # x [...] -> same; no gradient
     return wrap(np.floor(as_tensor_value(x)))
 
 
-def ceil(x):
+def ceil(x):  # x [...] -> same; no gradient
     return wrap(np.ceil(as_tensor_value(x)))
 
 
@@ -287,17 +359,21 @@ def round(x):  # noqa: A001 - TF's name (banker's rounding, as tf.round)
     return wrap(np.round(as_tensor_value(x)))
 
 
-def erf(x):
+def erf(x):  # d/dx = 2/sqrt(pi) exp(-x^2)
     from math import erf as _erf
     v = _float_value(x)
     value = np.vectorize(_erf, otypes=[v.dtype])(v) if v.size else v.copy()
-    return output(value, (x,), lambda g: (multiply(g, multiply(2.0 / np.sqrt(np.pi), exp(negative(square(x))))),), "erf")
+    scale = float(2.0 / np.sqrt(np.pi))  # a Python float: weak, keeps float32 gradients float32
+    return output(value, (x,), lambda g: (multiply(g, multiply(scale, exp(negative(square(x))))),), "erf")
 
 
-def clip_by_value(x, clip_value_min, clip_value_max):
+def clip_by_value(x, clip_value_min, clip_value_max):  # x [...] -> same; gradient where lo <= x <= hi
     v = as_tensor_value(x)
     lo = as_tensor_value(clip_value_min).astype(v.dtype)
     hi = as_tensor_value(clip_value_max).astype(v.dtype)
+    _check_broadcast("clip_by_value", v.shape, lo.shape, hi.shape)
+    if np.isnan(as_tensor_value(clip_value_min)).any() or np.isnan(as_tensor_value(clip_value_max)).any():
+        raise ValueError("clip_by_value: clip_value_min and clip_value_max must not be NaN")
     if np.any(lo > hi):
         raise ValueError(f"clip_by_value: clip_value_min {clip_value_min} is greater than clip_value_max {clip_value_max}")
     inside = (v >= lo) & (v <= hi)
@@ -305,18 +381,21 @@ def clip_by_value(x, clip_value_min, clip_value_max):
 
 
 # ---- reductions ------------------------------------------------------------------------------
-def _axes(axis, ndim: int):
+def _axes(axis, ndim: int, op: str = "reduction"):
+    """`axis` (None, an int, or a list/tuple/tensor of ints) as sorted non-negative axes of a
+    rank-`ndim` tensor; a clear error for an axis out of range or not an integer."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (list, tuple, np.ndarray, Tensor)):
-        axes = [int(a) for a in np.asarray(axis).ravel()]
-    else:
-        axes = [int(axis)]
+    raw = np.asarray(as_tensor_value(axis)) if not isinstance(axis, (int, np.integer)) else np.asarray(axis)
+    if raw.dtype.kind not in "iu" and raw.size:
+        raise TypeError(f"{op}: axis must be an int or a list of ints, got {axis!r}")
     out = []
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor of rank {ndim}")
-        out.append(a % ndim if ndim else 0)
+    for a in (int(v) for v in raw.ravel()):
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor of rank {ndim} "
+                             f"(valid axes: {-ndim} to {ndim - 1})" if ndim else
+                             f"{op}: axis {a} is out of range for a tensor of rank 0 (a scalar has no axes)")
+        out.append(a % ndim)
     return tuple(sorted(set(out)))
 
 
@@ -329,9 +408,9 @@ def _restore(g, shape, axes, keepdims):
     return broadcast_to(g, shape)
 
 
-def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 - keras.ops name
+def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 - keras.ops name; x [...] -> reduced
     v = as_tensor_value(x)
-    axes = _axes(axis, v.ndim)
+    axes = _axes(axis, v.ndim, "sum")
     value = np.sum(v, axis=axes, keepdims=keepdims)
     if v.dtype == np.bool_:
         value = value.astype(np.int32)
@@ -339,24 +418,27 @@ def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 - keras.ops name
     return output(np.asarray(value), (x,), lambda g: (_restore(g, shape, axes, keepdims),), "sum")
 
 
-def mean(x, axis=None, keepdims: bool = False):
+def mean(x, axis=None, keepdims: bool = False):  # x [...] -> reduced; the mean of nothing is NaN, as in TF
     v = _float_value(x)
-    axes = _axes(axis, v.ndim)
+    axes = _axes(axis, v.ndim, "mean")
     count = int(np.prod([v.shape[a] for a in axes])) if axes else 1
-    value = np.mean(v, axis=axes, keepdims=keepdims) if v.size else np.sum(v, axis=axes, keepdims=keepdims) / max(count, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.sum(v, axis=axes, keepdims=keepdims) / v.dtype.type(count) if count == 0 else \
+            np.mean(v, axis=axes, keepdims=keepdims)
     shape = v.shape
     return output(np.asarray(value, dtype=v.dtype), (x,),
                   lambda g: (_restore(divide(g, float(builtins.max(count, 1))), shape, axes, keepdims),), "mean")
 
 
-def _extreme(x, axis, keepdims, fn, name):
+def _extreme(x, axis, keepdims, fn, name):  # x [...] -> reduced; ties share the gradient equally, as TF
     v = as_tensor_value(x)
-    axes = _axes(axis, v.ndim)
+    axes = _axes(axis, v.ndim, name)
     if v.size == 0 and builtins.any(v.shape[a] == 0 for a in axes):
-        raise ValueError(f"reduce_{name} of an empty tensor (shape {v.shape}) has no value")
+        raise ValueError(f"{name}: reducing an empty axis (tensor of shape {v.shape}) has no value")
     value = fn(v, axis=axes, keepdims=True)
-    hits = (v == value).astype(v.dtype if v.dtype.kind == "f" else np.float32)
-    share = hits / hits.sum(axis=axes, keepdims=True)  # ties split the gradient, as TF does
+    hits = (v == value) | (np.isnan(value) & np.isnan(v)) if v.dtype.kind == "f" else (v == value)
+    hits = hits.astype(v.dtype if v.dtype.kind == "f" else np.float32)
+    share = hits / np.maximum(hits.sum(axis=axes, keepdims=True), 1)
     out_value = value if keepdims else np.squeeze(value, axis=axes)
     shape = v.shape
 
@@ -373,15 +455,18 @@ def min(x, axis=None, keepdims: bool = False):  # noqa: A001
     return _extreme(x, axis, keepdims, np.min, "min")
 
 
-def prod(x, axis=None, keepdims: bool = False):
+def prod(x, axis=None, keepdims: bool = False):  # x [...] -> reduced
     v = as_tensor_value(x)
-    axes = _axes(axis, v.ndim)
+    axes = _axes(axis, v.ndim, "prod")
     value = np.prod(v, axis=axes, keepdims=keepdims)
     shape = v.shape
 
     def backward(g):
+        if autodiff.recording() and not (v == 0).any():
+            # recorded (a second derivative may follow): prod / x_i with ops; exact without zeros
+            full = _restore(multiply(g, result()), shape, axes, keepdims)
+            return (divide(full, x),)
         # d prod / d x_i = prod of the others (exact with zeros: products of the left and right parts)
-        from .array_ops import transpose, reshape
         moved = np.moveaxis(v, axes, range(len(axes)))
         flat = moved.reshape((-1,) + moved.shape[len(axes):])
         left = np.concatenate([np.ones_like(flat[:1]), np.cumprod(flat, axis=0)[:-1]], axis=0)
@@ -389,56 +474,77 @@ def prod(x, axis=None, keepdims: bool = False):
         others = (left * right).reshape(moved.shape)
         others = np.moveaxis(others, range(len(axes)), axes)
         return (multiply(_restore(g, shape, axes, keepdims), value_of(others)),)
-    return output(np.asarray(value), (x,), backward, "prod")
+    out = output(np.asarray(value), (x,), backward, "prod")
+    result = _result_ref(out)
+    return out
 
 
-def logsumexp(x, axis=None, keepdims: bool = False):
+def logsumexp(x, axis=None, keepdims: bool = False):  # x [...] -> reduced; d/dx = softmax(x)
     v = _float_value(x)
-    axes = _axes(axis, v.ndim)
-    m = np.max(v, axis=axes, keepdims=True)
+    axes = _axes(axis, v.ndim, "logsumexp")
+    m = np.max(v, axis=axes, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0)
-    value = np.log(np.sum(np.exp(v - m), axis=axes, keepdims=True)) + m
+    with np.errstate(divide="ignore"):
+        value = np.log(np.sum(np.exp(v - m), axis=axes, keepdims=True)) + m
     out_value = value if keepdims else np.squeeze(value, axis=axes)
     shape = v.shape
 
     def backward(g):
-        return (multiply(_restore(g, shape, axes, keepdims), exp(subtract(x, value_of(value)))),)
-    return output(np.asarray(out_value, dtype=v.dtype), (x,), backward, "logsumexp")
+        # softmax = exp(x - logsumexp(x)) with the recorded output, so the second derivative flows
+        lse = result()
+        if not keepdims:
+            from .array_ops import reshape
+            lse = reshape(lse, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+        return (multiply(_restore(g, shape, axes, keepdims), exp(subtract(x, lse))),)
+    out = output(np.asarray(out_value, dtype=v.dtype), (x,), backward, "logsumexp")
+    result = _result_ref(out)
+    return out
 
 
-def var(x, axis=None, keepdims: bool = False):
+def var(x, axis=None, keepdims: bool = False):  # x [...] -> reduced (population variance, as numpy/TF)
     centered = subtract(x, mean(x, axis=axis, keepdims=True))
     return mean(square(centered), axis=axis, keepdims=keepdims)
 
 
-def std(x, axis=None, keepdims: bool = False):
+def std(x, axis=None, keepdims: bool = False):  # x [...] -> reduced
     return sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
-def argmax(x, axis=None):
+def _arg_extreme(x, axis, fn, name):  # x [...] -> int64 indices (axis None: of the flattened tensor)
     v = as_tensor_value(x)
-    return wrap(np.asarray(np.argmax(v, axis=axis), dtype=np.int64))
+    if axis is not None:
+        (ax,) = _axes(int(axis), v.ndim, name)
+        if v.shape[ax] == 0:
+            raise ValueError(f"{name}: axis {axis} of the tensor of shape {v.shape} is empty")
+    elif v.size == 0:
+        raise ValueError(f"{name}: the tensor is empty (shape {v.shape})")
+    return wrap(np.asarray(fn(v, axis=axis), dtype=np.int64))
 
 
-def argmin(x, axis=None):
+def argmax(x, axis=None):  # x [...] -> int64, reduced (None: flattened index)
+    return _arg_extreme(x, axis, np.argmax, "argmax")
+
+
+def argmin(x, axis=None):  # x [...] -> int64, reduced (None: flattened index)
+    return _arg_extreme(x, axis, np.argmin, "argmin")
+
+
+def reduce_all(x, axis=None, keepdims=False):  # x [...] -> bool, reduced
     v = as_tensor_value(x)
-    return wrap(np.asarray(np.argmin(v, axis=axis), dtype=np.int64))
+    return wrap(np.asarray(np.all(v, axis=_axes(axis, v.ndim, "all"), keepdims=keepdims)))
 
 
-def reduce_all(x, axis=None, keepdims=False):
-    return wrap(np.all(as_tensor_value(x), axis=None if axis is None else _axes(axis, np.ndim(x)), keepdims=keepdims))
+def reduce_any(x, axis=None, keepdims=False):  # x [...] -> bool, reduced
+    v = as_tensor_value(x)
+    return wrap(np.asarray(np.any(v, axis=_axes(axis, v.ndim, "any"), keepdims=keepdims)))
 
 
-def reduce_any(x, axis=None, keepdims=False):
-    return wrap(np.any(as_tensor_value(x), axis=None if axis is None else _axes(axis, np.ndim(x)), keepdims=keepdims))
-
-
-def cumsum(x, axis=None):
+def cumsum(x, axis=None):  # x [...] -> same shape (axis None: flattened first); d/dx = reversed cumsum
     v = as_tensor_value(x)
     if axis is None:
         from .array_ops import reshape
         return cumsum(reshape(x, (-1,)), 0)
-    ax = int(axis) % v.ndim
+    (ax,) = _axes(int(axis), v.ndim, "cumsum")
 
     def backward(g):
         from .array_ops import reverse
@@ -447,49 +553,50 @@ def cumsum(x, axis=None):
 
 
 # ---- comparisons (no gradient) -----------------------------------------------------------------
-def _compare(fn):
-    def op(a, b):
-        x, y = _pair_values(a, b)
-        return wrap(fn(x, y))
-    op.__name__ = fn.__name__
+def _compare(fn, name):
+    def op(a, b):  # broadcast -> bool
+        x, y = _pair_values(a, b, name)
+        return wrap(np.asarray(fn(x, y)))
+    op.__name__ = op.__qualname__ = name
     return op
 
 
-equal = _compare(np.equal)
-not_equal = _compare(np.not_equal)
-greater = _compare(np.greater)
-greater_equal = _compare(np.greater_equal)
-less = _compare(np.less)
-less_equal = _compare(np.less_equal)
-logical_and = _compare(np.logical_and)
-logical_or = _compare(np.logical_or)
-logical_xor = _compare(np.logical_xor)
+equal = _compare(np.equal, "equal")
+not_equal = _compare(np.not_equal, "not_equal")
+greater = _compare(np.greater, "greater")
+greater_equal = _compare(np.greater_equal, "greater_equal")
+less = _compare(np.less, "less")
+less_equal = _compare(np.less_equal, "less_equal")
+logical_and = _compare(np.logical_and, "logical_and")
+logical_or = _compare(np.logical_or, "logical_or")
+logical_xor = _compare(np.logical_xor, "logical_xor")
 
 
-def logical_not(x):
+def logical_not(x):  # x [...] -> bool, same shape
     return wrap(np.logical_not(as_tensor_value(x)))
 
 
-def is_nan(x):
+def is_nan(x):  # x [...] -> bool, same shape
     return wrap(np.isnan(as_tensor_value(x)))
 
 
-def is_inf(x):
+def is_inf(x):  # x [...] -> bool, same shape
     return wrap(np.isinf(as_tensor_value(x)))
 
 
-def is_finite(x):
+def is_finite(x):  # x [...] -> bool, same shape
     return wrap(np.isfinite(as_tensor_value(x)))
 
 
-def where(condition, x=None, y=None):
+def where(condition, x=None, y=None):  # c, x, y broadcast -> x where c else y; gradient split by c
     """Elements of x where condition, else of y; with one argument, the indices of true elements."""
     c = as_tensor_value(condition).astype(bool)
     if x is None and y is None:
         return wrap(np.argwhere(c).astype(np.int64))
     if x is None or y is None:
         raise ValueError("where takes either only a condition, or a condition, x and y")
-    xv, yv = _pair_values(x, y)
+    xv, yv = _pair_values(x, y, "where")
+    _check_broadcast("where", c.shape, xv.shape, yv.shape)
 
     def backward(g):
         zero = np.zeros((), dtype=np.result_type(as_tensor_value(g)))
@@ -499,7 +606,7 @@ def where(condition, x=None, y=None):
 
 def _select(c, a, b):
     """where(c, a, b) with c constant (the gradient rule of where, itself differentiable)."""
-    av, bv = _pair_values(a, b)
+    av, bv = _pair_values(a, b, "where")
     return output(np.where(c, av, bv), (a, b), lambda g: (_select(c, g, 0.0), _select(c, 0.0, g)), "select")
 
 
@@ -508,7 +615,7 @@ def _stack_values(rows):
     return stack(rows)
 
 
-def cast(x, dtype):
+def cast(x, dtype):  # x [...] -> same shape, dtype
     """x as `dtype`; the gradient passes through float-to-float casts only."""
     from .dtypes import as_dtype
     dt = as_dtype(dtype)

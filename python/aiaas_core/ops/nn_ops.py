@@ -44,9 +44,12 @@ def _formula_grad(name, x, g, alpha):
         return where(as_tensor_value(x) > 0, g, multiply(g, alpha))
     if name == "elu":
         return where(as_tensor_value(x) > 0, g, multiply(g, add(with_tape, alpha)))
-    # gelu (tanh approximation, as the kernel): differentiate the formula through the ops engine
-    from .autodiff import gradients
-    return gradients([with_tape], [x], [g])[0]
+    if name == "gelu":  # exact (erf) GELU, as the kernel: d/dx = Phi(x) + x phi(x)
+        from .math_ops import erf
+        cdf = multiply(0.5, add(1.0, erf(multiply(x, float(1 / np.sqrt(2.0))))))
+        pdf = multiply(float(1 / np.sqrt(2 * np.pi)), exp(multiply(square(x), -0.5)))
+        return multiply(g, add(cdf, multiply(x, pdf)))
+    raise ValueError(f"no gradient formula for activation {name!r}")
 
 
 def _relu_f(x, alpha=0.0):
@@ -96,8 +99,15 @@ def minimum0(x):
 
 
 def _gelu_f(x, alpha=0.0):
+    """Exact GELU, x Phi(x) with the normal CDF through erf: what the Rust "gelu" kernel computes."""
+    from .math_ops import erf
+    return multiply(multiply(0.5, x), add(1.0, erf(multiply(x, float(1 / np.sqrt(2.0))))))
+
+
+def _gelu_tanh(x):
+    """GELU's tanh approximation (keras.ops.gelu's default, approximate=True)."""
     from .math_ops import power
-    inner = multiply(np.sqrt(2.0 / np.pi), add(x, multiply(0.044715, power(x, 3.0))))
+    inner = multiply(float(np.sqrt(2.0 / np.pi)), add(x, multiply(0.044715, power(x, 3))))
     return multiply(multiply(0.5, x), add(1.0, tanh(inner)))
 
 
@@ -105,82 +115,91 @@ _FORMULAS = {"relu": _relu_f, "leaky_relu": _leaky_f, "sigmoid": _sigmoid_f, "ta
              "softmax": _softmax_f, "elu": _elu_f, "gelu": _gelu_f}
 
 
-def relu(x):
+def relu(x):  # x [...] -> same
     return _kernel_activation(x, "relu")
 
 
-def relu6(x):
+def relu6(x):  # x [...] -> same
     from .math_ops import clip_by_value
     return clip_by_value(x, 0.0, 6.0)
 
 
-def sigmoid(x):
+def sigmoid(x):  # x [...] -> same
     return _kernel_activation(x, "sigmoid")
 
 
-def tanh(x):
+def tanh(x):  # x [...] -> same
     return _kernel_activation(x, "tanh")
 
 
-def leaky_relu(x, negative_slope=0.2, alpha=None):
+def leaky_relu(x, negative_slope=0.2, alpha=None):  # x [...] -> same
     return _kernel_activation(x, "leaky_relu", float(negative_slope if alpha is None else alpha))
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0):  # x [...] -> same
     return _kernel_activation(x, "elu", float(alpha))
 
 
-def selu(x):
+def selu(x):  # x [...] -> same
     a, s = 1.6732632423543772, 1.0507009873554805
     return multiply(s, _elu_f(x, a))
 
 
-def gelu(x, approximate=True):
+def gelu(x, approximate=True):  # x [...] -> same; exact (erf) on the Rust kernel, tanh form with ops
     if approximate:
-        return _kernel_activation(x, "gelu")
-    from .math_ops import erf
-    return multiply(multiply(0.5, x), add(1.0, erf(divide(x, np.sqrt(2.0)))))
+        return _gelu_tanh(x)
+    return _kernel_activation(x, "gelu")
 
 
-def softmax(x, axis=-1):
-    if axis in (-1, np.ndim(x) - 1):
+def _one_axis(x, axis, op):
+    from .array_ops import _axis
+    nd = np.ndim(as_tensor_value(x))
+    if nd == 0:
+        raise ValueError(f"{op}: needs a tensor of rank >= 1, got a scalar")
+    return _axis(axis, nd, op)
+
+
+def softmax(x, axis=-1):  # x [...] -> same, normalised along axis (the Rust kernel on the last axis)
+    ax = _one_axis(x, axis, "softmax")
+    if ax == np.ndim(as_tensor_value(x)) - 1:
         return _kernel_activation(x, "softmax")
-    return _softmax_f(x, axis=axis)
+    return _softmax_f(x, axis=ax)
 
 
-def log_softmax(x, axis=-1):
-    return subtract(x, logsumexp(x, axis=axis, keepdims=True))
+def log_softmax(x, axis=-1):  # x [...] -> same: x - logsumexp(x)
+    ax = _one_axis(x, axis, "log_softmax")
+    return subtract(x, logsumexp(x, axis=ax, keepdims=True))
 
 
-def softplus(x):
+def softplus(x):  # x [...] -> same
     # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
     from .math_ops import log1p
     return add(maximum(x, 0.0), log1p(exp(negative(_abs(x)))))
 
 
-def softsign(x):
+def softsign(x):  # x [...] -> same
     return divide(x, add(1.0, _abs(x)))
 
 
-def silu(x, beta=1.0):
+def silu(x, beta=1.0):  # x [...] -> same
     return multiply(x, sigmoid(multiply(x, beta) if beta != 1.0 else x))
 
 
 swish = silu
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x):  # x [...] -> same
     from .math_ops import clip_by_value
     return clip_by_value(add(multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
 
 
-def l2_normalize(x, axis=-1, epsilon=1e-12):
+def l2_normalize(x, axis=-1, epsilon=1e-12):  # x [...] -> same, unit norm along axis
     from .math_ops import rsqrt
     sq = reduce_sum(square(x), axis=axis, keepdims=True)
     return multiply(x, rsqrt(maximum(sq, epsilon)))
 
 
-def moments(x, axes, keepdims=False):
+def moments(x, axes, keepdims=False):  # x [...] -> (mean, variance), reduced over axes
     """(mean, variance) over `axes` (tf.nn.moments)."""
     m = mean(x, axis=axes, keepdims=True)
     v = mean(square(subtract(x, m)), axis=axes, keepdims=keepdims)
@@ -191,28 +210,55 @@ def moments(x, axes, keepdims=False):
     return m, v
 
 
-def bias_add(value, bias):
+def bias_add(value, bias):  # value [..., C] + bias [C]
     return add(value, bias)
 
 
-def sigmoid_cross_entropy_with_logits(labels=None, logits=None):
+def _labels_and_logits(labels, logits, op):
+    if labels is None or logits is None:
+        raise ValueError(f"{op} needs both labels= and logits=")
+    lv, zv = as_tensor_value(labels), as_tensor_value(logits)
+    if zv.dtype.kind != "f":
+        raise TypeError(f"{op}: logits must be floats, got dtype {zv.dtype}")
+    return lv, zv
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None):  # labels, logits [...] -> [...]
     """Elementwise max(z, 0) - z y + log(1 + e^-|z|)."""
     from .math_ops import log1p
+    lv, zv = _labels_and_logits(labels, logits, "sigmoid_cross_entropy_with_logits")
+    if lv.shape != zv.shape:
+        raise ValueError(f"sigmoid_cross_entropy_with_logits: labels of shape {lv.shape} and logits of shape {zv.shape} "
+                         f"must have the same shape")
     return add(subtract(maximum(logits, 0.0), multiply(logits, labels)), log1p(exp(negative(_abs(logits)))))
 
 
-def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):
+def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):  # [..., C] -> [...]
+    lv, zv = _labels_and_logits(labels, logits, "softmax_cross_entropy_with_logits")
+    if lv.shape != zv.shape:
+        raise ValueError(f"softmax_cross_entropy_with_logits: labels of shape {lv.shape} must match logits of shape "
+                         f"{zv.shape} (one probability per class; for class ids use the sparse version)")
     return negative(reduce_sum(multiply(labels, log_softmax(logits, axis=axis)), axis=axis))
 
 
-def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):  # ids [...], logits [..., C] -> [...]
     from .array_ops import take_along_axis, expand_dims, squeeze
-    ids = as_tensor_value(labels).astype(np.int64)
+    lv, zv = _labels_and_logits(labels, logits, "sparse_softmax_cross_entropy_with_logits")
+    if lv.dtype.kind not in "iu" and not (lv.dtype.kind == "f" and lv.size and np.all(lv == np.round(lv))):
+        raise TypeError(f"sparse_softmax_cross_entropy_with_logits: labels must be integer class ids, got dtype {lv.dtype}"
+                        + (" with NaN or fractional values" if lv.dtype.kind == "f" else ""))
+    if zv.ndim == 0 or lv.shape != zv.shape[:-1]:
+        raise ValueError(f"sparse_softmax_cross_entropy_with_logits: labels shape {lv.shape} must be the logits shape "
+                         f"{zv.shape} without its last (class) axis")
+    if lv.size and (lv.min() < 0 or lv.max() >= zv.shape[-1]):
+        raise ValueError(f"sparse_softmax_cross_entropy_with_logits: labels must be in [0, {zv.shape[-1]}), got values "
+                         f"from {lv.min()} to {lv.max()}")
+    ids = lv.astype(np.int64)
     logp = log_softmax(logits)
     return negative(squeeze(take_along_axis(logp, expand_dims(wrap(ids), -1), axis=-1), -1))
 
 
-def dropout(x, rate=0.5, noise_shape=None, seed=None):
+def dropout(x, rate=0.5, noise_shape=None, seed=None):  # x [...] -> same
     """Inverted dropout: kept entries scaled by 1/(1-rate)."""
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")

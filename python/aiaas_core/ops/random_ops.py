@@ -36,13 +36,35 @@ def _generator(seed) -> np.random.Generator:
     raise TypeError(f"seed must be None, an int or a keras.random.SeedGenerator, got {type(seed).__name__}")
 
 
-def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None):
+def _finite(op, **values):
+    out = []
+    for name, v in values.items():
+        arr = as_tensor_value(v)
+        if arr.ndim:
+            raise ValueError(f"{op}: {name} must be a scalar, got shape {arr.shape}")
+        if not np.isfinite(arr):
+            raise ValueError(f"{op}: {name} must be finite, got {v!r}")
+        out.append(float(arr))
+    return out
+
+
+def _float_dt(dtype, op):
     dt = _dt(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{op}: dtype must be a float type, got {dt}")
+    return dt
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None):
+    dt = _float_dt(dtype, "normal")
+    mean, stddev = _finite("normal", mean=mean, stddev=stddev)
     draw = _generator(seed).standard_normal(_dims(shape)) * float(stddev) + float(mean)
     return wrap(draw.astype(dt))
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None):
+    _float_dt(dtype, "truncated_normal")
+    mean, stddev = _finite("truncated_normal", mean=mean, stddev=stddev)
     rng = _generator(seed)
     dims = _dims(shape)
     draw = rng.standard_normal(dims)
@@ -59,9 +81,16 @@ def uniform(shape, minval=0.0, maxval=None, dtype=None, seed=None, name=None):
     if dt.kind in "iu":
         if maxval is None:
             raise ValueError("uniform: integer dtypes need maxval")
-        return wrap(rng.integers(int(minval), int(maxval), size=_dims(shape)).astype(dt))
-    hi = 1.0 if maxval is None else float(maxval)
-    return wrap(rng.uniform(float(minval), hi, size=_dims(shape)).astype(dt))
+        lo, hi = _finite("uniform", minval=minval, maxval=maxval)
+        if not lo < hi:
+            raise ValueError(f"uniform: minval ({minval}) must be less than maxval ({maxval})")
+        return wrap(rng.integers(int(lo), int(hi), size=_dims(shape)).astype(dt))
+    if dt.kind != "f":
+        raise TypeError(f"uniform: dtype must be a float or integer type, got {dt}")
+    lo, hi = _finite("uniform", minval=minval, maxval=1.0 if maxval is None else maxval)
+    if not lo < hi:
+        raise ValueError(f"uniform: minval ({lo}) must be less than maxval ({hi})")
+    return wrap(rng.uniform(lo, hi, size=_dims(shape)).astype(dt))
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):
@@ -78,8 +107,15 @@ def shuffle(value, seed=None, name=None):
 def categorical(logits, num_samples, dtype=None, seed=None, name=None):
     """Class draws from unnormalised log-probabilities [batch, classes] -> [batch, num_samples]."""
     z = as_tensor_value(logits).astype(np.float64)
+    if z.ndim != 2 or z.shape[1] == 0:
+        raise ValueError(f"categorical: logits must be [batch, classes] with at least one class, got shape {z.shape}")
+    if np.isnan(z).any() or (z == np.inf).any():
+        raise ValueError("categorical: logits must not be NaN or +inf")
+    if int(num_samples) < 0:
+        raise ValueError(f"categorical: num_samples must be >= 0, got {num_samples}")
     p = np.exp(z - z.max(axis=-1, keepdims=True))
     p /= p.sum(axis=-1, keepdims=True)
     rng = _generator(seed)
-    out = np.stack([rng.choice(p.shape[-1], size=int(num_samples), p=row) for row in p])
+    out = np.stack([rng.choice(p.shape[-1], size=int(num_samples), p=row) for row in p]) if len(p) else \
+        np.zeros((0, int(num_samples)), np.int64)
     return wrap(out.astype(_dt(dtype or "int64")))

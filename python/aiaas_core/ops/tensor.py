@@ -162,6 +162,25 @@ class Tensor(np.ndarray):
         from .math_ops import mean
         return mean(self, axis=axis, keepdims=keepdims)
 
+    def max(self, axis=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs:
+            return np.ndarray.max(self.view(np.ndarray), axis=axis, out=out, keepdims=keepdims, **kwargs)
+        from .math_ops import max as reduce_max
+        return reduce_max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs:
+            return np.ndarray.min(self.view(np.ndarray), axis=axis, out=out, keepdims=keepdims, **kwargs)
+        from .math_ops import min as reduce_min
+        return reduce_min(self, axis=axis, keepdims=keepdims)
+
+    def astype(self, dtype, *args, **kwargs):
+        """numpy's astype, recorded as a cast (float to float keeps the gradient)."""
+        if args or kwargs or np.dtype(dtype).kind not in "biufc":
+            return np.ndarray.astype(self.view(np.ndarray), dtype, *args, **kwargs)
+        from .math_ops import cast
+        return cast(self, dtype)
+
     @property
     def T(self):
         from .array_ops import transpose
@@ -176,9 +195,20 @@ def _plain(x):
     return x
 
 
+class InputTypeError(TypeError):
+    """An op got something that is not a numeric tensor; the public op wrappers (ops/__init__.py)
+    put the op's name in front of the message."""
+
+
+def _describe(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def as_tensor_value(x, dtype=None) -> np.ndarray:
     """The plain array behind `x` (Tensor, Variable, numpy, list or scalar), as `dtype` if given.
-    Python floats become float32 and Python ints int32, as in TensorFlow."""
+    Python floats become float32 and Python ints int32 (int64 when a value does not fit), as in
+    TensorFlow."""
     if isinstance(x, Tensor):
         arr = x.view(np.ndarray)
     elif isinstance(x, np.ndarray):
@@ -188,13 +218,22 @@ def as_tensor_value(x, dtype=None) -> np.ndarray:
         if isinstance(value, np.ndarray) and hasattr(x, "_node"):
             arr = value
         else:
-            arr = np.asarray(x)
+            if x is None:
+                raise InputTypeError("expected a numeric tensor, got None")
+            try:
+                arr = np.asarray(x)
+            except (ValueError, TypeError) as exc:  # ragged nested lists, odd objects
+                raise InputTypeError(f"expected a numeric tensor, got {_describe(x)}: {exc}") from None
             if arr.dtype == np.float64 and not isinstance(x, (np.floating, np.generic)):
                 arr = arr.astype(np.float32)
             elif arr.dtype == np.int64 and not isinstance(x, np.generic):
-                arr = arr.astype(np.int32)
+                info = np.iinfo(np.int32)
+                if arr.size == 0 or (info.min <= arr.min() and arr.max() <= info.max):
+                    arr = arr.astype(np.int32)
     if arr.dtype.kind not in "biufc":
-        raise TypeError(f"expected a numeric tensor, got dtype {arr.dtype}")
+        raise InputTypeError(
+            f"expected a numeric tensor (numbers, a numpy array, a Tensor or a Variable), got "
+            f"{_describe(x)} of dtype {arr.dtype}")
     if dtype is not None:
         dtype = np.dtype(dtype)
         if arr.dtype != dtype:

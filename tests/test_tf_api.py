@@ -1,0 +1,331 @@
+"""`import aiaas_core as tf`: TensorFlow's names over the ops (values, TF's defaults, gradients), the
+namespaces as importable submodules, keras.ops / keras.random, and the TensorFlow beginner
+quickstart's tensor steps on small local data."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import aiaas_core as tf
+from aiaas_core import keras
+
+
+def grad(fn, x):
+    x = tf.constant(np.asarray(x, np.float64))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(fn(x))
+    return np.asarray(tape.gradient(y, x))
+
+
+def test_top_level_names_exist():
+    names = """constant convert_to_tensor Variable zeros ones fill range zeros_like ones_like eye linspace reduce_sum
+    reduce_mean reduce_max reduce_min reduce_prod reduce_any reduce_all reduce_logsumexp square sqrt exp abs maximum
+    minimum concat stack unstack split reshape transpose matmul einsum shape size rank cast clip_by_value squeeze
+    expand_dims gather gather_nd where one_hot argmax argmin tile pad reverse sort argsort stop_gradient identity
+    add_n add subtract multiply divide pow negative equal not_equal less less_equal greater greater_equal
+    GradientTape function TensorShape Tensor is_tensor float32 float64 int32 int64 bool uint8 print""".split()
+    missing = [n for n in names if not hasattr(tf, n)]
+    assert not missing
+    assert tf.newaxis is None
+    for ns in ("math", "nn", "random", "linalg", "config", "debugging", "dtypes"):
+        assert hasattr(tf, ns)
+    assert not hasattr(tf.data, "reduce_sum")  # tf.data is left to aiaas_core.data
+
+
+def test_namespaces_import_as_submodules():
+    from aiaas_core.keras import ops
+    from aiaas_core.keras.ops import relu
+    from aiaas_core.keras.random import SeedGenerator, normal
+    from aiaas_core.linalg import matvec
+    from aiaas_core.math import reduce_mean, top_k
+    from aiaas_core.nn import softmax
+    from aiaas_core.random import set_seed
+    assert ops is tf.ops and relu is tf.ops.relu and keras.ops is tf.ops
+    assert callable(reduce_mean) and callable(top_k) and callable(softmax) and callable(matvec)
+    assert callable(set_seed) and callable(normal) and SeedGenerator is keras.random.SeedGenerator
+
+
+def test_constant_and_convert_to_tensor():
+    src = np.array([1.0, 2.0])
+    c = tf.constant(src)
+    src[0] = 9.0
+    assert float(c[0]) == 1.0  # tf.constant copies
+    assert tf.constant(1.0).dtype == tf.float32 and tf.constant(1).dtype == tf.int32
+    assert tf.constant(2 ** 40).dtype == tf.int64
+    assert tf.constant([1, 2], dtype=tf.float32).dtype == tf.float32
+    np.testing.assert_array_equal(tf.constant(0.5, shape=[2, 3]).numpy(), np.full((2, 3), 0.5, np.float32))
+    np.testing.assert_array_equal(tf.constant([1, 2, 3, 4], shape=(2, 2)).numpy(), [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="shape"):
+        tf.constant([1, 2, 3], shape=(2, 2))
+    arr = np.ones(3, np.float32)
+    assert np.shares_memory(np.asarray(tf.convert_to_tensor(arr)), arr)
+    assert tf.convert_to_tensor(1, dtype_hint=tf.float32).dtype == tf.float32
+    assert tf.is_tensor(c) and tf.is_tensor(tf.Variable(1.0)) and not tf.is_tensor(src)
+    assert isinstance(c, tf.Tensor)
+    with pytest.raises(TypeError, match="constant"):
+        tf.constant("text")
+
+
+def test_tf_defaults_that_differ_from_keras_ops():
+    x = tf.constant([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    np.testing.assert_array_equal(tf.argmax(x).numpy(), [1, 0, 1])  # axis 0 by default
+    assert tf.argmax(x, axis=1).dtype == tf.int64
+    assert tf.argmax(x, output_type=tf.int32).dtype == tf.int32
+    np.testing.assert_array_equal(tf.shape(x).numpy(), [2, 3])
+    assert tf.shape(x).dtype == tf.int32 and int(tf.size(x)) == 6 and int(tf.rank(x)) == 2
+    assert tf.reshape(x, [tf.shape(x)[0], -1]).shape == (2, 3)
+    assert tf.zeros([tf.shape(x)[1], 2]).shape == (3, 2)
+    assert tf.one_hot([0, 2], 3).dtype == tf.float32
+    np.testing.assert_array_equal(tf.range(5).numpy(), np.arange(5))
+    np.testing.assert_allclose(tf.range(0.0, 1.0, 0.5).numpy(), [0.0, 0.5])
+    np.testing.assert_allclose(tf.nn.gelu(tf.constant([1.0])).numpy(), [0.8413447], rtol=1e-5)  # exact erf form
+    values, indices = tf.math.top_k(tf.constant([1.0, 3.0, 2.0]), k=2)
+    r = tf.math.top_k(tf.constant([1.0, 3.0, 2.0]), k=2)
+    np.testing.assert_array_equal(r.values.numpy(), [3.0, 2.0])
+    np.testing.assert_array_equal(r.indices.numpy(), [1, 2])
+    assert indices.dtype == tf.int32
+    np.testing.assert_allclose(tf.math.cumsum(tf.constant([1.0, 2.0, 3.0]), exclusive=True).numpy(), [0, 1, 3])
+    np.testing.assert_allclose(tf.math.cumsum(tf.constant([1.0, 2.0, 3.0]), reverse=True).numpy(), [6, 5, 3])
+
+
+def test_tf_functions_values_and_gradients():
+    xv = np.array([[0.5, -1.2, 2.0], [1.5, 0.3, -0.7]])
+    x = tf.constant(xv)
+    np.testing.assert_allclose(tf.reduce_mean(x, axis=1).numpy(), xv.mean(1))
+    np.testing.assert_allclose(tf.reduce_logsumexp(x).numpy(), np.log(np.exp(xv).sum()))
+    np.testing.assert_allclose(tf.math.reduce_std(x, 0).numpy(), xv.std(0))
+    np.testing.assert_allclose(tf.math.divide_no_nan(x, tf.constant([[1.0, 0.0, 2.0]])).numpy(),
+                               [[0.5, 0.0, 1.0], [1.5, 0.0, -0.35]])
+    np.testing.assert_allclose(grad(lambda t: tf.math.divide_no_nan(t, tf.constant([[1.0, 0.0, 2.0]], tf.float64)), xv),
+                               np.broadcast_to([1.0, 0.0, 0.5], xv.shape))
+    np.testing.assert_allclose(tf.linalg.trace(tf.constant([[1.0, 2.0], [3.0, 4.0]])).numpy(), 5.0)
+    np.testing.assert_allclose(grad(lambda t: tf.linalg.trace(t), np.ones((2, 2))), np.eye(2))
+    np.testing.assert_allclose(tf.linalg.diag_part(x).numpy(), [0.5, 0.3])
+    np.testing.assert_allclose(tf.linalg.matvec(x, tf.constant([1.0, 0.0, 1.0], tf.float64)).numpy(), xv @ [1, 0, 1])
+    np.testing.assert_allclose(tf.linalg.transpose(tf.zeros([2, 3, 4])).shape, (2, 4, 3))
+    np.testing.assert_allclose(tf.linalg.norm(x, axis=-1).numpy(), np.linalg.norm(xv, axis=-1))
+    np.testing.assert_allclose(tf.math.l2_normalize(x).numpy(), xv / np.linalg.norm(xv))
+    np.testing.assert_allclose(grad(lambda t: tf.math.log_sigmoid(t), xv), 1 - 1 / (1 + np.exp(-xv)))
+    np.testing.assert_allclose(grad(lambda t: tf.nn.bias_add(t, tf.constant([1.0, 2.0, 3.0], tf.float64)) ** 2, xv),
+                               2 * (xv + [1, 2, 3]))
+    np.testing.assert_allclose(tf.boolean_mask(x, x > 0).numpy(), xv[xv > 0])
+    np.testing.assert_allclose(grad(lambda t: tf.boolean_mask(t, xv > 0), xv), (xv > 0).astype(float))
+    np.testing.assert_allclose(tf.nn.embedding_lookup(x, [1, 1]).numpy(), xv[[1, 1]])
+    m, v = tf.nn.moments(x, axes=[0])
+    np.testing.assert_allclose(m.numpy(), xv.mean(0))
+    np.testing.assert_allclose(v.numpy(), xv.var(0))
+    assert int(tf.math.count_nonzero(tf.constant([0.0, 1.0, 2.0]))) == 2
+    assert tf.gather(x, [1, 0]).shape == (2, 3) and tf.gather(x, [2], axis=1).shape == (2, 1)
+    np.testing.assert_allclose(tf.einsum("ij,kj->ik", x, x).numpy(), xv @ xv.T)
+    np.testing.assert_allclose(grad(lambda t: tf.einsum("ij,ij->i", t, t), xv), 2 * xv)
+    np.testing.assert_allclose(tf.math.squared_difference(x, 1.0).numpy(), (xv - 1) ** 2)
+    assert tf.math.is_nan(tf.constant([np.nan])).numpy().tolist() == [True]
+    with pytest.raises(TypeError, match="logical_and.*bool"):
+        tf.logical_and(x, x)
+
+
+def test_tf_nn_cross_entropies_and_dropout():
+    logits = tf.constant([[2.0, 1.0, 0.1]])
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[0], logits=logits)
+    p = np.exp([2.0, 1.0, 0.1]) / np.exp([2.0, 1.0, 0.1]).sum()
+    np.testing.assert_allclose(ce.numpy(), [-np.log(p[0])], rtol=1e-6)
+    np.testing.assert_allclose(tf.nn.softmax_cross_entropy_with_logits(labels=[[1.0, 0, 0]], logits=logits).numpy(),
+                               [-np.log(p[0])], rtol=1e-6)
+    d = tf.nn.dropout(tf.ones([50, 50]), rate=0.2, seed=1)
+    assert d.shape == (50, 50) and set(np.unique(d.numpy()).round(4).tolist()) <= {0.0, 1.25}
+    with pytest.raises(ValueError, match="bias"):
+        tf.nn.bias_add(tf.ones([2, 3]), tf.ones([4]))
+
+
+def test_tf_random_seeding_is_tensorflows():
+    tf.random.set_seed(5)
+    a1, a2 = tf.random.normal([3], seed=1), tf.random.normal([3], seed=1)
+    assert not np.array_equal(a1.numpy(), a2.numpy())  # an op seed gives a stream, as in TF
+    tf.random.set_seed(5)
+    b1 = tf.random.normal([3], seed=1)
+    np.testing.assert_array_equal(a1.numpy(), b1.numpy())  # and set_seed restarts it
+    tf.random.set_seed(5)
+    g1 = tf.random.uniform([4])
+    tf.random.set_seed(5)
+    np.testing.assert_array_equal(g1.numpy(), tf.random.uniform([4]).numpy())
+    assert tf.random.uniform([2], maxval=10, dtype=tf.int32).dtype == tf.int32
+    assert tf.random.truncated_normal([5], stddev=0.1).dtype == tf.float32
+    assert sorted(tf.random.shuffle(tf.range(6)).numpy().tolist()) == list(range(6))
+    assert tf.random.categorical(tf.math.log([[0.5, 0.5]]), 4).shape == (1, 4)
+    # keras.random: an int seed gives the same draw every call (Keras 3)
+    np.testing.assert_array_equal(keras.random.normal((3,), seed=2).numpy(), keras.random.normal((3,), seed=2).numpy())
+    gen = keras.random.SeedGenerator(3)
+    assert not np.array_equal(keras.random.uniform((3,), seed=gen).numpy(), keras.random.uniform((3,), seed=gen).numpy())
+    s = keras.random.shuffle(np.arange(12).reshape(3, 4), axis=1, seed=4).numpy()
+    assert sorted(s[0].tolist()) == [0, 1, 2, 3] and s.shape == (3, 4)
+    assert keras.random.randint((5,), 0, 3, seed=1).dtype == np.int32
+    assert keras.random.dropout(np.ones((4, 4), np.float32), 0.5, seed=1).shape == (4, 4)
+
+
+def test_tf_function_decorator_forms():
+    @tf.function
+    def f(x):
+        return x * 2
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def g(x):
+        return x + 1
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.float32)])
+    def h(x):
+        return tf.reduce_sum(x)
+
+    class M:
+        @tf.function
+        def step(self, x):
+            return x - 1
+
+    assert float(f(tf.constant(2.0))) == 4.0 and float(g(1.0)) == 2.0 and float(h(tf.ones([3]))) == 3.0
+    assert float(M().step(tf.constant(3.0))) == 2.0
+    assert f.python_function(3) == 6 and f.__name__ == "f"
+    with pytest.raises(TypeError, match="unexpected"):
+        tf.function(f, jit=True)
+    tf.config.run_functions_eagerly(True)
+    assert tf.config.functions_run_eagerly()
+    x = tf.Variable(3.0)
+    with tf.GradientTape() as tape:
+        y = f(x * x)
+    assert float(tape.gradient(y, x)) == 12.0
+
+
+def test_config_debugging_print_and_dtypes():
+    assert tf.config.list_physical_devices("GPU") == []
+    cpus = tf.config.list_physical_devices("CPU")
+    assert len(cpus) == 1 and cpus[0].device_type == "CPU"
+    tf.config.experimental.set_memory_growth(None, True)
+    tf.debugging.assert_equal(tf.constant([1, 2]), [1, 2])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="shapes differ"):
+        tf.debugging.assert_equal(tf.constant([1, 2]), [1, 3], message="shapes differ")
+    with pytest.raises(ValueError):
+        tf.debugging.assert_all_finite(tf.constant([np.inf]), "bad")
+    tf.debugging.assert_near(tf.constant(1.0), 1.0 + 1e-9)
+    buf = io.StringIO()
+    tf.print("loss:", tf.constant([1.5, 2.0]), output_stream=buf)
+    assert buf.getvalue() == "loss: [1.5 2. ]\n"
+    assert tf.dtypes.float32 == tf.float32 == np.float32 and tf.as_dtype("int64") == tf.int64
+    assert tf.cast(tf.constant([1.7, -1.7]), tf.int32).numpy().tolist() == [1, -1]
+    assert tf.TensorShape([None, 3]).as_list() == [None, 3]
+
+
+def test_tf_ops_on_symbolic_tensors_are_recorded():
+    from aiaas_core.ops.symbolic import KerasTensor
+    inputs = KerasTensor((None, 4))
+    h = tf.reduce_mean(tf.square(inputs), axis=-1, keepdims=True)
+    assert isinstance(h, KerasTensor) and tuple(h.shape) == (None, 1)
+    assert h.node.fn.__name__ == "reduce_mean"
+
+
+def test_tf_nn_functions_are_layer_activations():
+    layer = keras.layers.Dense(4, activation=tf.nn.relu)
+    assert layer.activation == "relu"
+    assert keras.layers.Dense(2, activation=keras.ops.sigmoid).activation == "sigmoid"
+    with pytest.raises(TypeError, match="silu"):
+        keras.layers.Dense(2, activation=tf.nn.swish)
+
+
+def test_errors_name_the_tf_function():
+    with pytest.raises(TypeError, match="reduce_mean"):
+        tf.reduce_mean("abc")
+    with pytest.raises(ValueError, match="sum: axis 3 .* rank 2"):
+        tf.reduce_sum(tf.ones([2, 2]), axis=3)
+    with pytest.raises(ValueError, match="matmul"):
+        tf.matmul(tf.ones([2, 3]), tf.ones([2, 3]))
+
+
+def test_beginner_quickstart_logic():
+    """tensorflow/docs site/en/tutorials/quickstart/beginner.ipynb, on 8x8 digits-like local data."""
+    rng = np.random.default_rng(0)
+    x_train = rng.random((64, 8, 8)).astype(np.float32)
+    y_train = rng.integers(0, 10, 64)
+    tf.random.set_seed(0)
+    model = tf.keras.models.Sequential([
+        tf.keras.layers.Flatten(input_shape=(8, 8)),
+        tf.keras.layers.Dense(32, activation="relu"),
+        tf.keras.layers.Dropout(0.2),
+        tf.keras.layers.Dense(10),
+    ])
+    predictions = model(x_train[:1]).numpy()
+    assert isinstance(predictions, np.ndarray) and predictions.shape == (1, 10)
+    probs = tf.nn.softmax(predictions).numpy()
+    assert probs.shape == (1, 10) and abs(probs.sum() - 1) < 1e-5
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss = loss_fn(y_train[:1], predictions).numpy()
+    z = predictions[0].astype(np.float64)
+    expect = -(z[y_train[0]] - np.log(np.exp(z - z.max()).sum()) - z.max())
+    assert abs(float(loss) - expect) < 1e-4
+    model.compile(optimizer="adam", loss=loss_fn, metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    out = model.evaluate(x_train, y_train, verbose=0)
+    assert np.isfinite(out).all()
+
+
+def test_gradient_tape_training_loop_with_tf_names():
+    """A hand-written loop in the style of the TF 'advanced' quickstart: tf.function step, tape,
+    apply_gradients, trainable_variables."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 5)).astype(np.float32)
+    y = (x @ rng.normal(size=(5,)) > 0).astype(np.int64)
+    tf.random.set_seed(1)
+    model = tf.keras.Sequential([tf.keras.layers.Dense(16, activation=tf.nn.relu), tf.keras.layers.Dense(2)])
+    model(x[:1])
+    loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer = tf.keras.optimizers.Adam(0.05)
+
+    @tf.function
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)
+            loss = loss_object(yb, logits) + 1e-4 * tf.add_n([tf.reduce_sum(tf.square(w))
+                                                              for w in model.trainable_variables])
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    losses = [float(train_step(x, y)) for _ in range(30)]
+    assert losses[-1] < losses[0] * 0.5
+
+
+def test_tf_module_collects_variables_and_trains():
+    """The TF guide's tf.Module pattern: variables found through attributes and sub-modules."""
+    class Linear(tf.Module):
+        def __init__(self, n_in, n_out, name=None):
+            super().__init__(name=name)
+            self.w = tf.Variable(tf.random.normal([n_in, n_out], seed=1), name="w")
+            self.b = tf.Variable(tf.zeros([n_out]), name="b")
+            self.frozen = tf.Variable(1.0, trainable=False)
+
+        def __call__(self, x):
+            return tf.matmul(x, self.w) + self.b
+
+    class Stack(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [Linear(3, 4), Linear(4, 1)]
+
+        def __call__(self, x):
+            return self.layers[1](tf.nn.relu(self.layers[0](x)))
+
+    model = Stack()
+    assert model.name == "stack" and len(model.submodules) == 2
+    assert len(model.trainable_variables) == 4 and len(model.variables) == 6
+    x = tf.constant(np.random.default_rng(0).normal(size=(16, 3)), tf.float32)
+    y = tf.reduce_sum(x, axis=1, keepdims=True)
+    losses = []
+    for _ in range(40):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        for v, g in zip(model.trainable_variables, grads):
+            v.assign_sub(0.05 * g)
+        losses.append(float(loss))
+    assert losses[-1] < losses[0] * 0.5
