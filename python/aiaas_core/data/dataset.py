@@ -320,16 +320,17 @@ def _shuffle_seed(seed) -> int:
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"shuffle seed must be an int or None, got {type(seed).__name__}")
-        base = backend.derived_seed(_SHUFFLE_SALT, int(seed)) if backend.seeded() else \
-            int(np.random.SeedSequence([_DEFAULT_GLOBAL_SEED, int(seed)]).generate_state(1)[0])
-        return base
+        op_seed = int(seed) % 2**63  # TensorFlow takes negative seeds too
+        if backend.seeded():
+            return backend.derived_seed(_SHUFFLE_SALT, op_seed)
+        return int(np.random.SeedSequence([_DEFAULT_GLOBAL_SEED, op_seed]).generate_state(1)[0])
     if backend.seeded():
         # set_random_seed installs a new generator: that is when the op counter starts over.
         current = backend.rng()
         if _op_seeds["rng"] is not current:
             _op_seeds["rng"], _op_seeds["count"] = current, 0
         _op_seeds["count"] += 1
-        return backend.derived_seed(_SHUFFLE_SALT, -1, _op_seeds["count"])
+        return backend.derived_seed(_SHUFFLE_SALT + 1, _op_seeds["count"])
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
