@@ -622,7 +622,8 @@ class _TensorSlices(Dataset):
         self._n = sizes[0]
 
     def _indices(self):
-        yield np.arange(self._n, dtype=np.int64)
+        if self._n:
+            yield np.arange(self._n, dtype=np.int64)
 
     def _compute_spec(self):
         return _map(lambda a: TensorSpec(a.shape[1:], a.dtype), self._rows)
@@ -1098,7 +1099,7 @@ class _Repeat(_Unary):
         while self._count is None or k < self._count:
             got = False
             for item in make():
-                got = True
+                got = got or not (isinstance(item, np.ndarray) and item.ndim == 1 and not len(item))
                 yield item
             if not got:
                 return  # an empty dataset repeated is empty, not an endless loop

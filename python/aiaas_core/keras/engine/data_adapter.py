@@ -245,7 +245,8 @@ RAN_OUT_MESSAGE = (
 def _is_dataset(x) -> bool:
     """A tf.data-style dataset: re-iterable, knows its cardinality (checked by duck type: the
     data package imports keras for the global seed, so keras cannot import it back)."""
-    return hasattr(x, "element_spec") and callable(getattr(x, "cardinality", None))
+    return hasattr(type(x), "element_spec") and callable(getattr(x, "cardinality", None))  # the class: a
+    # property read on the instance could run a map function
 
 
 def _as_batch(item, what: str, index: int = 0):

@@ -196,6 +196,19 @@ def _fused_batch(model, batch):
     return xb, as_targets(model, batch[1], len(xb), output_shape, "y (a batch of the training data)")
 
 
+def _build_on_batch(model, x) -> None:
+    """Build a model on the first sample of a source's first batch, outside the step's tape (arrays
+    build in _prepare): weights created while the tape records would not be among the variables
+    train_step asked gradients for."""
+    saved = backend.state.call_log
+    backend.state.call_log = None
+    try:
+        with autodiff.no_recording():
+            model(take(x, slice(0, 1)), training=False)
+    finally:
+        backend.state.call_log = saved
+
+
 def _single_array(x, model=None) -> bool:
     """Whether `x` is one array for the model. Lists / tuples / dicts are several inputs only for
     a model that takes several (a functional model with several inputs, or a subclassed model
@@ -334,6 +347,8 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                     model._loss_tracker.update_state(loss, sample_weight=len(xb))
                     model._resolve_metrics(y_pred).update_state(yb, y_pred)
             else:
+                if from_source and not model.built:
+                    _build_on_batch(model, batch[0])
                 model._last_loss = None
                 # dropout masks depend on (seed, step) alone, as in the fused path: resumed fits match
                 st = backend.state
