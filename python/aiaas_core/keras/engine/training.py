@@ -302,9 +302,9 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         x, y, sample_weight = take(x, keep), take(y, keep), take(sample_weight, keep)
     data = make_batches(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle), steps=steps_per_epoch)
     from_source = not isinstance(data, ArrayBatches)
-    fast = _fast_path(model) and sample_weight is None and (y is not None or from_source)
-    # A source's model may be built only by its first batch: the plan is then made there.
-    plan = _Plan(model) if fast and not from_source else None
+    # A source's model may be built only by its first batch: the step is chosen there (None until then).
+    fast = None if from_source else (_fast_path(model) and sample_weight is None and y is not None)
+    plan = _Plan(model) if fast else None
     base_seed = plan.base_seed if plan is not None else backend.derived_seed(0x5EED)
 
     history = callbacks_mod.History()
@@ -335,6 +335,10 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         for step, batch in enumerate(data.epoch(epoch)):
             for cb in cbs.batch_begin:
                 cb.on_train_batch_begin(step, {})
+            if fast is None:
+                if not model.built:
+                    _build_on_batch(model, batch[0])
+                fast = _fast_path(model)
             fused = (batch if not from_source else _fused_batch(model, batch)) if fast else None
             if fused is not None:
                 xb, yb = fused[0], fused[1]
@@ -347,8 +351,6 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                     model._loss_tracker.update_state(loss, sample_weight=len(xb))
                     model._resolve_metrics(y_pred).update_state(yb, y_pred)
             else:
-                if from_source and not model.built:
-                    _build_on_batch(model, batch[0])
                 model._last_loss = None
                 # dropout masks depend on (seed, step) alone, as in the fused path: resumed fits match
                 st = backend.state
