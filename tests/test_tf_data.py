@@ -81,6 +81,31 @@ def test_lists_are_tensors_and_python_numbers_take_tensorflows_dtypes():
     assert Dataset.from_tensor_slices(["a", "bc"]).element_spec.dtype.kind == "U"
 
 
+_DTYPES = st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_])
+
+
+@given(st.integers(0, 6), st.lists(st.integers(0, 3), max_size=3), _DTYPES, st.integers(1, 4))
+def test_slices_batches_and_specs_keep_shapes_and_dtypes(n, dims, dtype, size):
+    x = (np.arange(n * int(np.prod(dims)), dtype=np.int64).reshape(n, *dims) % 7).astype(dtype)
+    y = np.arange(n, dtype=np.int64)
+    ds = Dataset.from_tensor_slices({"x": x, "pair": (y, x)})
+    spec = ds.element_spec
+    assert spec["x"].shape == tuple(dims) and spec["x"].dtype == dtype
+    assert spec["pair"][0].shape == () and spec["pair"][1] == tf.data.TensorSpec(dims, dtype)
+    elements = list(ds.as_numpy_iterator())
+    assert len(elements) == n == len(ds)
+    for i, e in enumerate(elements):
+        np.testing.assert_array_equal(e["x"], x[i])
+        assert np.asarray(e["x"]).dtype == dtype and e["pair"][0] == i
+    batched = ds.batch(size)
+    assert batched.element_spec["x"].shape == (None, *dims)
+    got = list(batched.as_numpy_iterator())
+    assert [len(b["pair"][0]) for b in got] == [len(c) for c in chunks(list(range(n)), size)]
+    if n:
+        np.testing.assert_array_equal(np.concatenate([b["x"] for b in got]), x)
+        assert all(spec.is_compatible_with(b["x"][0]) for b in got for spec in [ds.element_spec["x"]])
+
+
 def test_iteration_gives_tensors_and_as_numpy_iterator_numpy_values():
     ds = Dataset.from_tensor_slices((np.arange(3.0), np.arange(3)))
     x, y = next(iter(ds))
@@ -350,6 +375,27 @@ def test_cardinality_helpers_and_len():
     assert int(Dataset.range(10).batch(2).unbatch().cardinality()) == tf.data.UNKNOWN_CARDINALITY
     assert int(Dataset.range(10).shuffle(4).map(lambda v: v).prefetch(2).cardinality()) == 10
     assert bool(Dataset.range(0)) and bool(Dataset.range(3).repeat())
+
+
+def test_reduce_single_element_options_and_a_repr_that_runs_no_user_code():
+    assert int(Dataset.range(5).reduce(0, lambda total, v: total + v)) == 10
+    assert int(Dataset.range(3).take(1).get_single_element()) == 0
+    with pytest.raises(ValueError, match="more than one element"):
+        Dataset.range(3).get_single_element()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    ds = Dataset.range(3).with_options(options)
+    assert values(ds) == [0, 1, 2]
+    calls = []
+    mapped = Dataset.range(3).map(lambda v: calls.append(1) or v)
+    assert "element_spec" in repr(mapped) and "int64" in repr(Dataset.range(3)) and calls == []
+    assert mapped.element_spec.dtype == np.int64 and calls == [1]  # asked for: read from the first element
+
+
+def test_object_arrays_of_strings_are_string_tensors():
+    column = np.array(["cat", "dog"], dtype=object)  # a pandas text column
+    assert Dataset.from_tensor_slices(column).element_spec.dtype.kind == "U"
+    assert values(Dataset.from_tensor_slices({"animal": column}))[1] == {"animal": "dog"}
 
 
 # ---------------------------------------------------------------------------------------------

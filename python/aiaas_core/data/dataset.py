@@ -223,6 +223,8 @@ def _to_array(value, what: str) -> np.ndarray:
                     arr = arr.astype(np.float32)
                 elif arr.dtype == np.int64:
                     arr = arr.astype(np.int32) if _fits_int32(arr) else arr
+    if arr.dtype == object and arr.size and all(isinstance(v, str) for v in arr.reshape(-1)):
+        arr = arr.astype(np.str_)  # a pandas text column: strings, as tf.string
     if arr.dtype.kind not in "biufcUS":
         problem = _object_problem(arr) if arr.dtype == object else f"values of dtype {arr.dtype}"
         raise TypeError(f"{what} holds {problem}, which cannot be a tensor (numbers, bools or strings of one type)")
@@ -561,11 +563,14 @@ class Dataset:
             self._spec_cache = spec
         return spec
 
+    def _spec_runs_user_code(self) -> bool:
+        """Whether element_spec would call a map function (repr must not run user code)."""
+        return False
+
     def __repr__(self) -> str:
-        try:
-            spec = self.element_spec
-        except Exception:  # noqa: BLE001 (a spec that needs a failing element must not break repr)
-            spec = "<unknown>"
+        spec = self.__dict__.get("_spec_cache")
+        if spec is None:
+            spec = "<known once iterated>" if self._spec_runs_user_code() else self.element_spec
         return f"<{type(self).__name__.lstrip('_')}Dataset element_spec={spec}>"
 
     def __reduce__(self):
@@ -773,6 +778,9 @@ class _Zip(Dataset):
     def _compute_spec(self):
         return _map(lambda d: d.element_spec, self._structure)
 
+    def _spec_runs_user_code(self) -> bool:
+        return any(d._spec_runs_user_code() for d in _flatten(self._structure))
+
     def _cardinality(self) -> int:
         result = INFINITE
         for d in _flatten(self._structure):
@@ -795,6 +803,9 @@ class _Concatenate(Dataset):
     def _compute_spec(self):
         a, b = self._first.element_spec, self._second.element_spec
         return _map_many(_merge_specs, a, b, what="concatenate: the datasets' elements")
+
+    def _spec_runs_user_code(self) -> bool:
+        return self._first._spec_runs_user_code() or self._second._spec_runs_user_code()
 
     def _cardinality(self) -> int:
         a, b = self._first._cardinality(), self._second._cardinality()
@@ -819,6 +830,9 @@ class _Unary(Dataset):
 
     def __init__(self, parent: Dataset):
         self._parent = parent
+
+    def _spec_runs_user_code(self) -> bool:
+        return self._parent._spec_runs_user_code()
 
     def _compute_spec(self):
         return self._parent.element_spec
@@ -1049,6 +1063,9 @@ class _Map(_Unary):
     def __init__(self, parent: Dataset, fn: Callable):
         super().__init__(parent)
         self._fn = fn
+
+    def _spec_runs_user_code(self) -> bool:
+        return True
 
     def _apply(self, element):
         out = _call(self._fn, element)
