@@ -137,14 +137,6 @@ class SourceBatches:
         self._iterator = None
         self._passes = 0
 
-    @property
-    def is_sequence(self) -> bool:
-        return self.kind == "sequence"
-
-    @property
-    def one_shot(self) -> bool:
-        return self.kind == "iterator"
-
     def _num_batches(self):
         """Batches in one pass: an int, or None when unknown or endless."""
         if self.kind == "sequence":
