@@ -153,3 +153,11 @@ def test_antirectifier_custom_layer_reaches_keras_accuracy(mnist_dir):
 
     res = antirectifier_mnist.main(epochs=5, data_dir=mnist_dir)
     assert res["test_accuracy"] >= antirectifier_mnist.ACCURACY_BAR, res
+
+
+def test_tf_data_pipeline_trains_from_datasets():
+    import tf_data_pipeline
+
+    res = tf_data_pipeline.main(epochs=20, seed=0)
+    assert res["test_accuracy"] >= tf_data_pipeline.ACCURACY_BAR, res
+    assert res["train_batches_per_epoch"] == 39 and res["final_val_accuracy"] >= 0.9, res
