@@ -6,7 +6,7 @@ Interface other code relies on: `Sequential`/`Model`, `layers.*`, `models.load_m
 config.json + model.weights.safetensors + optimizer.safetensors), `model.preprocessing`.
 """
 
-from . import activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers, utils
+from . import activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers, saving, utils
 from .engine.model import Model
 from .engine.saving import load_model, model_from_config, model_from_json
 from .engine.sequential import Sequential
@@ -15,6 +15,6 @@ from .utils import set_random_seed, to_categorical
 
 __all__ = [
     "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
-    "initializers", "activations", "utils", "backend", "datasets", "load_model", "model_from_json",
+    "initializers", "activations", "utils", "saving", "backend", "datasets", "load_model", "model_from_json",
     "model_from_config", "set_random_seed", "to_categorical",
 ]
