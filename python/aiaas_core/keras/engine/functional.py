@@ -45,7 +45,7 @@ def _graph_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list:
         node = tensor.node
         if node is None:
             raise ValueError(
-                f"output {tensor.name!r} depends on the input {tensor.name!r}, which is not among the model's inputs "
+                f"output {path[0]!r} depends on the input {tensor.name!r}, which is not among the model's inputs "
                 f"({', '.join(t.name or '?' for t in inputs)}): pass every keras.Input the outputs use"
             )
         mark = state.get(node.id)
@@ -62,7 +62,7 @@ def _graph_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list:
     for t in outputs:
         if not isinstance(t, KerasTensor):
             raise TypeError(f"Model outputs must be tensors computed from keras.Input, got {type(t).__name__}")
-        visit(t, [])
+        visit(t, [t.name])
     return order
 
 
