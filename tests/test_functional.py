@@ -457,3 +457,25 @@ def test_onnx_export_of_a_functional_graph(tmp_path):
         export_onnx(keras.Model(inp, ops.sort(inp)), tmp_path / "x.onnx")
     with pytest.raises(NotImplementedError, match="'scale' of type Scale"):
         export_onnx(keras.Model(inp, Scale(name="scale")(inp)), tmp_path / "y.onnx")
+
+
+def test_frozen_parts_stay_frozen_and_checkpoints_save_whole_models(tmp_path):
+    keras.utils.set_random_seed(9)
+    features = keras.Sequential([keras.Input((3,)), L.Dense(4)], name="features")
+    features.trainable = False
+    inner_in = keras.Input((3,))
+    inner = keras.Model(inner_in, L.Dense(2)(inner_in), name="inner")
+    inner.trainable = False
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, L.Dense(1, name="head")(ops.concatenate([features(x), inner(x), L.Dense(3, trainable=False)(x)])))
+    loaded = keras.models.model_from_json(model.to_json())
+    assert loaded.get_config() == model.get_config()
+    assert [w.name for w in loaded.trainable_weights] == [w.name for w in model.trainable_weights] == ["kernel", "bias"]
+    model.compile("adam", "mse")
+    path = tmp_path / "best.keras"
+    data = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    frozen = features.get_weights() + inner.get_weights()
+    model.fit(data, data[:, :1], epochs=2, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(path, monitor="loss")])
+    for before, after in zip(frozen, features.get_weights() + inner.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(tf.load_model(path).predict(data, verbose=0), model.predict(data, verbose=0))

@@ -43,6 +43,7 @@ MAX_PROBE_ELEMENTS = 1 << 26          # 256 MB of float32
 MAX_TOTAL_PROBE_ELEMENTS = 1 << 28    # summed over every traced tensor of one config
 MAX_CONSTANT_ELEMENTS = 1 << 20       # a numpy constant written into the JSON config
 _MAX_VALUE_DEPTH = 32                 # nesting of one argument (lists in lists...)
+_MAX_RANK = 16                        # axes of an Input, batch included
 _ENTRY_KEYS = {"class_name", "config", "name", "inbound_nodes", "module", "registered_name", "build_config"}
 _MODEL_KEYS = {"name", "trainable", "layers", "input_layers", "output_layers"}
 
@@ -94,11 +95,9 @@ def functional_config(model) -> dict:
         raise TypeError(f"functional_config takes a functional keras.Model, got {type(model).__name__}")
     entries: list[dict] = []
     refs: dict[int, list] = {}            # id(KerasTensor) -> [entry name, node index, tensor index]
-    input_ids = set()
     for t in model._flat_inputs:
         layer = t._input_layer
         refs[id(t)] = [layer.name, 0, 0]
-        input_ids.add(id(t))
         entries.append({"class_name": "InputLayer", "config": layer.get_config(), "name": layer.name,
                         "inbound_nodes": []})
     op_names = op_display_names(model)
@@ -115,7 +114,7 @@ def functional_config(model) -> dict:
             where = f"layer {layer.name!r} ({type(layer).__name__})"
         else:
             name, public = op_names[node.id]
-            if public not in _OPS_BY_NAME:
+            if node.fn not in _OP_NAMES:  # by identity: a user's function may share a public op's name
                 raise NotImplementedError(
                     f"the op {public!r} applied in model {model.name!r} is not a public aiaas_core.ops function, so "
                     "a config cannot name it; wrap it in a layer registered with "
@@ -443,8 +442,9 @@ def _input_from_config(cfg: dict, lname: str, where: str, budget: _Budget) -> Ke
     shape = cfg.get("batch_shape", cfg.get("batch_input_shape"))
     if shape is None and cfg.get("shape") is not None:
         shape = [None] + list(cfg["shape"]) if isinstance(cfg["shape"], list) else cfg["shape"]
-    if not isinstance(shape, list) or len(shape) < 2:
-        raise ValueError(f"{where}: field 'batch_shape' must be a list like [null, 28, 28, 1], got {shape!r}")
+    if not isinstance(shape, list) or not 2 <= len(shape) <= _MAX_RANK:
+        raise ValueError(f"{where}: field 'batch_shape' must be a list like [null, 28, 28, 1] (at most {_MAX_RANK} "
+                         f"axes), got {shape!r:.80}")
     for d in shape:
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d <= 0):
             raise ValueError(f"{where}: field 'batch_shape' must hold positive ints or null, got {shape!r}")
@@ -482,6 +482,12 @@ def _layer_from_config(entry, cname, cfg, lname, where, custom_objects, depth, b
             if cname == "Sequential":
                 layer = _saving._sequential_from_config({"class_name": "Sequential", "config": dict(cfg, name=lname)},
                                                 depth + 1, budget.layers)
+                # The Sequential loader accepts 'trainable' but leaves it to its caller: a frozen
+                # feature extractor must stay frozen.
+                if "trainable" in cfg:
+                    if not isinstance(cfg["trainable"], bool):
+                        raise ValueError(f"field 'trainable' must be true or false, got {cfg['trainable']!r}")
+                    layer.trainable = cfg["trainable"]
             else:
                 layer = functional_from_config(dict(cfg, name=lname), custom_objects, _depth=depth + 1, _budget=budget)
         except ValueError as exc:
