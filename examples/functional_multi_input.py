@@ -22,8 +22,8 @@ from aiaas_core import keras, ops
 from aiaas_core.keras import layers
 from example_cli import check_run_args
 
-DIGIT_BAR = 0.97
-PARITY_BAR = 0.96
+DIGIT_BAR = 0.97  # this implementation, seeds 0-3: 0.992, 0.989, 0.989, 0.981 (no TensorFlow here to measure)
+PARITY_BAR = 0.96  # seeds 0-3: 0.986, 0.981, 0.992, 0.994
 
 
 # ---- data ------------------------------------------------------------------------------------

@@ -52,16 +52,6 @@ def test_autoencoder_mnist_mse(mnist_dir):
     assert res["test_mse"] <= 0.019, res
 
 
-def test_functional_multi_input_digits_two_views():
-    # Two inputs (the image and its row/column ink sums), two outputs (the digit and its parity),
-    # saved and reloaded: seeds 0-3 give digit 0.981-0.992, parity 0.981-0.994.
-    import functional_multi_input
-
-    res = functional_multi_input.main(epochs=15)
-    assert res["reload_identical"], res
-    assert res["test_digit_accuracy"] >= 0.97 and res["test_even_accuracy"] >= 0.96, res
-
-
 def test_rnn_sunspots_per_step_accuracy():
     # The 20 epochs do not meet its 0.84 bar reliably, here or in Keras itself: seeds 0-4 give
     # 0.838 0.823 0.822 0.802 0.793, and Keras 3.15.1 running the seed's program on these windows
@@ -163,3 +153,15 @@ def test_antirectifier_custom_layer_reaches_keras_accuracy(mnist_dir):
 
     res = antirectifier_mnist.main(epochs=5, data_dir=mnist_dir)
     assert res["test_accuracy"] >= antirectifier_mnist.ACCURACY_BAR, res
+
+
+def test_functional_multi_input_model_learns_and_reloads_identically():
+    # Two inputs (the image and its row/column ink sums), two outputs (the digit and its parity),
+    # saved and reloaded. No TensorFlow here to measure a reference: the bars sit under this
+    # implementation's seeds 0-3 (digit 0.981-0.992, parity 0.981-0.994).
+    import functional_multi_input
+
+    res = functional_multi_input.main(epochs=15)
+    assert res["reload_identical"], res
+    assert res["test_digit_accuracy"] >= functional_multi_input.DIGIT_BAR, res
+    assert res["test_even_accuracy"] >= functional_multi_input.PARITY_BAR, res
