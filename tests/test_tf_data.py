@@ -175,6 +175,14 @@ def test_from_generator_with_a_signature_restarts_and_converts():
     assert int(ds.cardinality()) == tf.data.UNKNOWN_CARDINALITY
     with pytest.raises(TypeError, match="length is unknown"):
         len(ds)
+    # tf.TensorSpec (tf.function's) describes elements too
+    top = Dataset.from_generator(gen, args=(2,), output_signature=(tf.TensorSpec((2,), tf.float32),
+                                                                  tf.TensorSpec((), tf.int32)))
+    assert values(top) == values(ds)[:2] and top.element_spec == sig and sig[0] == tf.TensorSpec((2,), tf.float32)
+    it = iter(top)
+    it.get_next(), it.get_next()
+    with pytest.raises(tf.errors.OutOfRangeError):
+        it.get_next()
     legacy = Dataset.from_generator(lambda: gen(2), output_types=("float32", "int64"), output_shapes=((2,), ()))
     assert values(legacy) == [([0.0, 0.0], 0), ([1.0, 1.0], 1)]
     assert legacy.element_spec[1].dtype == np.int64

@@ -35,6 +35,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..keras import backend
+from ..ops.array_ops import IndexOutOfRangeError
 from ..ops.tensor import Tensor, TensorShape, wrap
 
 INFINITE = -1            # tf.data.INFINITE_CARDINALITY
@@ -104,7 +105,8 @@ class TensorSpec:
     def is_compatible_with(self, other) -> bool:
         """Whether `other` (a spec or an array) fits this spec: same dtype, and the same size in
         every dimension this spec knows."""
-        if isinstance(other, TensorSpec):
+        if _is_spec_like(other):
+            other = _as_spec(other)
             shape, dtype = other.shape, other.dtype
         else:
             arr = np.asarray(other)
@@ -112,8 +114,10 @@ class TensorSpec:
         return _dtype_compatible(self.dtype, dtype) and _shape_compatible(self.shape, shape)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, TensorSpec) and self.shape == other.shape
-                and _dtype_compatible(self.dtype, other.dtype) and self.name == other.name)
+        if not _is_spec_like(other):
+            return NotImplemented
+        other = _as_spec(other)
+        return self.shape == other.shape and _dtype_compatible(self.dtype, other.dtype) and self.name == other.name
 
     def __hash__(self):
         return hash((self.shape, _dtype_name(self.dtype), self.name))
@@ -121,6 +125,19 @@ class TensorSpec:
     def __repr__(self) -> str:
         shape = "<unknown>" if self.shape is None else tuple(self.shape)
         return f"TensorSpec(shape={shape}, dtype={_dtype_name(self.dtype)}, name={self.name!r})"
+
+
+def _is_spec_like(s) -> bool:
+    """A TensorSpec, or another class's spec with its shape / dtype / name (tf.TensorSpec for
+    tf.function's input_signature is another class)."""
+    return isinstance(s, TensorSpec) or (type(s).__name__ == "TensorSpec" and hasattr(s, "shape")
+                                         and hasattr(s, "dtype"))
+
+
+def _as_spec(s) -> "TensorSpec":
+    if isinstance(s, TensorSpec):
+        return s
+    return TensorSpec(None if s.shape is None else tuple(s.shape), s.dtype, getattr(s, "name", None))
 
 
 def _dtype_compatible(a: np.dtype, b: np.dtype) -> bool:
@@ -603,8 +620,8 @@ class _DatasetIterator:
         return self._dataset.element_spec
 
 
-class OutOfRangeError(Exception):
-    """`tf.errors.OutOfRangeError`: `get_next()` past the end of a dataset."""
+class OutOfRangeError(IndexOutOfRangeError):
+    """`get_next()` past the end of a dataset: caught by `except tf.errors.OutOfRangeError`."""
 
 
 # ---- sources ------------------------------------------------------------------------------
@@ -694,10 +711,10 @@ class _FromGenerator(Dataset):
 
     @staticmethod
     def _check_spec(s):
-        if not isinstance(s, TensorSpec):
+        if not _is_spec_like(s):
             raise TypeError(f"from_generator: output_signature holds tf.TensorSpec objects (in tuples / dicts), "
                             f"got {type(s).__name__}")
-        return s
+        return _as_spec(s)
 
     def _elements(self):
         it = self._generator(*self._args)
