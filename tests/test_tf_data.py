@@ -709,6 +709,8 @@ def test_data_a_model_cannot_take_is_named():
         model.fit(iter([(np.full((2, 64), np.nan), np.array([0, 1]))]), verbose=0)
     with pytest.raises(ValueError, match=r"expects x .*of shape \(None, 64\)"):
         model.fit(Dataset.from_tensor_slices((xtr[:, :10], ytr)).batch(8), verbose=0)
+    with pytest.raises(ValueError, match="infinitely repeating dataset: give the number of batches per epoch"):
+        model.fit(Dataset.from_tensor_slices((xtr, ytr)).batch(8).repeat(), verbose=0)
     with pytest.raises(ValueError, match="do not pass y"):
         model.fit(Dataset.from_tensor_slices(xtr).batch(8), ytr, verbose=0)
     with pytest.raises(ValueError, match="must be x, \\(x, y\\) or \\(x, y, sample_weight\\)"):
