@@ -716,3 +716,19 @@ def test_data_a_model_cannot_take_is_named():
     with pytest.raises(ValueError, match="must be x, \\(x, y\\) or \\(x, y, sample_weight\\)"):
         model.fit(iter([(xtr[:2], ytr[:2], ytr[:2], ytr[:2])]), verbose=0)
     assert model.optimizer.iterations <= 1  # only the one good batch before the None one trained
+
+
+def test_functional_models_take_dict_and_tuple_elements():
+    xtr, _, ytr, _ = _digits()
+    keras.utils.set_random_seed(0)
+    top, bottom = keras.Input(shape=(32,), name="top"), keras.Input(shape=(32,), name="bottom")
+    joined = tf.concat([layers.Dense(32, activation="relu")(top), layers.Dense(32, activation="relu")(bottom)], axis=-1)
+    out = layers.Dense(10, activation="softmax")(joined)
+    for inputs, element in (({"top": top, "bottom": bottom}, lambda x: {"top": x[:, :32], "bottom": x[:, 32:]}),
+                            ([top, bottom], lambda x: (x[:, :32], x[:, 32:]))):
+        model = keras.Model(inputs=inputs, outputs=out)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        ds = Dataset.from_tensor_slices((element(xtr), ytr)).shuffle(2000).batch(32)
+        hist = model.fit(ds, epochs=3, verbose=0)
+        assert hist.history["loss"][-1] < hist.history["loss"][0]
+        assert model.predict(ds.map(lambda x, y: x), verbose=0).shape == (len(xtr), 10)
