@@ -238,6 +238,9 @@ def test_batch_of_arrays_slices_without_copying():
     y = np.arange(20)
     for xb, yb in Dataset.from_tensor_slices((x, y)).batch(8):
         assert np.shares_memory(np.asarray(xb), x) and np.shares_memory(np.asarray(yb), y)
+    for xb, yb in Dataset.from_tensor_slices((x, y)).batch(8).as_numpy_iterator():
+        xb /= 2  # numpy batches are the caller's to change: copies, the source stays
+    np.testing.assert_array_equal(x, np.arange(40, dtype=np.float32).reshape(20, 2))
 
 
 def test_batch_refuses_different_shapes_and_padded_batch_pads():

@@ -274,9 +274,11 @@ def _normalize(value, what: str):
 
 def _to_user(element, numpy: bool = False):
     """An element as the user sees it: Tensors (or, with numpy=True, numpy values; 0-d arrays
-    become numpy scalars, as TensorFlow's `.numpy()` gives them)."""
+    become numpy scalars, as TensorFlow's `.numpy()` gives them). Numpy values are copies: a
+    batch may be a view of the arrays the dataset was built from, and code that scales a batch in
+    place (`batch /= 255`) must not change the source for the next epoch. Tensors are immutable."""
     if numpy:
-        return _map(lambda a: a[()] if a.ndim == 0 else a, element)
+        return _map(lambda a: a[()] if a.ndim == 0 else np.array(a), element)
     return _map(wrap, element)
 
 
@@ -394,7 +396,8 @@ class Dataset:
     @staticmethod
     def from_tensor_slices(tensors, name=None) -> "Dataset":
         """One element per row of `tensors` (an array, or a tuple / dict of arrays with the same
-        number of rows)."""
+        number of rows). Numpy arrays are read where they are, not copied: batches are views
+        of them, so change them and the dataset changes too."""
         return _TensorSlices(tensors)
 
     @staticmethod
