@@ -199,7 +199,10 @@ def test_from_generator_errors_name_the_problem():
     with pytest.raises(TypeError, match="None"):
         list(Dataset.from_generator(lambda: iter([None]), output_signature=spec))
     with pytest.raises(TypeError, match="does not match the expected structure"):
-        list(Dataset.from_generator(lambda: iter([(np.ones(2), 1)]), output_signature=spec))
+        list(Dataset.from_generator(lambda: iter([(np.ones(2), 1, 2)]), output_signature=(spec, spec)))
+    with pytest.raises(TypeError, match="does not match the expected structure"):
+        list(Dataset.from_generator(lambda: iter([{"a": np.ones(2)}]), output_signature={"b": spec}))
+    assert values(Dataset.from_generator(lambda: iter([(1.0, 2.0)]), output_signature=spec)) == [[1.0, 2.0]]
     with pytest.raises(TypeError, match="strings"):
         list(Dataset.from_generator(lambda: iter([np.array(["a", "b"])]), output_signature=spec))
 

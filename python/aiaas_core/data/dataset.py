@@ -735,7 +735,8 @@ class _FromGenerator(Dataset):
         if isinstance(spec, tuple) and isinstance(value, list) and len(value) == len(spec):
             value = tuple(value)  # a yielded list where the signature has a tuple: TF accepts it too
         try:
-            return _map_many(lambda s, v: self._leaf(s, v, i), spec, value, what="from_generator")
+            # up_to: where the signature has one tensor, any value converts (a tuple of numbers too)
+            return _map_many(lambda s, v: self._leaf(s, v, i), spec, value, what="from_generator", up_to=True)
         except ValueError as exc:
             if "structures differ" not in str(exc):
                 raise
