@@ -164,6 +164,11 @@ def _is_namedtuple(x) -> bool:
 
 
 def _map(fn: Callable, structure):
+    kind = type(structure)  # exact types first: this runs for every element of a pipeline
+    if kind is np.ndarray:
+        return fn(structure)
+    if kind is tuple:
+        return tuple([_map(fn, s) for s in structure])
     if isinstance(structure, tuple):
         items = [_map(fn, s) for s in structure]
         return type(structure)(*items) if _is_namedtuple(structure) else tuple(items)
