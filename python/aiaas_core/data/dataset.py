@@ -34,7 +34,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..keras import backend
+from .. import seeding
 from ..ops.array_ops import IndexOutOfRangeError
 from ..ops.tensor import Tensor, TensorShape, wrap
 
@@ -347,16 +347,16 @@ def _shuffle_seed(seed) -> int:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"shuffle seed must be an int or None, got {type(seed).__name__}")
         op_seed = int(seed) % 2**63  # TensorFlow takes negative seeds too
-        if backend.seeded():
-            return backend.derived_seed(_SHUFFLE_SALT, op_seed)
+        if seeding.seeded():
+            return seeding.derived_seed(_SHUFFLE_SALT, op_seed)
         return int(np.random.SeedSequence([_DEFAULT_GLOBAL_SEED, op_seed]).generate_state(1)[0])
-    if backend.seeded():
+    if seeding.seeded():
         # set_random_seed installs a new generator: that is when the op counter starts over.
-        current = backend.rng()
+        current = seeding.rng()
         if _op_seeds["rng"] is not current:
             _op_seeds["rng"], _op_seeds["count"] = current, 0
         _op_seeds["count"] += 1
-        return backend.derived_seed(_SHUFFLE_SALT + 1, _op_seeds["count"])
+        return seeding.derived_seed(_SHUFFLE_SALT + 1, _op_seeds["count"])
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
