@@ -320,6 +320,23 @@ def test_zero_padding_and_cropping2d(arg, pads):
         layers.ZeroPadding2D((1, -1))
 
 
+@pytest.mark.parametrize("arg,pads", [(1, (1, 1)), ((0, 2), (0, 2)), (3, (3, 3))])
+def test_one_d_upsampling_padding_cropping(arg, pads):
+    x = rand(2, 7, 3)
+    check_kernel_layer(layers.ZeroPadding1D(arg), x, lambda xv: np.pad(xv, ((0, 0), pads, (0, 0))))
+    a, b = pads
+    crop = layers.Cropping1D(arg)
+    y = check_kernel_layer(crop, x, lambda xv: xv[:, a:xv.shape[1] - b])
+    assert crop.compute_output_shape((None, 7, 3)) == (None,) + y.shape[1:]
+    up = layers.UpSampling1D(a + 1)
+    y = check_kernel_layer(up, x, lambda xv: xv.repeat(a + 1, axis=1))
+    assert up.compute_output_shape((None, 7, 3)) == (None,) + y.shape[1:]
+    with pytest.raises(ValueError, match="at least one must remain"):
+        layers.Cropping1D((4, 3))(np.zeros((1, 7, 1), np.float32))
+    with pytest.raises(ValueError, match="3-D inputs"):
+        layers.UpSampling1D()(np.zeros((1, 7), np.float32))
+
+
 def test_permute_repeat_vector_identity_rescaling():
     x = rand(2, 3, 4, 5)
     check_kernel_layer(layers.Permute((3, 1, 2)), x, lambda xv: xv.transpose(0, 3, 1, 2))
@@ -462,6 +479,9 @@ def test_merge_shape_errors_at_graph_definition():
     (lambda: layers.ZeroPadding2D(((1, 2), (3, 4))), (5, 6, 2)),
     (lambda: layers.Cropping2D(((1, 2), (0, 1))), (5, 6, 2)),
     (lambda: layers.Permute((2, 1)), (5, 2)),
+    (lambda: layers.UpSampling1D(3), (5, 2)),
+    (lambda: layers.ZeroPadding1D((0, 2)), (5, 2)),
+    (lambda: layers.Cropping1D((1, 2)), (5, 2)),
     (lambda: layers.RepeatVector(4), (3,)),
     (lambda: layers.LayerNormalization(), (5, 3)),
     (lambda: layers.UnitNormalization(), (5, 3)),
@@ -537,6 +557,9 @@ def _saveable_models():
     seq = keras.Sequential([
         keras.Input((12, 3)),
         layers.Conv1D(4, 3, padding="causal", activation="relu"),
+        layers.ZeroPadding1D((1, 2)),
+        layers.Cropping1D((2, 1)),
+        layers.UpSampling1D(2),
         layers.MaxPooling1D(2),
         layers.AveragePooling1D(2, padding="same"),
         layers.LayerNormalization(),
@@ -598,7 +621,8 @@ def test_configs_round_trip_and_name_bad_fields():
     made = [layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1), layers.Conv1D(2, 5, padding="causal"),
             layers.MaxPooling1D(3, 2, "same"), layers.GlobalMaxPooling2D(keepdims=True), layers.UpSampling2D(3),
             layers.ZeroPadding2D(((1, 2), (3, 4))), layers.Cropping2D(2), layers.Permute((2, 1, 3)),
-            layers.RepeatVector(5), layers.Concatenate(axis=1), layers.Dot((1, 2), normalize=True),
+            layers.RepeatVector(5), layers.Concatenate(axis=1), layers.UpSampling1D(3), layers.ZeroPadding1D((1, 2)),
+            layers.Cropping1D(2), layers.Dot((1, 2), normalize=True),
             layers.LayerNormalization(axis=[1, 2], epsilon=1e-6, center=False), layers.UnitNormalization(axis=[1]),
             layers.Rescaling([1.0, 2.0], offset=0.5), layers.GaussianNoise(0.2, seed=1), layers.Identity(),
             layers.Add(), layers.Subtract(), layers.Average(), layers.Maximum(), layers.Minimum(), layers.Multiply()]
@@ -612,7 +636,8 @@ def test_configs_round_trip_and_name_bad_fields():
                  "GlobalMaxPooling1D", "MaxPooling1D", "AveragePooling1D", "Concatenate", "Add", "Subtract", "Multiply",
                  "Average", "Maximum", "Minimum", "Dot", "Lambda", "Rescaling", "LayerNormalization", "Permute",
                  "RepeatVector", "Identity", "GaussianNoise", "UnitNormalization", "concatenate", "add", "subtract",
-                 "multiply", "average", "maximum", "minimum", "dot", "GlobalAvgPool2D", "MaxPool1D"):
+                 "multiply", "average", "maximum", "minimum", "dot", "GlobalAvgPool2D", "MaxPool1D", "UpSampling1D",
+                 "ZeroPadding1D", "Cropping1D"):
         assert hasattr(keras.layers, name) and name in keras.layers.__all__, name
 
 

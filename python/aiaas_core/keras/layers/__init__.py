@@ -14,7 +14,8 @@ from .pooling import (AveragePooling1D, AvgPool1D, GlobalAveragePooling1D, Globa
                       GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                       MaxPool1D, MaxPooling1D)
 from .recurrent import GRU, LSTM, SimpleRNN
-from .reshaping import Cropping2D, Permute, RepeatVector, UpSampling2D, ZeroPadding2D
+from .reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D, ZeroPadding1D,
+                        ZeroPadding2D)
 from .utility import GaussianNoise, Identity, Lambda, Rescaling
 
 # class_name -> class, for configs (never anything else: a config names one of these or is rejected).
@@ -24,7 +25,8 @@ LAYER_CLASSES = {
     for cls in (InputLayer, Dense, Activation, Flatten, Reshape, Dropout, Conv2D, MaxPooling2D,
                 AveragePooling2D, LSTM, GRU, SimpleRNN, BatchNormalization, Embedding, ReLU, LeakyReLU, ELU, Softmax,
                 Conv2DTranspose, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling2D,
-                GlobalAveragePooling1D, GlobalMaxPooling1D, UpSampling2D, ZeroPadding2D, Cropping2D, Permute,
+                GlobalAveragePooling1D, GlobalMaxPooling1D, UpSampling2D, ZeroPadding2D, Cropping2D, UpSampling1D,
+                ZeroPadding1D, Cropping1D, Permute,
                 RepeatVector, Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot,
                 LayerNormalization, UnitNormalization, Identity, Rescaling, GaussianNoise, Lambda)
 }

@@ -1,5 +1,5 @@
-"""Layers that move values without weights: UpSampling2D, ZeroPadding2D, Cropping2D, Permute,
-RepeatVector. Each is a forward/backward pair of numpy copies (no arithmetic worth a kernel), so a
+"""Layers that move values without weights: UpSampling1D/2D, ZeroPadding1D/2D, Cropping1D/2D,
+Permute, RepeatVector. Each is a forward/backward pair of numpy copies (no arithmetic worth a kernel), so a
 Sequential holding them keeps the fused training step."""
 
 from __future__ import annotations
@@ -249,4 +249,114 @@ class RepeatVector(Layer):
     def get_config(self):
         config = super().get_config()
         config["n"] = self.n
+        return config
+
+
+def _check_3d(layer: Layer, shape) -> None:
+    if len(shape) != 3:
+        raise ValueError(f"{layer.name}: {type(layer).__name__} expects 3-D inputs (batch, steps, channels), "
+                         f"got shape {tuple(shape)}")
+
+
+def _side_pair(value, what: str) -> tuple[int, int]:
+    """An int (both ends) or (before, after), non-negative."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in value)):
+        raise ValueError(f"{what} must be a non-negative int or a pair (before, after) of them, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+class UpSampling1D(Layer):
+    """Repeat each step `size` times: (N, T, C) -> (N, T*size, C)."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = check_positive_int(size, "UpSampling1D size")
+
+    def _check_input_rank(self, shape):
+        _check_3d(self, shape)
+
+    def forward(self, x, training):
+        _check_3d(self, x.shape)
+        return np.ascontiguousarray(np.repeat(x, self.size, axis=1)), x.shape
+
+    def backward(self, ctx, dy, need_dx=True):
+        n, t, c = ctx
+        return np.asarray(dy, np.float32).reshape(n, t, self.size, c).sum(axis=2), []
+
+    def compute_output_shape(self, input_shape):
+        n, t, c = input_shape
+        return (n, None if t is None else t * self.size, c)
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size
+        return config
+
+
+class ZeroPadding1D(Layer):
+    """Zeros before and after the steps: padding an int or (before, after)."""
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        _channels_last(data_format, "ZeroPadding1D")
+        self.padding = _side_pair(padding, "ZeroPadding1D padding")
+
+    def _check_input_rank(self, shape):
+        _check_3d(self, shape)
+
+    def forward(self, x, training):
+        _check_3d(self, x.shape)
+        a, b = self.padding
+        y = np.zeros((x.shape[0], x.shape[1] + a + b, x.shape[2]), np.float32)
+        y[:, a:a + x.shape[1]] = x
+        return y, x.shape[1]
+
+    def backward(self, ctx, dy, need_dx=True):
+        a = self.padding[0]
+        return np.ascontiguousarray(np.asarray(dy, np.float32)[:, a:a + ctx]), []
+
+    def compute_output_shape(self, input_shape):
+        n, t, c = input_shape
+        return (n, None if t is None else t + sum(self.padding), c)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=list(self.padding), data_format="channels_last")
+        return config
+
+
+class Cropping1D(Layer):
+    """Remove steps at both ends: cropping an int or (before, after); Keras's default (1, 1)."""
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _side_pair(cropping, "Cropping1D cropping")
+
+    def _check_input_rank(self, shape):
+        _check_3d(self, shape)
+        if shape[1] is not None and sum(self.cropping) >= shape[1]:
+            raise ValueError(f"{self.name}: cropping {self.cropping} removes {sum(self.cropping)} of the input's "
+                             f"{shape[1]} steps; at least one must remain")
+
+    def forward(self, x, training):
+        self._check_input_rank(x.shape)
+        a, b = self.cropping
+        return np.ascontiguousarray(x[:, a:x.shape[1] - b]), x.shape
+
+    def backward(self, ctx, dy, need_dx=True):
+        a, b = self.cropping
+        dx = np.zeros(ctx, np.float32)
+        dx[:, a:ctx[1] - b] = dy
+        return dx, []
+
+    def compute_output_shape(self, input_shape):
+        n, t, c = input_shape
+        return (n, None if t is None else t - sum(self.cropping), c)
+
+    def get_config(self):
+        config = super().get_config()
+        config["cropping"] = list(self.cropping)
         return config
