@@ -186,6 +186,38 @@ def test_conv2d_transpose_keras_shapes_params_and_errors():
         layers.Conv2DTranspose(4, 2, strides=2, padding="same", output_padding=0)(np.zeros((1, 3, 3, 1), np.float32))
 
 
+def conv1d_transpose_ref(x, w, b, stride, padding, output_padding=None):
+    """Direct loop over (steps, taps), as conv_transpose_ref in one dimension; w (k, filters, C)."""
+    n, steps, c = x.shape
+    k, f, _ = w.shape
+    if padding == "valid":
+        out = (steps - 1) * stride + (max(k, stride) if output_padding is None else k + output_padding)
+        before = 0
+    else:
+        out = steps * stride if output_padding is None else (steps - 1) * stride + k % 2 + output_padding
+        before = max((steps - 1) * stride + k - out, 0) // 2
+    full = np.zeros((n, (steps - 1) * stride + k + 8, f))
+    for t in range(steps):
+        for a in range(k):
+            full[:, t * stride + a] += x[:, t] @ w[a].T
+    return full[:, before:before + out] + b
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("k,output_padding", [(3, None), (2, None), (3, 0)])
+def test_conv1d_transpose_values_and_gradients(stride, padding, k, output_padding):
+    layer = layers.Conv1DTranspose(3, k, strides=stride, padding=padding, output_padding=output_padding,
+                                   activation="sigmoid")
+    x = rand(2, 5, 2)
+    layer(x.astype(np.float32))
+    layer.set_weights([rand(*w.shape) for w in layer.get_weights()])
+    assert layer.kernel.shape == (k, 3, 2)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    y = check_kernel_layer(layer, x, lambda xv, w, b: sig(conv1d_transpose_ref(xv, w, b, stride, padding, output_padding)))
+    assert layer.compute_output_shape((None, 5, 2)) == (None,) + y.shape[1:]
+
+
 # ---- Conv1D ------------------------------------------------------------------------------------------
 def conv1d_ref(x, w, b, stride, padding):
     n, steps, c = x.shape
@@ -471,6 +503,7 @@ def test_merge_shape_errors_at_graph_definition():
     (lambda: layers.Conv2DTranspose(4, 3, strides=2, padding="same"), (7, 7, 2)),
     (lambda: layers.Conv2DTranspose(4, 3, strides=2), (7, 7, 2)),
     (lambda: layers.Conv1D(4, 3, padding="causal", strides=2), (9, 2)),
+    (lambda: layers.Conv1DTranspose(4, 3, padding="same", strides=2), (9, 2)),
     (lambda: layers.MaxPooling1D(3, padding="same"), (10, 2)),
     (lambda: layers.AveragePooling1D(), (10, 2)),
     (lambda: layers.GlobalAveragePooling2D(keepdims=True), (5, 6, 2)),
@@ -558,6 +591,7 @@ def _saveable_models():
         keras.Input((12, 3)),
         layers.Conv1D(4, 3, padding="causal", activation="relu"),
         layers.ZeroPadding1D((1, 2)),
+        layers.Conv1DTranspose(3, 3, strides=2, padding="same"),
         layers.Cropping1D((2, 1)),
         layers.UpSampling1D(2),
         layers.MaxPooling1D(2),
@@ -619,6 +653,7 @@ def test_sequential_of_kernel_layers_keeps_the_fused_step_and_matches_the_tape()
 
 def test_configs_round_trip_and_name_bad_fields():
     made = [layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1), layers.Conv1D(2, 5, padding="causal"),
+            layers.Conv1DTranspose(3, 4, strides=2, output_padding=1),
             layers.MaxPooling1D(3, 2, "same"), layers.GlobalMaxPooling2D(keepdims=True), layers.UpSampling2D(3),
             layers.ZeroPadding2D(((1, 2), (3, 4))), layers.Cropping2D(2), layers.Permute((2, 1, 3)),
             layers.RepeatVector(5), layers.Concatenate(axis=1), layers.UpSampling1D(3), layers.ZeroPadding1D((1, 2)),
@@ -637,7 +672,7 @@ def test_configs_round_trip_and_name_bad_fields():
                  "Average", "Maximum", "Minimum", "Dot", "Lambda", "Rescaling", "LayerNormalization", "Permute",
                  "RepeatVector", "Identity", "GaussianNoise", "UnitNormalization", "concatenate", "add", "subtract",
                  "multiply", "average", "maximum", "minimum", "dot", "GlobalAvgPool2D", "MaxPool1D", "UpSampling1D",
-                 "ZeroPadding1D", "Cropping1D"):
+                 "ZeroPadding1D", "Cropping1D", "Conv1DTranspose"):
         assert hasattr(keras.layers, name) and name in keras.layers.__all__, name
 
 

@@ -4,7 +4,8 @@ from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
 from ..engine.functional import Input
 from .base import InputLayer, Layer
 from .conv import AveragePooling2D, AvgPool2D, Conv2D, MaxPool2D, MaxPooling2D
-from .convolutional import Conv1D, Conv2DTranspose, Convolution1D, Convolution2DTranspose
+from .convolutional import (Conv1D, Conv1DTranspose, Conv2DTranspose, Convolution1D, Convolution1DTranspose,
+                            Convolution2DTranspose)
 from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .embedding import Embedding
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
@@ -24,7 +25,8 @@ LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (InputLayer, Dense, Activation, Flatten, Reshape, Dropout, Conv2D, MaxPooling2D,
                 AveragePooling2D, LSTM, GRU, SimpleRNN, BatchNormalization, Embedding, ReLU, LeakyReLU, ELU, Softmax,
-                Conv2DTranspose, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+                Conv2DTranspose, Conv1DTranspose, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling2D,
+                GlobalMaxPooling2D,
                 GlobalAveragePooling1D, GlobalMaxPooling1D, UpSampling2D, ZeroPadding2D, Cropping2D, UpSampling1D,
                 ZeroPadding1D, Cropping1D, Permute,
                 RepeatVector, Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot,
@@ -34,7 +36,7 @@ LAYER_CLASSES.update(MaxPool2D=MaxPooling2D, AvgPool2D=AveragePooling2D, MaxPool
                      AvgPool1D=AveragePooling1D, GlobalAvgPool2D=GlobalAveragePooling2D,
                      GlobalMaxPool2D=GlobalMaxPooling2D, GlobalAvgPool1D=GlobalAveragePooling1D,
                      GlobalMaxPool1D=GlobalMaxPooling1D, Convolution1D=Conv1D,
-                     Convolution2DTranspose=Conv2DTranspose)
+                     Convolution2DTranspose=Conv2DTranspose, Convolution1DTranspose=Conv1DTranspose)
 
 # Functional forms of the merge layers (keras.layers.concatenate([a, b]) ...)
 MERGE_FUNCTIONS = ("add", "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract")
