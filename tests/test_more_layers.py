@@ -400,26 +400,20 @@ def test_gaussian_noise_training_only():
 
 
 # ---- op-based layers, float64 --------------------------------------------------------------------------
-# The op engine turns Python float constants into float32 before combining them with a tensor (as
-# TensorFlow does for float32 tensors), so epsilon reaches float64 inputs rounded to float32.
-EPS_1E3 = float(np.float32(1e-3))
-EPS_1E5 = float(np.float32(1e-5))
-
-
 def test_layer_normalization_values_and_gradients():
     def ref(xv, gamma, beta, axes=(-1,)):
         m = xv.mean(axis=axes, keepdims=True)
         v = ((xv - m) ** 2).mean(axis=axes, keepdims=True)
-        return (xv - m) / np.sqrt(v + EPS_1E3) * gamma + beta
+        return (xv - m) / np.sqrt(v + 1e-3) * gamma + beta
     layer = layers.LayerNormalization()
     check_op_layer(layer, rand(3, 4, 5) * 3, ref)
     assert [w.name for w in layer.weights] == ["gamma", "beta"]
     layer2 = layers.LayerNormalization(axis=[1, 2], epsilon=1e-5)
     check_op_layer(layer2, rand(2, 3, 4), lambda xv, g, b: (
-        (xv - xv.mean(axis=(1, 2), keepdims=True)) / np.sqrt(xv.var(axis=(1, 2), keepdims=True) + EPS_1E5) * g + b))
+        (xv - xv.mean(axis=(1, 2), keepdims=True)) / np.sqrt(xv.var(axis=(1, 2), keepdims=True) + 1e-5) * g + b))
     assert layer2.gamma.shape == (3, 4)
     no_center = layers.LayerNormalization(center=False, scale=False)
-    check_op_layer(no_center, rand(4, 6), lambda xv: (xv - xv.mean(-1, keepdims=True)) / np.sqrt(xv.var(-1, keepdims=True) + EPS_1E3))
+    check_op_layer(no_center, rand(4, 6), lambda xv: (xv - xv.mean(-1, keepdims=True)) / np.sqrt(xv.var(-1, keepdims=True) + 1e-3))
     assert no_center.weights == []
     with pytest.raises(ValueError, match="rms_scaling"):
         layers.LayerNormalization(rms_scaling=True)

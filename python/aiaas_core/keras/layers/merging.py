@@ -236,8 +236,8 @@ class Dot(_Merge):
             x = l2_normalize(x, axis=a1)
             y = l2_normalize(y, axis=a2)
         # Bring x's axis last and y's axis to position 1, flatten the rest, one batched matmul.
-        x = array_ops.transpose(x, _moved(len(shapes[0]), a1, len(shapes[0]) - 1))
-        y = array_ops.transpose(y, _moved(len(shapes[1]), a2, 1))
+        x = array_ops.moveaxis(x, a1, -1)
+        y = array_ops.moveaxis(y, a2, 1)
         xs, ys = tuple(np.shape(x)), tuple(np.shape(y))
         k = xs[-1]
         x3 = array_ops.reshape(x, (xs[0], -1, k))
@@ -260,13 +260,6 @@ class Dot(_Merge):
         config = super().get_config()
         config.update(axes=self.axes, normalize=self.normalize)
         return config
-
-
-def _moved(rank: int, source: int, destination: int) -> list[int]:
-    """The permutation that moves axis `source` to `destination`, the others keeping their order."""
-    perm = [i for i in range(rank) if i != source]
-    perm.insert(destination, source)
-    return perm
 
 
 def _functional(cls, inputs, **kwargs):
