@@ -97,12 +97,18 @@ class _ConvTranspose(Layer):
     def _transpose_forward(self, x4, w4):
         oh, ow = self._out_hw(x4.shape[1], x4.shape[2])
         # The transposed convolution is the input-gradient of the Conv2D from y's shape to x's shape:
-        # conv2d_backward with x as that Conv2D's output-gradient. Only the shape of the first
-        # argument matters for dx (np.zeros is a lazily zeroed allocation). The kernel also computes
-        # the (here useless) kernel-gradient, about a third of its time: measured on AMD EPYC, 2
-        # threads, N=128, 7x7x64 -> 14x14x64, k=3, s=2: 12.8 ms with the kernel-gradient, of which
-        # the kernel-gradient alone costs 4.2 ms. A dx-only entry point in Rust would save that.
-        canvas = np.zeros((x4.shape[0], oh, ow, self.filters), np.float32)
+        # conv2d_backward with x4 as that Conv2D's output-gradient. Only the shape of its first
+        # argument matters for dx. The kernel also computes the (here useless) kernel-gradient:
+        # measured with `_core` directly on a shared 2-core AMD EPYC (load ~10, so noisy), N=128,
+        # 7x7x64 -> 14x14x64, k=3, s=2: 9-13 ms per call, of which the kernel-gradient alone takes
+        # 2-8 ms (4.2 ms on a quieter run). A dx-only entry point in Rust would save that.
+        shape = (x4.shape[0], oh, ow, self.filters)
+        canvas = self.__dict__.get("_canvas")
+        if canvas is None or canvas.shape != shape:
+            # Kept between calls: the kernel only reads it, and a fresh np.zeros pays its page faults
+            # on every step (~3 ms at the size above).
+            canvas = np.zeros(shape, np.float32)
+            self.__dict__["_canvas"] = canvas
         z, _, _ = _core.conv2d_backward(canvas, w4, x4, self._s2, self.padding, True)
         if self.bias is not None:
             z += self.bias.value
