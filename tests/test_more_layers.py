@@ -728,3 +728,67 @@ def test_vae_decoder_with_conv2d_transpose_trains_on_mnist(mnist_slice):
     after = model.evaluate(mnist_slice, mnist_slice, verbose=0)
     assert hist.history["loss"][1] < hist.history["loss"][0]
     assert after < before - 0.1, (before, after)
+
+
+def test_keras_io_vae_program_trains_on_mnist(mnist_slice):
+    """keras-io's examples/generative/vae.py as written (its Sampling layer, encoder and decoder
+    models, VAE subclass with a GradientTape train_step), on 512 images for 2 epochs."""
+    from aiaas_core.keras import ops
+
+    class Sampling(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(1337)
+
+        def call(self, inputs):
+            z_mean, z_log_var = inputs
+            batch, dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
+            epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
+            return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    latent_dim = 2
+    encoder_inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(32, 3, activation="relu", strides=2, padding="same")(encoder_inputs)
+    x = layers.Conv2D(64, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    z = Sampling()([z_mean, z_log_var])
+    encoder = keras.Model(encoder_inputs, [z_mean, z_log_var, z], name="encoder")
+    latent_inputs = keras.Input(shape=(latent_dim,))
+    x = layers.Dense(7 * 7 * 64, activation="relu")(latent_inputs)
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2DTranspose(64, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(32, 3, activation="relu", strides=2, padding="same")(x)
+    decoder_outputs = layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    decoder = keras.Model(latent_inputs, decoder_outputs, name="decoder")
+    assert decoder.count_params() == 65_089  # keras-io's decoder summary
+
+    class VAE(keras.Model):
+        def __init__(self, encoder, decoder, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder, self.decoder = encoder, decoder
+            self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+
+        @property
+        def metrics(self):
+            return [self.total_loss_tracker]
+
+        def train_step(self, data):
+            with GradientTape() as tape:
+                z_mean, z_log_var, z = self.encoder(data)
+                reconstruction = self.decoder(z)
+                reconstruction_loss = ops.mean(
+                    ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
+                kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+                total_loss = reconstruction_loss + ops.mean(ops.sum(kl_loss, axis=1))
+            grads = tape.gradient(total_loss, self.trainable_weights)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            self.total_loss_tracker.update_state(total_loss)
+            return {"loss": self.total_loss_tracker.result()}
+
+    vae = VAE(encoder, decoder)
+    vae.compile(optimizer=keras.optimizers.Adam())
+    hist = vae.fit(mnist_slice, epochs=2, batch_size=32, verbose=0)  # keras-io: 128 (16 steps here)
+    assert hist.history["loss"][1] < 0.9 * hist.history["loss"][0], hist.history
