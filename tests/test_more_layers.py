@@ -618,6 +618,31 @@ def test_sequential_save_load_round_trip_is_bit_identical(tmp_path):
         assert loaded.count_params() == model.count_params()
 
 
+def test_functional_save_load_round_trip_with_merges_and_new_layers(tmp_path):
+    img = keras.Input((8, 8, 1), name="img")
+    seq = keras.Input((6, 2), name="seq")
+    a = layers.Conv2D(4, 3, padding="same", activation="relu")(layers.Rescaling(0.5)(img))
+    b = layers.Conv2DTranspose(4, 3, strides=2, padding="same")(layers.MaxPooling2D(2)(a))
+    a = layers.concatenate([a, b, layers.UpSampling2D(1)(b)], axis=-1)
+    a = layers.GlobalAveragePooling2D()(layers.Cropping2D(1)(layers.ZeroPadding2D(1)(a)))
+    s = layers.Conv1D(4, 3, padding="causal")(seq)
+    s = layers.GlobalMaxPooling1D()(layers.LayerNormalization()(s))
+    s = layers.Dense(12)(s)
+    merged = [layers.add([a, s]), layers.subtract([a, s]), layers.multiply([a, s]), layers.average([a, s]),
+              layers.maximum([a, s]), layers.minimum([a, s]), layers.Dot(axes=1, normalize=True)([a, s])]
+    out = layers.Dense(2)(layers.UnitNormalization()(layers.Concatenate()(merged)))
+    model = keras.Model([img, seq], out)
+    x = [RNG.standard_normal((5, 8, 8, 1)).astype(np.float32), RNG.standard_normal((5, 6, 2)).astype(np.float32)]
+    path = str(tmp_path / "f.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.count_params() == model.count_params()
+    lam = keras.Model(img, layers.Lambda(lambda t: t * 2.0)(img))
+    with pytest.raises(NotImplementedError, match="Lambda layer .* holds a Python function"):
+        lam.save(str(tmp_path / "lambda.keras"))
+
+
 def test_sequential_of_kernel_layers_keeps_the_fused_step_and_matches_the_tape():
     """A Sequential of forward/backward layers takes the fused training step; its gradients equal
     those of the op tape through the same layers."""

@@ -26,11 +26,10 @@ LAYER_CLASSES = {
     for cls in (InputLayer, Dense, Activation, Flatten, Reshape, Dropout, Conv2D, MaxPooling2D,
                 AveragePooling2D, LSTM, GRU, SimpleRNN, BatchNormalization, Embedding, ReLU, LeakyReLU, ELU, Softmax,
                 Conv2DTranspose, Conv1DTranspose, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling2D,
-                GlobalMaxPooling2D,
-                GlobalAveragePooling1D, GlobalMaxPooling1D, UpSampling2D, ZeroPadding2D, Cropping2D, UpSampling1D,
-                ZeroPadding1D, Cropping1D, Permute,
-                RepeatVector, Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot,
-                LayerNormalization, UnitNormalization, Identity, Rescaling, GaussianNoise, Lambda)
+                GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D, UpSampling1D, UpSampling2D,
+                ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, Permute, RepeatVector, Concatenate, Add,
+                Subtract, Multiply, Average, Maximum, Minimum, Dot, LayerNormalization, UnitNormalization, Identity,
+                Rescaling, GaussianNoise, Lambda)
 }
 LAYER_CLASSES.update(MaxPool2D=MaxPooling2D, AvgPool2D=AveragePooling2D, MaxPool1D=MaxPooling1D,
                      AvgPool1D=AveragePooling1D, GlobalAvgPool2D=GlobalAveragePooling2D,
