@@ -30,6 +30,7 @@ import sys
 import numpy as np
 
 from ... import ops as ops_mod
+from ...ops.symbolic import PROBE_BATCH, PROBE_LENGTH
 from ...ops import symbolic
 from ...ops.symbolic import KerasTensor, flatten
 from ..layers import LAYER_CLASSES
@@ -342,6 +343,13 @@ class _Budget:
                              "in all; a loaded config may not ask for more")
 
 
+def _probe_size(shape) -> int:
+    """Values in the larger probe of a tensor of `shape` (ops/symbolic.py: unknown batch 2, other
+    unknown dimensions PROBE_LENGTH[1])."""
+    dims = [PROBE_BATCH[1] if i == 0 else PROBE_LENGTH[1] for i, d in enumerate(shape) if d is None]
+    return math.prod(dims) * math.prod(d for d in shape if d is not None)
+
+
 def functional_from_config(config, custom_objects=None, *, _depth: int = 0, _budget: _Budget | None = None):
     """A functional model from `functional_config()` output, every field checked (ValueError naming
     the layer and the field). `custom_objects` ({"MyLayer": MyLayer}) and the classes registered with
@@ -497,7 +505,7 @@ def _input_from_config(cfg: dict, lname: str, where: str, budget: _Budget) -> Ke
         dtype = (dtype.get("config") or {}).get("name", "float32")
     if not isinstance(dtype, str):
         raise ValueError(f"{where}: field 'dtype' must be a dtype name, got {dtype!r}")
-    budget.add_probe(2 * math.prod(2 if d is None else d for d in shape[1:]), where)
+    budget.add_probe(_probe_size(shape), where)
     try:
         return Input(batch_shape=tuple(shape), name=lname, dtype=dtype)
     except (ValueError, TypeError) as exc:
@@ -713,32 +721,28 @@ def _call_node(obj, kind: str, lname: str, k: int, node: dict, outputs: dict, bu
     if not flat:
         raise ValueError(f"{where}: the call returned no tensor")
     for t in flat:
-        budget.add_probe(2 * math.prod(2 if d is None else d for d in t.shape[1:]) if t.shape else 1, where)
+        budget.add_probe(_probe_size(t.shape) if t.shape else 1, where)
     return flat
-
-
-def _probe_size(t: KerasTensor) -> int:
-    return math.prod(2 if d is None else d for d in t.shape)
 
 
 def _check_layer_size(layer, inputs, where: str, budget: _Budget) -> None:
     """A built-in layer's weights and output size from its input shape, before it allocates any."""
     if layer.built or not isinstance(inputs, KerasTensor) or not type(layer).runs_a_kernel():
         return
-    shape = (None,) + tuple(1 if d is None else d for d in inputs.shape[1:])
+    shape = (None,) + tuple(PROBE_LENGTH[1] if d is None else d for d in inputs.shape[1:])
     try:
         layer._check_input_rank((1,) + shape[1:])
         budget.add_params(layer.params_for(shape), where)
         if type(layer).compute_output_shape is not Layer.compute_output_shape:  # the default would run it
             out = layer.compute_output_shape(shape)
-            budget.add_probe(2 * math.prod(d or 1 for d in out[1:]), where)
+            budget.add_probe(_probe_size(out), where)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{type(layer).__name__}: {exc}") from None
 
 
 def _check_op_size(public: str, args, kwargs, tensors: list, where: str, budget: _Budget) -> None:
     op = op_kind(public)
-    sizes = [_probe_size(t) for t in tensors]
+    sizes = [_probe_size(t.shape) for t in tensors]
     if op in _NON_GROWING:
         return
     if op in _SUMMING:
