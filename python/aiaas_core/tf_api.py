@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import contextlib
 import functools
 import sys
 import types
@@ -28,6 +29,7 @@ from .keras import backend as _backend
 from .keras.variables import Variable
 from .ops import array_ops as _a
 from .ops import dtypes as _dtypes_mod
+from .ops import named as _named
 from .ops import math_ops as _m
 from .ops import nn_ops as _n
 from .ops import random_ops as _r
@@ -534,7 +536,6 @@ class Module:
 
     @property
     def name_scope(self):
-        import contextlib
         return contextlib.nullcontext()
 
     @staticmethod
@@ -1035,14 +1036,13 @@ _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions
 def _wrap_ops() -> None:
     """Every tensor function: its name in input-type errors, and recorded symbolically when given
     keras.Input tensors (the functional API)."""
-    from .ops import named
     module = sys.modules[__name__]
     wrapped = {}
     for key, value in list(vars(module).items()):
         if (key.startswith("_") or not isinstance(value, types.FunctionType) or key in _NOT_OPS
                 or value.__module__ != __name__):
             continue
-        wrapped[id(value)] = symbolic_dispatch(named(value, key))
+        wrapped[id(value)] = symbolic_dispatch(_named(value, key))
         setattr(module, key, wrapped[id(value)])
     for ns in NAMESPACES:
         mod = getattr(module, ns)
@@ -1051,7 +1051,7 @@ def _wrap_ops() -> None:
                 setattr(mod, key, wrapped[id(value)])
             elif isinstance(value, types.FunctionType) and value.__module__ == __name__ and key not in _NOT_OPS \
                     and not key.startswith("assert") and not key.startswith("_") and ns not in ("config",):
-                setattr(mod, key, symbolic_dispatch(named(value, key)))
+                setattr(mod, key, symbolic_dispatch(_named(value, key)))
 
 
 _wrap_ops()
