@@ -46,6 +46,7 @@ class Workload:
     build_torch: Callable[[object], object]  # torch module -> nn.Module
     task: str  # regression | binary | multiclass | reconstruction (decides loss and metric)
     torch_layout: Callable[[np.ndarray], np.ndarray] = lambda x: x  # aiaas layout -> torch layout
+    loop: str = "fit"  # "fit", or "tape": ours trained by a hand-written tf.GradientTape loop
 
 
 def _mnist_flat_pairs():
@@ -69,6 +70,8 @@ def _workloads() -> list[Workload]:
                  lambda t: _seq(t, [t.nn.Linear(30, 1), t.nn.Sigmoid()]), "binary"),
         Workload("convnet_mnist", example_data.mnist_images, convnet_mnist.build_model, _torch_convnet, "multiclass",
                  torch_layout=lambda x: np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
+        Workload("convnet_mnist_tape", example_data.mnist_images, convnet_mnist.build_model, _torch_convnet,
+                 "multiclass", torch_layout=lambda x: np.ascontiguousarray(x.transpose(0, 3, 1, 2)), loop="tape"),
         Workload("rnn_sunspots", example_data.sunspot_windows, rnn_sunspots.build_model,
                  lambda t: _torch_lstm(t, 1, 32, sequences=True, head=(1, "sigmoid")), "binary"),
         Workload("lstm_mnist_rows", example_data.mnist_rows, lstm_mnist_rows.build_model,
@@ -148,12 +151,36 @@ def time_ours(w: Workload, data, epochs: int) -> tuple[list[float], tuple[str, f
     (x_tr, y_tr), (x_te, y_te) = data
     aiaas_core.keras.set_random_seed(0)
     model = w.build_ours()
+    epoch = _tape_epoch if w.loop == "tape" else _fit_epoch
     times = []
-    for _ in range(epochs):
+    for e in range(epochs):
         t0 = time.perf_counter()
-        model.fit(x_tr, y_tr, batch_size=BATCH, epochs=1, verbose=0)
+        epoch(model, x_tr, y_tr, e)
         times.append(time.perf_counter() - t0)
     return times, metric(w.task, y_te, model.predict(x_te, batch_size=256, verbose=0))
+
+
+def _fit_epoch(model, x, y, epoch: int) -> None:
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+
+
+def _tape_epoch(model, x, y, epoch: int) -> None:
+    """One epoch as a user writes it (TensorFlow's advanced quickstart): shuffle, then per batch
+    a GradientTape around the forward and the loss, tape.gradient, optimizer.apply_gradients."""
+    tf = aiaas_core
+    tape_cls = getattr(tf, "GradientTape", None) or tf.ops.GradientTape
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+    order = np.random.default_rng(epoch).permutation(len(x))
+    variables = None
+    for i in range(0, len(x), BATCH):
+        idx = order[i:i + BATCH]
+        with tape_cls() as tape:
+            pred = model(x[idx], training=True)
+            loss = loss_fn(y[idx], pred)
+        if variables is None:
+            variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        model.optimizer.apply_gradients(zip(grads, variables))
 
 
 def time_torch(torch, w: Workload, data, epochs: int) -> tuple[list[float], tuple[str, float]]:

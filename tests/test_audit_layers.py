@@ -247,15 +247,20 @@ def test_regularizer_and_constraint_arguments_are_named_as_unsupported():
         layers.Dense(2, unitz=3)
 
 
-@pytest.mark.parametrize("x,kind", [((row for row in np.ones((4, 4))), "a generator or iterator"),
-                                    (iter(np.ones((4, 4))), "a generator or iterator"),
-                                    ({"input": np.ones((4, 4))}, "a dict")])
-def test_generators_and_dicts_are_named_as_unsupported(x, kind):
+def test_a_dict_for_a_sequential_is_named():
     model = _compiled()
-    with pytest.raises(TypeError, match=rf"^x is {kind}.*take arrays"):
-        model.fit(x, np.ones(4), verbose=0)
-    with pytest.raises(TypeError, match=rf"^x is {kind}"):
-        model.predict(x, verbose=0)
+    with pytest.raises(TypeError, match=r"^x is a dict \(named inputs\), but this model takes arrays"):
+        model.fit({"input": np.ones((4, 4))}, np.ones(4), verbose=0)
+    with pytest.raises(TypeError, match=r"^x is a dict"):
+        model.predict({"input": np.ones((4, 4))}, verbose=0)
+
+
+@pytest.mark.parametrize("make", [lambda: (row for row in np.ones((4, 4))), lambda: iter(np.ones((4, 4)))])
+def test_a_generator_with_separate_targets_is_refused(make):
+    model = _compiled()
+    with pytest.raises(ValueError, match="yields \\(x, y\\) batches itself: do not pass y"):
+        model.fit(make(), np.ones(4), verbose=0)
+    assert model.optimizer.iterations == 0
 
 
 def test_a_subclass_that_forgets_super_init_is_told_so():

@@ -99,8 +99,15 @@ def test_metric_functions_compute_per_sample_values():
     np.testing.assert_array_equal(metrics.categorical_accuracy(np.eye(2, dtype=np.float32), probs), [0.0, 0.0])
 
 
-def test_an_unknown_function_is_refused_with_the_known_names():
+def test_loss_and_metric_must_be_names_functions_or_objects():
     with pytest.raises(TypeError, match="loss must be a name .* or a keras.losses function"):
-        _model(1, None).compile("adam", loss=np.mean)
+        _model(1, None).compile("adam", loss=3)
     with pytest.raises(TypeError, match="metric must be a name"):
-        _model(1, None).compile("adam", loss="mse", metrics=[np.mean])
+        _model(1, None).compile("adam", loss="mse", metrics=[3])
+
+
+def test_a_function_that_is_not_a_loss_fails_at_fit_with_its_name():
+    model = _model(1, None)
+    model.compile("adam", loss=np.mean)  # any f(y_true, y_pred) is a loss in Keras: checked when called
+    with pytest.raises(TypeError, match="loss function 'mean' failed on y_true"):
+        model.fit(np.ones((8, 5), np.float32), np.ones((8, 1), np.float32), verbose=0)

@@ -138,3 +138,18 @@ def test_seed_002_model_exports_to_onnx(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "mlp.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(["output"], {"input": x_test[:500]})[0]
     np.testing.assert_allclose(got, model.predict(x_test[:500], verbose=0), atol=1e-4)
+
+
+# ---- issue 12's programs: each feature of the engine in the style of the keras.io / TensorFlow examples ----
+def test_gradient_tape_loop_reaches_tensorflows_accuracy(mnist_dir):
+    import gradient_tape_loop
+
+    res = gradient_tape_loop.main(epochs=2, data_dir=mnist_dir)
+    assert res["test_accuracy"] >= gradient_tape_loop.ACCURACY_BAR, res
+
+
+def test_antirectifier_custom_layer_reaches_keras_accuracy(mnist_dir):
+    import antirectifier_mnist
+
+    res = antirectifier_mnist.main(epochs=5, data_dir=mnist_dir)
+    assert res["test_accuracy"] >= antirectifier_mnist.ACCURACY_BAR, res

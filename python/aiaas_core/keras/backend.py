@@ -24,6 +24,14 @@ class _State(threading.local):
 
 
 state = _State()
+_NAME_COUNTS: dict[str, int] = {}  # per-process layer names: "dense", "dense_1"... (clear_session restarts)
+
+
+def unique_name(base: str) -> str:
+    """"dense", then "dense_1", "dense_2"... (Keras's per-process naming)."""
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
 
 
 def set_random_seed(seed: int) -> None:
@@ -69,9 +77,7 @@ def dropout_seed() -> int:
 def clear_session() -> None:
     """Keras's clear_session: start layer names afresh ("dense", not "dense_7") and reset this
     thread's training state. Models already built keep working."""
-    from .layers.base import _name_counts
-
-    _name_counts.clear()
+    _NAME_COUNTS.clear()
     state.training, state.step_seed, state.step_calls, state.call_log, state.call_depth = False, None, 0, None, 0
 
 

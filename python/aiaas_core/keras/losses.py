@@ -30,11 +30,14 @@ FUSABLE_ACTIVATION = {
 
 
 class Loss:
-    """Base: `loss(y_true, y_pred) -> float` (mean over the batch, Keras reduction)."""
+    """Base: `loss(y_true, y_pred, sample_weight=None)` -> the batch loss, a scalar tensor. Subclass
+    it and define `call(y_true, y_pred)` (one value per sample) for a custom loss, as in Keras 3:
+    `Loss(name=None, reduction="sum_over_batch_size", dtype=None)`."""
 
     kind = ""
 
-    def __init__(self, from_logits: bool = False, name: str | None = None, reduction="sum_over_batch_size"):
+    def __init__(self, name: str | None = None, reduction="sum_over_batch_size", dtype=None, *,
+                 from_logits: bool = False):
         if reduction not in ("sum_over_batch_size", "auto", None):
             raise ValueError(f"{type(self).__name__}: only reduction 'sum_over_batch_size' is supported, got {reduction!r}")
         if not isinstance(from_logits, bool):
@@ -83,7 +86,7 @@ class MeanSquaredError(Loss):
     kind = "mse"
 
     def __init__(self, name: str | None = "mean_squared_error", reduction="sum_over_batch_size"):
-        super().__init__(False, name, reduction)
+        super().__init__(name, reduction)
 
     def get_config(self):
         return {"name": self.name}
@@ -93,7 +96,7 @@ class MeanAbsoluteError(Loss):
     kind = "mae"
 
     def __init__(self, name: str | None = "mean_absolute_error", reduction="sum_over_batch_size"):
-        super().__init__(False, name, reduction)
+        super().__init__(name, reduction)
 
     def get_config(self):
         return {"name": self.name}
@@ -105,7 +108,7 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, name="binary_crossentropy", reduction="sum_over_batch_size"):
         if label_smoothing:
             raise ValueError("BinaryCrossentropy: label_smoothing is not supported")
-        super().__init__(from_logits, name, reduction)
+        super().__init__(name, reduction, from_logits=from_logits)
 
 
 class CategoricalCrossentropy(Loss):
@@ -114,14 +117,53 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, name="categorical_crossentropy", reduction="sum_over_batch_size"):
         if label_smoothing:
             raise ValueError("CategoricalCrossentropy: label_smoothing is not supported")
-        super().__init__(from_logits, name, reduction)
+        super().__init__(name, reduction, from_logits=from_logits)
 
 
 class SparseCategoricalCrossentropy(Loss):
     kind = "sparse_categorical_crossentropy"
 
     def __init__(self, from_logits=False, name="sparse_categorical_crossentropy", reduction="sum_over_batch_size"):
-        super().__init__(from_logits, name, reduction)
+        super().__init__(name, reduction, from_logits=from_logits)
+
+
+class LossFunctionWrapper(Loss):
+    """A loss from a function of (y_true, y_pred) giving one value per sample (or a scalar),
+    written with keras.ops / tf functions so it is differentiable; the batch mean is the loss."""
+
+    kind = "custom"
+
+    def __init__(self, fn, name=None, reduction="sum_over_batch_size", **kwargs):
+        super().__init__(name or getattr(fn, "__name__", "loss"), reduction)
+        self.fn = fn
+        self.fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        try:
+            return self.fn(y_true, y_pred, **self.fn_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"loss function {self.name!r} failed on y_true {tuple(np.shape(y_true))} and y_pred "
+                f"{tuple(np.shape(y_pred))}: {exc}"
+            ) from exc
+
+    def forward(self, y_pred, y_true) -> float:
+        return float(as_tensor_value(self(y_true, y_pred)))
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def _takes_two(fn) -> bool:
+    """Whether `fn` can be called as fn(y_true, y_pred)."""
+    import inspect
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): try it at fit time
+        return True
+    return True
 
 
 _CLASSES = {cls.kind: cls for cls in (MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy,
@@ -146,6 +188,8 @@ def get(identifier) -> Loss:
         loss = _CLASSES[kind]()
         loss.name = identifier.__name__
         return loss
+    if callable(identifier) and not isinstance(identifier, type) and _takes_two(identifier):
+        return LossFunctionWrapper(identifier)  # a user's loss(y_true, y_pred)
     raise TypeError(
         f"loss must be a name ({', '.join(KNOWN)}) or a keras.losses function or Loss, got {identifier!r}"
     )

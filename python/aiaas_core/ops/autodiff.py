@@ -85,11 +85,10 @@ def any_tracked(inputs: Iterable) -> bool:
 def attach(out, parents: tuple, backward: Callable, op: str, layer=None, ctx=None):
     """Record `out` (a Tensor) as made from `parents` by `op`; `backward(g)` -> grads per parent."""
     out._node = Node(parents, backward, op, layer, ctx)
-    tapes = _state.tapes
-    if tapes:
-        for tape in tapes:
+    if layer is not None and _state.tapes:
+        for tape in _state.tapes:
             if tape._recording:
-                tape._saw_op = True
+                tape._layers.append(layer)  # lets a training step name a layer the loss does not reach
     return out
 
 
@@ -107,7 +106,7 @@ class GradientTape:
         self._recording = False
         self._used = False
         self._watched: list = []
-        self._saw_op = False
+        self._layers: list = []  # built-in layers recorded while this tape was active
 
     def __enter__(self) -> "GradientTape":
         if _state.tapes is None:

@@ -391,6 +391,8 @@ def _axes(axis, ndim: int, op: str = "reduction"):
         raise TypeError(f"{op}: axis must be an int or a list of ints, got {axis!r}")
     out = []
     for a in (int(v) for v in raw.ravel()):
+        if ndim == 0 and a in (0, -1):
+            continue  # a scalar's "last axis": nothing to reduce (keras code reducing per-sample values)
         if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor of rank {ndim} "
                              f"(valid axes: {-ndim} to {ndim - 1})" if ndim else

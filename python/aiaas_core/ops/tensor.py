@@ -108,6 +108,9 @@ class Tensor(np.ndarray):
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
+        if self.ndim == 1 and not autodiff.any_tracked((self,)):
+            yield from self.view(np.ndarray)  # numpy scalars: hashable by value, as numpy code expects
+            return
         for i in range(len(self)):
             yield self[i]
 

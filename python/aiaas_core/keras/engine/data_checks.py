@@ -27,23 +27,29 @@ def as_array(value, what: str) -> np.ndarray:
     """`value` as an array, refusing first what fit/evaluate/predict do not take (a generator or a
     dict would become an object array); ragged lists are named by `as_numeric`."""
     if isinstance(value, dict) or (hasattr(value, "__next__") and not hasattr(value, "__array__")):
-        kind = "a dict (multi-input data)" if isinstance(value, dict) else "a generator or iterator"
+        kind = "a dict (named inputs)" if isinstance(value, dict) else "a generator or iterator"
         raise TypeError(
-            f"{what} is {kind}: fit, evaluate and predict take arrays (numpy arrays or nested lists) whose first "
-            "axis counts samples; generators, datasets and multi-input dicts are not supported"
+            f"{what} is {kind}, but this model takes arrays here (numpy arrays or nested lists) whose first "
+            "axis counts samples; a dict needs a functional model with named inputs or a subclassed model that "
+            "reads it, and a generator or dataset is given as x alone (yielding (x, y) batches)"
         )
     return as_numeric(value, what)
 
 
 def as_inputs(model, x, what: str = "x") -> np.ndarray:
-    """x as C-contiguous float32 with a batch axis, finite; its sample shape checked if known."""
+    """x as C-contiguous float32 (integer ids stay integers for a model whose input is an integer
+    keras.Input) with a batch axis, finite; its sample shape checked where the model fixed it."""
     if x is None:
         raise ValueError(f"{what} is required (an array whose first axis counts samples)")
-    arr = as_float32(as_array(x, what), what, finite=True)
+    raw = as_array(x, what)
+    int_input = getattr(model, "_int_input", False) and raw.dtype.kind in "iub"
+    arr = np.ascontiguousarray(raw) if int_input else as_float32(raw, what, finite=True)
     want = model._build_input_shape
+    if want is not None and (not isinstance(want, tuple) or not all(d is None or isinstance(d, int) for d in want)):
+        want = None  # several inputs: each is checked by the model itself
     # One sample without its batch axis (Keras refuses it too): say how to make it a batch of one.
     one_sample = (f" (one sample: pass {what}[None], shape {(1,) + arr.shape})"
-                  if want is not None and arr.shape == tuple(want[1:]) else "")
+                  if want is not None and _matches(arr.shape, tuple(want[1:])) else "")
     if arr.ndim < 2:
         hint = f"; the model expects {tuple(want)}" if want is not None else ""
         raise ValueError(
@@ -51,9 +57,14 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
         )
     if len(arr) == 0:
         raise ValueError(f"{what} is empty (0 samples)")
-    if want is not None and arr.shape[1:] != tuple(want[1:]):
+    if want is not None and not _matches(arr.shape[1:], tuple(want[1:])):
         raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}{one_sample}")
     return arr
+
+
+def _matches(shape: tuple, want: tuple) -> bool:
+    """`shape` fits `want`, where None in `want` (a keras.Input dimension of any size) fits anything."""
+    return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
 
 
 def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.ndarray:

@@ -106,7 +106,8 @@ class Model(Trainer, Layer):
 
     def _check_input_shape(self, x: np.ndarray, what: str = "input") -> None:
         want = self._build_input_shape
-        if want is not None and x.shape[1:] != tuple(want[1:]):
+        if want is not None and not isinstance(want, list) and (
+                len(x.shape) != len(want) or any(w is not None and w != d for d, w in zip(x.shape[1:], want[1:]))):
             raise ValueError(
                 f"model {self.name!r} expects {what} of shape {tuple(want)}, got {x.shape}"
             )

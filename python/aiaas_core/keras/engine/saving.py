@@ -13,7 +13,7 @@ import numpy as np
 import safetensors.numpy as st
 
 from ..layers import LAYER_CLASSES
-from ..layers.base import InputLayer, Layer, claim_unique_name
+from ..layers.base import InputLayer, Layer, claim_unique_name, structure_changed
 
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
@@ -196,6 +196,7 @@ def _sequential_from_config(config: Any, depth: int, budget: list[int]):
     model._input_layer = input_layer  # keeps its name: get_config of the result equals the config read
     for layer in layers:
         model._layers.append(layer)
+        structure_changed()
     model.build(input_shape)  # raises "layer i (...)" on a shape the layers cannot take
     return model
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ...ops.symbolic import KerasTensor
 from .. import backend
-from ..layers.base import InputLayer, Layer, claim_unique_name
+from ..layers.base import InputLayer, Layer, claim_unique_name, structure_changed
 from .model import Model
 
 
@@ -37,6 +38,11 @@ class Sequential(Model):
 
     def add(self, layer: Layer) -> None:
         """Append a layer; `keras.Input(shape)` is only accepted first."""
+        if isinstance(layer, KerasTensor) and layer._input_layer is not None:
+            layer = layer._input_layer  # keras.Input(...) first in a Sequential
+        elif isinstance(layer, KerasTensor):
+            raise TypeError("Sequential.add takes layers; a tensor computed from keras.Input belongs in a functional "
+                            "model: keras.Model(inputs, outputs)")
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
                 raise ValueError("an Input can only be the first element of a Sequential")
@@ -55,6 +61,7 @@ class Sequential(Model):
             if declared is None and isinstance(layer, Model) and layer.built:
                 declared = layer._build_input_shape
         self._layers.append(layer)
+        structure_changed()
         if declared is not None:
             self.build(declared)
         elif self._build_input_shape is not None:
@@ -64,6 +71,7 @@ class Sequential(Model):
         if not self._layers:
             raise ValueError("pop: the Sequential has no layers")
         layer = self._layers.pop()
+        structure_changed()
         if self._build_input_shape is not None:
             self.build(self._build_input_shape)
         return layer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ops.tensor import wrap
 from .. import backend
 
 
@@ -16,7 +17,7 @@ def record_calls(model) -> tuple[list[tuple], np.ndarray, np.ndarray]:
     """Run the built `model` once in inference mode on a zero sample; returns ([(layer, input,
     output) of every layer call, composites included], the model input, the model output)."""
     model._require_built("tracing")
-    probe = np.zeros((1,) + tuple(model._build_input_shape[1:]), np.float32)
+    probe = wrap(np.zeros((1,) + tuple(model._build_input_shape[1:]), np.float32))  # passed through as is
     saved = backend.state.call_log
     backend.state.call_log = log = []
     try:

@@ -47,15 +47,46 @@ def pack_x_y_sample_weight(x, y=None, sample_weight=None):
 
 
 class CompiledMetrics(list):
-    """The compiled metrics (a list of Metric objects), with Keras 2's container methods so
-    `self.compiled_metrics.update_state(y, y_pred)` works in a custom train_step."""
+    """The compiled metrics (a list of Metric objects, created from the compile() specs once the
+    outputs are known), with Keras 2's container methods so `self.compiled_metrics.update_state(y,
+    y_pred)` works in a custom train_step."""
 
-    def __init__(self, metrics=(), output_names=None):
-        super().__init__(metrics)
-        self.output_names = output_names  # per-output metrics: (output key, metric) in self._routes
-        self._routes: list = []
+    def __init__(self, model=None):
+        super().__init__()
+        self._model = model
+        self._routes: list = []   # (output key, metric) for per-output metrics
+        self.built = False
+
+    def build(self, y_pred) -> None:
+        """Create the metric objects ("accuracy" depends on the loss and the output shape)."""
+        model = self._model
+        specs = model._metric_specs if model is not None else []
+        self.built = True
+        if not specs:
+            return
+        names = model.__dict__.get("output_names")
+        if isinstance(y_pred, (list, tuple, dict)):
+            keys = list(y_pred) if isinstance(y_pred, dict) else list(range(len(y_pred)))
+            for key in keys:
+                if isinstance(specs, dict):
+                    group = specs.get(key if isinstance(key, str) else (names[key] if names else key), [])
+                elif specs and isinstance(specs[0], list):
+                    group = specs[key]
+                else:
+                    group = specs
+                label = key if isinstance(key, str) else (names[key] if names else f"output_{key}")
+                for spec in group:
+                    m = metrics_mod.get(spec, _loss_kind(model.loss, key), tuple(np.shape(_pick(y_pred, key))))
+                    m.name = f"{label}_{m.name}"
+                    self.append(m)
+                    self._routes.append((key, m))
+            return
+        for spec in specs:
+            self.append(metrics_mod.get(spec, _loss_kind(model.loss, None), tuple(np.shape(y_pred))))
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if not self.built:
+            self.build(y_pred)
         if self._routes:
             for key, metric in self._routes:
                 metric.update_state(_pick(y_true, key), _pick(y_pred, key), sample_weight)
@@ -75,11 +106,12 @@ class CompiledLoss:
     """`self.compiled_loss(y, y_pred)` (Keras 2): the compiled loss(es), weighted and summed, plus
     the losses layers added (`regularization_losses`)."""
 
-    def __init__(self, losses, loss_weights=None):
+    def __init__(self, losses, loss_weights=None, tracker=None):
         self.losses = losses            # a Loss, or a list / dict of Losses per output
         self.loss_weights = loss_weights
+        self.tracker = tracker          # the model's "loss" Mean: a custom step calling this updates it
 
-    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None, _track=True):
         total = None
         for key, loss, weight in self._routes(y_pred):
             value = loss(_pick(y_true, key), _pick(y_pred, key), sample_weight)
@@ -88,6 +120,8 @@ class CompiledLoss:
             total = value if total is None else math_ops.add(total, value)
         for extra in regularization_losses or []:
             total = extra if total is None else math_ops.add(total, extra)
+        if _track and self.tracker is not None and total is not None:
+            self.tracker.update_state(float(as_tensor_value(total)), sample_weight=batch_size_of(y_pred))
         return total
 
     def _routes(self, y_pred):
@@ -157,9 +191,9 @@ class Trainer:
         self.loss = loss_obj
         self._loss_weights = loss_weights
         self._metric_specs = specs
-        self.compiled_metrics = CompiledMetrics()
-        self.compiled_loss = CompiledLoss(loss_obj, loss_weights) if loss_obj is not None else None
+        self.compiled_metrics = CompiledMetrics(self)
         self._loss_tracker = metrics_mod.Mean(name="loss")
+        self.compiled_loss = CompiledLoss(loss_obj, loss_weights, self._loss_tracker) if loss_obj is not None else None
         self._compile_config = {
             "optimizer": optimizers_mod.serialize(opt),
             "loss": _serialize_losses(loss, loss_obj),
@@ -190,37 +224,9 @@ class Trainer:
             m.reset_state()
 
     def _resolve_metrics(self, y_pred) -> CompiledMetrics:
-        """Create the compiled metric objects once the outputs are known ("accuracy" depends on
-        the loss and the output shape)."""
-        specs = self._metric_specs
-        if self.compiled_metrics or not specs:
-            return self.compiled_metrics
-        cm = CompiledMetrics()
-        names = self.__dict__.get("output_names")
-        if isinstance(y_pred, (list, tuple, dict)) and isinstance(y_pred, dict) == isinstance(specs, dict):
-            keys = list(y_pred) if isinstance(y_pred, dict) else list(range(len(y_pred)))
-            for key in keys:
-                group = specs.get(key, []) if isinstance(specs, dict) else (
-                    specs[key] if specs and isinstance(specs[0], list) else specs)
-                label = key if isinstance(key, str) else (names[key] if names else f"output_{key}")
-                for spec in group:
-                    m = metrics_mod.get(spec, _loss_kind(self.loss, key), tuple(np.shape(_pick(y_pred, key))))
-                    m.name = f"{label}_{m.name}"
-                    cm.append(m)
-                    cm._routes.append((key, m))
-        elif isinstance(y_pred, (list, tuple)):
-            for i, out in enumerate(y_pred):
-                label = names[i] if names else f"output_{i}"
-                for spec in (specs if not specs or not isinstance(specs[0], list) else specs[i]):
-                    m = metrics_mod.get(spec, _loss_kind(self.loss, i), tuple(np.shape(out)))
-                    m.name = f"{label}_{m.name}"
-                    cm.append(m)
-                    cm._routes.append((i, m))
-        else:
-            for spec in specs:
-                cm.append(metrics_mod.get(spec, _loss_kind(self.loss, None), tuple(np.shape(y_pred))))
-        self.compiled_metrics = cm
-        return cm
+        if not self.compiled_metrics.built:
+            self.compiled_metrics.build(y_pred)
+        return self.compiled_metrics
 
     # ---- the steps -------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -235,7 +241,7 @@ class Trainer:
             return _sum(extra)
         if y is None:
             raise ValueError("the compiled loss needs targets: pass y to fit/evaluate (or data as (x, y) batches)")
-        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=extra)
+        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=extra, _track=False)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
         """Update the compiled metrics; return every metric's result by name."""
@@ -271,6 +277,7 @@ class Trainer:
                 )
             grads = tape.gradient(loss, variables)
             _check_untracked(self, autodiff.unrequested_leaves())
+            _check_unreached(tape._layers, variables, grads)
             self.optimizer.apply_gradients(zip(grads, variables), zeros_for_none=True)
         self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
@@ -332,12 +339,32 @@ def _check_untracked(model, leaves) -> None:
             )
 
 
+def _check_unreached(layers, variables, grads) -> None:
+    """A built-in layer that ran in the forward pass but got no gradient at all: its output reached
+    the loss only through something that is not recorded (a numpy function such as np.concatenate
+    applied to tensors returns a plain result), so its weights would silently never train."""
+    if not layers:
+        return
+    got = {id(v) for v, g in zip(variables, grads) if g is not None}
+    for layer in layers:
+        weights = [w for w in layer._weights if w.trainable] if layer.trainable else []
+        if weights and not any(id(w) in got for w in weights):
+            raise ValueError(
+                f"cannot backpropagate through layer {layer.name!r}: its output reaches the loss only through "
+                "operations that are not recorded (numpy functions such as np.concatenate or np.stack on tensors "
+                "give plain arrays). Use keras.ops / tf functions (ops.concatenate, tf.stack) or layers in call()."
+            )
+
+
 def _batch_size(x) -> int:
     for leaf in flatten(x):
         shape = np.shape(leaf)
         if shape:
             return int(shape[0])
     return 1
+
+
+batch_size_of = _batch_size
 
 
 def _sum(values):

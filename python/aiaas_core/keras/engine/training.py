@@ -20,6 +20,9 @@ from ...ops import autodiff
 from ...ops.symbolic import flatten
 from ...ops.tensor import as_tensor_value
 from .. import losses as losses_mod
+from ..layers.base import structure_changed, structure_version
+from .trace import layer_chain
+from ..layers.base import _takes_training
 from .data_adapter import ArrayBatches, is_batched_source, make_batches, take
 from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
@@ -40,8 +43,7 @@ class _Plan:
             if tw:
                 self.params.extend(w.value for w in tw)
                 self.train_layers.append((layer, [np.zeros_like(w.value) for w in tw]))
-        chain = getattr(model, "kernel_chain", None)
-        self.chain = chain() if chain is not None else None
+        self.chain = fused_chain(model)
         kind = model.loss.kind
         self.fuse_activation = None if model.loss.from_logits else FUSABLE_ACTIVATION.get(kind)
         self.loss = model.loss
@@ -138,21 +140,66 @@ def _warn_every_time(message: str) -> None:
                            module=frame.f_globals.get("__name__"), registry={})
 
 
+def fused_chain(model):
+    """The built-in layers the model applies one after another, if that is all its call does: a
+    Sequential of built-in layers, or a subclassed model whose call() is such a chain (the seeds'
+    ConvNet, RNN and autoencoder: found by tracing it once per structure). None otherwise."""
+    if hasattr(model, "kernel_chain"):
+        return model.kernel_chain()
+    if type(model).__name__ == "Functional" or not model.built or model._build_input_shape is None:
+        return None
+    if _takes_training(type(model)):
+        return None  # call() may branch on `training`: a trace in inference mode would not show it
+    cached = model.__dict__.get("_fused_chain")
+    version = structure_version()
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    try:
+        chain = layer_chain(model)
+    except (NotImplementedError, ValueError, TypeError):
+        chain = None
+    if chain is not None and (model.losses or any(layer.losses for layer in chain)):
+        chain = None  # a layer adds a loss in call(): the fused step would not see it
+    if chain is not None:
+        tracked = {id(layer) for layer in model._leaf_layers()}
+        if any(id(layer) not in tracked for layer in chain):
+            chain = None  # a layer the model does not track: the general step names it
+    model.__dict__["_fused_chain"] = (version, chain)
+    return chain
+
+
 def _fast_path(model) -> bool:
-    """Whether the fused Rust chain can run the steps: a Sequential of built-in layers, the default
-    steps, one compiled built-in loss, no added losses."""
-    chain = model.kernel_chain() if hasattr(model, "kernel_chain") else None
-    if chain is None or not chain:
-        return False
+    """Whether the fused Rust chain can run the steps: a chain of built-in layers (fused_chain),
+    the default steps, one compiled built-in loss."""
     cls = type(model)
+    if not (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
+            and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)):
+        return False
+    chain = fused_chain(model)
+    if not chain:
+        return False
     return (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
             and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)
             and type(model.loss).call is losses_mod.Loss.call)
 
 
-def _single_array(x) -> bool:
-    return not is_batched_source(x) and not isinstance(x, dict) and not (
-        isinstance(x, (list, tuple)) and x and not _is_nested_numbers(x))
+def _single_array(x, model=None) -> bool:
+    """Whether `x` is one array for the model. Lists / tuples / dicts are several inputs only for
+    a model that takes several (a functional model with several inputs, or a subclassed model
+    whose call reads a structure); for a Sequential they are one array, checked as such."""
+    if is_batched_source(x):
+        return False
+    if model is not None and _takes_one_input(model):
+        return True
+    return not isinstance(x, dict) and not (isinstance(x, (list, tuple)) and x and not _is_nested_numbers(x))
+
+
+def _takes_one_input(model) -> bool:
+    from .sequential import Sequential
+    if isinstance(model, Sequential):
+        return True
+    inputs = model.__dict__.get("_input_struct")
+    return inputs is not None and not isinstance(inputs, (list, tuple, dict))
 
 
 def _is_nested_numbers(x) -> bool:
@@ -165,7 +212,7 @@ def _is_nested_numbers(x) -> bool:
 def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
     """Validated arrays for single-input models with a compiled loss: (x, y) with the shape checks
     and messages of data_checks; otherwise the data as given (checked by make_batches)."""
-    if _single_array(x) and isinstance(model.loss, losses_mod.Loss) and (y is not None or sample_weight is None):
+    if _single_array(x, model) and isinstance(model.loss, losses_mod.Loss) and (y is not None or sample_weight is None):
         xs = as_inputs(model, x, what)
         if y is None:
             return xs, None
@@ -177,7 +224,7 @@ def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
         if isinstance(output_shape, tuple) and all(isinstance(d, (int, type(None))) for d in output_shape):
             return xs, as_targets(model, y, len(xs), output_shape, y_what)
         return xs, raw_y
-    if _single_array(x) and not is_batched_source(x):
+    if _single_array(x, model):
         return as_inputs(model, x, what), y
     return x, y
 
@@ -186,6 +233,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, class_weight=None,
         sample_weight=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
     _require_compiled(model, "fit")
+    structure_changed()  # layers appended in place to a tracked list since the last walk are seen
     if class_weight is not None:
         raise ValueError("fit: class_weight is not supported")
     if validation_freq != 1:
@@ -371,8 +419,9 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
 
 
 def _inference_fn(model):
-    """Forward in inference mode: the Rust layer chain directly for Sequential, else model.__call__."""
-    chain = model.kernel_chain() if hasattr(model, "kernel_chain") else None
+    """Forward in inference mode: the Rust layer chain directly when the model is one (fused_chain),
+    else model.__call__."""
+    chain = fused_chain(model)
     if chain is None:
         return lambda xb: model(xb, training=False)
 
@@ -404,9 +453,9 @@ def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_d
 
 def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None, _one_batch=False):
     """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch."""
-    model._require_built("predict") if not is_batched_source(x) and _single_array(x) and model.built else None
+    model._require_built("predict")
     verbose = verbosity(verbose)
-    if _single_array(x):
+    if _single_array(x, model):
         xs = as_inputs(model, x)
         if _one_batch:
             batch_size = max(1, len(xs))

@@ -1,7 +1,8 @@
 """Keras layers (`aiaas_core.keras.layers`)."""
 
 from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
-from .base import Input, InputLayer, Layer
+from ..engine.functional import Input
+from .base import InputLayer, Layer
 from .conv import AveragePooling2D, AvgPool2D, Conv2D, MaxPool2D, MaxPooling2D
 from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .embedding import Embedding

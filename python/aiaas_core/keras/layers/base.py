@@ -30,7 +30,6 @@ _NONE_ONLY_KEYS = {
     "gamma_regularizer", "beta_constraint", "gamma_constraint", "embeddings_regularizer",
     "embeddings_constraint",
 }
-_name_counts: dict[str, int] = {}
 
 
 def _snake(name: str) -> str:
@@ -40,11 +39,7 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def unique_name(base: str) -> str:
-    """"dense", then "dense_1", "dense_2"... (Keras's per-process naming)."""
-    n = _name_counts.get(base, 0)
-    _name_counts[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
+unique_name = backend.unique_name
 
 
 def shape_tuple(shape, what: str) -> tuple[int, ...]:
@@ -151,6 +146,7 @@ class Layer:
                        None if dtype in (None, "float32") else dtype)
         var._owner_name = self.name  # named in errors about untracked layers
         self._weights.append(var)
+        structure_changed()
         return var
 
     def _check_initialized(self, name: str = "name") -> None:
@@ -180,8 +176,12 @@ class Layer:
                 if tracked is None:
                     tracked = self.__dict__["_tracked"] = {}
                 tracked[name] = value
-            elif tracked is not None:
+                structure_changed()
+            elif tracked is not None and name in tracked:
                 tracked.pop(name, None)
+                structure_changed()
+            elif name == "trainable":
+                structure_changed()
         object.__setattr__(self, name, value)
 
     def _children(self) -> list[tuple[str, "Layer"]]:
@@ -205,6 +205,17 @@ class Layer:
                 out.append(layer)
         return out
 
+    def _walk_cached(self, trainable_only: bool = False) -> list[tuple[str, "Layer"]]:
+        """`_walk()` (or the walk that stops at frozen layers), remembered until any layer's
+        structure changes: a training step asks for weights and losses every batch."""
+        key = "_walk_trainable" if trainable_only else "_walk_all"
+        cached = self.__dict__.get(key)
+        if cached is not None and cached[0] == _STRUCTURE[0]:
+            return cached[1]
+        walk = self._walk(follow=(lambda layer: layer.trainable) if trainable_only else (lambda layer: True))
+        self.__dict__[key] = (_STRUCTURE[0], walk)
+        return walk
+
     def _walk(self, follow=lambda layer: True) -> list[tuple[str, "Layer"]]:
         """(attribute path, layer) of this layer ("") and every layer below it, depth first in
         definition order, each layer once: a layer that holds its parent (or itself) is not walked
@@ -224,12 +235,12 @@ class Layer:
 
     def _leaf_layers(self) -> list["Layer"]:
         """Every layer below this one that holds no sublayers (the ones that run kernels), each once."""
-        return [layer for path, layer in self._walk() if path and not layer._children()]
+        return [layer for path, layer in self._walk_cached() if path and not layer._children()]
 
     def named_weights(self) -> list[tuple[str, Variable]]:
         """(stable name, variable): own weights by name ("kernel"), a sublayer's by attribute path
         ("conv1.kernel", "heads.0.bias"; "layers.0.kernel" in a Sequential)."""
-        return self._unique_weights(self._walk(), trainable_only=False)
+        return self._unique_weights(self._walk_cached(), trainable_only=False)
 
     @property
     def weights(self) -> list[Variable]:
@@ -240,7 +251,7 @@ class Layer:
     @property
     def trainable_weights(self) -> list[Variable]:
         # A frozen layer freezes everything below it, as in Keras.
-        layers = self._walk(follow=lambda layer: layer.trainable)
+        layers = self._walk_cached(trainable_only=True)
         return [v for _, v in self._unique_weights(layers, trainable_only=True)]
 
     @staticmethod
@@ -263,12 +274,12 @@ class Layer:
     @property
     def losses(self) -> list:
         out = []
-        for _, layer in self._walk():
+        for _, layer in self._walk_cached():
             out.extend(layer.__dict__.get("_losses", ()))
         return out
 
     def _clear_losses(self) -> None:
-        for _, layer in self._walk():
+        for _, layer in self._walk_cached():
             if layer.__dict__.get("_losses"):
                 layer._losses = []
 
@@ -499,6 +510,18 @@ def _shapes_of(x):
     return tuple(np.shape(x))
 
 
+_STRUCTURE = [0]  # bumped whenever a layer gains or loses sublayers or weights, or is (un)frozen
+
+
+def structure_changed() -> None:
+    """Invalidate every cached layer walk (called by the framework on any structural change)."""
+    _STRUCTURE[0] += 1
+
+
+def structure_version() -> int:
+    return _STRUCTURE[0]
+
+
 def _holds_layers(value) -> bool:
     """A layer, or a non-empty list/tuple of layers, or a non-empty dict of str -> layer."""
     if isinstance(value, Layer):
@@ -524,10 +547,14 @@ def _takes_training(cls: type) -> bool:
 
 
 class InputLayer(Layer):
-    """`keras.Input(shape)`: declares the per-sample input shape (first element of a Sequential)."""
+    """What `keras.Input(shape)` makes: the per-sample input shape (None for any size) and dtype
+    (float32, or an integer type for ids); first element of a Sequential or a functional graph."""
 
     def __init__(self, shape=None, batch_size=None, name=None, batch_shape=None,
-                 input_shape=None, batch_input_shape=None, dtype=None, sparse=None, trainable=True):
+                 input_shape=None, batch_input_shape=None, dtype=None, sparse=None, trainable=True, **kwargs):
+        kwargs.pop("ragged", None), kwargs.pop("optional", None)
+        if kwargs:
+            raise TypeError(f"InputLayer: unexpected argument(s) {', '.join(sorted(kwargs))}")
         if shape is None and batch_shape is None and input_shape is None and batch_input_shape is None:
             raise ValueError("Input needs shape= (the per-sample shape, without the batch axis)")
         if shape is None:
@@ -538,7 +565,18 @@ class InputLayer(Layer):
                 shape = tuple(full)[1:]
             else:
                 shape = input_shape
-        super().__init__(name=name, dtype=dtype, input_shape=shape_tuple(shape, "Input shape"))
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (int(shape),)
+        if not isinstance(shape, (tuple, list)) or not shape:
+            raise TypeError(f"Input shape must be a non-empty tuple of positive ints or None, got {shape!r}")
+        for d in shape:
+            if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0):
+                raise ValueError(f"Input shape must be a tuple of positive ints (None for any size), got {tuple(shape)!r}")
+        from ...ops.dtypes import as_dtype
+        dt = as_dtype("float32" if dtype is None or isinstance(dtype, dict) else dtype)
+        super().__init__(name=name)
+        self.input_dtype = dt.name
+        self._batch_input_shape = (None,) + tuple(None if d is None else int(d) for d in shape)
         self.built = True
         self._build_input_shape = self._batch_input_shape
 
@@ -556,12 +594,7 @@ class InputLayer(Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {"name": self.name, "batch_shape": list(self._batch_input_shape), "dtype": "float32"}
-
-
-def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None) -> InputLayer:
-    """`keras.Input(shape)`: an InputLayer to put first in a Sequential."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype, batch_shape=batch_shape)
+        return {"name": self.name, "batch_shape": list(self._batch_input_shape), "dtype": self.input_dtype}
 
 
 def flat_size(shape) -> int:
