@@ -216,6 +216,18 @@ def test_config_debugging_print_and_dtypes():
     assert tf.TensorShape([None, 3]).as_list() == [None, 3]
 
 
+def test_tf_ops_on_keras_inputs_build_a_functional_model():
+    inputs = keras.Input(shape=(4,))
+    h = tf.reduce_mean(tf.square(inputs), axis=-1, keepdims=True)
+    assert tuple(h.shape) == (None, 1)
+    outputs = keras.layers.Dense(2)(tf.concat([inputs, h], axis=-1))
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    y = model(x)
+    assert y.shape == (3, 2)
+    assert isinstance(y.numpy(), np.ndarray)
+
+
 def test_tf_ops_on_symbolic_tensors_are_recorded():
     from aiaas_core.ops.symbolic import KerasTensor
     inputs = KerasTensor((None, 4))
