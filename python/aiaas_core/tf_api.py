@@ -682,7 +682,23 @@ def tan(x, name=None):
 
 
 def log_sigmoid(x, name=None):
-    return _m.negative(_n.softplus(_m.negative(x)))
+    return _n.log_sigmoid(x)
+
+
+def sinh(x, name=None):
+    return _m.sinh(x)
+
+
+def cosh(x, name=None):
+    return _m.cosh(x)
+
+
+def atan(x, name=None):
+    return _m.arctan(x)
+
+
+def tensordot(a, b, axes, name=None):
+    return _a.tensordot(a, b, axes)
 
 
 def count_nonzero(input, axis=None, keepdims=None, dtype=int64, name=None):  # noqa: A002
@@ -701,7 +717,8 @@ math = _namespace("math", "tf.math: elementwise maths, reductions and comparison
     greater_equal=greater_equal, less=less, less_equal=less_equal, logical_and=logical_and, logical_or=logical_or,
     logical_not=logical_not, logical_xor=logical_xor, is_nan=is_nan, is_inf=is_inf, is_finite=is_finite,
     argmax=argmax, argmin=argmin, cumsum=cumsum, top_k=top_k, divide_no_nan=divide_no_nan, l2_normalize=l2_normalize,
-    log_sigmoid=log_sigmoid, count_nonzero=count_nonzero, add_n=add_n, abs_=abs,
+    log_sigmoid=log_sigmoid, count_nonzero=count_nonzero, add_n=add_n, sinh=sinh, cosh=cosh, atan=atan,
+    abs_=abs,
 ))
 del math.abs_
 
@@ -890,7 +907,7 @@ def diag(diagonal, name="diag", k=0):
 
 linalg = _namespace("linalg", "tf.linalg: matrix products, norms and diagonals.", dict(
     matmul=matmul, matvec=matvec, norm=norm, eye=eye, diag_part=diag_part, diag=diag, trace=trace,
-    transpose=matrix_transpose, matrix_transpose=matrix_transpose, einsum=einsum,
+    transpose=matrix_transpose, matrix_transpose=matrix_transpose, einsum=einsum, tensordot=tensordot,
 ))
 
 
@@ -1066,7 +1083,7 @@ TOP_LEVEL = (
     "pow", "negative", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_not", "argmax", "argmin", "cumsum", "reshape", "transpose", "squeeze", "expand_dims",
     "concat", "stack", "unstack", "split", "tile", "pad", "reverse", "broadcast_to", "gather", "gather_nd",
-    "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "norm", "GradientTape", "function",
+    "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "tensordot", "norm", "GradientTape", "function",
     "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "Module", "assert_equal", "as_dtype", "DType",
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bool", "complex64",
