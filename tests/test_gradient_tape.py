@@ -475,3 +475,26 @@ def test_second_derivative_through_float32_kernel_activations():
             y = fn(x)
         gv = ops.sum(inner.gradient(y, x) * v)
     np.testing.assert_allclose(hv32, np.asarray(outer.gradient(gv, x)), rtol=1e-3, atol=1e-4)
+
+
+def test_parity_with_torch_autograd_float32_mlp():
+    """The same MLP in float32: our matmuls run the Rust gemm and relu/softmax the Rust kernels."""
+    torch = pytest.importorskip("torch")
+    params = {k: v.astype(np.float32) for k, v in _mlp_params(2).items()}
+    x, y = _data(3)
+    x = x.astype(np.float32)
+    ours = {k: Variable(v, name=k) for k, v in params.items()}
+    with GradientTape() as tape:
+        h = ops.relu(ops.matmul(x, ours["w1"]) + ours["b1"])
+        logits = ops.matmul(h, ours["w2"]) + ours["b2"]
+        loss = ops.mean(nn_ops.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    g_ours = tape.gradient(loss, ours)
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    th = torch.relu(torch.tensor(x) @ theirs["w1"] + theirs["b1"])
+    tloss = torch.nn.functional.cross_entropy(th @ theirs["w2"] + theirs["b2"], torch.tensor(y))
+    tloss.backward()
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(float(loss), tloss.item(), rtol=1e-5)
+    for k in params:
+        assert g_ours[k].dtype == np.float32
+        np.testing.assert_allclose(np.asarray(g_ours[k]), theirs[k].grad.numpy(), rtol=1e-4, atol=1e-6)
