@@ -498,3 +498,19 @@ def test_parity_with_torch_autograd_float32_mlp():
     for k in params:
         assert g_ours[k].dtype == np.float32
         np.testing.assert_allclose(np.asarray(g_ours[k]), theirs[k].grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_batch_jacobian():
+    xv = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.0]])
+    w = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]])
+    x = const(xv)
+    with GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = ops.matmul(x, w) ** 2
+    jb = tape.batch_jacobian(y, x)
+    assert jb.shape == (3, 3, 2)
+    for b in range(3):
+        z = xv[b] @ w
+        np.testing.assert_allclose(np.asarray(jb)[b], (2 * z)[:, None] * w.T)
+    with pytest.raises(ValueError, match="batch"):
+        tape.batch_jacobian(y, const(np.ones((2, 2))))

@@ -202,7 +202,27 @@ class GradientTape:
             grads = [zeros_like_value(s) if g is None else g for g, s in zip(grads, flat_sources)]
         return _unflatten(sources, grads)
 
-    def jacobian(self, target, sources, unconnected_gradients="none"):
+    def batch_jacobian(self, target, source, unconnected_gradients="none", parallel_iterations=None,
+                       experimental_use_pfor=True):
+        """d target[b, ...] / d source[b, ...] for each example b: shape [B, *target[1:], *source[1:]]
+        (TF's batch_jacobian: examples are assumed independent; the cross-example blocks are dropped)."""
+        from . import array_ops
+        from .tensor import as_tensor_value
+        tshape, sshape = np.shape(as_tensor_value(target)), np.shape(as_tensor_value(source))
+        if not tshape or not sshape or tshape[0] != sshape[0]:
+            raise ValueError(f"batch_jacobian: target {tshape} and source {sshape} need the same first (batch) axis")
+        full = self.jacobian(target, source, unconnected_gradients)
+        if full is None:
+            return None
+        b = tshape[0]
+        t_rest, s_rest = int(np.prod(tshape[1:])), int(np.prod(sshape[1:]))
+        flat = array_ops.reshape(full, (b, t_rest, b, s_rest))
+        idx = np.arange(b)
+        picked = array_ops.getitem(flat, (idx, slice(None), idx))  # [B, T, S]: the diagonal blocks
+        return array_ops.reshape(picked, (b,) + tuple(tshape[1:]) + tuple(sshape[1:]))
+
+    def jacobian(self, target, sources, unconnected_gradients="none", parallel_iterations=None,
+                 experimental_use_pfor=True):
         """d target[i...] / d source for every element of `target`: shape target.shape + source.shape
         per source. One reverse pass per element of `target`, each seeded with a one-hot gradient
         (works after the `with` block too: nothing new has to be recorded)."""

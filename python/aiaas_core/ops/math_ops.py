@@ -82,6 +82,8 @@ def _result_ref(out):
     """A way for a backward rule to use its op's own output while staying differentiable: the
     recorded output itself (so a second derivative flows through it) through a weak reference (no
     reference cycle keeping activations alive), or its value once the output is gone."""
+    if out._node is None:  # not recorded: no backward will ever ask
+        return None
     ref = weakref.ref(out)
     value = out.view(np.ndarray)
 
