@@ -514,3 +514,16 @@ def test_batch_jacobian():
         np.testing.assert_allclose(np.asarray(jb)[b], (2 * z)[:, None] * w.T)
     with pytest.raises(ValueError, match="batch"):
         tape.batch_jacobian(y, const(np.ones((2, 2))))
+
+
+def test_jacobian_of_unconnected_sources_and_empty_targets():
+    x, u = const([1.0, 2.0]), const([5.0])
+    with GradientTape(persistent=True) as tape:
+        tape.watch([x, u])
+        y = x * 3.0
+        e = x[:0]
+    jx, ju = tape.jacobian(y, [x, u])
+    np.testing.assert_allclose(np.asarray(jx), 3 * np.eye(2))
+    assert ju is None
+    assert tape.jacobian(y, u, unconnected_gradients="zero").shape == (2, 1)
+    assert tape.jacobian(e, x).shape == (0, 2)
