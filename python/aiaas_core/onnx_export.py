@@ -1,7 +1,9 @@
 """Export an aiaas_core.keras model to ONNX (opset 17), read from the Keras contract only.
 
 A Sequential exports its layers; a subclassed Model whose call() applies built-in layers one after
-another (the seeds' ConvNet / RNN / Autoencoder) exports the chain its call() was observed to run.
+another (the seeds' ConvNet / RNN / Autoencoder) exports the chain its call() was observed to run; a
+functional model exports its graph (several inputs and outputs, shared layers, nested models, and
+the simple ops between layers listed in _FUNCTIONAL_OPS).
 
 The exporter reads each layer's class name, `get_config()` and `get_weights()` (Keras order and
 shapes), so it depends on nothing private. Our tensors are channels-last (NHWC) while ONNX Conv /
@@ -227,6 +229,90 @@ def _batchnorm(g: _GraphBuilder, x: str, layer, cfg: dict, nchw: bool) -> str:
     return g.one("Add", [x, g.const(add.astype(np.float32).reshape(shape), "bn_shift")], layer.name)
 
 
+def _emit_layer(g: _GraphBuilder, layer, x: str, shape: tuple, nchw: bool) -> tuple[str, tuple, bool]:
+    """Append the ONNX nodes of one built-in layer to tensor x (per-sample shape `shape`, NHWC order;
+    `nchw`: x itself is transposed for ONNX spatial ops). Returns (output, its shape, nchw)."""
+    import onnx
+
+    def to_nhwc(t: str) -> str:
+        return g.one("Transpose", [t], "to_nhwc", perm=[0, 2, 3, 1])
+
+    kind = type(layer).__name__
+    cfg = layer.get_config()
+    hint = layer.name
+    if kind in ("InputLayer", "Dropout"):
+        return x, shape, nchw
+    if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
+        if len(shape) != 3:
+            raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (H, W, C) inputs, got per-sample shape {shape}")
+        if not nchw:
+            x, nchw = g.one("Transpose", [x], "to_nchw", perm=[0, 3, 1, 2]), True
+        if kind == "Conv2D":
+            window = tuple(int(k) for k in cfg["kernel_size"])
+            attrs = _spatial_attrs(cfg, window, (None,) + shape)
+            weights = _weights(layer, 2 if cfg.get("use_bias", True) else 1)
+            inputs = [x, g.const(weights[0].transpose(3, 2, 0, 1), "conv_w")]  # HWIO -> OIHW
+            if len(weights) == 2:
+                inputs.append(g.const(weights[1], "conv_b"))
+            x = g.one("Conv", inputs, hint, **attrs)
+            if cfg.get("activation") == "softmax":  # over channels, which are axis 1 in NCHW
+                x = g.one("Softmax", [x], hint, axis=1)
+            else:
+                x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+            channels = int(cfg["filters"])
+        else:
+            window = tuple(int(k) for k in cfg["pool_size"])
+            attrs = _spatial_attrs(cfg, window, (None,) + shape)
+            x = g.one("MaxPool" if kind == "MaxPooling2D" else "AveragePool", [x], hint, **attrs)
+            channels = shape[2]
+        strides, pad = attrs["strides"], cfg.get("padding", "valid")
+        shape = (_out_len(shape[0], window[0], strides[0], pad), _out_len(shape[1], window[1], strides[1], pad), channels)
+        return x, shape, nchw
+    if kind == "BatchNormalization":  # per channel: works in either layout, no transpose
+        x = _batchnorm(g, x, layer, cfg, nchw)
+        return x, shape, nchw
+    if nchw:  # every other layer works on channels-last data
+        x, nchw = to_nhwc(x), False
+    if kind == "Dense":
+        weights = _weights(layer, 2 if cfg.get("use_bias", True) else 1)
+        x = g.one("MatMul", [x, g.const(weights[0], "dense_w")], hint)
+        if len(weights) == 2:
+            x = g.one("Add", [x, g.const(weights[1], "dense_b")], hint)
+        x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
+        shape = shape[:-1] + (int(cfg["units"]),)
+    elif kind in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"):  # the class may fix the function
+        x = _activation(g, x, layer.activation, layer.alpha, hint)
+    elif kind == "Flatten":
+        if len(shape) > 1:
+            x = g.one("Flatten", [x], hint, axis=1)
+            shape = (math.prod(shape),)
+    elif kind == "Reshape":
+        target = [int(d) for d in cfg["target_shape"]]
+        known = math.prod(d for d in target if d != -1)
+        if -1 in target:
+            target = [math.prod(shape) // known if d == -1 else d for d in target]
+        if math.prod(target) != math.prod(shape):
+            raise ValueError(f"ONNX export: Reshape {layer.name!r} cannot map {shape} to {cfg['target_shape']}")
+        x = g.one("Reshape", [x, g.const(np.array([-1] + target, np.int64), "shape")], hint)
+        shape = tuple(target)
+    elif kind == "Embedding":  # ids arrive as float (the graph input is float32): cast, then look up
+        table = _weights(layer, 1)[0]
+        ids = g.one("Cast", [x], hint, to=onnx.TensorProto.INT64)
+        x = g.one("Gather", [g.const(table, "embeddings"), ids], hint, axis=0)
+        shape = shape + (int(table.shape[1]),)
+    elif kind in ("LSTM", "GRU", "SimpleRNN"):
+        if len(shape) != 2:
+            raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (timesteps, features) inputs, got {shape}")
+        x, shape = _recurrent(g, x, layer, cfg, kind, shape)
+    else:
+        raise NotImplementedError(
+            f"ONNX export: layer {layer.name!r} of type {kind} is not supported; supported: InputLayer, "
+            f"Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
+            f"Reshape, Dropout, "
+            f"BatchNormalization, Embedding, LSTM, GRU, SimpleRNN"
+        )
+    return x, shape, nchw
+
 def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int = OPSET):
     """Write `model` (a Sequential, or a built subclassed Model whose call() is a chain of layers) as
     an ONNX file at `path`; return the onnx ModelProto.
@@ -241,6 +327,12 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 17:
         raise ValueError(f"opset must be an int >= 17, got {opset!r}")
+    from .keras.engine.functional import Functional
+    if isinstance(model, Functional):
+        if input_shape is not None:
+            raise ValueError("ONNX export: a functional model's input shapes are its keras.Input shapes; "
+                             "do not pass input_shape")
+        return _export_functional(model, path, opset)
     layers = _model_layers(model)
     in_shape = _input_shape(model, layers, input_shape)
     shape = in_shape  # the current tensor's per-sample shape (NHWC order when 3-D)
@@ -251,80 +343,7 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
         return g.one("Transpose", [t], "to_nhwc", perm=[0, 2, 3, 1])
 
     for layer in layers:
-        kind = type(layer).__name__
-        cfg = layer.get_config()
-        hint = layer.name
-        if kind in ("InputLayer", "Dropout"):
-            continue
-        if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
-            if len(shape) != 3:
-                raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (H, W, C) inputs, got per-sample shape {shape}")
-            if not nchw:
-                x, nchw = g.one("Transpose", [x], "to_nchw", perm=[0, 3, 1, 2]), True
-            if kind == "Conv2D":
-                window = tuple(int(k) for k in cfg["kernel_size"])
-                attrs = _spatial_attrs(cfg, window, (None,) + shape)
-                weights = _weights(layer, 2 if cfg.get("use_bias", True) else 1)
-                inputs = [x, g.const(weights[0].transpose(3, 2, 0, 1), "conv_w")]  # HWIO -> OIHW
-                if len(weights) == 2:
-                    inputs.append(g.const(weights[1], "conv_b"))
-                x = g.one("Conv", inputs, hint, **attrs)
-                if cfg.get("activation") == "softmax":  # over channels, which are axis 1 in NCHW
-                    x = g.one("Softmax", [x], hint, axis=1)
-                else:
-                    x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
-                channels = int(cfg["filters"])
-            else:
-                window = tuple(int(k) for k in cfg["pool_size"])
-                attrs = _spatial_attrs(cfg, window, (None,) + shape)
-                x = g.one("MaxPool" if kind == "MaxPooling2D" else "AveragePool", [x], hint, **attrs)
-                channels = shape[2]
-            strides, pad = attrs["strides"], cfg.get("padding", "valid")
-            shape = (_out_len(shape[0], window[0], strides[0], pad), _out_len(shape[1], window[1], strides[1], pad), channels)
-            continue
-        if kind == "BatchNormalization":  # per channel: works in either layout, no transpose
-            x = _batchnorm(g, x, layer, cfg, nchw)
-            continue
-        if nchw:  # every other layer works on channels-last data
-            x, nchw = to_nhwc(x), False
-        if kind == "Dense":
-            weights = _weights(layer, 2 if cfg.get("use_bias", True) else 1)
-            x = g.one("MatMul", [x, g.const(weights[0], "dense_w")], hint)
-            if len(weights) == 2:
-                x = g.one("Add", [x, g.const(weights[1], "dense_b")], hint)
-            x = _activation(g, x, cfg.get("activation"), getattr(layer, "alpha", None), hint)
-            shape = shape[:-1] + (int(cfg["units"]),)
-        elif kind in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"):  # the class may fix the function
-            x = _activation(g, x, layer.activation, layer.alpha, hint)
-        elif kind == "Flatten":
-            if len(shape) > 1:
-                x = g.one("Flatten", [x], hint, axis=1)
-                shape = (math.prod(shape),)
-        elif kind == "Reshape":
-            target = [int(d) for d in cfg["target_shape"]]
-            known = math.prod(d for d in target if d != -1)
-            if -1 in target:
-                target = [math.prod(shape) // known if d == -1 else d for d in target]
-            if math.prod(target) != math.prod(shape):
-                raise ValueError(f"ONNX export: Reshape {layer.name!r} cannot map {shape} to {cfg['target_shape']}")
-            x = g.one("Reshape", [x, g.const(np.array([-1] + target, np.int64), "shape")], hint)
-            shape = tuple(target)
-        elif kind == "Embedding":  # ids arrive as float (the graph input is float32): cast, then look up
-            table = _weights(layer, 1)[0]
-            ids = g.one("Cast", [x], hint, to=onnx.TensorProto.INT64)
-            x = g.one("Gather", [g.const(table, "embeddings"), ids], hint, axis=0)
-            shape = shape + (int(table.shape[1]),)
-        elif kind in ("LSTM", "GRU", "SimpleRNN"):
-            if len(shape) != 2:
-                raise ValueError(f"ONNX export: {kind} {layer.name!r} needs (timesteps, features) inputs, got {shape}")
-            x, shape = _recurrent(g, x, layer, cfg, kind, shape)
-        else:
-            raise NotImplementedError(
-                f"ONNX export: layer {layer.name!r} of type {kind} is not supported; supported: InputLayer, "
-                f"Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
-                f"Reshape, Dropout, "
-                f"BatchNormalization, Embedding, LSTM, GRU, SimpleRNN"
-            )
+        x, shape, nchw = _emit_layer(g, layer, x, shape, nchw)
     if nchw:
         x = to_nhwc(x)
     if x == "input":  # a model of identity layers only: ONNX still needs a node
@@ -342,3 +361,190 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
     Path(path).write_bytes(proto.SerializeToString())
     return proto
 
+
+
+# ---- functional graphs ------------------------------------------------------------------------
+# aiaas_core.ops function name -> ONNX op, for ops applied between layers of a functional model.
+_ELEMENTWISE_BINARY = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
+                       "maximum": "Max", "minimum": "Min", "power": "Pow"}
+_ELEMENTWISE_UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log",
+                      "sqrt": "Sqrt", "abs": "Abs", "negative": "Neg", "identity": "Identity",
+                      "stop_gradient": "Identity", "erf": "Erf", "floor": "Floor", "ceil": "Ceil",
+                      "reciprocal": "Reciprocal", "sin": "Sin", "cos": "Cos", "softplus": "Softplus",
+                      "softsign": "Softsign"}
+_REDUCTIONS = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin"}
+_FUNCTIONAL_OPS = sorted({*_ELEMENTWISE_BINARY, *_ELEMENTWISE_UNARY, *_REDUCTIONS, "concat", "reshape",
+                          "transpose", "expand_dims", "squeeze", "square", "softmax", "matmul", "cast"})
+
+
+def _onnx_name(name: str, taken: set) -> str:
+    """A graph input/output name from a Keras name, unique in the graph."""
+    base = "".join(c if c.isalnum() or c in "_-." else "_" for c in name) or "tensor"
+    out, n = base, 1
+    while out in taken:
+        out, n = f"{base}_{n}", n + 1
+    taken.add(out)
+    return out
+
+
+def _export_functional(model, path, opset: int):
+    """A functional model's graph: one ONNX input per keras.Input ("input" when there is only
+    one), one output per model output ("output" when the model has one, not in a list or dict,
+    else the output names), a dynamic batch axis and the Inputs' None dimensions kept dynamic."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = _GraphBuilder()
+    names: set = set()
+    tensors: dict[int, str] = {}
+    graph_inputs = []
+    single_in = len(model._flat_inputs) == 1 and not isinstance(model.input, (list, dict))
+    for t in model._flat_inputs:
+        name = _onnx_name("input" if single_in else t._input_layer.name, names)
+        tensors[id(t)] = name
+        elem = TensorProto.FLOAT if t.dtype.kind == "f" else TensorProto.INT64 if t.dtype == np.int64 else TensorProto.INT32
+        if t.dtype.kind not in "fi" or (t.dtype.kind == "f" and t.dtype != np.float32):
+            raise NotImplementedError(f"ONNX export: input {t.name!r} of dtype {t.dtype} is not supported (float32 or int)")
+        dims = ["N"] + [d if d is not None else f"{name}_d{i + 1}" for i, d in enumerate(t.shape[1:])]
+        graph_inputs.append(helper.make_tensor_value_info(name, elem, dims))
+    _emit_graph(g, model, tensors)
+    single_out = len(model._flat_outputs) == 1 and not isinstance(model.output, (list, dict))
+    out_keys = list(model.output) if isinstance(model.output, dict) else list(model.output_names)
+    graph_outputs = []
+    for i, t in enumerate(model._flat_outputs):
+        name = _onnx_name("output" if single_out else str(out_keys[i]), names)
+        g.nodes.append(helper.make_node("Identity", [tensors[id(t)]], [name], name=g.name("output")))
+        dims = ["N"] + [d if d is not None else f"{name}_d{j + 1}" for j, d in enumerate(t.shape[1:])]
+        graph_outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT if t.dtype.kind == "f" else
+                                                           TensorProto.INT64, dims))
+    graph = helper.make_graph(g.nodes, "aiaas_core_model", graph_inputs, graph_outputs, initializer=g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="aiaas_core")
+    proto.ir_version = 8
+    onnx.checker.check_model(proto)
+    Path(path).write_bytes(proto.SerializeToString())
+    return proto
+
+
+def _emit_graph(g: _GraphBuilder, model, tensors: dict) -> None:
+    """Append the nodes of a functional `model` whose inputs are already in `tensors` ({id(KerasTensor):
+    ONNX name}); record the ONNX name of every tensor it computes there."""
+    from .keras.engine.functional import Functional
+    from .keras.engine.sequential import Sequential
+    from .ops.symbolic import KerasTensor, flatten
+
+    for node in model._nodes:
+        outs = [t for t in flatten(node.outputs) if isinstance(t, KerasTensor)]
+        if node.layer is not None:
+            layer = node.layer
+            extra = {k: v for k, v in node.kwargs.items() if k != "training"}
+            if len(node.args) != 1 or extra or not isinstance(node.args[0], KerasTensor):
+                raise NotImplementedError(
+                    f"ONNX export: layer {layer.name!r} is called with several inputs or extra arguments; only "
+                    "single-input layer calls can be exported")
+            x_t = node.args[0]
+            x = tensors[id(x_t)]
+            if isinstance(layer, Functional):
+                inner_in = layer._flat_inputs
+                if len(inner_in) != 1 or len(layer._flat_outputs) != 1:
+                    raise NotImplementedError(f"ONNX export: nested model {layer.name!r} has several inputs or outputs")
+                inner = {id(inner_in[0]): x}
+                _emit_graph(g, layer, inner)
+                tensors[id(outs[0])] = inner[id(layer._flat_outputs[0])]
+                continue
+            chain = layer.layers if type(layer) is Sequential else [layer]
+            shape, nchw = tuple(x_t.shape[1:]), False
+            for sub in chain:
+                if not type(sub).runs_a_kernel():
+                    raise NotImplementedError(
+                        f"ONNX export: layer {sub.name!r} of type {type(sub).__name__} is not a built-in layer")
+                x, shape, nchw = _emit_layer(g, sub, x, shape, nchw)
+            if nchw:
+                x = g.one("Transpose", [x], "to_nhwc", perm=[0, 2, 3, 1])
+            tensors[id(outs[0])] = x
+            continue
+        tensors[id(outs[0])] = _emit_op(g, node, tensors, outs)
+
+
+def _op_operand(g: _GraphBuilder, value, tensors: dict, what: str) -> str:
+    from .ops.symbolic import KerasTensor
+    if isinstance(value, KerasTensor):
+        return tensors[id(value)]
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise NotImplementedError(f"ONNX export: {what}: constant {value!r:.40} is not numeric")
+    return g.const(arr.astype(np.float32), "const")
+
+
+def _emit_op(g: _GraphBuilder, node, tensors: dict, outs: list) -> str:
+    """One op node of a functional graph (x + y, ops.concatenate...) as ONNX nodes."""
+    import onnx
+    from .keras.engine.functional_config import _OP_NAMES
+    from .ops.symbolic import KerasTensor
+
+    name = _OP_NAMES.get(node.fn) or getattr(node.fn, "__name__", "op")
+    args, kwargs = list(node.args), dict(node.kwargs)
+    hint = name
+    if len(outs) != 1:
+        raise NotImplementedError(f"ONNX export: op {name!r} has several outputs; it cannot be exported")
+
+    def arg(i, key, default=None):
+        if len(args) > i:
+            return args[i]
+        return kwargs.get(key, default)
+
+    if name in ("concatenate", "concat"):
+        values = arg(0, "values")
+        axis = int(arg(1, "axis", -1))
+        return g.one("Concat", [_op_operand(g, v, tensors, name) for v in values], hint, axis=axis)
+    if name in _ELEMENTWISE_BINARY:
+        a, b = arg(0, "a"), arg(1, "b")
+        for v in (a, b):
+            if not isinstance(v, KerasTensor) and np.asarray(v).dtype.kind not in "biuf":
+                raise NotImplementedError(f"ONNX export: op {name!r} on {v!r:.40}")
+        if any(isinstance(v, KerasTensor) and v.dtype.kind != "f" for v in (a, b)):
+            raise NotImplementedError(f"ONNX export: op {name!r} on integer tensors is not supported")
+        return g.one(_ELEMENTWISE_BINARY[name], [_op_operand(g, a, tensors, name), _op_operand(g, b, tensors, name)], hint)
+    if name == "square":
+        x = _op_operand(g, arg(0, "x"), tensors, name)
+        return g.one("Mul", [x, x], hint)
+    if name in _ELEMENTWISE_UNARY and len(args) + len(kwargs) == 1:
+        return g.one(_ELEMENTWISE_UNARY[name], [_op_operand(g, arg(0, "x"), tensors, name)], hint)
+    if name == "softmax":
+        return g.one("Softmax", [_op_operand(g, arg(0, "x"), tensors, name)], hint, axis=int(arg(1, "axis", -1)))
+    if name in _REDUCTIONS:
+        x_t = arg(0, "x")
+        axis, keepdims = arg(1, "axis"), bool(arg(2, "keepdims", False))
+        x = _op_operand(g, x_t, tensors, name)
+        axes = list(range(x_t.ndim)) if axis is None else [int(a) for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+        if name == "sum":  # ReduceSum takes its axes as an input from opset 13 on; the others from 18
+            return g.one("ReduceSum", [x, g.const(np.array(axes, np.int64), "axes")], hint, keepdims=int(keepdims))
+        return g.one(_REDUCTIONS[name], [x], hint, axes=axes, keepdims=int(keepdims))
+    if name == "reshape":
+        x_t, shape = arg(0, "x"), arg(1, "shape")
+        target = [int(d) for d in shape]  # the full shape, batch axis included (keras.ops.reshape)
+        return g.one("Reshape", [_op_operand(g, x_t, tensors, name), g.const(np.array(target, np.int64), "shape")], hint)
+    if name == "transpose":
+        perm = arg(1, "perm")
+        attrs = {} if perm is None else {"perm": [int(p) for p in perm]}
+        return g.one("Transpose", [_op_operand(g, arg(0, "x"), tensors, name)], hint, **attrs)
+    if name in ("expand_dims", "squeeze"):
+        axis = arg(1, "axis")
+        if axis is None:
+            raise NotImplementedError(f"ONNX export: {name} without an axis is not supported")
+        axes = [int(a) for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+        op = "Unsqueeze" if name == "expand_dims" else "Squeeze"
+        return g.one(op, [_op_operand(g, arg(0, "x"), tensors, name), g.const(np.array(axes, np.int64), "axes")], hint)
+    if name == "matmul" and not kwargs.get("transpose_a") and not kwargs.get("transpose_b") and len(args) == 2:
+        return g.one("MatMul", [_op_operand(g, args[0], tensors, name), _op_operand(g, args[1], tensors, name)], hint)
+    if name == "cast":
+        from .ops.dtypes import as_dtype
+        dt = as_dtype(arg(1, "dtype"))
+        to = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.int64): onnx.TensorProto.INT64,
+              np.dtype(np.int32): onnx.TensorProto.INT32}.get(np.dtype(dt))
+        if to is None:
+            raise NotImplementedError(f"ONNX export: cast to {dt} is not supported")
+        return g.one("Cast", [_op_operand(g, arg(0, "x"), tensors, name)], hint, to=to)
+    raise NotImplementedError(
+        f"ONNX export: op {name!r} in a functional model is not supported (with these arguments); supported ops: "
+        f"{', '.join(_FUNCTIONAL_OPS)}"
+    )

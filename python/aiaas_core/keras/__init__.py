@@ -10,7 +10,7 @@ import sys as _sys
 
 from .. import ops
 from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers,
-               random, utils)
+               random, saving, utils)
 from .engine.model import Model
 from .engine.saving import load_model, model_from_config, model_from_json
 from .engine.sequential import Sequential
@@ -22,6 +22,6 @@ _sys.modules.setdefault(f"{__name__}.ops", ops)
 
 __all__ = [
     "ops", "random", "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
-    "initializers", "activations", "utils", "backend", "datasets", "load_model", "model_from_json",
+    "initializers", "activations", "utils", "saving", "backend", "datasets", "load_model", "model_from_json",
     "model_from_config", "set_random_seed", "to_categorical",
 ]

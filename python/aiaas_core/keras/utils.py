@@ -1,4 +1,4 @@
-"""`aiaas_core.keras.utils`: to_categorical, set_random_seed."""
+"""`aiaas_core.keras.utils`: to_categorical, set_random_seed, PyDataset / Sequence, register_keras_serializable."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import numpy as np
 
 from ..data.labels import check_one_hot_size
 from .backend import set_random_seed
+from .py_dataset import PyDataset, Sequence
+from .engine.registry import get_custom_objects, get_registered_name, get_registered_object, register_keras_serializable
 
 
 def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
@@ -32,4 +34,5 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     return out
 
 
-__all__ = ["to_categorical", "set_random_seed"]
+__all__ = ["to_categorical", "set_random_seed", "PyDataset", "Sequence", "register_keras_serializable",
+           "get_registered_name", "get_registered_object", "get_custom_objects"]

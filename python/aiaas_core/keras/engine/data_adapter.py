@@ -4,11 +4,13 @@
   outputs): checked once, shuffled per epoch, sliced into batches of `batch_size`;
 - a `tf.data.Dataset` (aiaas_core.data.Dataset), a Python generator or iterator, a
   `keras.utils.PyDataset` / `Sequence`: already batched, each element a batch `x`, `(x,)`, `(x, y)`
-  or `(x, y, sample_weight)`. `steps_per_epoch` bounds an epoch (needed for endless ones).
+  or `(x, y, sample_weight)` (a dict is `x`: named inputs). `steps_per_epoch` bounds an epoch
+  (needed for endless ones); see SourceBatches for how epochs share a source.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -16,14 +18,17 @@ import numpy as np
 from ...ops.symbolic import flatten, map_structure
 from ...ops.tensor import Tensor, as_tensor_value
 from .. import backend
+from ..py_dataset import PyDataset
 from .data_checks import as_array, check_int
 
 
 def is_batched_source(x) -> bool:
     """Whether `x` yields batches itself (a dataset, generator, iterator or PyDataset)."""
-    if x is None or isinstance(x, (np.ndarray, list, tuple, dict, Tensor)) or hasattr(x, "__array__"):
+    if isinstance(x, PyDataset):
+        return True
+    if x is None or isinstance(x, (np.ndarray, list, tuple, dict, Tensor, str, bytes)) or hasattr(x, "__array__"):
         return False
-    return (hasattr(x, "_element_spec_for_fit") or hasattr(x, "__next__") or hasattr(x, "__iter__")
+    return (_is_dataset(x) or hasattr(x, "__next__") or hasattr(x, "__iter__")
             or (hasattr(x, "__getitem__") and hasattr(x, "__len__")))
 
 
@@ -103,85 +108,209 @@ def _epoch_order(epoch: int, n: int) -> np.ndarray:
 
 
 class SourceBatches:
-    """Batches from a dataset, generator, iterator or PyDataset (each element one batch)."""
+    """Batches from a dataset, generator, iterator or PyDataset (each element one batch).
 
-    def __init__(self, source, steps=None, what="x"):
+    Three kinds of source, read as Keras 3 reads them:
+    - a PyDataset / Sequence (indexed batches): `num_batches` (or len) batches per pass, in order,
+      or in a new order every pass when fit shuffles; `on_epoch_begin` / `on_epoch_end` run
+      around every epoch;
+    - a re-iterable source (a tf.data Dataset): every `iter()` starts a new pass;
+    - an iterator or generator: one pass, ever.
+    Without `steps`, an epoch is one whole pass. With `steps` (steps_per_epoch), the pass carries
+    over from one epoch to the next; a re-iterable source that ends exactly at an epoch boundary
+    starts a new pass. When data runs out before `steps` batches (or a generator is already
+    consumed), the epoch ends early and `ran_out` is set: fit warns and stops, as Keras does."""
+
+    def __init__(self, source, steps=None, what="x", shuffle=False):
         self.source = source
         self.what = what
         self.limit = steps
+        if isinstance(source, PyDataset) or (hasattr(source, "__getitem__") and hasattr(source, "__len__")
+                                             and not hasattr(source, "__next__") and not _is_dataset(source)):
+            self.kind = "sequence"
+        elif hasattr(source, "__next__"):
+            self.kind = "iterator"  # a generator: consumed, never restarted
+        else:
+            self.kind = "iterable"
+        self.shuffle = shuffle and self.kind == "sequence"  # a dataset shuffles itself (Keras ignores shuffle)
+        self.ran_out = False
         self._iterator = None
-        self.is_sequence = hasattr(source, "__getitem__") and hasattr(source, "__len__") and not hasattr(source, "__next__") \
-            and not hasattr(source, "_element_spec_for_fit")
-        self.one_shot = hasattr(source, "__next__")  # a generator: consumed, never restarted
+        self._passes = 0
+
+    def _num_batches(self):
+        """Batches in one pass: an int, or None when unknown or endless."""
+        if self.kind == "sequence":
+            n = self.source.num_batches if hasattr(self.source, "num_batches") else len(self.source)
+            return None if n is None else check_int(n, f"{self.what}: the PyDataset's number of batches", 0)
+        cardinality = getattr(self.source, "cardinality", None)
+        if callable(cardinality):
+            try:
+                n = int(as_tensor_value(cardinality()))
+            except (TypeError, ValueError):
+                return None
+            return n if n >= 0 else None
+        return None
 
     @property
     def steps(self):
         if self.limit is not None:
             return self.limit
-        if self.is_sequence:
-            return len(self.source)
-        cardinality = getattr(self.source, "cardinality", None)
-        if callable(cardinality):
-            n = int(as_tensor_value(cardinality()))
-            return n if n >= 0 else None
-        return None
+        return self._num_batches()
+
+    def _new_pass(self):
+        self._passes += 1
+        if self.kind == "iterator":
+            return self.source
+        if self.kind == "iterable":
+            return iter(self.source)
+        return self._sequence_pass(self._passes - 1)
+
+    def _sequence_pass(self, number: int):
+        n = self._num_batches()
+        if n is None:
+            order = itertools.count()
+        elif self.shuffle and n > 1:
+            order = _epoch_order(number, n).tolist()
+        else:
+            order = range(n)
+        for i in order:
+            yield self.source[i]
 
     def epoch(self, epoch: int):
-        if self.is_sequence:
-            n = len(self.source) if self.limit is None else min(self.limit, len(self.source))
-            for i in range(n):
-                yield _as_batch(self.source[i], self.what)
-            if hasattr(self.source, "on_epoch_end"):
-                self.source.on_epoch_end()
-            return
-        if self.one_shot:
-            it = self.source
-        elif self.limit is not None:
-            # with steps_per_epoch, a dataset continues where the last epoch stopped (as in Keras)
+        self.ran_out = False
+        if self.kind == "sequence" and hasattr(self.source, "on_epoch_begin"):
+            self.source.on_epoch_begin()
+        try:
+            if self.limit is None:
+                count = 0
+                for item in self._new_pass():
+                    yield _as_batch(item, self.what, count)
+                    count += 1
+                # a generator already consumed by an earlier epoch has nothing left
+                self.ran_out = count == 0 and self.kind == "iterator" and self._passes > 1
+                return
             if self._iterator is None:
-                self._iterator = iter(self.source)
-            it = self._iterator
-        else:
-            it = iter(self.source)
-        count = 0
-        while self.limit is None or count < self.limit:
-            try:
-                item = next(it)
-            except StopIteration:
-                if self.limit is not None and not self.one_shot and count == 0:
-                    self._iterator = iter(self.source)  # exhausted at an epoch boundary: start over
-                    it = self._iterator
-                    try:
-                        item = next(it)
-                    except StopIteration:
+                self._iterator = self._new_pass()
+            count = 0
+            while count < self.limit:
+                try:
+                    item = next(self._iterator)
+                except StopIteration:
+                    if count == 0 and self.kind != "iterator":
+                        self._iterator = self._new_pass()  # ended at an epoch boundary: a new pass
+                        try:
+                            item = next(self._iterator)
+                        except StopIteration:
+                            self._iterator = None
+                            self.ran_out = True
+                            return
+                    else:
+                        self._iterator = None if self.kind != "iterator" else self._iterator
+                        self.ran_out = True
                         return
-                else:
-                    if self.limit is not None and not self.one_shot:
-                        self._iterator = None
-                    return
-            count += 1
-            yield _as_batch(item, self.what)
+                yield _as_batch(item, self.what, count)
+                count += 1
+        finally:
+            if self.kind == "sequence" and hasattr(self.source, "on_epoch_end"):
+                self.source.on_epoch_end()
+
+    def no_batches_message(self) -> str:
+        """Why the first pass yielded nothing, for the error that says so."""
+        if self.kind == "sequence":
+            return f"{self.what} is a PyDataset of length 0 (its __len__ / num_batches is 0)"
+        if self.kind == "iterator":
+            return (f"{self.what} is a generator or iterator that ended before yielding a batch (a generator "
+                    "can be read once: was it consumed by an earlier fit / evaluate / predict?)")
+        n = self._num_batches()
+        if n == 0:
+            return f"{self.what} is an empty dataset (cardinality 0)"
+        return f"{self.what} is a dataset that yielded no batches (it is empty)"
 
 
-def _as_batch(item, what: str):
-    """A dataset element as a step's data: a tuple (x,), (x, y) or (x, y, w)."""
+RAN_OUT_MESSAGE = (
+    "Your input ran out of data; interrupting training. Make sure that your dataset or generator can generate "
+    "at least `steps_per_epoch * epochs` batches. You may need to use the `.repeat()` function when building "
+    "your dataset."
+)
+
+
+def _is_dataset(x) -> bool:
+    """A tf.data-style dataset: re-iterable, knows its cardinality (checked by duck type: the
+    data package imports keras for the global seed, so keras cannot import it back)."""
+    return hasattr(type(x), "element_spec") and callable(getattr(x, "cardinality", None))  # the class: a
+    # property read on the instance could run a map function
+
+
+def _as_batch(item, what: str, index: int = 0):
+    """A source's element as a step's data, checked: a tuple (x,), (x, y) or (x, y, w) of numeric
+    arrays (a dict element is x: named inputs). Refuses, naming the batch, what a model cannot
+    take: None, strings, ragged nesting."""
+    where = f"{what}: batch {index}"
     if isinstance(item, tuple):
         if not 1 <= len(item) <= 3:
-            raise ValueError(f"{what}: each batch must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(item)}")
-        return item
-    if isinstance(item, list) and len(item) in (2, 3) and all(hasattr(v, "shape") or isinstance(v, (list, dict)) for v in item):
-        return tuple(item)
-    return (item,)
+            raise ValueError(f"{where}: each batch must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(item)}")
+        parts = item
+    elif isinstance(item, list) and len(item) in (2, 3) and all(hasattr(v, "shape") or isinstance(v, (list, dict)) for v in item):
+        parts = tuple(item)
+    else:
+        parts = (item,)
+    names = ("x", "y", "sample_weight")
+    out = []
+    for name, part in zip(names, parts):
+        if part is None and name != "x":
+            out.append(None)
+            continue
+        out.append(_batch_part(part, f"{where}: {name}"))
+    return tuple(out)
+
+
+def _batch_part(part, what: str):
+    """One of x / y / sample_weight of a batch: arrays (lists, tuples, dicts of them kept as
+    structure), floats as float32 like the array path, finite."""
+    if part is None:
+        raise TypeError(f"{what} is None (a batch must be x, (x, y) or (x, y, sample_weight) of arrays)")
+    if isinstance(part, dict):
+        return {k: _batch_part(v, f"{what}[{k!r}]") for k, v in part.items()}
+    if isinstance(part, (list, tuple)) and part and not _is_number_list(part):
+        converted = [_batch_part(v, f"{what}[{i}]") for i, v in enumerate(part)]
+        return converted if isinstance(part, list) else tuple(converted)
+    if isinstance(part, np.ndarray):
+        arr = part
+    else:
+        try:
+            arr = np.asarray(part)
+        except ValueError as exc:
+            raise ValueError(f"{what} is ragged (rows of different lengths cannot form one batch array): {exc}") from None
+    if arr.dtype.kind in "US":
+        raise TypeError(f"{what} holds strings (dtype {arr.dtype}); models take numbers: map the strings to "
+                        "numbers (ids or features) before batching")
+    if arr.dtype == object:
+        flat = arr.reshape(-1)
+        problem = ("None values" if any(v is None for v in flat) else
+                   "ragged rows (sequences of different lengths)" if any(isinstance(v, (list, tuple, np.ndarray)) for v in flat)
+                   else "values of non-numeric types")
+        raise TypeError(f"{what} holds {problem}; a batch must be a numeric array")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{what} is a scalar; a batch needs a batch axis first (shape (batch, ...))")
+    if arr.dtype.kind == "f":
+        if arr.dtype != np.float32:
+            arr = arr.astype(np.float32)
+        if arr.size and not np.isfinite(arr).all():
+            raise ValueError(f"{what} contains NaN or infinite values; expected finite numbers")
+    return part if arr is part else arr
 
 
 def make_batches(x, y=None, sample_weight=None, *, batch_size=None, shuffle=False, steps=None, what="x"):
-    """ArrayBatches or SourceBatches for `x` (and `y`, `sample_weight` with arrays)."""
+    """ArrayBatches or SourceBatches for `x` (and `y`, `sample_weight` with arrays). With a
+    source, batch_size is ignored (its elements are batches already), as in Keras."""
     if is_batched_source(x):
         if y is not None:
             raise ValueError(f"{what} is a dataset or generator, which yields (x, y) batches itself: do not pass y")
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a dataset or generator (yield (x, y, w) batches)")
-        return SourceBatches(x, None if steps is None else check_int(steps, "steps", 1), what)
+        return SourceBatches(x, None if steps is None else check_int(steps, "steps", 1), what, shuffle=shuffle)
     if x is None:
         raise ValueError(f"{what} is required (an array whose first axis counts samples)")
     xs = _as_arrays(x, what)

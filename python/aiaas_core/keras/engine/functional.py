@@ -17,7 +17,7 @@ from ...ops import symbolic
 from ...ops.symbolic import KerasTensor, flatten, map_structure
 from ...ops.tensor import Tensor, wrap
 from .. import backend
-from ..layers.base import InputLayer, Layer
+from ..layers.base import InputLayer, Layer, _snake, unique_name
 from .model import Model
 
 
@@ -45,7 +45,7 @@ def _graph_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list:
         node = tensor.node
         if node is None:
             raise ValueError(
-                f"output {tensor.name!r} depends on the input {tensor.name!r}, which is not among the model's inputs "
+                f"output {path[0]!r} depends on the input {tensor.name!r}, which is not among the model's inputs "
                 f"({', '.join(t.name or '?' for t in inputs)}): pass every keras.Input the outputs use"
             )
         mark = state.get(node.id)
@@ -62,7 +62,7 @@ def _graph_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list:
     for t in outputs:
         if not isinstance(t, KerasTensor):
             raise TypeError(f"Model outputs must be tensors computed from keras.Input, got {type(t).__name__}")
-        visit(t, [])
+        visit(t, [t.name])
     return order
 
 
@@ -94,6 +94,7 @@ class Functional(Model):
                 layers.append(node.layer)
         self.__dict__["_graph_layers"] = layers
         self.__dict__["_input_layers"] = [t._input_layer for t in flat_in]
+        _claim_unique_names(self._input_layers + layers)
         self.output_names = [t.name for t in flat_out] if not isinstance(outputs, dict) else list(outputs)
         self.input_names = [t.name for t in flat_in] if not isinstance(inputs, dict) else list(inputs)
         self.built = True
@@ -211,6 +212,23 @@ class Functional(Model):
     def from_config(cls, config: dict, custom_objects=None) -> "Functional":
         from .functional_config import functional_from_config
         return functional_from_config(config, custom_objects)
+
+
+def _claim_unique_names(layers: list) -> None:
+    """Keras requires unique layer names in a model (its config refers to layers by name). A name
+    the user gave twice is a ValueError; a generated one that clashes (a layer loaded from another
+    process's file keeps its name) is replaced by the next free generated name."""
+    taken: set[str] = set()
+    for layer in layers:
+        if layer.name in taken:
+            if not getattr(layer, "_auto_named", False) or isinstance(layer, InputLayer):
+                raise ValueError(
+                    f"the name {layer.name!r} is used by two layers of this model; layer names must be unique "
+                    "in a model: pass another name="
+                )
+            while layer.name in taken:
+                layer.name = unique_name(_snake(type(layer).__name__))
+        taken.add(layer.name)
 
 
 def _check_input(model_name: str, tensor: KerasTensor, value):

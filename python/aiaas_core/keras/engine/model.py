@@ -167,6 +167,17 @@ class Model(Trainer, Layer):
             "model.save_weights(path) and rebuild the class in code (Keras requires get_config too)."
         )
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """`keras.Model.from_config(functional_model.get_config())` rebuilds the functional model
+        (Keras 3 routes it the same way); a subclass's config goes to its own constructor."""
+        if cls is Model and isinstance(config, dict) and "input_layers" in config and "output_layers" in config:
+            from .functional_config import functional_from_config
+            return functional_from_config(config, custom_objects)
+        if custom_objects is not None:
+            raise ValueError(f"{cls.__name__}.from_config: custom_objects apply to functional model configs only")
+        return super().from_config(config)
+
     def to_json(self, **kwargs) -> str:
         from .saving import model_to_json
         return model_to_json(self, **kwargs)

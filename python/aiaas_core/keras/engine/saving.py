@@ -14,6 +14,8 @@ import safetensors.numpy as st
 
 from ..layers import LAYER_CLASSES
 from ..layers.base import InputLayer, Layer, claim_unique_name, structure_changed
+# The module, not its names: it imports this module too (its configs nest Sequential ones).
+from . import functional_config as _functional
 
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "model.weights.safetensors", "optimizer.safetensors")
@@ -53,6 +55,8 @@ def sequential_config(model) -> dict:
 
 def model_config(model) -> dict:
     from .sequential import Sequential
+    if type(model) is _functional.Functional:
+        return {"class_name": "Functional", "config": _functional.functional_config(model)}
     if not isinstance(model, Sequential):
         raise NotImplementedError(
             f"{type(model).__name__} is a subclassed model: its architecture is Python code, not a config. "
@@ -61,13 +65,19 @@ def model_config(model) -> dict:
     return {"class_name": "Sequential", "config": sequential_config(model)}
 
 
-def clone_model(model):
+def clone_model(model, input_tensors=None, clone_function=None, custom_objects=None):
     """Keras's clone_model: a new model of the same architecture with freshly initialized weights
-    (not compiled). Sequential models only: a subclassed model's architecture is its Python class."""
+    (not compiled). Sequential and functional models (the same graph, new layers); a subclassed
+    model's architecture is its Python class. A functional model holding user layers needs them
+    registered or in `custom_objects`."""
     from .sequential import Sequential
+    if input_tensors is not None or clone_function is not None:
+        raise ValueError("clone_model: input_tensors and clone_function are not supported")
+    if type(model) is _functional.Functional:
+        return _functional.functional_from_config(_functional.functional_config(model), custom_objects)
     if not isinstance(model, Sequential):
         raise ValueError(
-            f"clone_model takes a Sequential model; {type(model).__name__} is subclassed: create a new "
+            f"clone_model takes a Sequential or functional model; {type(model).__name__} is subclassed: create a new "
             f"{type(model).__name__}() instead"
         )
     return model_from_config(model_config(model))
@@ -96,7 +106,13 @@ def _input_shape_of(first: dict, layer_cfg: dict | None) -> tuple | None:
 def model_from_config(config: Any, custom_objects=None):
     """A built Sequential from a Keras-style config dict. Every field is checked: an unknown
     class_name, a bad argument or a missing input shape is a ValueError naming the layer and field.
-    A layer may itself be a Sequential config (nested at most MAX_NESTING deep; MAX_LAYERS in all)."""
+    A layer may itself be a Sequential config (nested at most MAX_NESTING deep; MAX_LAYERS in all).
+    A "Functional" config (Keras 3's layout: layers with their inbound nodes) gives a functional
+    model; its user layers load from `custom_objects` or the register_keras_serializable registry."""
+    if isinstance(config, dict) and config.get("class_name") in ("Functional", "Model"):
+        if set(config) - {"class_name", "config", "module", "registered_name", "build_config", "compile_config"}:
+            raise ValueError(f"model config: unknown field(s) {sorted(set(config) - {'class_name', 'config'})}")
+        return _functional.functional_from_config(config.get("config"), custom_objects)
     if custom_objects:
         raise ValueError("custom_objects are not supported: configs may only name built-in layers")
     return _sequential_from_config(config, depth=0, budget=[MAX_LAYERS])
@@ -376,7 +392,9 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     _assign_named(model, _read_safetensors(members["model.weights.safetensors"], f"{path} weights"), f"{path} weights")
     opt_state = _read_safetensors(members["optimizer.safetensors"], f"{path} optimizer state")
     comp = config.get("compile")
-    if compile and comp is not None:
+    if compile and comp is not None and type(model) is _functional.Functional:
+        _compile_functional(model, comp, opt_state, path)
+    elif compile and comp is not None:
         if not isinstance(comp, dict) or set(comp) != {"optimizer", "loss", "metrics"}:
             raise ValueError(f"{path}: compile settings must hold optimizer, loss and metrics")
         if not isinstance(comp["metrics"], list):
@@ -403,3 +421,54 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: bad 'preprocessing' config: {exc}") from None
     return model
+
+
+def _compile_functional(model, comp, opt_state: dict, path: str) -> None:
+    """Compile a loaded functional model as it was saved: per-output losses (a list or a dict, None
+    for an output without one), loss_weights and metrics per output; then the optimizer state,
+    whose slots follow `model.trainable_variables` (the order its train_step updates)."""
+    from .. import losses as losses_mod
+    from .. import metrics as metrics_mod
+    from .. import optimizers as optimizers_mod
+
+    if not isinstance(comp, dict) or not {"optimizer", "loss", "metrics"} <= set(comp) or \
+            set(comp) - {"optimizer", "loss", "metrics", "loss_weights"}:
+        raise ValueError(f"{path}: compile settings must hold optimizer, loss, metrics (and optionally loss_weights)")
+
+    def loss_of(spec, where):
+        if spec is None:
+            return None
+        try:
+            return losses_mod.deserialize(spec)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: compile {where}: {exc}") from None
+
+    loss = comp["loss"]
+    if isinstance(loss, dict):
+        loss = {str(k): loss_of(v, f"loss[{k!r}]") for k, v in loss.items()}
+    elif isinstance(loss, list):
+        loss = [loss_of(v, f"loss[{i}]") for i, v in enumerate(loss)]
+    else:
+        loss = loss_of(loss, "loss")
+
+    def metric_list(specs, where):
+        if not isinstance(specs, list):
+            raise ValueError(f"{path}: compile {where} must be a list of metrics")
+        return [metrics_mod.deserialize(m) for m in specs]
+
+    metrics = comp["metrics"]
+    if isinstance(metrics, dict):
+        metrics = {str(k): metric_list(v, f"metrics[{k!r}]") for k, v in metrics.items()}
+    elif isinstance(metrics, list) and metrics and all(isinstance(m, list) for m in metrics):
+        metrics = [metric_list(group, f"metrics[{i}]") for i, group in enumerate(metrics)]
+    else:
+        metrics = metric_list(metrics, "metrics")
+    weights = comp.get("loss_weights")
+    if weights is not None:
+        values = weights.values() if isinstance(weights, dict) else weights if isinstance(weights, list) else None
+        if values is None or any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in values):
+            raise ValueError(f"{path}: compile loss_weights must be a list or an object of numbers")
+    model.compile(optimizer=optimizers_mod.deserialize(comp["optimizer"]), loss=loss, metrics=metrics,
+                  loss_weights=weights)
+    model._compile_config = comp
+    model.optimizer.load_variables_dict(opt_state, [w.value for w in model.trainable_variables])

@@ -328,8 +328,13 @@ class Trainer:
 def _check_untracked(model, leaves) -> None:
     """A trainable weight the loss depends on but the model does not list: a layer created outside
     the model (or held somewhere Keras does not track) would silently never be trained or saved."""
+    tracked = None
     for leaf in leaves:
         if getattr(leaf, "_auto_watch", False):
+            if tracked is None:
+                tracked = {id(w) for w in model.weights}
+            if id(leaf) in tracked:  # a weight of a frozen part of the model (trainable=False above it)
+                continue
             owner = getattr(leaf, "_owner_name", None)
             what = f"layer {owner!r}" if owner else f"variable {leaf.name!r}"
             raise ValueError(
@@ -346,8 +351,9 @@ def _check_unreached(layers, variables, grads) -> None:
     if not layers:
         return
     got = {id(v) for v, g in zip(variables, grads) if g is not None}
+    asked = {id(v) for v in variables}  # not the weights of a frozen part (trainable=False above the layer)
     for layer in layers:
-        weights = [w for w in layer._weights if w.trainable] if layer.trainable else []
+        weights = [w for w in layer._weights if w.trainable and id(w) in asked] if layer.trainable else []
         if weights and not any(id(w) in got for w in weights):
             raise ValueError(
                 f"cannot backpropagate through layer {layer.name!r}: its output reaches the loss only through "

@@ -23,7 +23,7 @@ from .. import losses as losses_mod
 from ..layers.base import structure_changed, structure_version
 from .trace import layer_chain
 from ..layers.base import _takes_training
-from .data_adapter import ArrayBatches, is_batched_source, make_batches, take
+from .data_adapter import RAN_OUT_MESSAGE, ArrayBatches, is_batched_source, make_batches, take
 from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
 from .trainer import Trainer, as_numpy_logs
@@ -129,14 +129,14 @@ def _backward(entries, grad, fused_last: bool) -> dict:
     return layer_grads
 
 
-def _warn_every_time(message: str) -> None:
-    """A RuntimeWarning attributed to the caller of model.fit, shown on every fit that stops (a plain
+def _warn_every_time(message: str, category=RuntimeWarning) -> None:
+    """A warning attributed to the caller of model.fit, shown on every fit that stops (a plain
     warnings.warn is shown once per message and place: a second identical stop would be silent)."""
     try:
         frame = sys._getframe(3)  # _warn_every_time <- training.fit <- Model.fit <- the user's code
     except ValueError:  # a shallower stack (fit called directly from the top level)
         frame = sys._getframe(1)
-    warnings.warn_explicit(message, RuntimeWarning, frame.f_code.co_filename, frame.f_lineno,
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
                            module=frame.f_globals.get("__name__"), registry={})
 
 
@@ -181,6 +181,32 @@ def _fast_path(model) -> bool:
     return (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
             and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)
             and type(model.loss).call is losses_mod.Loss.call)
+
+
+def _fused_batch(model, batch):
+    """A dataset / generator batch as the fused step takes it, (x, y) checked and converted as
+    arrays are (float32 inputs, targets shaped like the output), or None when this batch needs
+    the general train_step (several inputs, no targets, sample weights)."""
+    if len(batch) != 2 or batch[1] is None or not isinstance(batch[0], np.ndarray):
+        return None
+    xb = as_inputs(model, batch[0], "x (a batch of the training data)")
+    output_shape = _ensure_built(model, xb)
+    if not (isinstance(output_shape, tuple) and all(isinstance(d, (int, type(None))) for d in output_shape)):
+        return None
+    return xb, as_targets(model, batch[1], len(xb), output_shape, "y (a batch of the training data)")
+
+
+def _build_on_batch(model, x) -> None:
+    """Build a model on the first sample of a source's first batch, outside the step's tape (arrays
+    build in _prepare): weights created while the tape records would not be among the variables
+    train_step asked gradients for."""
+    saved = backend.state.call_log
+    backend.state.call_log = None
+    try:
+        with autodiff.no_recording():
+            model(take(x, slice(0, 1)), training=False)
+    finally:
+        backend.state.call_log = saved
 
 
 def _single_array(x, model=None) -> bool:
@@ -263,7 +289,8 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
             val = make_batches(xv, yv, wv, batch_size=val_batch, what="validation x")
     elif validation_split:
         if is_batched_source(x):
-            raise ValueError("validation_split needs arrays; with a dataset, pass validation_data")
+            raise ValueError("validation_split is only supported for arrays: a dataset, generator or PyDataset "
+                             "cannot be split; pass validation_data (a dataset of (x, y) batches) instead")
         n = len(flatten(x)[0])
         n_val = int(n * validation_split)
         if n_val == 0 or n_val == n:
@@ -274,9 +301,11 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         keep = slice(0, n - n_val)
         x, y, sample_weight = take(x, keep), take(y, keep), take(sample_weight, keep)
     data = make_batches(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle), steps=steps_per_epoch)
-    fast = _fast_path(model) and isinstance(data, ArrayBatches) and sample_weight is None and y is not None
+    from_source = not isinstance(data, ArrayBatches)
+    # A source's model may be built only by its first batch: the step is chosen there (None until then).
+    fast = None if from_source else (_fast_path(model) and sample_weight is None and y is not None)
     plan = _Plan(model) if fast else None
-    base_seed = plan.base_seed if fast else backend.derived_seed(0x5EED)
+    base_seed = plan.base_seed if plan is not None else backend.derived_seed(0x5EED)
 
     history = callbacks_mod.History()
     cb_list = list(callbacks or [])
@@ -306,8 +335,16 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         for step, batch in enumerate(data.epoch(epoch)):
             for cb in cbs.batch_begin:
                 cb.on_train_batch_begin(step, {})
-            if fast:
-                xb, yb = batch[0], batch[1]
+            if fast is None:
+                if not model.built:
+                    _build_on_batch(model, batch[0])
+                fast = _fast_path(model)
+            fused = (batch if not from_source else _fused_batch(model, batch)) if fast else None
+            if fused is not None:
+                xb, yb = fused[0], fused[1]
+                if plan is None:
+                    plan = _Plan(model)
+                    plan.base_seed = base_seed
                 loss, y_pred = _train_step(plan, xb, yb)
                 loss = float(np.float32(loss))  # float32 like the loss tensor of the general step
                 if math.isfinite(loss):
@@ -352,7 +389,14 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         else:
             logs = {"loss": float("nan")}
             if not model.stop_training and epoch == initial_epoch:
-                raise ValueError("fit: the training data yielded no batches (an empty or exhausted dataset or generator)")
+                raise ValueError(f"fit: the training data yielded no batches: {_why_no_batches(data)}")
+        if getattr(data, "ran_out", False):
+            # Keras's behaviour: warn, finish this (short) epoch, train no further.
+            _warn_every_time(f"fit: {RAN_OUT_MESSAGE} (epoch {epoch + 1} got {seen} batches)", UserWarning)
+            model.stop_training = True
+            if not seen:  # nothing trained in this epoch: it leaves no record
+                progress.close(0, {})
+                break
         if val is not None and not (model.stop_training and not seen):
             cbs.call("on_test_begin", {})
             val_logs = _run_evaluation(model, val, cbs=cbs)
@@ -414,8 +458,16 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
         if progress is not None:
             progress.update(i + 1, running_logs)
     if not seen:
-        raise ValueError("evaluate: the data yielded no batches")
+        raise ValueError(f"evaluate: the data yielded no batches: {_why_no_batches(batches)}")
+    if getattr(batches, "ran_out", False):
+        warnings.warn(f"evaluate: the data ran out after {seen} of the {batches.limit} steps asked for; the results "
+                      "cover those batches", UserWarning, stacklevel=3)
     return as_numpy_logs(model.get_metrics_result() if fast else logs)
+
+
+def _why_no_batches(batches) -> str:
+    describe = getattr(batches, "no_batches_message", None)
+    return describe() if describe is not None else "the data is empty"
 
 
 def _inference_fn(model):
@@ -494,7 +546,10 @@ def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=
     if out is not None:
         return out
     if not outs:
-        raise ValueError("predict: the data yielded no batches")
+        raise ValueError(f"predict: the data yielded no batches: {_why_no_batches(batches)}")
+    if getattr(batches, "ran_out", False):
+        warnings.warn(f"predict: the data ran out after {len(outs)} of the {batches.limit} steps asked for; the "
+                      "outputs cover those batches", UserWarning, stacklevel=3)
     return _concat_outputs(outs)
 
 
