@@ -1043,3 +1043,31 @@ def test_keras_crossentropies():
     check_grad(lambda t: ops.binary_crossentropy(y, t, from_logits=True), z)
     with pytest.raises(ValueError, match="categorical_crossentropy.*shape"):
         ops.categorical_crossentropy(ids, probs)
+
+
+@FEW
+@given(batch=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, min_side=0, max_side=2),
+       m=st.integers(0, 3), k=st.integers(0, 3), n=st.integers(0, 3), vec=st.sampled_from(["", "a", "b", "ab"]),
+       seed=seeds)
+def test_matmul_hypothesis_shapes(batch, m, k, n, vec, seed):
+    """Batched matmul with broadcast batch axes and size-0/1 dimensions; 1-D operands as numpy."""
+    ba, bb = batch.input_shapes
+    sa = (k,) if "a" in vec else ba + (m, k)
+    sb = (k,) if "b" in vec else bb + (k, n)
+    a, b = rand(sa, seed), rand(sb, seed + 1)
+    check_value(ops.matmul(a, b), np.matmul(a, b), rtol=1e-9)
+    check_grad(ops.matmul, a, b)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    np.testing.assert_allclose(np.asarray(ops.matmul(a32, b32)), np.matmul(a, b), rtol=1e-4, atol=1e-4)
+
+
+@FEW
+@given(i=st.integers(0, 3), j=st.integers(0, 3), k=st.integers(1, 3), seed=seeds,
+       eq=st.sampled_from(["ij,jk->ik", "ij,jk->ki", "ij,ik->jk", "ij,jk->", "ij,jk->j"]))
+def test_einsum_hypothesis_sizes(i, j, k, seed, eq):
+    left, right = eq.split("->")[0].split(",")
+    sizes = {"i": i, "j": j, "k": k}
+    a = rand(tuple(sizes[c] for c in left), seed)
+    b = rand(tuple(sizes[c] for c in right), seed + 1)
+    check_value(ops.einsum(eq, a, b), np.einsum(eq, a, b), rtol=1e-9)
+    check_grad(lambda x, y: ops.einsum(eq, x, y), a, b)
