@@ -234,16 +234,32 @@ def _slice(x, index):
     return output(np.asarray(value), (x,), backward, "slice")
 
 
-def _scatter_add(g, index, shape, dtype):
+def _scatter_add(g, index, shape, dtype):  # g [x[index].shape] -> [shape], zero outside index
     gv = as_tensor_value(g)
-    if autodiff.recording() and autodiff.is_tracked(g):
-        # keep it differentiable: the adjoint of a scatter is the same slice
-        base = np.zeros(shape, dtype=gv.dtype)
-        np.add.at(base, index, gv)
+    recorded = autodiff.recording() and autodiff.is_tracked(g)
+    base = np.zeros(shape, dtype=gv.dtype if recorded or gv.dtype.kind == "f" else np.float32)
+    if _without_repeats(index):
+        base[index] += gv  # a view: no element is picked twice, so a plain add (np.add.at is ~30x slower)
+    else:
+        np.add.at(base, index, gv)  # integer arrays may pick an element twice: unbuffered, so repeats add up
+    if recorded:  # keep it differentiable: the adjoint of a scatter is the same slice
         return output(base, (g,), lambda gg: (_slice(gg, index),), "scatter_add")
-    base = np.zeros(shape, dtype=gv.dtype if gv.dtype.kind == "f" else np.float32)
-    np.add.at(base, index, gv)
     return wrap(base)
+
+
+def _without_repeats(index) -> bool:
+    """Whether indexing with `index` can pick no element twice: ints, slices, None, Ellipsis and at
+    most one boolean mask (a mask picks each element at most once; so do basic indices)."""
+    items = index if isinstance(index, tuple) else (index,)
+    masks = 0
+    for k in items:
+        if k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)):
+            continue
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            masks += 1
+            continue
+        return False
+    return masks <= 1
 
 
 def _index(v: np.ndarray, key):
