@@ -13,14 +13,14 @@ from . import _core, data, keras, kernels, ops
 from . import tf_api as _tf_api
 from ._core import cpu_features, get_num_threads, set_num_threads
 from .keras import (Input, Model, Sequential, activations, callbacks, datasets, initializers, layers, load_model,
-                    losses, metrics, models, optimizers, utils)
+                    losses, metrics, models, optimizers, saving, utils)
 
 __version__ = _core.__version__
 
 # `import keras` -> `import aiaas_core as keras` works for submodule imports too
 # (`from aiaas_core.layers import Dense`): the Keras namespaces are registered under this package.
 _KERAS_NAMESPACES = ("layers", "models", "optimizers", "losses", "metrics", "callbacks", "utils",
-                     "initializers", "activations", "datasets")
+                     "initializers", "activations", "datasets", "saving")
 for _name in _KERAS_NAMESPACES:
     _sys.modules.setdefault(f"{__name__}.{_name}", getattr(keras, _name))
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _core
 from . import ops as _ops
-from .keras import backend as _backend
+from . import seeding as _seeding
 from .keras.variables import Variable
 from .ops import array_ops as _a
 from .ops import dtypes as _dtypes_mod
@@ -827,18 +827,18 @@ def _tf_seed(seed):
         return None
     if isinstance(seed, builtins.bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
-    key = (_backend._seed, int(seed))
+    key = (_seeding.current_seed(), int(seed))
     stream = _op_streams.get(key)
     if stream is None:
-        stream = _op_streams[key] = _r.SeedGenerator(int(seed) if _backend._seed is None
-                                                      else int(seed) * 1_000_003 + _backend._seed)
+        stream = _op_streams[key] = _r.SeedGenerator(int(seed) if _seeding.current_seed() is None
+                                                      else int(seed) * 1_000_003 + _seeding.current_seed())
     return stream
 
 
 def set_seed(seed):
     """tf.random.set_seed: the global seed of everything random (keras.utils.set_random_seed), and
     every op-seeded stream starts again."""
-    _backend.set_random_seed(seed)
+    _seeding.set_random_seed(seed)
     _op_streams.clear()
 
 
