@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import contextlib
 import functools
 import sys
 import types
@@ -28,6 +29,7 @@ from . import seeding as _seeding
 from .keras.variables import Variable
 from .ops import array_ops as _a
 from .ops import dtypes as _dtypes_mod
+from .ops import named as _named
 from .ops import math_ops as _m
 from .ops import nn_ops as _n
 from .ops import random_ops as _r
@@ -534,7 +536,6 @@ class Module:
 
     @property
     def name_scope(self):
-        import contextlib
         return contextlib.nullcontext()
 
     @staticmethod
@@ -681,7 +682,23 @@ def tan(x, name=None):
 
 
 def log_sigmoid(x, name=None):
-    return _m.negative(_n.softplus(_m.negative(x)))
+    return _n.log_sigmoid(x)
+
+
+def sinh(x, name=None):
+    return _m.sinh(x)
+
+
+def cosh(x, name=None):
+    return _m.cosh(x)
+
+
+def atan(x, name=None):
+    return _m.arctan(x)
+
+
+def tensordot(a, b, axes, name=None):
+    return _a.tensordot(a, b, axes)
 
 
 def count_nonzero(input, axis=None, keepdims=None, dtype=int64, name=None):  # noqa: A002
@@ -700,7 +717,8 @@ math = _namespace("math", "tf.math: elementwise maths, reductions and comparison
     greater_equal=greater_equal, less=less, less_equal=less_equal, logical_and=logical_and, logical_or=logical_or,
     logical_not=logical_not, logical_xor=logical_xor, is_nan=is_nan, is_inf=is_inf, is_finite=is_finite,
     argmax=argmax, argmin=argmin, cumsum=cumsum, top_k=top_k, divide_no_nan=divide_no_nan, l2_normalize=l2_normalize,
-    log_sigmoid=log_sigmoid, count_nonzero=count_nonzero, add_n=add_n, abs_=abs,
+    log_sigmoid=log_sigmoid, count_nonzero=count_nonzero, add_n=add_n, sinh=sinh, cosh=cosh, atan=atan,
+    abs_=abs,
 ))
 del math.abs_
 
@@ -889,7 +907,7 @@ def diag(diagonal, name="diag", k=0):
 
 linalg = _namespace("linalg", "tf.linalg: matrix products, norms and diagonals.", dict(
     matmul=matmul, matvec=matvec, norm=norm, eye=eye, diag_part=diag_part, diag=diag, trace=trace,
-    transpose=matrix_transpose, matrix_transpose=matrix_transpose, einsum=einsum,
+    transpose=matrix_transpose, matrix_transpose=matrix_transpose, einsum=einsum, tensordot=tensordot,
 ))
 
 
@@ -1035,14 +1053,13 @@ _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions
 def _wrap_ops() -> None:
     """Every tensor function: its name in input-type errors, and recorded symbolically when given
     keras.Input tensors (the functional API)."""
-    from .ops import named
     module = sys.modules[__name__]
     wrapped = {}
     for key, value in list(vars(module).items()):
         if (key.startswith("_") or not isinstance(value, types.FunctionType) or key in _NOT_OPS
                 or value.__module__ != __name__):
             continue
-        wrapped[id(value)] = symbolic_dispatch(named(value, key))
+        wrapped[id(value)] = symbolic_dispatch(_named(value, key))
         setattr(module, key, wrapped[id(value)])
     for ns in NAMESPACES:
         mod = getattr(module, ns)
@@ -1051,7 +1068,7 @@ def _wrap_ops() -> None:
                 setattr(mod, key, wrapped[id(value)])
             elif isinstance(value, types.FunctionType) and value.__module__ == __name__ and key not in _NOT_OPS \
                     and not key.startswith("assert") and not key.startswith("_") and ns not in ("config",):
-                setattr(mod, key, symbolic_dispatch(named(value, key)))
+                setattr(mod, key, symbolic_dispatch(_named(value, key)))
 
 
 _wrap_ops()
@@ -1066,7 +1083,7 @@ TOP_LEVEL = (
     "pow", "negative", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_not", "argmax", "argmin", "cumsum", "reshape", "transpose", "squeeze", "expand_dims",
     "concat", "stack", "unstack", "split", "tile", "pad", "reverse", "broadcast_to", "gather", "gather_nd",
-    "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "norm", "GradientTape", "function",
+    "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "tensordot", "norm", "GradientTape", "function",
     "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "Module", "assert_equal", "as_dtype", "DType",
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bool", "complex64",

@@ -234,16 +234,32 @@ def _slice(x, index):
     return output(np.asarray(value), (x,), backward, "slice")
 
 
-def _scatter_add(g, index, shape, dtype):
+def _scatter_add(g, index, shape, dtype):  # g [x[index].shape] -> [shape], zero outside index
     gv = as_tensor_value(g)
-    if autodiff.recording() and autodiff.is_tracked(g):
-        # keep it differentiable: the adjoint of a scatter is the same slice
-        base = np.zeros(shape, dtype=gv.dtype)
-        np.add.at(base, index, gv)
+    recorded = autodiff.recording() and autodiff.is_tracked(g)
+    base = np.zeros(shape, dtype=gv.dtype if recorded or gv.dtype.kind == "f" else np.float32)
+    if _without_repeats(index):
+        base[index] += gv  # a view: no element is picked twice, so a plain add (np.add.at is ~30x slower)
+    else:
+        np.add.at(base, index, gv)  # integer arrays may pick an element twice: unbuffered, so repeats add up
+    if recorded:  # keep it differentiable: the adjoint of a scatter is the same slice
         return output(base, (g,), lambda gg: (_slice(gg, index),), "scatter_add")
-    base = np.zeros(shape, dtype=gv.dtype if gv.dtype.kind == "f" else np.float32)
-    np.add.at(base, index, gv)
     return wrap(base)
+
+
+def _without_repeats(index) -> bool:
+    """Whether indexing with `index` can pick no element twice: ints, slices, None, Ellipsis and at
+    most one boolean mask (a mask picks each element at most once; so do basic indices)."""
+    items = index if isinstance(index, tuple) else (index,)
+    masks = 0
+    for k in items:
+        if k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)):
+            continue
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            masks += 1
+            continue
+        return False
+    return masks <= 1
 
 
 def _index(v: np.ndarray, key):
@@ -625,3 +641,77 @@ def add_n(inputs):  # a list of same-shape tensors -> their sum
     for v in inputs[1:]:
         out = add(out, v)
     return out
+
+
+def ravel(x):  # x [...] -> [size]
+    return reshape(x, (-1,))
+
+
+def _tri_mask(x, k, lower, op):
+    v = as_tensor_value(x)
+    if v.ndim < 2:
+        raise ValueError(f"{op}: needs a tensor of rank >= 2, got shape {v.shape}")
+    k = int(_scalar_int(k, f"{op}: k")) if not isinstance(k, (int, np.integer)) else int(k)
+    rows, cols = v.shape[-2:]
+    keep = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
+    return keep
+
+
+def tril(x, k=0):  # [..., M, N] -> same, zero above diagonal k
+    from .math_ops import where
+    return where(_tri_mask(x, k, True, "tril"), x, 0)
+
+
+def triu(x, k=0):  # [..., M, N] -> same, zero below diagonal k
+    from .math_ops import where
+    return where(_tri_mask(x, k, False, "triu"), x, 0)
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):  # the diagonal of axes (axis1, axis2), moved last, as numpy
+    v = as_tensor_value(x)
+    if v.ndim < 2:
+        raise ValueError(f"diagonal: needs a tensor of rank >= 2, got shape {v.shape}")
+    a1, a2 = _axis(axis1, v.ndim, "diagonal"), _axis(axis2, v.ndim, "diagonal")
+    if a1 == a2:
+        raise ValueError(f"diagonal: axis1 and axis2 must differ, got {axis1} and {axis2}")
+    offset = int(offset)
+    moved = moveaxis(x, [a1, a2], [-2, -1])
+    rows, cols = v.shape[a1], v.shape[a2]
+    n = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
+    i = np.arange(n) + (0 if offset >= 0 else -offset)
+    j = np.arange(n) + (offset if offset >= 0 else 0)
+    return _slice(moved, (Ellipsis, i, j))
+
+
+def outer(a, b):  # [M], [N] (flattened) -> [M, N]
+    return multiply(expand_dims(ravel(a), 1), expand_dims(ravel(b), 0))
+
+
+def tensordot(a, b, axes=2):  # numpy's tensordot, as an einsum
+    va, vb = as_tensor_value(a), as_tensor_value(b)
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        if n < 0 or n > min(va.ndim, vb.ndim):
+            raise ValueError(f"tensordot: axes={n} is more than the ranks {va.ndim} and {vb.ndim} allow")
+        ax_a, ax_b = list(range(va.ndim - n, va.ndim)), list(range(n))
+    else:
+        try:
+            ax_a, ax_b = axes
+        except (TypeError, ValueError):
+            raise ValueError(f"tensordot: axes must be an int or a pair of axis lists, got {axes!r}") from None
+        ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+        if len(ax_a) != len(ax_b):
+            raise ValueError(f"tensordot: {len(ax_a)} axes of a but {len(ax_b)} of b")
+        ax_a = [_axis(x, va.ndim, "tensordot") for x in ax_a]
+        ax_b = [_axis(x, vb.ndim, "tensordot") for x in ax_b]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    spec_a = [next(letters) for _ in range(va.ndim)]
+    spec_b = [next(letters) for _ in range(vb.ndim)]
+    for i, j in zip(ax_a, ax_b):
+        if va.shape[i] != vb.shape[j]:
+            raise ValueError(f"tensordot: axis {i} of a (size {va.shape[i]}) and axis {j} of b (size {vb.shape[j]}) "
+                             f"must match")
+        spec_b[j] = spec_a[i]
+    out = [c for i, c in enumerate(spec_a) if i not in ax_a] + [c for j, c in enumerate(spec_b) if j not in ax_b]
+    return einsum(f"{''.join(spec_a)},{''.join(spec_b)}->{''.join(out)}", a, b)

@@ -202,7 +202,27 @@ class GradientTape:
             grads = [zeros_like_value(s) if g is None else g for g, s in zip(grads, flat_sources)]
         return _unflatten(sources, grads)
 
-    def jacobian(self, target, sources, unconnected_gradients="none"):
+    def batch_jacobian(self, target, source, unconnected_gradients="none", parallel_iterations=None,
+                       experimental_use_pfor=True):
+        """d target[b, ...] / d source[b, ...] for each example b: shape [B, *target[1:], *source[1:]]
+        (TF's batch_jacobian: examples are assumed independent; the cross-example blocks are dropped)."""
+        from . import array_ops
+        from .tensor import as_tensor_value
+        tshape, sshape = np.shape(as_tensor_value(target)), np.shape(as_tensor_value(source))
+        if not tshape or not sshape or tshape[0] != sshape[0]:
+            raise ValueError(f"batch_jacobian: target {tshape} and source {sshape} need the same first (batch) axis")
+        full = self.jacobian(target, source, unconnected_gradients)
+        if full is None:
+            return None
+        b = tshape[0]
+        t_rest, s_rest = int(np.prod(tshape[1:])), int(np.prod(sshape[1:]))
+        flat = array_ops.reshape(full, (b, t_rest, b, s_rest))
+        idx = np.arange(b)
+        picked = array_ops.getitem(flat, (idx, slice(None), idx))  # [B, T, S]: the diagonal blocks
+        return array_ops.reshape(picked, (b,) + tuple(tshape[1:]) + tuple(sshape[1:]))
+
+    def jacobian(self, target, sources, unconnected_gradients="none", parallel_iterations=None,
+                 experimental_use_pfor=True):
         """d target[i...] / d source for every element of `target`: shape target.shape + source.shape
         per source. One reverse pass per element of `target`, each seeded with a one-hot gradient
         (works after the `with` block too: nothing new has to be recorded)."""
@@ -213,38 +233,30 @@ class GradientTape:
                                "(or jacobians); use GradientTape(persistent=True) for several")
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
-        tshape = tuple(np.shape(as_tensor_value(target)))
+        from .tensor import zeros_like_value
         tvalue = as_tensor_value(target)
+        tshape = tuple(tvalue.shape)
         dtype = tvalue.dtype if tvalue.dtype.kind == "f" else np.float32
         flat_sources = _flatten(sources)
         n = int(np.prod(tshape))
-        was_used, persistent = self._used, self.persistent
-        self.persistent = True
+        persistent, self.persistent = self.persistent, True
         try:
             rows = []
             for i in range(n):
                 seed = np.zeros(n, dtype)
                 seed[i] = 1
-                rows.append(self.gradient(target, flat_sources, output_gradients=wrap(seed.reshape(tshape)),
-                                          unconnected_gradients="zero"))
+                rows.append(self.gradient(target, flat_sources, output_gradients=wrap(seed.reshape(tshape))))
         finally:
             self.persistent, self._used = persistent, True
-        del was_used
         out = []
         for k, s in enumerate(flat_sources):
-            sshape = tuple(np.shape(as_tensor_value(s)))
-            if rows and all(r[k] is None for r in rows):
-                out.append(None)
+            full_shape = tshape + tuple(np.shape(as_tensor_value(s)))
+            if all(r[k] is None for r in rows):  # target does not depend on s (or target is empty)
+                empty_or_zero = n == 0 or unconnected_gradients == "zero"
+                out.append(zeros_like_value(np.zeros(full_shape)) if empty_or_zero else None)
                 continue
-            if n == 0:
-                from .tensor import zeros_like_value
-                out.append(array_ops.reshape(zeros_like_value(np.zeros(tshape + sshape)), tshape + sshape))
-                continue
-            out.append(array_ops.reshape(array_ops.stack([r[k] for r in rows]), tshape + sshape))
-        if unconnected_gradients == "zero":
-            from .tensor import zeros_like_value
-            out = [zeros_like_value(np.zeros(tshape + np.shape(as_tensor_value(s)))) if o is None else o
-                   for o, s in zip(out, flat_sources)]
+            parts = [zeros_like_value(s) if r[k] is None else r[k] for r in rows]
+            out.append(array_ops.reshape(array_ops.stack(parts), full_shape))
         return _unflatten(sources, out)
 
 

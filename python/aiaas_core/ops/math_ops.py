@@ -82,6 +82,8 @@ def _result_ref(out):
     """A way for a backward rule to use its op's own output while staying differentiable: the
     recorded output itself (so a second derivative flows through it) through a weak reference (no
     reference cycle keeping activations alive), or its value once the output is gone."""
+    if out._node is None:  # not recorded: no backward will ever ask
+        return None
     ref = weakref.ref(out)
     value = out.view(np.ndarray)
 
@@ -347,6 +349,25 @@ def tan(x):  # d/dx = 1 + tan^2
     return out
 
 
+def sinh(x):  # x [...] -> same; d/dx = cosh(x)
+    return output(np.sinh(_float_value(x)), (x,), lambda g: (multiply(g, cosh(x)),), "sinh")
+
+
+def cosh(x):  # x [...] -> same; d/dx = sinh(x)
+    return output(np.cosh(_float_value(x)), (x,), lambda g: (multiply(g, sinh(x)),), "cosh")
+
+
+def arctan(x):  # x [...] -> same; d/dx = 1 / (1 + x^2)
+    return output(np.arctan(_float_value(x)), (x,), lambda g: (divide(g, add(1.0, square(x))),), "arctan")
+
+
+def logaddexp(a, b):  # broadcast: log(e^a + e^b); d/da = sigmoid(a - b)
+    m = maximum(a, b)
+    # max + log1p(exp(-|a - b|)): exact for large differences, and m's gradient plus the log1p's add up
+    # to the softmax weights of a and b
+    return add(m, log1p(exp(negative(abs(subtract(a, b))))))
+
+
 def floor(x):  # x [...] -> same; no gradient
     return wrap(np.floor(as_tensor_value(x)))
 
@@ -391,6 +412,8 @@ def _axes(axis, ndim: int, op: str = "reduction"):
         raise TypeError(f"{op}: axis must be an int or a list of ints, got {axis!r}")
     out = []
     for a in (int(v) for v in raw.ravel()):
+        if ndim == 0 and a in (0, -1):
+            continue  # a scalar's "last axis": nothing to reduce (keras code reducing per-sample values)
         if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor of rank {ndim} "
                              f"(valid axes: {-ndim} to {ndim - 1})" if ndim else
@@ -632,5 +655,6 @@ _UFUNC_OPS.update({
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.negative: negative,
     np.power: power, np.maximum: maximum, np.minimum: minimum, np.exp: exp, np.log: log, np.sqrt: sqrt,
     np.square: square, np.absolute: abs, np.sin: sin, np.cos: cos, np.tan: tan, np.log1p: log1p,
-    np.expm1: expm1, np.matmul: matmul, np.mod: mod,
+    np.expm1: expm1, np.matmul: matmul, np.mod: mod, np.sinh: sinh, np.cosh: cosh, np.arctan: arctan,
+    np.logaddexp: logaddexp,
 })

@@ -270,3 +270,50 @@ def dropout(x, rate=0.5, noise_shape=None, seed=None):  # x [...] -> same
 
 
 _UFUNC_OPS[np.tanh] = tanh
+
+
+def log_sigmoid(x):  # x [...] -> same: -softplus(-x)
+    return negative(softplus(negative(x)))
+
+
+def _probabilities_check(target, output, op):
+    tv, ov = as_tensor_value(target), as_tensor_value(output)
+    if ov.dtype.kind != "f":
+        raise TypeError(f"{op}: output must be floats, got dtype {ov.dtype}")
+    return tv, ov
+
+
+def binary_crossentropy(target, output, from_logits=False):  # [...] -> [...] (elementwise, as keras.ops)
+    from .math_ops import clip_by_value, log1p
+    tv, ov = _probabilities_check(target, output, "binary_crossentropy")
+    if tv.shape != ov.shape:
+        raise ValueError(f"binary_crossentropy: target of shape {tv.shape} and output of shape {ov.shape} must match")
+    if from_logits:
+        return sigmoid_cross_entropy_with_logits(labels=target, logits=output)
+    eps = 1e-7
+    p = clip_by_value(output, eps, 1.0 - eps)
+    return negative(add(multiply(target, log(p)), multiply(subtract(1.0, target), log1p(negative(p)))))
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):  # [..., C] -> [...]
+    from .math_ops import clip_by_value
+    tv, ov = _probabilities_check(target, output, "categorical_crossentropy")
+    if tv.shape != ov.shape:
+        raise ValueError(f"categorical_crossentropy: target of shape {tv.shape} and output of shape {ov.shape} must "
+                         f"match (one probability per class; class ids go to sparse_categorical_crossentropy)")
+    if from_logits:
+        return softmax_cross_entropy_with_logits(labels=target, logits=output, axis=axis)
+    p = divide(output, reduce_sum(output, axis=axis, keepdims=True))  # Keras renormalises probabilities
+    return negative(reduce_sum(multiply(target, log(clip_by_value(p, 1e-7, 1.0 - 1e-7))), axis=axis))
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):  # ids [...], [..., C] -> [...]
+    from .math_ops import clip_by_value
+    _probabilities_check(target, output, "sparse_categorical_crossentropy")
+    if axis not in (-1, np.ndim(as_tensor_value(output)) - 1):
+        raise ValueError("sparse_categorical_crossentropy: only the last axis can hold the classes")
+    if from_logits:
+        return sparse_softmax_cross_entropy_with_logits(labels=target, logits=output)
+    p = clip_by_value(divide(output, reduce_sum(output, axis=-1, keepdims=True)), 1e-7, 1.0 - 1e-7)
+    # the log of the probabilities as logits: log_softmax(log p) = log p for normalised p
+    return sparse_softmax_cross_entropy_with_logits(labels=target, logits=log(p))
