@@ -171,7 +171,9 @@ def test_unexpected_errors_are_a_json_500_and_oversized_bodies_413(tmp_path, mon
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         body = b"[" + b"0," * (1 << 20) + b"0]"
         json_type = {"content-type": "application/json"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        # with a key: an anonymous request is answered 401 before anything else (test_anonymous_bodies.py)
+        auth = {"Authorization": "Bearer aiaas_inprocess_admin_key_0123456789"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://app", headers=auth) as client:
             crash = await client.get("/boom")
             big = await client.post("/v1/endpoints/x/predict", content=body, headers=json_type)
             big_v2 = await client.post("/v2/models/x/infer", content=body, headers=json_type)

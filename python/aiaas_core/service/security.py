@@ -245,6 +245,9 @@ def _failure(request: Request, state, error: ApiError) -> ApiError:
 def authenticate(request: Request) -> Principal:
     """The caller of this request, or 401; 429 past the key's rate limit (or, for an address whose
     keys keep failing, past the failed-attempt limit). Blocking (may query the database)."""
+    admitted = _already_admitted(request)
+    if admitted is not None:
+        return admitted
     state = request.app.state.svc
     try:
         presented = _presented_key(request)
@@ -257,8 +260,16 @@ def authenticate(request: Request) -> Principal:
         raise _failure(request, state, error) from None
 
 
+def _already_admitted(request: Request) -> Principal | None:
+    """The principal auth_gate.AuthGate found for this request (checked there before any body was read)."""
+    return request.scope.get("state", {}).get("principal")
+
+
 async def authenticate_async(request: Request) -> Principal:
     """authenticate() for the event loop: a cached key costs no thread hop; a miss reads the database in a thread."""
+    admitted = _already_admitted(request)
+    if admitted is not None:
+        return admitted
     state = request.app.state.svc
     try:
         presented = _presented_key(request)
