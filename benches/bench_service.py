@@ -232,7 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                     help="load generator: httpx (default) or raw asyncio HTTP/1.1 streams, which need far less CPU "
                          "per request and so leave the server, not the generator, as the bottleneck at 16-64 clients")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the FastAPI+PyTorch rows (automatic when torch is not installed)")
     args = ap.parse_args(argv)
+    import importlib.util
+
+    if not args.no_baseline and importlib.util.find_spec("torch") is None:
+        print("torch is not installed: the FastAPI+PyTorch baseline rows are skipped", flush=True)
+        args.no_baseline = True
     levels = [int(v) for v in args.levels.split(",")]
     duration = 2.0 if args.quick else args.duration
 
@@ -251,15 +258,16 @@ def main(argv: list[str] | None = None) -> int:
         models = setup(url, work, args.quick)
         rows = []
         for name, m in models.items():
-            tport = free_port()
-            turl = f"http://127.0.0.1:{tport}"
-            procs.append(Process([sys.executable, str(ROOT / "benches" / "serve_torch_baseline.py"), str(m["zip"]),
-                                  "--port", str(tport)], turl, "/openapi.json", env, work / f"torch-{name}.log"))
             payloads = [json.dumps({"instances": [s.tolist()]}).encode() for s in m["samples"]]
             auth = {"Authorization": f"Bearer {m['key']}"}
             targets = [("aiaas batched", url, f"/v1/endpoints/{name.lower()}-batched/predict", auth),
-                       ("aiaas unbatched", url, f"/v1/endpoints/{name.lower()}-single/predict", auth),
-                       ("FastAPI+PyTorch", turl, "/predict", {})]
+                       ("aiaas unbatched", url, f"/v1/endpoints/{name.lower()}-single/predict", auth)]
+            if not args.no_baseline:
+                tport = free_port()
+                turl = f"http://127.0.0.1:{tport}"
+                procs.append(Process([sys.executable, str(ROOT / "benches" / "serve_torch_baseline.py"), str(m["zip"]),
+                                      "--port", str(tport)], turl, "/openapi.json", env, work / f"torch-{name}.log"))
+                targets.append(("FastAPI+PyTorch", turl, "/predict", {}))
             for label, base, path, headers in targets:
                 for c in levels:
                     before = _forward_stats(url)
