@@ -124,6 +124,13 @@ class RoutedModel(LoadedModel):
     endpoint: tuple[str, str] = ("", "")
     config: DeploymentConfig = field(default_factory=DeploymentConfig)
 
+    @classmethod
+    def of(cls, loaded: LoadedModel, endpoint: tuple[str, str], config: DeploymentConfig) -> "RoutedModel":
+        # By keyword: the lock passed positionally once landed in `nbytes`, so every request got a fresh
+        # lock of its own and two forward passes could run on one model at once.
+        return cls(loaded.version_id, loaded.model, loaded.signature, nbytes=loaded.nbytes, lock=loaded.lock,
+                   tenant_id=loaded.tenant_id, endpoint=endpoint, config=config)
+
 
 class DeployedServing(Serving):
     """Serving with per-endpoint deployment options: dynamic batching and canary traffic split."""
@@ -182,8 +189,7 @@ class DeployedServing(Serving):
             loaded = self._cached(cfg.canary_version_id)  # cfg came from a tenant-scoped query
             if loaded is None:
                 return None
-        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
-                           endpoint=(tenant_id, name), config=cfg)
+        return RoutedModel.of(loaded, (tenant_id, name), cfg)
 
     def resolve(self, tenant_id: str, name: str) -> RoutedModel:
         """The endpoint's model for this request: the canary version for `percent` % of requests."""
@@ -196,8 +202,7 @@ class DeployedServing(Serving):
                 with self.state.sessions() as session:
                     version = TenantRepo(session, tenant_id).get(ModelVersion, cfg.canary_version_id)
                 loaded = self.get_model(version)
-        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
-                           endpoint=(tenant_id, name), config=cfg)
+        return RoutedModel.of(loaded, (tenant_id, name), cfg)
 
     def primary_id(self, tenant_id: str, name: str) -> str:
         """The version the endpoint points at (without the canary draw)."""
@@ -213,8 +218,7 @@ class DeployedServing(Serving):
         if version_id != primary.version_id:
             with self.state.sessions() as session:
                 loaded = self.get_model(TenantRepo(session, tenant_id).get(ModelVersion, version_id))
-        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
-                           endpoint=(tenant_id, name), config=cfg)
+        return RoutedModel.of(loaded, (tenant_id, name), cfg)
 
     # -- batching ------------------------------------------------------------------------------------
     def _batcher(self, loaded: LoadedModel) -> Batcher | None:
@@ -229,7 +233,8 @@ class DeployedServing(Serving):
             current = self._batchers.get(key)
             if current is not None and current[0] == cfg:
                 return current[1]
-            base = LoadedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock)
+            base = LoadedModel(loaded.version_id, loaded.model, loaded.signature, nbytes=loaded.nbytes,
+                               lock=loaded.lock, tenant_id=loaded.tenant_id)
             batcher = Batcher(lambda x: self._model_forward(base, x), cfg.max_batch_size, cfg.max_wait_ms,
                               cfg.max_queue, on_batch=self._on_batch, name=f"batcher-{loaded.endpoint[1]}",
                               try_forward=lambda x: self._model_forward_now(base, x))

@@ -29,6 +29,7 @@ class LoadedModel:
     signature: dict[str, Any]
     nbytes: int = 0  # weights held in memory, counted against the cache's byte bound
     lock: threading.Lock = field(default_factory=threading.Lock)  # one forward pass at a time per model
+    tenant_id: str = ""  # the owner: compute is shared fairly between tenants (compute.py)
 
 
 class Serving:
@@ -56,7 +57,7 @@ class Serving:
                 return hit
             model = load_model(self.state.storage, "models", version.id)
             nbytes = sum(w.nbytes for w in model.get_weights())
-            loaded = LoadedModel(version.id, model, dict(version.signature), nbytes)
+            loaded = LoadedModel(version.id, model, dict(version.signature), nbytes, tenant_id=version.tenant_id)
             with self._cache_lock:
                 self._cache[version.id] = loaded
                 self._evict_over_bounds()
