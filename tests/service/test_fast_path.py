@@ -211,25 +211,28 @@ def test_predict_async_joins_one_loop_turn_and_returns_each_its_rows():
     batcher.stop()
 
 
-def test_predict_async_hands_work_to_the_worker_when_the_model_is_busy():
+def test_predict_async_never_runs_the_model_on_the_event_loop_thread():
     import asyncio
     import threading
 
     from aiaas_core.service.batching import Batcher, QueueFull
 
-    threads: list[str] = []
+    threads: list[threading.Thread] = []
 
     def forward(x):
-        threads.append(threading.current_thread().name)
+        threads.append(threading.current_thread())
         return x + 1
 
-    batcher = Batcher(forward, max_batch_size=8, max_wait_ms=0, max_queue=3, name="the-worker",
-                      try_forward=lambda x: None)  # busy elsewhere: the loop must not run it
+    batcher = Batcher(forward, max_batch_size=8, max_wait_ms=0, max_queue=3, name="the-worker")
+    loop_threads = []
+
     async def run():
+        loop_threads.append(threading.current_thread())
         return await asyncio.gather(*(batcher.predict_async(np.full((1, 2), v, np.float32)) for v in range(3)))
 
     outs = asyncio.run(run())
-    assert [float(o[0, 0]) for o in outs] == [1.0, 2.0, 3.0] and threads == ["the-worker"]
+    assert [float(o[0, 0]) for o in outs] == [1.0, 2.0, 3.0]
+    assert threads and loop_threads[0] not in threads  # joined into one forward call, off the loop
 
     async def overfill():
         return await asyncio.gather(*(batcher.predict_async(np.zeros((1, 2), np.float32)) for _ in range(4)),

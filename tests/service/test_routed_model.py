@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 from aiaas_core.service.deployments import DeployedServing, DeploymentConfig
 from aiaas_core.service.serving import LoadedModel
+from aiaas_core.service.settings import Settings
 
 
-def test_routed_models_share_the_cached_models_lock_and_size():
-    state = SimpleNamespace(settings=SimpleNamespace(model_cache_bytes=1 << 30))
+def test_routed_models_share_the_cached_models_lock_and_size(tmp_path):
+    state = SimpleNamespace(settings=Settings(data_dir=tmp_path))
     serving = DeployedServing(state)
     cached = LoadedModel("v1", object(), {"input_shape": [4]}, nbytes=1234, tenant_id="t1")
     serving._cache["v1"] = cached
