@@ -224,6 +224,13 @@ def _forward_stats(url: str) -> tuple[float, float]:
     return get("aiaas_model_forward_calls"), get("aiaas_model_forward_requests")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc): the server's cost, whatever else shares the
+    machine. Throughput swings with other load on a shared machine; CPU per request much less."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=4.0, help="seconds of load per table cell")
@@ -271,19 +278,24 @@ def main(argv: list[str] | None = None) -> int:
             for label, base, path, headers in targets:
                 for c in levels:
                     before = _forward_stats(url)
+                    cpu_before = _cpu_seconds(procs[0].proc.pid) if base == url else float("nan")
                     ok, errors, lat = _run_load(args.client, base, path, headers, payloads, c, duration)
+                    cpu_ms = 1000 * (_cpu_seconds(procs[0].proc.pid) - cpu_before) / max(ok, 1) if base == url else float("nan")
                     after = _forward_stats(url)
                     elapsed, lat = lat[0], sorted(lat[1:])
                     per_call = ((after[1] - before[1]) / (after[0] - before[0])) if base == url and after[0] > before[0] else float("nan")
                     rows.append((name, label, c, ok / elapsed, 1000 * statistics.median(lat) if lat else float("nan"),
-                                 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"), errors, per_call))
+                                 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"), errors, per_call,
+                                 cpu_ms))
                     print(f"  {name:8s} {label:16s} c={c:<3d} {ok / elapsed:8.0f} pred/s", flush=True)
         print()
-        print(f"{'model':8s} {'server':16s} {'clients':>7s} {'pred/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} {'req/fwd':>7s}")
-        for name, label, c, rate, p50, p99, errors, per_call in rows:
-            print(f"{name:8s} {label:16s} {c:7d} {rate:8.0f} {p50:8.2f} {p99:8.2f} {errors:6d} {per_call:7.2f}")
+        print(f"{'model':8s} {'server':16s} {'clients':>7s} {'pred/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} "
+              f"{'req/fwd':>7s} {'cpu ms/req':>10s}")
+        for name, label, c, rate, p50, p99, errors, per_call, cpu_ms in rows:
+            print(f"{name:8s} {label:16s} {c:7d} {rate:8.0f} {p50:8.2f} {p99:8.2f} {errors:6d} {per_call:7.2f} {cpu_ms:10.3f}")
         print(f"\n{os.cpu_count()} CPUs shared by the servers and this load generator ({args.client} client); {duration:g} s per row; "
-              "req/fwd = prediction requests per model forward call (aiaas only).")
+              "req/fwd = prediction requests per model forward call, cpu ms/req = the API process's CPU time per "
+              "prediction (aiaas only; steadier than pred/s when other work shares the machine).")
     finally:
         for p in reversed(procs):
             p.stop()
