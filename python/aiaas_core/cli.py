@@ -37,6 +37,12 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .service.datadir_lock import lock_data_dir
+
+    try:  # before anything touches the folder: a second server would take over the first one's jobs
+        lock_data_dir(settings.data_dir)
+    except RuntimeError as exc:
+        raise SystemExit(f"aiaas: {exc}") from None
     state = open_state(settings)
     if state.bootstrap_key:
         # Printed once, on the first start only: the key is stored hashed and cannot be shown again.

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from .datadir_lock import lock_data_dir
 from .errors import ApiError
 from .models import AuditEntry
 from .settings import Settings
@@ -256,6 +257,9 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # One server per data folder (`aiaas serve` took the lock already; this covers other launchers),
+        # before the clean-up below deletes what could be another server's in-flight uploads.
+        lock_data_dir(state.settings.data_dir)
         # What a killed predecessor left half-done (plaintext upload temp files, unfinished artifact
         # writes): at start, before any worker runs, nothing of it is in use. Not in open_state, which
         # `aiaas admin create-key` also calls while a server may be running.
