@@ -636,3 +636,21 @@ def test_finite_inputs_that_overflow_in_preprocessing_are_422_naming_the_feature
     assert_error(member.post("/v1/endpoints/scaled/explain", json={"instance": huge[0]}), 422, "'f2'", "preprocessing")
     ok = member.post("/v1/endpoints/scaled/predict", json={"instances": [[0.0, 0.0, 0.01, 0.0]]})
     assert ok.status_code == 200, ok.text
+
+
+def test_the_catalog_offers_exactly_the_activations_the_kernels_have(member, deployed):
+    """selu, softplus and swish passed the 422 check, then failed the job in the worker; gelu passed for
+    an LSTM, whose kernels lack it. The catalog's lists come from keras.activations now."""
+    from aiaas_core.keras import activations
+
+    body = {"dataset_id": deployed["dataset_id"], "architecture": "mlp"}
+    for name in ("selu", "softplus", "swish"):
+        r = member.post("/v1/jobs", json={**body, "hyperparameters": {"epochs": 1, "activation": name}})
+        assert_error(r, 422, "activation", name, "relu")
+    r = member.post("/v1/jobs", json={**body, "architecture": "lstm", "hyperparameters": {"epochs": 1, "activation": "gelu"}})
+    assert_error(r, 422, "activation", "gelu")
+    schemas = {a["name"]: a for a in member.get("/v1/architectures").json()}
+    hidden = [a for a in activations.KNOWN if a != "softmax"]
+    assert schemas["mlp"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == hidden
+    assert schemas["cnn"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == hidden
+    assert schemas["lstm"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == list(activations.RECURRENT)
