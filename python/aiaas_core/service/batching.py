@@ -162,32 +162,35 @@ class Batcher:
     def _run_joined(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
         x = batch[0][0] if len(batch) == 1 else np.concatenate([item[0] for item in batch], axis=0)
         rows, requests = len(x), len(batch)
-        if self._begin_direct():  # idle model, empty queue: straight to the compute pool
-            try:
-                direct = self.offload(x)
-            except BaseException as exc:  # e.g. the tenant's compute queue is full: every caller sees it
+        direct = self._begin_direct()  # idle model, empty queue: straight to the compute pool
+        try:
+            if direct:
+                offloaded = self.offload(x)
+                offloaded.add_done_callback(lambda _f: self._end_direct())  # on the pool thread, as soon as it ends
+                handed, counted_here = asyncio.wrap_future(offloaded), True
+            else:
+                try:  # the model is busy: the worker joins this with whatever else waits (and counts it)
+                    handed, counted_here = asyncio.wrap_future(self._submit_item(x, requests)), False
+                except BatcherStopped:  # reconfigured meanwhile: to the pool without the worker
+                    handed, counted_here = asyncio.wrap_future(self.offload(x)), True
+        except BaseException as exc:  # e.g. the tenant's compute queue is full: every caller sees it
+            if direct:
                 self._end_direct()
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                return
-            direct.add_done_callback(lambda _f: self._end_direct())  # on the pool thread, as soon as it ends
-            handed = asyncio.wrap_future(direct)
+            self._fail(batch, exc)
+            return
+        if counted_here:
             handed.add_done_callback(lambda f: f.cancelled() or f.exception() or self._finished(rows, requests))
-        else:
-            try:  # the model is busy: the worker joins this with whatever else waits
-                handed = asyncio.wrap_future(self._submit_item(x, requests))
-            except BatcherStopped:
-                handed = asyncio.wrap_future(self.offload(x))
-                handed.add_done_callback(lambda f: f.cancelled() or f.exception() or self._finished(rows, requests))
         handed.add_done_callback(lambda f: self._deliver_done(batch, f))
+
+    @staticmethod
+    def _fail(batch: list[tuple[np.ndarray, asyncio.Future]], exc: BaseException) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
 
     def _deliver_done(self, batch: list[tuple[np.ndarray, asyncio.Future]], done: asyncio.Future) -> None:
         if done.cancelled() or done.exception() is not None:
-            exc = done.exception() if not done.cancelled() else BatcherStopped("the forward call was cancelled")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            self._fail(batch, done.exception() if not done.cancelled() else BatcherStopped("the forward call was cancelled"))
             return
         self._deliver(batch, np.asarray(done.result()))
 
