@@ -165,3 +165,29 @@ def test_one_tenants_heavy_load_does_not_starve_another(compute_server, heavy, l
           f"meanwhile: max {1000 * max(light_times):.1f} ms, median {1000 * float(np.median(light_times)):.1f} ms")
     # the light tenant never waited behind the heavy tenant's queue (not even one heavy request)
     assert max(light_times) < min(heavy_times), (light_times, heavy_times)
+
+
+@pytest.fixture(scope="module")
+def tight_server(tmp_path_factory):
+    """A FLOP limit of 2,000: a logistic regression on 16 features (~66 FLOPs per instance) fits ~30
+    instances per request."""
+    srv = Server(tmp_path_factory.mktemp("tight") / "data", workers=1,
+                 extra_env={"AIAAS_MAX_PREDICT_FLOPS": "2000"}).start()
+    yield srv
+    srv.stop()
+
+
+def test_explanations_are_bounded_by_the_same_flop_limit(tight_server, tmp_path):
+    member = _tenant(tight_server, "tight")
+    _deploy(member, tmp_path, "logistic", {"lr": 32})
+    assert member.post("/v1/endpoints/lr/predict", json={"instances": _rows(4)}).status_code == 200
+    r = member.post("/v1/endpoints/lr/predict", json={"instances": _rows(200)})
+    assert r.status_code == 413 and "AIAAS_MAX_PREDICT_FLOPS" in r.json()["detail"], r.text[:300]
+    r = member.post("/v1/endpoints/lr/explain", json={"instance": _rows(1)[0], "steps": 64})
+    assert r.status_code == 413, r.text[:300]
+    detail = r.json()["detail"]
+    assert "64 steps" in detail and "FLOPs" in detail and "use steps <=" in detail, detail
+    fits = int(detail.rsplit("use steps <= ", 1)[1])
+    r = member.post("/v1/endpoints/lr/explain", json={"instance": _rows(1)[0], "steps": fits})
+    assert r.status_code == 200, r.text[:300]
+    assert len(r.json()["attributions"]) == FEATURES

@@ -62,3 +62,17 @@ def check_compute(flops_row: float, rows: int, limit: int) -> None:
         raise ApiError(413, f"{rows} instances need about {need:,.0f} FLOPs through this model ({flops_row:,.0f} per "
                             f"instance), over the limit of {limit:,} FLOPs per request (AIAAS_MAX_PREDICT_FLOPS); "
                             f"send at most {fits} instances per request")
+
+
+BACKWARD_FACTOR = 3  # a forward and a backward pass (about twice the forward) per path point
+
+
+def check_explanation_compute(flops_row: float, steps: int, limit: int) -> None:
+    """413 naming the steps that fit, when an explanation's steps + 1 path points, forward and backward,
+    cost more than the per-request FLOP limit."""
+    per_point = BACKWARD_FACTOR * flops_row
+    need = per_point * (steps + 1)
+    if need > limit:
+        fits = max(0, int(limit // per_point) - 1)
+        raise ApiError(413, f"an explanation with {steps} steps needs about {need:,.0f} FLOPs through this model, over "
+                            f"the limit of {limit:,} FLOPs per request (AIAAS_MAX_PREDICT_FLOPS); use steps <= {fits}")
