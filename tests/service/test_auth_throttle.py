@@ -67,3 +67,18 @@ def test_the_throttle_answers_before_any_body_arrives(throttled_server):
         answer = s.recv(65536).decode("latin-1")
     assert answer.startswith("HTTP/1.1 429"), answer[:200]
     assert "failed authentication" in answer and "connection: close" in answer.lower()
+
+
+def test_a_forged_x_forwarded_for_does_not_escape_the_throttle(tmp_path):
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default, so a client rotating that header was a
+    new address each time (70 of 70 guesses answered 401, never 429). Proxy headers are believed only
+    from the addresses given to --forwarded-allow-ips."""
+    srv = Server(tmp_path / "data", workers=1, extra_env={"AIAAS_FAILED_AUTH_PER_MINUTE": str(LIMIT)}).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as anon:
+            codes = [anon.get("/v1/datasets", headers={"Authorization": "Bearer aiaas_not_a_key",
+                                                       "X-Forwarded-For": f"10.0.{i // 250}.{i % 250 + 1}"}).status_code
+                     for i in range(3 * LIMIT)]
+        assert codes[:LIMIT] == [401] * LIMIT and set(codes[LIMIT:]) == {429}, codes
+    finally:
+        srv.stop()
