@@ -158,3 +158,25 @@ def test_a_multipart_epilogue_counts_against_the_upload_limit(server, admin):
     assert sent < 2 * MAX_UPLOAD + 2 * MiB  # refused while streaming, not after it all arrived
     with server.client(key) as member:
         assert "epi" not in [d["name"] for d in member.get("/v1/datasets").json()]
+
+
+def test_control_plane_bodies_are_small_even_for_valid_keys(open_server):
+    """Only prediction routes carry tensors; a 30 MiB JSON body from an admin to /v1/tenants was parsed
+    whole (hundreds of MB) before the route looked at it. Other routes take at most 1 MiB."""
+    pid = open_server.proc.pid
+    before = peak_rss_mb(pid)
+    chunks = [b'{"name": "big", "x": ['] + [b"1.0," * (MiB // 4)] * 30 + [b"1]}"]
+    size = sum(map(len, chunks))
+    head = (f"POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n").encode()
+    status, body, _, _ = raw_request(open_server.port, head, iter(chunks))
+    assert status == 413 and "1048576" in body["detail"], body
+    head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\n"
+            f"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    status, body, _, _ = raw_request(open_server.port, head, _chunked(chunks))
+    assert status == 413 and "limit of 1048576" in body["detail"], body
+    grown = peak_rss_mb(pid) - before
+    print(f"\n30 MiB JSON from an admin key to /v1/tenants and /v1/jobs: 413, peak RSS +{grown:.1f} MB")
+    assert grown < 50
+    with open_server.client(ADMIN_KEY) as admin:  # a normal body still works
+        assert admin.post("/v1/tenants", json={"name": "small-body"}).status_code == 201

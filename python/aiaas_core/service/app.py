@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import uuid
 from contextlib import asynccontextmanager
 
@@ -150,16 +151,30 @@ class _Audit:
         await self.app(scope, receive, send_audited)
 
 
+# Routes whose JSON bodies carry tensors, limited by the prediction value limit; others by CONTROL_BODY_LIMIT.
+_DATA_PLANE = re.compile(r"/v1/endpoints/[^/]+/(predict|explain)|/v2/models/[^/]+(/versions/[^/]+)?/infer")
+CONTROL_BODY_LIMIT = 1 << 20
+
+
 class _BodyLimit:
     """Every body's size is checked here, whatever its content type, before a route reads it (413): from
     the Content-Length up front, and counted chunk by chunk as it streams (a chunked body declares no
     size; a multipart form may run on past its closing boundary, bytes the form parser skips but the
     server still reads), so no client can make the service read or hold more than the limit.
     Multipart uploads are limited by the upload limit (uploads.py also counts each part's data against
-    the tenant's dataset limit), other bodies by the JSON limit."""
+    the tenant's dataset limit), prediction bodies by the JSON limit, any other body by 1 MiB."""
 
     def __init__(self, app, json_limit: int, upload_limit: int) -> None:
         self.app, self.json_limit, self.upload_limit = app, json_limit, upload_limit
+
+    def _limit(self, scope, ctype: str) -> int:
+        if ctype.lower().startswith("multipart/"):
+            return self.upload_limit + FORM_OVERHEAD  # form parts beyond the data: field names, boundaries
+        if _DATA_PLANE.fullmatch(scope["path"]):
+            return self.json_limit
+        # Every other body is a small JSON object (a name, ids, a model config): a 30 MiB one would be
+        # parsed whole (~12x its size in Python objects) before the route could refuse it.
+        return min(self.json_limit, CONTROL_BODY_LIMIT)
 
     @staticmethod
     def _too_large(scope, size: str, limit: int) -> JSONResponse:
@@ -179,8 +194,7 @@ class _BodyLimit:
                 ctype = value.decode("latin-1")
             elif name == b"content-length":
                 length = value.decode("latin-1")
-        # Form parts beyond the data (field names, boundaries) get a little room over the upload limit.
-        limit = self.upload_limit + FORM_OVERHEAD if ctype.lower().startswith("multipart/") else self.json_limit
+        limit = self._limit(scope, ctype)
         if length.isdigit() and int(length) > limit:
             await self._too_large(scope, length, limit)(scope, receive, send)
             return
