@@ -44,19 +44,16 @@ class _Item:
     requests: int = 1  # client requests joined in x (more than one when the event loop hands over a batch)
 
 
-def _thread_offload(forward: Forward) -> Callable[[np.ndarray], Future]:
-    """Without a compute pool (unit tests): each direct batch in a thread of its own."""
-    def offload(x: np.ndarray) -> Future:
-        future: Future = Future()
-
-        def run() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(forward(x))
-                except BaseException as exc:
-                    future.set_exception(exc)
-        threading.Thread(target=run, daemon=True).start()
-        return future
+def _thread_offload(forward: Forward) -> Callable[..., asyncio.Future]:
+    """Without a compute pool (unit tests): each direct batch in the loop's default executor."""
+    def offload(x: np.ndarray, after: Callable[[], None] | None = None) -> asyncio.Future:
+        def run() -> np.ndarray:
+            try:
+                return forward(x)
+            finally:
+                if after is not None:
+                    after()
+        return asyncio.get_running_loop().run_in_executor(None, run)
     return offload
 
 
@@ -68,7 +65,7 @@ class Batcher:
 
     def __init__(self, forward: Forward, max_batch_size: int, max_wait_ms: float, max_queue: int,
                  on_batch: Callable[[int, int], None] | None = None, name: str = "batcher",
-                 offload: Callable[[np.ndarray], Future] | None = None) -> None:
+                 offload: Callable[..., asyncio.Future] | None = None) -> None:
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")
         if not isinstance(max_queue, int) or max_queue < 1:
@@ -76,8 +73,9 @@ class Batcher:
         if not (isinstance(max_wait_ms, (int, float)) and 0 <= max_wait_ms <= 60_000):
             raise ValueError(f"max_wait_ms must be a number in [0, 60000], got {max_wait_ms!r}")
         self.forward, self.on_batch = forward, on_batch
-        # forward on the compute pool without waiting for it (a Future): what the event loop hands a joined
-        # batch to when the model is idle; the model never runs on the loop thread
+        # offload(x, after) -> asyncio future: the forward pass on the compute pool, called from the loop for a
+        # joined batch when the model is idle (after() runs on the pool thread when it ends); the model never
+        # runs on the loop thread
         self.offload = offload or _thread_offload(forward)
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []  # joined on the event loop this turn
         self._pending_rows = 0
@@ -164,15 +162,13 @@ class Batcher:
         rows, requests = len(x), len(batch)
         direct = self._begin_direct()  # idle model, empty queue: straight to the compute pool
         try:
-            if direct:
-                offloaded = self.offload(x)
-                offloaded.add_done_callback(lambda _f: self._end_direct())  # on the pool thread, as soon as it ends
-                handed, counted_here = asyncio.wrap_future(offloaded), True
+            if direct:  # _end_direct on the pool thread as soon as the forward ends: the worker may go next
+                handed, counted_here = self.offload(x, self._end_direct), True
             else:
                 try:  # the model is busy: the worker joins this with whatever else waits (and counts it)
                     handed, counted_here = asyncio.wrap_future(self._submit_item(x, requests)), False
                 except BatcherStopped:  # reconfigured meanwhile: to the pool without the worker
-                    handed, counted_here = asyncio.wrap_future(self.offload(x)), True
+                    handed, counted_here = self.offload(x), True
         except BaseException as exc:  # e.g. the tenant's compute queue is full: every caller sees it
             if direct:
                 self._end_direct()

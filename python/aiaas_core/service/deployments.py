@@ -10,7 +10,6 @@ Knobs (all optional on POST/PATCH /v1/endpoints):
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import threading
@@ -240,7 +239,8 @@ class DeployedServing(Serving):
             batcher = Batcher(lambda x: self.pool.run(tenant, self._model_forward, base, x), cfg.max_batch_size,
                               cfg.max_wait_ms, cfg.max_queue, on_batch=self._on_batch,
                               name=f"batcher-{loaded.endpoint[1]}",
-                              offload=lambda x: self.pool.submit(tenant, self._model_forward, base, x))
+                              offload=lambda x, after=None: self.pool.submit_async(tenant, self._model_forward, base,
+                                                                                    x, after=after))
             self._batchers[key] = (cfg, batcher)
         if current is not None:
             current[1].stop()  # knobs changed: the old worker drains its queue and ends
@@ -282,7 +282,7 @@ class DeployedServing(Serving):
             except BatcherStopped:  # reconfigured between lookup and submit: answer without batching
                 out = None
         if out is None:
-            out = await asyncio.wrap_future(self.pool.submit(loaded.tenant_id, self._forward_unbatched, loaded, x))
+            out = await self.pool.submit_async(loaded.tenant_id, self._forward_unbatched, loaded, x)
         return format_outputs(np.asarray(out, dtype=np.float64), loaded.signature)
 
     def _forward_unbatched(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
