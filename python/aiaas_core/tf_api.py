@@ -33,7 +33,7 @@ from .ops import named as _named
 from .ops import math_ops as _m
 from .ops import nn_ops as _n
 from .ops import random_ops as _r
-from .ops.autodiff import GradientTape
+from .ops.backprop import GradientTape
 from .ops.symbolic import KerasTensor, symbolic_dispatch
 from .ops.tensor import Tensor, TensorShape, as_tensor_value, wrap
 

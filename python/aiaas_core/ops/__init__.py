@@ -13,12 +13,13 @@ import functools
 
 import numpy as np
 
+from . import symbolic as _symbolic
 from .symbolic import symbolic_dispatch as _dispatch
 from . import array_ops as _a
 from . import autodiff, dtypes
 from . import math_ops as _m
 from . import nn_ops as _n
-from .autodiff import GradientTape
+from .backprop import GradientTape
 from .tensor import InputTypeError, Tensor, TensorShape, as_tensor_value, wrap
 
 
@@ -180,3 +181,8 @@ __all__ = sorted(n for n, v in globals().items()
                  if not n.startswith("_") and n not in ("annotations", "np", "functools", "named", "InputTypeError",
                                                          "wrap", "as_tensor_value")
                  and not isinstance(v, type(np)))
+
+# The ops KerasTensor's operators record (symbolic.py cannot import this package).
+_symbolic.OPERATOR_OPS.update({name: globals()[name] for name in (
+    "add", "subtract", "multiply", "divide", "power", "matmul", "negative", "abs", "less", "less_equal",
+    "greater", "greater_equal", "getitem", "mod", "floor_divide")})

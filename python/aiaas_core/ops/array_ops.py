@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import autodiff
-from .math_ops import _axes, add, multiply, output
-from .tensor import Tensor, as_tensor_value, wrap
+from . import math_ops
+from .dtypes import as_dtype
+from .tensor import Tensor, _METHOD_OPS, as_tensor_value, wrap
 
 
 class IndexOutOfRangeError(ValueError, IndexError):
@@ -71,7 +72,7 @@ def reshape(x, shape):  # x [...] -> shape (one -1 allowed)
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {v.shape} ({v.size} values) to {target}") from None
     src = v.shape
-    return output(value, (x,), lambda g: (reshape(g, src),), "reshape")
+    return math_ops.output(value, (x,), lambda g: (reshape(g, src),), "reshape")
 
 
 def transpose(x, perm=None):  # x [a, b, ...] -> axes permuted (reversed by default)
@@ -80,7 +81,7 @@ def transpose(x, perm=None):  # x [a, b, ...] -> axes permuted (reversed by defa
     if sorted(a % max(v.ndim, 1) for a in axes) != list(range(v.ndim)):
         raise ValueError(f"transpose: perm {axes} is not a permutation of the {v.ndim} axes of shape {v.shape}")
     inverse = list(np.argsort([a % v.ndim for a in axes]))
-    return output(np.transpose(v, axes), (x,), lambda g: (transpose(g, inverse),), "transpose")
+    return math_ops.output(np.transpose(v, axes), (x,), lambda g: (transpose(g, inverse),), "transpose")
 
 
 def swapaxes(x, axis1, axis2):  # x [..a..b..] -> [..b..a..]
@@ -116,13 +117,13 @@ def expand_dims(x, axis):  # x [...] -> a new axis of size 1 at `axis` (-1: last
             raise ValueError(f"expand_dims: axis {a} is out of range for a tensor of rank {v.ndim} "
                              f"(valid: {-out_nd} to {out_nd - 1})")
     src = v.shape
-    return output(np.expand_dims(v, tuple(int(a) for a in axes)), (x,), lambda g: (reshape(g, src),), "expand_dims")
+    return math_ops.output(np.expand_dims(v, tuple(int(a) for a in axes)), (x,), lambda g: (reshape(g, src),), "expand_dims")
 
 
 def squeeze(x, axis=None):  # x [...] -> the size-1 axes (or those named) dropped
     v = as_tensor_value(x)
     if axis is not None:
-        axes = _axes(axis, v.ndim, "squeeze")
+        axes = math_ops._axes(axis, v.ndim, "squeeze")
         for a in axes:
             if v.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {v.shape} has size {v.shape[a]}, not 1")
@@ -130,7 +131,7 @@ def squeeze(x, axis=None):  # x [...] -> the size-1 axes (or those named) droppe
     else:
         value = np.squeeze(v)
     src = v.shape
-    return output(value, (x,), lambda g: (reshape(g, src),), "squeeze")
+    return math_ops.output(value, (x,), lambda g: (reshape(g, src),), "squeeze")
 
 
 def broadcast_to(x, shape):  # x [...] -> shape (numpy broadcasting)
@@ -143,7 +144,7 @@ def broadcast_to(x, shape):  # x [...] -> shape (numpy broadcasting)
     except ValueError:
         raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {v.shape} to {target}") from None
     # the engine sums the gradient back over broadcast axes (autodiff._unbroadcast)
-    return output(value, (x,), lambda g: (g,), "broadcast_to")
+    return math_ops.output(value, (x,), lambda g: (g,), "broadcast_to")
 
 
 def concat(values, axis=-1):  # [x1 [.., a, ..], x2 [.., b, ..]] -> [.., a+b, ..]
@@ -166,7 +167,7 @@ def concat(values, axis=-1):  # [x1 [.., a, ..], x2 [.., b, ..]] -> [.., a+b, ..
 
     def backward(g):
         return tuple(split(g, [int(s) for s in np.diff(np.concatenate([[0], sizes, [value.shape[ax]]]))], axis=ax))
-    return output(value, tuple(values), backward, "concat")
+    return math_ops.output(value, tuple(values), backward, "concat")
 
 
 def stack(values, axis=0):  # k tensors [...] -> [.., k, ..] with the new axis at `axis`
@@ -231,7 +232,7 @@ def _slice(x, index):
 
     def backward(g):
         return (_scatter_add(g, index, shape, dtype),)
-    return output(np.asarray(value), (x,), backward, "slice")
+    return math_ops.output(np.asarray(value), (x,), backward, "slice")
 
 
 def _scatter_add(g, index, shape, dtype):  # g [x[index].shape] -> [shape], zero outside index
@@ -243,7 +244,7 @@ def _scatter_add(g, index, shape, dtype):  # g [x[index].shape] -> [shape], zero
     else:
         np.add.at(base, index, gv)  # integer arrays may pick an element twice: unbuffered, so repeats add up
     if recorded:  # keep it differentiable: the adjoint of a scatter is the same slice
-        return output(base, (g,), lambda gg: (_slice(gg, index),), "scatter_add")
+        return math_ops.output(base, (g,), lambda gg: (_slice(gg, index),), "scatter_add")
     return wrap(base)
 
 
@@ -371,9 +372,8 @@ def tile(x, multiples):  # x [d0, d1..] -> [d0 * m0, d1 * m1..]; gradient: the t
         split_shape = []
         for r, d in zip(reps, v.shape):
             split_shape += [r, d]
-        from .math_ops import sum as reduce_sum
-        return (reduce_sum(reshape(g, split_shape), axis=tuple(range(0, 2 * v.ndim, 2))),)
-    return output(value, (x,), backward, "tile")
+        return (math_ops.sum(reshape(g, split_shape), axis=tuple(range(0, 2 * v.ndim, 2))),)
+    return math_ops.output(value, (x,), backward, "tile")
 
 
 def repeat(x, repeats, axis=None):  # each entry along `axis` repeated (axis None: flattened)
@@ -410,12 +410,12 @@ def pad(x, paddings, mode="CONSTANT", constant_values=0):  # x [d...] -> [d + lo
         idx = np.pad(np.arange(v.size).reshape(v.shape), [tuple(p) for p in pads], mode=mode_np)
         return reshape(gather(reshape(x, (-1,)), idx.reshape(-1)), value.shape)
     index = tuple(slice(int(lo), int(lo) + d) for (lo, _), d in zip(pads, v.shape))
-    return output(value, (x,), lambda g: (_slice(g, index),), "pad")
+    return math_ops.output(value, (x,), lambda g: (_slice(g, index),), "pad")
 
 
 def reverse(x, axis):  # x [...] -> same, flipped along the axes named
     v = as_tensor_value(x)
-    axes = _axes(axis, v.ndim, "reverse")
+    axes = math_ops._axes(axis, v.ndim, "reverse")
     index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(v.ndim))
     return _slice(x, index)
 
@@ -450,7 +450,7 @@ def stop_gradient(x):  # x [...] -> same value, no gradient
 
 
 def identity(x):  # x [...] -> same; gradient passes through
-    return output(as_tensor_value(x), (x,), lambda g: (g,), "identity")
+    return math_ops.output(as_tensor_value(x), (x,), lambda g: (g,), "identity")
 
 
 def zeros(shape, dtype=np.float32):  # -> shape
@@ -530,7 +530,6 @@ def _dims(shape) -> tuple:
 
 
 def _dt(dtype):
-    from .dtypes import as_dtype
     return as_dtype(dtype)
 
 
@@ -621,13 +620,13 @@ def einsum(equation: str, *operands):  # operands by the equation -> its output;
                 del shape_i
             grads.append(gi)
         return tuple(grads)
-    return output(np.asarray(value), tuple(operands), backward, "einsum")
+    return math_ops.output(np.asarray(value), tuple(operands), backward, "einsum")
 
 
 def _multiply_all(values):
     out = values[0]
     for v in values[1:]:
-        out = multiply(out, v)
+        out = math_ops.multiply(out, v)
     return out
 
 
@@ -639,7 +638,7 @@ def add_n(inputs):  # a list of same-shape tensors -> their sum
         raise ValueError(f"add_n: every tensor must have the same shape, got {sorted(shapes)}")
     out = inputs[0]
     for v in inputs[1:]:
-        out = add(out, v)
+        out = math_ops.add(out, v)
     return out
 
 
@@ -658,13 +657,11 @@ def _tri_mask(x, k, lower, op):
 
 
 def tril(x, k=0):  # [..., M, N] -> same, zero above diagonal k
-    from .math_ops import where
-    return where(_tri_mask(x, k, True, "tril"), x, 0)
+    return math_ops.where(_tri_mask(x, k, True, "tril"), x, 0)
 
 
 def triu(x, k=0):  # [..., M, N] -> same, zero below diagonal k
-    from .math_ops import where
-    return where(_tri_mask(x, k, False, "triu"), x, 0)
+    return math_ops.where(_tri_mask(x, k, False, "triu"), x, 0)
 
 
 def diagonal(x, offset=0, axis1=0, axis2=1):  # the diagonal of axes (axis1, axis2), moved last, as numpy
@@ -684,7 +681,7 @@ def diagonal(x, offset=0, axis1=0, axis2=1):  # the diagonal of axes (axis1, axi
 
 
 def outer(a, b):  # [M], [N] (flattened) -> [M, N]
-    return multiply(expand_dims(ravel(a), 1), expand_dims(ravel(b), 0))
+    return math_ops.multiply(expand_dims(ravel(a), 1), expand_dims(ravel(b), 0))
 
 
 def tensordot(a, b, axes=2):  # numpy's tensordot, as an einsum
@@ -715,3 +712,7 @@ def tensordot(a, b, axes=2):  # numpy's tensordot, as an einsum
         spec_b[j] = spec_a[i]
     out = [c for i, c in enumerate(spec_a) if i not in ax_a] + [c for j, c in enumerate(spec_b) if j not in ax_b]
     return einsum(f"{''.join(spec_a)},{''.join(spec_b)}->{''.join(out)}", a, b)
+
+
+# Tensor's indexing, t.reshape and t.T are these ops.
+_METHOD_OPS.update({"getitem": getitem, "reshape": reshape, "transpose": transpose})

@@ -8,13 +8,15 @@ the activations. Shapes in the one-line comments: x [...] means any shape; broad
 from __future__ import annotations
 
 import builtins
+import math
 import weakref
 
 import numpy as np
 
 from .. import _core
-from . import autodiff
-from .tensor import Tensor, _UFUNC_OPS, as_tensor_value, wrap
+from . import array_ops, autodiff
+from .dtypes import as_dtype
+from .tensor import Tensor, _METHOD_OPS, _UFUNC_OPS, as_tensor_value, wrap
 
 
 def output(value, inputs: tuple, backward, op: str) -> Tensor:
@@ -243,18 +245,17 @@ def _matmul_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _matmul_vector_grads(g, a, b, transpose_a, transpose_b):
     """Gradients when a or b is 1-D (numpy's rule: promoted to [1, K] / [K, 1], the axis dropped
     after): the same promotion on g, two matmuls, then the promoted axis and batch summed away."""
-    from .array_ops import expand_dims, reshape, squeeze
     a1, b1 = np.ndim(a) == 1, np.ndim(b) == 1
-    a2 = expand_dims(a, 0) if a1 else a
-    b2 = expand_dims(b, -1) if b1 else b
+    a2 = array_ops.expand_dims(a, 0) if a1 else a
+    b2 = array_ops.expand_dims(b, -1) if b1 else b
     out_shape = np.broadcast_shapes(np.shape(a2)[:-2], np.shape(b2)[:-2]) + (np.shape(a2)[-2], np.shape(b2)[-1])
-    g2 = reshape(g, out_shape)
+    g2 = array_ops.reshape(g, out_shape)
     ga = matmul(g2, b2, transpose_b=True)   # batch + [M, K]
     gb = matmul(a2, g2, transpose_a=True)   # batch + [K, N]
     if a1:  # batch + [1, K] -> [K]
-        ga = reshape(sum(ga, axis=tuple(range(np.ndim(ga) - 1))), np.shape(a))
+        ga = array_ops.reshape(sum(ga, axis=tuple(range(np.ndim(ga) - 1))), np.shape(a))
     if b1:  # batch + [K, 1] -> [K]
-        gb = squeeze(gb, -1)
+        gb = array_ops.squeeze(gb, -1)
         gb = sum(gb, axis=tuple(range(np.ndim(gb) - 1))) if np.ndim(gb) > 1 else gb
     if transpose_a and np.ndim(ga) >= 2:
         ga = transpose_last(ga)
@@ -264,11 +265,10 @@ def _matmul_vector_grads(g, a, b, transpose_a, transpose_b):
 
 
 def transpose_last(x):
-    from .array_ops import transpose
     nd = np.ndim(x)
     perm = list(range(nd))
     perm[-1], perm[-2] = perm[-2], perm[-1]
-    return transpose(x, perm)
+    return array_ops.transpose(x, perm)
 
 
 # ---- unary ops -------------------------------------------------------------------------------
@@ -381,9 +381,8 @@ def round(x):  # noqa: A001 - TF's name (banker's rounding, as tf.round)
 
 
 def erf(x):  # d/dx = 2/sqrt(pi) exp(-x^2)
-    from math import erf as _erf
     v = _float_value(x)
-    value = np.vectorize(_erf, otypes=[v.dtype])(v) if v.size else v.copy()
+    value = np.vectorize(math.erf, otypes=[v.dtype])(v) if v.size else v.copy()
     scale = float(2.0 / np.sqrt(np.pi))  # a Python float: weak, keeps float32 gradients float32
     return output(value, (x,), lambda g: (multiply(g, multiply(scale, exp(negative(square(x))))),), "erf")
 
@@ -424,11 +423,10 @@ def _axes(axis, ndim: int, op: str = "reduction"):
 
 def _restore(g, shape, axes, keepdims):
     """Broadcast a reduced gradient back to `shape`."""
-    from .array_ops import broadcast_to, reshape
     if not keepdims:
         kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
-        g = reshape(g, kept)
-    return broadcast_to(g, shape)
+        g = array_ops.reshape(g, kept)
+    return array_ops.broadcast_to(g, shape)
 
 
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 - keras.ops name; x [...] -> reduced
@@ -516,8 +514,7 @@ def logsumexp(x, axis=None, keepdims: bool = False):  # x [...] -> reduced; d/dx
         # softmax = exp(x - logsumexp(x)) with the recorded output, so the second derivative flows
         lse = result()
         if not keepdims:
-            from .array_ops import reshape
-            lse = reshape(lse, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+            lse = array_ops.reshape(lse, tuple(1 if i in axes else d for i, d in enumerate(shape)))
         return (multiply(_restore(g, shape, axes, keepdims), exp(subtract(x, lse))),)
     out = output(np.asarray(out_value, dtype=v.dtype), (x,), backward, "logsumexp")
     result = _result_ref(out)
@@ -565,13 +562,11 @@ def reduce_any(x, axis=None, keepdims=False):  # x [...] -> bool, reduced
 def cumsum(x, axis=None):  # x [...] -> same shape (axis None: flattened first); d/dx = reversed cumsum
     v = as_tensor_value(x)
     if axis is None:
-        from .array_ops import reshape
-        return cumsum(reshape(x, (-1,)), 0)
+        return cumsum(array_ops.reshape(x, (-1,)), 0)
     (ax,) = _axes(int(axis), v.ndim, "cumsum")
 
     def backward(g):
-        from .array_ops import reverse
-        return (reverse(cumsum(reverse(g, [ax]), ax), [ax]),)
+        return (array_ops.reverse(cumsum(array_ops.reverse(g, [ax]), ax), [ax]),)
     return output(np.cumsum(v, axis=ax), (x,), backward, "cumsum")
 
 
@@ -634,13 +629,11 @@ def _select(c, a, b):
 
 
 def _stack_values(rows):
-    from .array_ops import stack
-    return stack(rows)
+    return array_ops.stack(rows)
 
 
 def cast(x, dtype):  # x [...] -> same shape, dtype
     """x as `dtype`; the gradient passes through float-to-float casts only."""
-    from .dtypes import as_dtype
     dt = as_dtype(dtype)
     v = as_tensor_value(x)
     value = v.astype(dt) if v.dtype != dt else v
@@ -658,3 +651,5 @@ _UFUNC_OPS.update({
     np.expm1: expm1, np.matmul: matmul, np.mod: mod, np.sinh: sinh, np.cosh: cosh, np.arctan: arctan,
     np.logaddexp: logaddexp,
 })
+# Tensor's methods (t.sum(), t.mean(), t.max(), t.min(), t @ w, t.astype) are these ops.
+_METHOD_OPS.update({"sum": sum, "mean": mean, "max": max, "min": min, "matmul": matmul, "cast": cast})

@@ -229,18 +229,20 @@ def symbolic_dispatch(fn):
     return op
 
 
-# KerasTensor operators record ops (x + y, x[:, 0], -x) through the dispatching wrappers.
+# KerasTensor operators record the public op they stand for (x + y, x[:, 0], -x) in the graph, as
+# the ops package registers them here (it sits above this module): a saved config names that op.
+OPERATOR_OPS: dict = {}
+
+
 def _operator(name):
     def method(self, *others):
-        from .. import ops
-        return getattr(ops, name)(self, *others)
+        return OPERATOR_OPS[name](self, *others)
     return method
 
 
 def _roperator(name):
     def method(self, other):
-        from .. import ops
-        return getattr(ops, name)(other, self)
+        return OPERATOR_OPS[name](other, self)
     return method
 
 
