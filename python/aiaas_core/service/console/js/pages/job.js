@@ -1,0 +1,78 @@
+// One job: live curves of loss and every metric from the event stream, its log, cancel; and the
+// comparison of several jobs on one chart.
+import { get, post } from '../api.js';
+import { lineChart } from '../chart.js';
+import { clear, errorBox, field, h, link, say, select, short, when } from '../dom.js';
+import { followJob, metricGroups, seriesOf } from '../curves.js';
+
+export async function jobPage(view, { params: [id], signal }) {
+  let job = await get(`/v1/jobs/${encodeURIComponent(id)}`, { signal });
+  const header = h('div', {});
+  const charts = h('div', { class: 'charts' });
+  const log = h('pre', { class: 'log', role: 'log', 'aria-live': 'off', 'aria-label': 'job log', tabindex: '0' });
+  const chartByBase = new Map();
+  const message = h('div', {});
+
+  function drawHeader() {
+    const active = job.state === 'queued' || job.state === 'running';
+    const cancel = active ? h('button', { type: 'button', class: 'danger', text: 'Cancel job' }) : null;
+    cancel?.addEventListener('click', async () => {
+      try { job = await post(`/v1/jobs/${job.id}/cancel`); say('Cancel requested: the job stops after its current epoch.'); drawHeader(); } catch (err) { message.append(errorBox(err)); }
+    });
+    clear(header,
+      h('p', {}, h('span', { class: `state ${job.state}`, text: job.state, id: 'job-state' }),
+        ` epoch ${job.epoch} of ${job.epochs} · created ${when(job.created_at)} · dataset `, link(`#/datasets/${job.dataset_id}`, short(job.dataset_id))),
+      h('progress', { max: job.epochs || 1, value: job.epoch, 'aria-label': 'training progress' }),
+      job.error ? errorBox(`The job failed: ${job.error}`) : null,
+      job.model_version_id ? h('p', {}, 'Result: ', link(`#/models/${job.model_version_id}`, `model version ${short(job.model_version_id)}`)) : null,
+      cancel);
+  }
+
+  function draw(history) {
+    for (const group of metricGroups(history.epochs)) {
+      if (!chartByBase.has(group.base)) {
+        const chart = lineChart(group.base === 'loss' ? 'Loss per epoch' : `${group.base} per epoch`);
+        chart.dataset.metric = group.base;
+        chartByBase.set(group.base, chart);
+        charts.append(chart);
+      }
+      chartByBase.get(group.base).update(group.names.map((n) => seriesOf(history.epochs, n)));
+    }
+    log.textContent = history.log.join('\n');
+    log.scrollTop = log.scrollHeight;
+  }
+
+  clear(view, h('h1', { text: `Job ${short(job.id)}` }), header, message, h('h2', { text: 'Training curves' }), charts,
+    h('h2', { text: 'Log' }), log);
+  drawHeader();
+  if (!job.epoch) charts.append(h('p', { class: 'muted', id: 'no-epochs', text: 'No epoch has finished yet; the curves appear as epochs end.' }));
+  const { done } = followJob(job.id, signal, async (history, ev) => {
+    document.getElementById('no-epochs')?.remove();
+    draw(history);
+    if (ev.event === 'state' || ev.event === 'epoch') {
+      job = { ...job, state: history.state || job.state, epoch: ev.data.epoch ?? job.epoch };
+      drawHeader();
+    }
+  });
+  done.then(async () => { job = await get(`/v1/jobs/${encodeURIComponent(id)}`, { signal }); drawHeader(); })
+    .catch((err) => { if (!signal.aborted) message.append(errorBox(err)); });
+}
+
+export async function comparePage(view, { params: [ids], signal }) {
+  const jobIds = ids.split(',').filter(Boolean);
+  const jobs = await Promise.all(jobIds.map((id) => get(`/v1/jobs/${encodeURIComponent(id)}`, { signal })));
+  const histories = jobs.map(() => ({ epochs: [] }));
+  const metric = select(['loss'], 'loss');
+  const chart = lineChart('Jobs compared');
+  function draw() {
+    const names = [...new Set(histories.flatMap((hi) => hi.epochs.flatMap((e) => Object.keys(e.metrics))))].sort();
+    const keep = metric.value;
+    clear(metric, names.map((n) => h('option', { value: n, selected: n === keep, text: n })));
+    chart.update(histories.map((hi, i) => seriesOf(hi.epochs, metric.value || 'loss', `job ${short(jobs[i].id)} ${metric.value}`)));
+  }
+  metric.addEventListener('change', draw);
+  clear(view, h('h1', { text: `Compare ${jobs.length} jobs` }),
+    h('p', {}, jobs.map((j, i) => [i ? ' · ' : '', link(`#/jobs/${j.id}`, `job ${short(j.id)} (${j.state})`)])),
+    field('Metric', metric), chart);
+  jobs.forEach((j, i) => followJob(j.id, signal, (history) => { histories[i] = history; draw(); }).done.catch(() => {}));
+}
