@@ -29,7 +29,7 @@ export async function trainPage(view, { query, signal }) {
     clear(formBox, h('h2', { text: `Hyperparameters of ${arch.name}` }), current.element);
   }
 
-  const form = h('form', { class: 'card', 'aria-labelledby': 'train-title' },
+  const form = h('form', { class: 'card', 'aria-labelledby': 'train-title', novalidate: true },
     h('h1', { id: 'train-title', text: 'Train a model' }),
     field('Dataset', dataset),
     h('fieldset', {}, h('legend', { text: 'Architecture' }), cards),
