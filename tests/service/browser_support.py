@@ -45,13 +45,20 @@ def screenshot(driver, folder: Path, name: str, widths=(1280, 390)) -> list[Path
         mobile = width < 600
         metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        _settle(driver)  # charts redraw at their new width
         height = min(6000, int(driver.execute_script("return document.documentElement.scrollHeight")))
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": max(600, height)})
+        _settle(driver)
         path = folder / f"{name}-{width}.png"
         driver.save_screenshot(str(path))
         paths.append(path)
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return paths
+
+
+def _settle(driver) -> None:
+    """Two animation frames: layout, resize observers and the redraws they cause have run."""
+    driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()))")
 
 
 def console_errors(driver, allow: tuple[str, ...] = ()) -> list[str]:

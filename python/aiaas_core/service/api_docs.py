@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 
@@ -53,3 +53,8 @@ def install_api_docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url=openapi_url, title="aiaas API", with_google_fonts=False,
                               redoc_js_url="/docs-static/redoc/redoc.standalone.js",
                               redoc_favicon_url="/docs-static/fastapi/favicon.png")
+
+    # The packaged Redoc asks for its logo beside the page (the package rewrote the CDN address so).
+    @app.get("/redoc/logo-mini.svg", include_in_schema=False)
+    async def redoc_logo() -> FileResponse:
+        return FileResponse(static / "redoc" / "logo-mini.svg", media_type="image/svg+xml")

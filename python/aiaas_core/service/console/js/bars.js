@@ -13,9 +13,10 @@ function s(tag, attrs = {}, text) {
 // items: [{label, value}]; signed: bars grow left (negative) or right (positive) of the middle.
 export function barChart(title, items, { signed = false, highlight = null } = {}) {
   const rowH = 24;
-  const W = 560;
-  const labelW = 150;
-  const valueW = 70;
+  // Narrow enough that a phone shows it near 1:1 (the CSS caps how wide it grows on a desktop).
+  const W = 400;
+  const labelW = 110;
+  const valueW = 58;
   const H = items.length * rowH + 8;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'bars', role: 'img', 'aria-label': title });
   const span = W - labelW - valueW;
@@ -26,7 +27,7 @@ export function barChart(title, items, { signed = false, highlight = null } = {}
     const len = signed ? (frac * span) / 2 : frac * span;
     const x = signed ? (it.value >= 0 ? labelW + span / 2 : labelW + span / 2 - len) : labelW;
     const cls = signed ? (it.value >= 0 ? 'bar pos' : 'bar neg') : (String(it.label) === String(highlight) ? 'bar top' : 'bar');
-    svg.append(s('text', { x: labelW - 6, y: y + 15, 'text-anchor': 'end', class: 'bar-label' }, String(it.label).slice(0, 22)));
+    svg.append(s('text', { x: labelW - 6, y: y + 15, 'text-anchor': 'end', class: 'bar-label' }, String(it.label).slice(0, 16)));
     const rect = s('rect', { x, y: y + 2, width: Math.max(1, len), height: rowH - 6, class: cls });
     rect.append(s('title', {}, `${it.label}: ${it.value}`));
     svg.append(rect);

@@ -5,8 +5,6 @@ import { h } from './dom.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
-const W = 640;
-const H = 280;
 const PAD = { left: 56, right: 12, top: 12, bottom: 34 };
 
 function s(tag, attrs = {}, ...children) {
@@ -29,11 +27,19 @@ function ticks(lo, hi, n) {
 
 // series: [{name, points: [[x, y], ...], dashed?}]; the caller keeps the data, the chart only draws it.
 export function lineChart(title, { xLabel = 'epoch' } = {}) {
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title });
+  const svg = s('svg', { class: 'chart', role: 'img', 'aria-label': title });
   const legend = h('ul', { class: 'legend' });
   const root = h('figure', { class: 'chart-box' }, h('figcaption', { text: title }), svg, legend);
+  let last = [];
+  let drawnWidth = 0;
 
   root.update = (series) => {
+    last = series;
+    // Drawn in the figure's own pixel width, so labels keep their size from a phone to a wide screen.
+    const W = Math.round(Math.max(280, Math.min(900, (root.clientWidth || 640) - 18)));
+    const H = Math.round(Math.max(200, Math.min(300, W * 0.45)));
+    drawnWidth = root.clientWidth;
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     const points = series.flatMap((se) => se.points.filter((p) => Number.isFinite(p[1])));
     svg.replaceChildren();
     legend.replaceChildren();
@@ -82,6 +88,8 @@ export function lineChart(title, { xLabel = 'epoch' } = {}) {
         `${se.name} (last ${last})`));
     });
   };
+  // Redraw when the figure's width changes (a rotated phone, a resized window).
+  new ResizeObserver(() => { if (root.clientWidth && root.clientWidth !== drawnWidth) root.update(last); }).observe(root);
   root.update([]);
   return root;
 }

@@ -55,7 +55,8 @@ function predictSection(name, signature) {
 
 function trafficSection(name, signal) {
   const facts = h('p', { class: 'traffic', id: 'traffic-facts', text: 'Reading the traffic…' });
-  const chart = lineChart('Requests per second (last minute, sampled every 2 s)', { xLabel: 'seconds ago' });
+  const chart = lineChart('Requests per second over the last minute', { xLabel: 'seconds (0 = now)' });
+  const latency = lineChart('95th-percentile latency (ms) over the last minute', { xLabel: 'seconds (0 = now)' });
   const history = [];
   const started = Date.now();
   async function refresh() {
@@ -65,12 +66,13 @@ function trafficSection(name, signal) {
     history.push([(Date.now() - started) / 1000, s.requests_per_second, s.latency_ms.p95]);
     while (history.length > 30) history.shift();
     const now = (Date.now() - started) / 1000;
-    chart.update([{ name: 'requests/s', points: history.map(([t, r]) => [-(now - t).toFixed(0), r]) },
-      { name: 'p95 latency (ms)', dashed: true, points: history.filter((x) => x[2] !== null).map(([t, , l]) => [-(now - t).toFixed(0), l]) }]);
+    const ago = (t) => -Math.round(now - t);
+    chart.update([{ name: 'requests/s', points: history.map(([t, r]) => [ago(t), r]) }]);
+    latency.update([{ name: 'p95 latency (ms)', points: history.filter((x) => x[2] !== null).map(([t, , l]) => [ago(t), l]) }]);
   }
   refresh().catch((err) => { facts.textContent = err.message; });
   every(signal, 2000, () => refresh().catch(() => {}));
-  return h('section', { class: 'card' }, h('h2', { text: 'Traffic' }), facts, chart);
+  return h('section', { class: 'card' }, h('h2', { text: 'Traffic (sampled every 2 s)' }), facts, chart, latency);
 }
 
 function manageSection(ep, versions, reload) {
