@@ -351,3 +351,40 @@ def test_docs_and_redoc_render_every_operation(server, browser, shots):
     assert len(browser.find_elements(By.CSS_SELECTOR, sel)) == expected
     screenshot(browser, shots, "redoc", widths=(1280,))
     _assert_clean(browser, "/docs and /redoc")
+
+
+def test_images_preview_and_the_drawing_pad(server, browser, shots, make_tenant, data_files):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _, clients = make_tenant("console-img")
+    member = clients["member"]
+    images = upload(member, data_files["mnist_images"], "digits", labels=data_files["mnist_labels"]).json()
+    job = member.post("/v1/jobs", json={"dataset_id": images["id"], "architecture": "cnn", "hyperparameters": {
+        "epochs": 2, "filters": [8], "dense_units": 32, "learning_rate": 0.005}}).json()
+    job = wait_job(member, job["id"])
+    assert job["state"] == "succeeded", job
+    assert member.post("/v1/endpoints", json={"name": "digits", "model_version_id": job["model_version_id"]}).status_code == 201
+    d = browser
+    _sign_in(d, server, clients["keys"]["member"]["key"])
+    d.get_log("browser")
+
+    _open(d, server, f"/datasets/{images['id']}")
+    _wait(d, "canvas.thumb")
+    assert len(d.find_elements(By.CSS_SELECTOR, "canvas.thumb")) == 8
+    screenshot(d, shots, "dataset-images")
+
+    # Draw a vertical stroke (a "1") on the pad, predict, and see ten probabilities and a heat map.
+    _open(d, server, "/endpoints/digits")
+    pad = _wait(d, "canvas.pad")
+    ActionChains(d).move_to_element_with_offset(pad, 0, -90).click_and_hold() \
+        .move_by_offset(0, 60).move_by_offset(0, 60).move_by_offset(0, 60).release().perform()
+    drawn = d.execute_script("const c = arguments[0].getContext('2d').getImageData(0, 0, 280, 280).data;"
+                             "let n = 0; for (let i = 0; i < c.length; i += 4) n += c[i] > 128; return n;", pad)
+    assert drawn > 1000, "the stroke did not reach the pad"
+    d.find_element(By.XPATH, "//button[text()='Predict']").click()
+    assert _wait(d, "#predicted-label").text.startswith("Predicted class: ")
+    assert len(d.find_elements(By.CSS_SELECTOR, ".result figure.bars-box rect")) == 10
+    _wait(d, "canvas.heatmap")
+    screenshot(d, shots, "endpoint-image")
+    _assert_clean(d, "image pages")

@@ -26,7 +26,7 @@ function ticks(lo, hi, n) {
 }
 
 // series: [{name, points: [[x, y], ...], dashed?}]; the caller keeps the data, the chart only draws it.
-export function lineChart(title, { xLabel = 'epoch' } = {}) {
+export function lineChart(title, { xLabel = 'epoch', empty = 'waiting for the first epoch…' } = {}) {
   const svg = s('svg', { class: 'chart', role: 'img', 'aria-label': title });
   const legend = h('ul', { class: 'legend' });
   const root = h('figure', { class: 'chart-box' }, h('figcaption', { text: title }), svg, legend);
@@ -46,7 +46,7 @@ export function lineChart(title, { xLabel = 'epoch' } = {}) {
     svg.dataset.points = String(points.length);
     root.dataset.points = String(points.length);
     if (!points.length) {
-      svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'muted' }, 'waiting for the first epoch…'));
+      svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'muted' }, empty));
       return;
     }
     let [x0, x1] = [Math.min(...points.map((p) => p[0])), Math.max(...points.map((p) => p[0]))];

@@ -2,7 +2,7 @@
 // positive evidence in red, negative in blue, stronger where the attribution is larger.
 import { h } from './dom.js';
 
-export function heatMap(title, image, attributions, scale = 8) {
+export function heatMap(title, image, attributions, scale = 10) {
   const rows = image.length;
   const cols = image[0].length;
   const canvas = h('canvas', { width: cols * scale, height: rows * scale, class: 'heatmap', role: 'img', 'aria-label': title });

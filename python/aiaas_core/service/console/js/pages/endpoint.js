@@ -55,13 +55,14 @@ function predictSection(name, signature) {
 
 function trafficSection(name, signal) {
   const facts = h('p', { class: 'traffic', id: 'traffic-facts', text: 'Reading the traffic…' });
-  const chart = lineChart('Requests per second over the last minute', { xLabel: 'seconds (0 = now)' });
-  const latency = lineChart('95th-percentile latency (ms) over the last minute', { xLabel: 'seconds (0 = now)' });
+  const chart = lineChart('Requests per second over the last minute', { xLabel: 'seconds (0 = now)', empty: 'no sample yet' });
+  const latency = lineChart('95th-percentile latency (ms) over the last minute', { xLabel: 'seconds (0 = now)', empty: 'no request in the last minute' });
   const history = [];
   const started = Date.now();
   async function refresh() {
     const s = await get(`/v1/endpoints/${encodeURIComponent(name)}/stats`, { signal });
-    facts.textContent = `${num(s.requests_per_second, 3)} requests/s · latency p50 ${num(s.latency_ms.p50, 3)} ms, p95 ${num(s.latency_ms.p95, 3)} ms · `
+    const latencyText = s.requests_in_window ? `latency p50 ${num(s.latency_ms.p50, 3)} ms, p95 ${num(s.latency_ms.p95, 3)} ms` : 'no request in the last minute';
+    facts.textContent = `${num(s.requests_per_second, 3)} requests/s · ${latencyText} · `
       + `${s.errors_in_window} errors in the last minute · ${s.requests_total} requests since the server started`;
     history.push([(Date.now() - started) / 1000, s.requests_per_second, s.latency_ms.p95]);
     while (history.length > 30) history.shift();
@@ -84,7 +85,9 @@ function manageSection(ep, versions, reload) {
     clear(out);
     try { await patch(`/v1/endpoints/${encodeURIComponent(ep.name)}`, { model_version_id: target.value }); say(`Endpoint ${ep.name} now serves ${short(target.value)}.`); reload(); } catch (err) { out.append(errorBox(err)); }
   });
-  const canaryVersion = select(versions.map((v) => [v.id, label(v)]), ep.canary?.model_version_id);
+  // A canary is another version: the newest one not already serving, unless a canary is set.
+  const other = versions.find((v) => v.id !== ep.model_version_id);
+  const canaryVersion = select(versions.map((v) => [v.id, label(v)]), ep.canary?.model_version_id ?? other?.id);
   const weight = h('input', { type: 'range', min: 0, max: 100, step: 1, value: String(ep.canary?.percent ?? 10) });
   const weightOut = h('output', { 'aria-live': 'polite', text: `${weight.value}%` });
   weight.addEventListener('input', () => { weightOut.textContent = `${weight.value}%`; });
