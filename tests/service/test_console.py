@@ -220,6 +220,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
         time.sleep(0.05)
     assert int(chart.get_attribute("data-points")) == 65  # 60 + 5 epochs of loss
     assert len(d.find_elements(By.CSS_SELECTOR, "figure.chart-box g.series")) == 2
+    assert Select(d.find_element(By.CSS_SELECTOR, "select")).first_selected_option.text == "loss"
     screenshot(d, shots, "compare")
 
     # The model version: metrics, lineage, downloads; deploy it.

@@ -64,13 +64,15 @@ export async function comparePage(view, { params: [ids], signal }) {
   const histories = jobs.map(() => ({ epochs: [] }));
   const metric = select(['loss'], 'loss');
   const chart = lineChart('Jobs compared');
+  let chosen = 'loss'; // what the user picked; kept while the list of metrics grows
   function draw() {
     const names = [...new Set(histories.flatMap((hi) => hi.epochs.flatMap((e) => Object.keys(e.metrics))))].sort();
-    const keep = metric.value;
-    clear(metric, names.map((n) => h('option', { value: n, selected: n === keep, text: n })));
-    chart.update(histories.map((hi, i) => seriesOf(hi.epochs, metric.value || 'loss', `job ${short(jobs[i].id)} ${metric.value}`)));
+    if (names.length && names.join() !== [...metric.options].map((o) => o.value).join()) {
+      clear(metric, names.map((n) => h('option', { value: n, selected: n === chosen, text: n })));
+    }
+    chart.update(histories.map((hi, i) => seriesOf(hi.epochs, chosen, `job ${short(jobs[i].id)} ${chosen}`)));
   }
-  metric.addEventListener('change', draw);
+  metric.addEventListener('change', () => { chosen = metric.value; draw(); });
   clear(view, h('h1', { text: `Compare ${jobs.length} jobs` }),
     h('p', {}, jobs.map((j, i) => [i ? ' · ' : '', link(`#/jobs/${j.id}`, `job ${short(j.id)} (${j.state})`)])),
     field('Metric', metric), chart);
