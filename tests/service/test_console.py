@@ -389,3 +389,31 @@ def test_images_preview_and_the_drawing_pad(server, browser, shots, make_tenant,
     _wait(d, "canvas.heatmap")
     screenshot(d, shots, "endpoint-image")
     _assert_clean(d, "image pages")
+
+
+def test_cancel_a_running_job_and_delete_a_dataset(server, browser, make_tenant, data_files):
+    from selenium.webdriver.common.by import By
+
+    _, clients = make_tenant("console-cancel")
+    member = clients["member"]
+    ds = upload(member, data_files["breast_cancer_csv"], "bc", label_column="target").json()
+    job = member.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "mlp",
+                                        "hyperparameters": {"epochs": 200, "batch_size": 1}}).json()
+    assert "id" in job, job
+    d = browser
+    _sign_in(d, server, clients["keys"]["member"]["key"])
+    d.get_log("browser")
+    _open(d, server, f"/jobs/{job['id']}")
+    _wait(d, "#job-state", timeout=30, text="running")
+    d.find_element(By.XPATH, "//button[text()='Cancel job']").click()
+    _wait(d, "#job-state", timeout=30, text="canceled")
+    assert member.get(f"/v1/jobs/{job['id']}").json()["state"] == "canceled"
+
+    _open(d, server, "/datasets")
+    delete = _wait(d, "td button", text="Delete")
+    delete.click()
+    assert delete.text.startswith("Really delete")  # a first press only asks
+    delete.click()
+    _wait(d, "td.empty", text="Nothing yet")
+    assert member.get(f"/v1/datasets/{ds['id']}").status_code == 404
+    _assert_clean(d, "cancel and delete")

@@ -39,11 +39,6 @@ class TrafficRecorder:
             totals[0] += 1
             totals[1] += status >= 400
 
-    def forget(self, tenant_id: str, name: str) -> None:
-        with self._lock:
-            self._samples.pop((tenant_id, name), None)
-            self._totals.pop((tenant_id, name), None)
-
     def summary(self, tenant_id: str, name: str) -> dict[str, Any]:
         now = time.monotonic()
         with self._lock:

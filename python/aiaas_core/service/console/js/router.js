@@ -56,6 +56,8 @@ export async function render() {
     if (err.name === 'AbortError' || signal.aborted) return;
     clear(view, h('h1', { text: r.title }), errorBox(err));
   }
+  // After a click in the menu, keyboard and screen-reader users continue in the new content.
+  if (document.activeElement === document.body || document.activeElement?.closest('#nav')) view.focus({ preventScroll: true });
   document.querySelectorAll('#nav a').forEach((a) => {
     const active = path === a.getAttribute('href').slice(1) || path.startsWith(`${a.getAttribute('href').slice(1)}/`);
     if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
