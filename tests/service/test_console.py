@@ -227,6 +227,18 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     _open(d, server, f"/models/{version_id}")
     _wait(d, "h2", text="Lineage")
     assert dataset_id in d.find_element(By.CSS_SELECTOR, "dl.facts").text
+    # Downloads carry the key in a header, so the page fetches the bytes and saves them.
+    downloads = shots.parent / "downloads"
+    downloads.mkdir(exist_ok=True)
+    d.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    d.find_element(By.XPATH, "//button[text()='Download safetensors (.zip)']").click()
+    saved = downloads / f"{version_id}.zip"
+    deadline = time.monotonic() + 20
+    while not (saved.exists() and saved.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert saved.read_bytes()[:2] == b"PK"  # the model.save zip
+    d.find_element(By.XPATH, "//button[text()='Evaluate']").click()
+    assert "accuracy" in _wait(d, ".table-wrap", text="On 569 rows").text
     screenshot(d, shots, "model")
     _open(d, server, "/models")
     _wait(d, "caption", text="Model versions")

@@ -12,7 +12,7 @@ export async function endpointsPage(view, { signal, me }) {
   if (allows(me, 'member')) {
     const versions = await get('/v1/model-versions', { signal });
     const name = h('input', { required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]{0,99}', autocomplete: 'off' });
-    const version = select(versions.map((v) => [v.id, `${short(v.id)} · ${v.lineage.architecture?.toString?.() || 'custom'} · ${when(v.created_at)}`]));
+    const version = select(versions.map((v) => [v.id, `${short(v.id)} · ${typeof v.lineage.architecture === 'string' ? v.lineage.architecture : 'custom'} · ${when(v.created_at)}`]));
     const out = h('div', {});
     const form = h('form', { class: 'card', 'aria-labelledby': 'new-ep' }, h('h2', { id: 'new-ep', text: 'Deploy a model version' }),
       h('div', { class: 'grid' }, field('Endpoint name', name, 'letters, digits, . _ -'), field('Model version', version)),
