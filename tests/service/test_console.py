@@ -87,10 +87,10 @@ def _nav(driver) -> list[str]:
 
 
 def _points(driver, metric: str = "loss") -> int:
-    from selenium.webdriver.common.by import By
-
-    charts = driver.find_elements(By.CSS_SELECTOR, f"figure.chart-box[data-metric={metric}]")
-    return int(charts[0].get_attribute("data-points")) if charts else 0
+    """Points drawn on a job's chart of `metric` (read in the page: the chart redraws as epochs arrive)."""
+    return int(driver.execute_script(
+        "const f = document.querySelector(`figure.chart-box[data-metric='${arguments[0]}']`);"
+        "return f ? f.dataset.points : 0;", metric))
 
 
 def _assert_clean(driver, page: str, allow: tuple[str, ...] = ()) -> None:
@@ -113,7 +113,9 @@ def test_console_files_carry_the_csp_and_no_outside_url(server):
         assert not urls, (path, urls)
         if path.endswith(".html") or path == "/ui/":
             assert "<script>" not in text and " style=" not in text and "onclick=" not in text  # nothing inline
-    assert httpx.get(f"{server.url}/ui", follow_redirects=False).status_code in (307, 308)
+    for entry in ("/", "/ui"):
+        r = httpx.get(server.url + entry, follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == "/ui/"
 
 
 def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admin, cancer_csv):
@@ -176,7 +178,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
         first = _points(d)
         time.sleep(0.05)
     assert first > 0, "no epoch reached the chart"
-    state_then = d.find_element(By.ID, "job-state").text
+    state_then = d.execute_script("return document.getElementById('job-state').textContent")
     grown = first
     while grown <= first and time.monotonic() < deadline:
         time.sleep(0.1)

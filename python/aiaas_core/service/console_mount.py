@@ -49,8 +49,10 @@ def install_console(app: FastAPI) -> None:
     app.add_middleware(RecordTraffic, recorder=app.state.traffic)
     app.include_router(introspection.router)
 
+    # A person who types the server's address lands in the console.
+    @app.get("/", include_in_schema=False)
     @app.get("/ui", include_in_schema=False)
     async def console_root() -> RedirectResponse:
-        return RedirectResponse("/ui/", status_code=308)
+        return RedirectResponse("/ui/", status_code=307)
 
     app.mount("/ui", _WithHeaders(StaticFiles(directory=CONSOLE_DIR, html=True)), name="console")

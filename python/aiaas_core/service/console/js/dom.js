@@ -74,7 +74,7 @@ export function short(id) { return id ? String(id).slice(0, 8) : '—'; }
 export function when(ts) {
   if (!ts) return '—';
   const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(ts) ? ts : `${ts}Z`); // SQLite gives naive UTC times
-  return d.toLocaleString();
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 export function num(v, digits = 4) {

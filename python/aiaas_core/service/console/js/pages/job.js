@@ -13,19 +13,29 @@ export async function jobPage(view, { params: [id], signal }) {
   const chartByBase = new Map();
   const message = h('div', {});
 
+  // The header's parts are made once and updated in place: a redraw per epoch would take the keyboard
+  // focus off the Cancel button under the user's finger.
+  const stateEl = h('span', { id: 'job-state' });
+  const epochText = h('span', {});
+  const progress = h('progress', { 'aria-label': 'training progress' });
+  const outcome = h('div', {});
+  const cancel = h('button', { type: 'button', class: 'danger', text: 'Cancel job' });
+  cancel.addEventListener('click', async () => {
+    try { job = await post(`/v1/jobs/${job.id}/cancel`); say('Cancel requested: the job stops after its current epoch.'); drawHeader(); } catch (err) { message.append(errorBox(err)); }
+  });
+  header.append(h('p', {}, stateEl, epochText, link(`#/datasets/${job.dataset_id}`, short(job.dataset_id))), progress, outcome, cancel);
+
   function drawHeader() {
-    const active = job.state === 'queued' || job.state === 'running';
-    const cancel = active ? h('button', { type: 'button', class: 'danger', text: 'Cancel job' }) : null;
-    cancel?.addEventListener('click', async () => {
-      try { job = await post(`/v1/jobs/${job.id}/cancel`); say('Cancel requested: the job stops after its current epoch.'); drawHeader(); } catch (err) { message.append(errorBox(err)); }
-    });
-    clear(header,
-      h('p', {}, h('span', { class: `state ${job.state}`, text: job.state, id: 'job-state' }),
-        ` epoch ${job.epoch} of ${job.epochs} · created ${when(job.created_at)} · dataset `, link(`#/datasets/${job.dataset_id}`, short(job.dataset_id))),
-      h('progress', { max: job.epochs || 1, value: job.epoch, 'aria-label': 'training progress' }),
-      job.error ? errorBox(`The job failed: ${job.error}`) : null,
-      job.model_version_id ? h('p', {}, 'Result: ', link(`#/models/${job.model_version_id}`, `model version ${short(job.model_version_id)}`)) : null,
-      cancel);
+    stateEl.textContent = job.state;
+    stateEl.className = `state ${job.state}`;
+    epochText.textContent = ` epoch ${job.epoch} of ${job.epochs} · created ${when(job.created_at)} · dataset `;
+    progress.max = job.epochs || 1;
+    progress.value = job.epoch;
+    cancel.hidden = !(job.state === 'queued' || job.state === 'running');
+    if (job.error || job.model_version_id) {
+      clear(outcome, job.error ? errorBox(`The job failed: ${job.error}`) : null,
+        job.model_version_id ? h('p', {}, 'Result: ', link(`#/models/${job.model_version_id}`, `model version ${short(job.model_version_id)}`)) : null);
+    }
   }
 
   function draw(history) {

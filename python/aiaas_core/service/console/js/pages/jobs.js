@@ -23,7 +23,7 @@ export async function jobsPage(view, { signal }) {
       box.addEventListener('change', () => { if (box.checked) chosen.add(j.id); else chosen.delete(j.id); compare.disabled = chosen.size < 2; });
       return [box, link(`#/jobs/${j.id}`, short(j.id)), h('span', { class: `state ${j.state}`, text: j.state }),
         h('span', {}, h('progress', { max: j.epochs || 1, value: j.epoch, 'aria-label': `epoch ${j.epoch} of ${j.epochs}` }), ` ${j.epoch}/${j.epochs}`),
-        headline(j.metrics), j.model_version_id ? link(`#/models/${j.model_version_id}`, short(j.model_version_id)) : '—', when(j.created_at)];
+        h('span', { class: 'wrap', text: headline(j.metrics) }), j.model_version_id ? link(`#/models/${j.model_version_id}`, short(j.model_version_id)) : '—', when(j.created_at)];
     }), 'Training jobs'));
   }
   clear(view, h('h1', { text: 'Training jobs' }), h('p', {}, link('#/train', 'Start a new training job'), ' · ', compare), list);

@@ -8,7 +8,7 @@ export async function modelsPage(view, { signal }) {
   const versions = await get('/v1/model-versions', { signal });
   clear(view, h('h1', { text: 'Model versions' }), table(['Version', 'Task', 'Architecture', 'Metrics', 'Dataset', 'Job', 'Created'],
     versions.map((v) => [link(`#/models/${v.id}`, short(v.id)), v.task, typeof v.lineage.architecture === 'string' ? v.lineage.architecture : 'custom',
-      headline(v.metrics), link(`#/datasets/${v.lineage.dataset_id}`, short(v.lineage.dataset_id)),
+      h('span', { class: 'wrap', text: headline(v.metrics) }), link(`#/datasets/${v.lineage.dataset_id}`, short(v.lineage.dataset_id)),
       link(`#/jobs/${v.lineage.job_id}`, short(v.lineage.job_id)), when(v.created_at)]), 'Model versions'));
 }
 
