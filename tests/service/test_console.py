@@ -93,6 +93,21 @@ def _points(driver, metric: str = "loss") -> int:
         "return f ? f.dataset.points : 0;", metric))
 
 
+_UNLABELLED = """
+return [...document.querySelectorAll('input, select, textarea, button')].filter((el) => {
+  if (el.tagName === 'BUTTON') return !el.textContent.trim() && !el.getAttribute('aria-label');
+  return !el.getAttribute('aria-label') && !(el.labels && el.labels.length);
+}).map((el) => el.outerHTML.slice(0, 160));
+"""
+
+
+def _shoot(driver, folder: Path, name: str) -> None:
+    """Every control on the page has a label (or a name a screen reader reads), then the screenshots."""
+    unlabelled = driver.execute_script(_UNLABELLED)
+    assert not unlabelled, f"controls without a label on {name}: {unlabelled}"
+    screenshot(driver, folder, name)
+
+
 def _assert_clean(driver, page: str, allow: tuple[str, ...] = ()) -> None:
     errors = console_errors(driver, allow)
     assert not errors, f"browser console errors on {page}: {errors}"
@@ -131,7 +146,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     # Sign in: the role decides the navigation.
     _open(d, server, "/signin")
     _wait(d, "input[name=key]")
-    screenshot(d, shots, "signin")
+    _shoot(d, shots, "signin")
     _sign_in(d, server, member_key)
     assert _nav(d) == ["Datasets", "Train", "Jobs", "Models", "Endpoints"]
     assert d.execute_script("return document.cookie") == "" and member_key not in d.current_url
@@ -148,10 +163,10 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     _wait(d, "caption", text="Per-column summary")
     assert len(d.find_elements(By.XPATH, "//caption[text()='Per-column summary']/../tbody/tr")) == 30
     dataset_id = d.current_url.rsplit("/", 1)[1]
-    screenshot(d, shots, "dataset")
+    _shoot(d, shots, "dataset")
     _open(d, server, "/datasets")
     _wait(d, "td a", text="cancer")
-    screenshot(d, shots, "datasets")
+    _shoot(d, shots, "datasets")
     _assert_clean(d, "datasets")
 
     # Train an mlp from the generated form; the field errors come from the schema.
@@ -162,7 +177,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     epochs.send_keys("0")
     d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     assert "at least 1" in _wait(d, ".field-error", text="at least").text
-    screenshot(d, shots, "train")
+    _shoot(d, shots, "train")
     for field, value in (("epochs", "60"), ("batch_size", "4"), ("validation_split", "0.2"), ("units", "64, 32")):
         box = d.find_element(By.CSS_SELECTOR, f"input[name={field}]")
         box.clear()
@@ -184,7 +199,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
         time.sleep(0.1)
         grown = _points(d)
     assert grown > first, (first, grown, state_then)
-    screenshot(d, shots, "job-running")
+    _shoot(d, shots, "job-running")
     _wait(d, "#job-state", timeout=90, text="succeeded")
     _wait(d, "a", text="model version")
     # Loss and accuracy, training and validation, one point per epoch each.
@@ -200,7 +215,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     while _points(d) < 120 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _points(d) == 120
-    screenshot(d, shots, "job-finished")
+    _shoot(d, shots, "job-finished")
     _assert_clean(d, "job")
 
     # Two jobs on one chart.
@@ -213,7 +228,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     boxes = d.find_elements(By.CSS_SELECTOR, "td input[type=checkbox]")
     for box in boxes[:2]:
         box.click()
-    screenshot(d, shots, "jobs")
+    _shoot(d, shots, "jobs")
     d.find_element(By.XPATH, "//button[text()='Compare selected jobs']").click()
     _wait(d, "h1", text="Compare 2 jobs")
     chart = _wait(d, "figure.chart-box")
@@ -223,7 +238,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     assert int(chart.get_attribute("data-points")) == 65  # 60 + 5 epochs of loss
     assert len(d.find_elements(By.CSS_SELECTOR, "figure.chart-box g.series")) == 2
     assert Select(d.find_element(By.CSS_SELECTOR, "select")).first_selected_option.text == "loss"
-    screenshot(d, shots, "compare")
+    _shoot(d, shots, "compare")
 
     # The model version: metrics, lineage, downloads; deploy it.
     _open(d, server, f"/models/{version_id}")
@@ -241,10 +256,10 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     assert saved.read_bytes()[:2] == b"PK"  # the model.save zip
     d.find_element(By.XPATH, "//button[text()='Evaluate']").click()
     assert "accuracy" in _wait(d, ".table-wrap", text="On 569 rows").text
-    screenshot(d, shots, "model")
+    _shoot(d, shots, "model")
     _open(d, server, "/models")
     _wait(d, "caption", text="Model versions")
-    screenshot(d, shots, "models")
+    _shoot(d, shots, "models")
     _open(d, server, f"/models/{version_id}")
     _wait(d, "input[name=endpoint]").send_keys("cancer")
     d.find_element(By.XPATH, "//button[text()='Deploy']").click()
@@ -264,10 +279,10 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     _wait(d, "#traffic-facts", timeout=10, text="requests since the server started")
     time.sleep(2.2)  # one more traffic sample: the prediction and explanation show in it
     assert "2 requests since" in d.find_element(By.ID, "traffic-facts").text
-    screenshot(d, shots, "endpoint")
+    _shoot(d, shots, "endpoint")
     _open(d, server, "/endpoints")
     _wait(d, "td a", text="cancer")
-    screenshot(d, shots, "endpoints")
+    _shoot(d, shots, "endpoints")
     _assert_clean(d, "endpoints")
 
     # Canary weight through the slider, then remove it.
@@ -285,11 +300,11 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     _open(d, server, "/train")
     assert "needs the member role" in _wait(d, ".error").text
     assert not d.find_elements(By.CSS_SELECTOR, "input[name=epochs]")
-    screenshot(d, shots, "predict-key-train-refused")
+    _shoot(d, shots, "predict-key-train-refused")
     _open(d, server, "/endpoints/cancer")
     _wait(d, "h2", text="Predict")
     assert not [h for h in d.find_elements(By.CSS_SELECTOR, "h2") if h.text == "Manage"]
-    screenshot(d, shots, "predict-key-endpoint")
+    _shoot(d, shots, "predict-key-endpoint")
     _assert_clean(d, "predict key pages")
 
     # Another tenant's ids look like missing ones.
@@ -300,7 +315,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
         _open(d, server, route)
         assert "not found" in _wait(d, ".error", text="not found").text, route
         assert kind in d.find_element(By.CSS_SELECTOR, ".error").text
-    screenshot(d, shots, "other-tenant-not-found")
+    _shoot(d, shots, "other-tenant-not-found")
     _assert_clean(d, "other tenant's ids", allow=(RESOURCE_404,))
 
     # Admin: tenants, keys (shown once, revocable), audit log with filters.
@@ -308,14 +323,14 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     assert _nav(d)[-2:] == ["Tenants & keys", "Audit log"]
     _open(d, server, "/admin/tenants")
     _wait(d, "td a", text="console-")
-    screenshot(d, shots, "tenants")
+    _shoot(d, shots, "tenants")
     _open(d, server, f"/admin/tenants/{tid}")
     _wait(d, "caption", text="Keys")
     Select(d.find_element(By.CSS_SELECTOR, "form select")).select_by_value("predict")
     d.find_element(By.XPATH, "//button[text()='Create key']").click()
     new_key = _wait(d, "#new-key-value").get_attribute("value")
     assert new_key.startswith("aiaas_") and httpx.get(f"{server.url}/v1/endpoints", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
-    screenshot(d, shots, "tenant-keys")
+    _shoot(d, shots, "tenant-keys")
     d.find_element(By.XPATH, "//button[text()='Done, refresh the list']").click()
     _wait(d, "td", text=new_key[:10])
     revoke = [b for b in d.find_elements(By.CSS_SELECTOR, "td button") if b.text == "Revoke"][0]
@@ -330,7 +345,7 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     d.find_element(By.CSS_SELECTOR, "input[type=search]").send_keys("DELETE /v1/keys")
     rows = d.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) >= 1 and all("DELETE /v1/keys" in r.text for r in rows)
-    screenshot(d, shots, "audit")
+    _shoot(d, shots, "audit")
     _assert_clean(d, "admin pages", allow=(RESOURCE_404,))  # the 401 check above is httpx's, not the page's
 
     # Sign out forgets the key.
@@ -387,7 +402,7 @@ def test_images_preview_and_the_drawing_pad(server, browser, shots, make_tenant,
     _open(d, server, f"/datasets/{images['id']}")
     _wait(d, "canvas.thumb")
     assert len(d.find_elements(By.CSS_SELECTOR, "canvas.thumb")) == 8
-    screenshot(d, shots, "dataset-images")
+    _shoot(d, shots, "dataset-images")
 
     # Draw a vertical stroke (a "1") on the pad, predict, and see ten probabilities and a heat map.
     _open(d, server, "/endpoints/digits")
@@ -401,7 +416,7 @@ def test_images_preview_and_the_drawing_pad(server, browser, shots, make_tenant,
     assert _wait(d, "#predicted-label").text.startswith("Predicted class: ")
     assert len(d.find_elements(By.CSS_SELECTOR, ".result figure.bars-box rect")) == 10
     _wait(d, "canvas.heatmap")
-    screenshot(d, shots, "endpoint-image")
+    _shoot(d, shots, "endpoint-image")
     _assert_clean(d, "image pages")
 
 
