@@ -293,6 +293,12 @@ def test_the_whole_flow_in_the_browser(server, browser, shots, make_tenant, admi
     d.find_element(By.XPATH, "//button[text()='Apply canary']").click()
     _wait(d, "p", text="15% of requests going to")
     assert clients["member"].get("/v1/endpoints/cancer").json()["canary"]["percent"] == 15
+    # Promote the other version, then roll back.
+    for target in (second["model_version_id"], version_id):
+        Select(_wait(d, "h2", text="Manage") and d.find_elements(By.CSS_SELECTOR, "section select")[0]).select_by_value(target)
+        d.find_element(By.XPATH, "//button[text()='Serve this version']").click()
+        _wait(d, "p", text=f"Serving model version {target[:8]}")
+        assert clients["member"].get("/v1/endpoints/cancer").json()["model_version_id"] == target
 
     # A predict key: only endpoints and the predict form; the train pages are refused.
     _sign_in(d, server, predict_key)
@@ -417,6 +423,11 @@ def test_images_preview_and_the_drawing_pad(server, browser, shots, make_tenant,
     assert len(d.find_elements(By.CSS_SELECTOR, ".result figure.bars-box rect")) == 10
     _wait(d, "canvas.heatmap")
     _shoot(d, shots, "endpoint-image")
+    undeploy = d.find_element(By.XPATH, "//button[text()='Undeploy']")
+    undeploy.click()
+    undeploy.click()  # the second press confirms
+    _wait(d, "h1", text="Endpoints")
+    assert member.get("/v1/endpoints/digits").status_code == 404
     _assert_clean(d, "image pages")
 
 
