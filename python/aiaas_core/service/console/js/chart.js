@@ -58,7 +58,7 @@ export function lineChart(title, { xLabel = 'epoch', empty = 'waiting for the fi
 
     const axes = s('g', { class: 'axes' });
     for (const t of ticks(y0, y1, 4)) {
-      axes.append(s('line', { x1: PAD.left, x2: W - PAD.right, y1: Y(t), y2: Y(t), class: 'grid' }));
+      axes.append(s('line', { x1: PAD.left, x2: W - PAD.right, y1: Y(t), y2: Y(t), class: 'gridline' }));
       axes.append(s('text', { x: PAD.left - 6, y: Y(t) + 4, 'text-anchor': 'end' }, fmt(t)));
     }
     const xs = [...new Set(points.map((p) => p[0]))];
