@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from .api_docs import install_api_docs
+from .console_mount import install_console
 from .datadir_lock import lock_data_dir
 from .errors import ApiError
 from .models import AuditEntry
@@ -240,23 +240,6 @@ def _install_body_limit(app: FastAPI, state: ServiceState) -> None:
     app.add_middleware(_BodyLimit, json_limit=json_limit, upload_limit=state.settings.max_upload_bytes)
 
 
-def _install_docs(app: FastAPI) -> None:
-    """Swagger UI from the swagger-ui-bundle package's files: /docs works offline (no CDN)."""
-    import swagger_ui_bundle
-
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs():
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="aiaas API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
-        )
-
-
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
     """The application. Opens the database (migrating it) unless an open `state` is given."""
     from .executor import LocalProcessExecutor
@@ -304,6 +287,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     # the audit (which records its 401s); neither reads a body.
     _install_auth_gate(app)
     _install_audit(app, state)
-    _install_docs(app)
+    install_api_docs(app)  # /docs, /redoc
+    install_console(app)  # /ui, and what it reads (console_mount.py)
     install_metrics(app, metrics)
     return app

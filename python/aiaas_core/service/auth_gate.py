@@ -28,8 +28,10 @@ log = logging.getLogger("aiaas.service")
 # Routes anyone may call (health checks, the API description); every other path needs a key, whatever
 # its method: an unknown path gets 401 too, so an anonymous client learns nothing of the routes.
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                          "/v2", "/v2/health/live", "/v2/health/ready"})
-PUBLIC_PREFIXES = ("/docs-static/",)
+                          "/v2", "/v2/health/live", "/v2/health/ready", "/", "/ui"})
+# The docs' and the web console's static files: the console page asks for the key and sends it on its
+# API calls, so the page itself (HTML, CSS, modules) is public like /docs.
+PUBLIC_PREFIXES = ("/docs-static/", "/redoc/", "/ui/")
 
 
 def is_public(path: str) -> bool:
