@@ -81,9 +81,19 @@ def _sign_in(driver, server, key: str) -> None:
 
 
 def _nav(driver) -> list[str]:
-    from selenium.webdriver.common.by import By
+    """The navigation's link texts, read in one script call once two reads 0.2 s apart agree (the
+    menu is redrawn after sign-in; reading element by element can meet a link already replaced)."""
+    import time
 
-    return [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#nav a")]
+    read = "return Array.from(document.querySelectorAll('#nav a'), a => a.textContent.trim());"
+    last = driver.execute_script(read)
+    for _ in range(25):
+        time.sleep(0.2)
+        now = driver.execute_script(read)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def _points(driver, metric: str = "loss") -> int:
