@@ -54,7 +54,11 @@ def test_sse_stream_gives_epoch_events(make_tenant, data_files):
     assert logs["state"] == "succeeded" and sum(" epoch " in line for line in logs["lines"]) == 6
 
 
-def test_cancel_running_and_queued_jobs(make_tenant, data_files):
+def _checkpoint(server, job_id: str):
+    return server.data_dir / "artifacts" / "checkpoints" / f"{job_id}.enc"
+
+
+def test_cancel_running_and_queued_jobs(server, make_tenant, data_files):
     _, c = make_tenant("cancel", max_concurrent_jobs=5)
     m = c["member"]
     ds = upload(m, data_files["digits_npz"], "digits").json()
@@ -67,9 +71,11 @@ def test_cancel_running_and_queued_jobs(make_tenant, data_files):
     # the second job waits behind the first (one worker): canceling it is immediate
     r = m.post(f"/v1/jobs/{second['id']}/cancel")
     assert r.status_code == 200 and r.json()["state"] == "canceled"
+    assert _checkpoint(server, first["id"]).exists()  # the running job's encrypted checkpoint
     assert m.post(f"/v1/jobs/{first['id']}/cancel").status_code == 200
     job = wait_job(m, first["id"], timeout=60)
     assert job["state"] == "canceled" and 1 <= job["epoch"] < 200 and job["model_version_id"] is None
+    assert not _checkpoint(server, first["id"]).exists()  # a canceled job leaves no checkpoint behind
     r = m.post(f"/v1/jobs/{first['id']}/cancel")
     assert r.status_code == 409 and "already canceled" in r.json()["detail"]
     assert m.get(f"/v1/jobs/{second['id']}").json()["epoch"] == 0
@@ -214,7 +220,7 @@ def test_endpoint_switch_under_concurrent_predictions_has_zero_failures(server, 
     assert c["predict"].post("/v1/endpoints/live/predict", json={"instances": x}).status_code == 404
 
 
-def test_a_diverging_job_fails_with_a_reason(make_tenant, data_files):
+def test_a_diverging_job_fails_with_a_reason(server, make_tenant, data_files):
     _, c = make_tenant("diverge")
     m = c["member"]
     ds = upload(m, data_files["diabetes_npz"], "diabetes", scaling="none").json()
@@ -222,6 +228,7 @@ def test_a_diverging_job_fails_with_a_reason(make_tenant, data_files):
                                  "hyperparameters": {"epochs": 5, "learning_rate": 10.0, "optimizer": "sgd", "units": [64]}})
     job = wait_job(m, r.json()["id"], timeout=60)
     assert job["state"] == "failed" and "NaN or infinite" in job["error"] and job["model_version_id"] is None
+    assert not _checkpoint(server, job["id"]).exists()  # nor does a failed one
 
 
 def test_api_responsive_during_training_and_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):

@@ -107,6 +107,8 @@ def cancel_job(job_id: str, request: Request, principal: Principal = Depends(req
                                .values(state="canceled", cancel_requested=True)).rowcount
         if done:
             session.add(JobEvent(job_id=job.id, kind="state", data={"state": "canceled"}))
+            # a queued job may hold a checkpoint (re-queued after a restart): nothing will resume it now
+            request.app.state.svc.storage.delete("checkpoints", job.id)
         else:
             session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
             session.add(JobEvent(job_id=job.id, kind="log", data={"message": "cancel requested; stopping after this epoch"}))
