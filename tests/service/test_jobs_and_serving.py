@@ -276,3 +276,19 @@ def test_same_seed_same_model_and_unlabelled_images(make_tenant, data_files, adm
     job = wait_job(m, m.post("/v1/jobs", json={"dataset_id": images["id"], "architecture": "autoencoder",
                                                "hyperparameters": {"epochs": 1, "encoding_dim": 4}}).json()["id"])
     assert job["state"] == "succeeded" and np.isfinite(job["metrics"]["loss"])
+
+
+def test_logs_hold_every_event_of_a_long_job(make_tenant, data_files):
+    """One event per epoch: a 600-epoch job has over 500, and /logs returned only the first 500."""
+    _, c = make_tenant("long-logs", max_epochs=600)
+    m = c["member"]
+    ds = upload(m, data_files["digits_npz"], "digits").json()
+    r = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "logistic",
+                                 "hyperparameters": {"epochs": 600, "batch_size": 400}})
+    assert r.status_code == 202, r.text
+    job = wait_job(m, r.json()["id"], timeout=240)
+    assert job["state"] == "succeeded", job
+    lines = m.get(f"/v1/jobs/{job['id']}/logs").json()["lines"]
+    epochs = [json.loads(line.split(" ", 2)[2])["epoch"] for line in lines if line.split(" ")[1] == "epoch"]
+    assert epochs == list(range(1, 601)) and len(lines) > 600
+    assert '"succeeded"' in lines[-1]
