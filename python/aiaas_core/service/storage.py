@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import re
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -87,11 +88,12 @@ class Storage:
         try:
             yield from decrypt_chunks(io.BufferedReader(fh), self._key, f"{kind}/{artifact_id}")
         except DecryptionError as exc:
-            log.error("artifact %s/%s failed its integrity check: %s", kind, artifact_id, exc)
+            ref = uuid.uuid4().hex[:12]
+            log.error("damaged artifact %s: %s/%s failed its integrity check: %s", ref, kind, artifact_id, exc)
             raise DamagedArtifact(500, f"the stored {kind[:-1] if kind.endswith('s') else kind} {artifact_id!r} failed "
-                                       f"its integrity check ({exc}): it was damaged or altered on disk, or the server "
-                                       "runs with another master key than the one that wrote it; an operator must "
-                                       "restore it from a backup") from None
+                                       "its integrity check: it was damaged or altered on disk, or the server runs with "
+                                       "another master key than the one that wrote it; an operator must restore it "
+                                       f"from a backup (reference {ref} in the server log)") from None
 
     def exists(self, kind: str, artifact_id: str) -> bool:
         return self.path(kind, artifact_id).exists()
