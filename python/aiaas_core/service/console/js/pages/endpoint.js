@@ -76,7 +76,7 @@ function trafficSection(name, signal) {
   return h('section', { class: 'card' }, h('h2', { text: 'Traffic (sampled every 2 s)' }), facts, chart, latency);
 }
 
-function manageSection(ep, versions, reload) {
+function manageSection(ep, versions, reload, stopTraffic) {
   const out = h('div', {});
   const label = (v) => `${short(v.id)} · ${when(v.created_at)}${v.id === ep.model_version_id ? ' (serving)' : ''}`;
   const target = select(versions.map((v) => [v.id, label(v)]), ep.model_version_id);
@@ -105,6 +105,8 @@ function manageSection(ep, versions, reload) {
     try { await patch(`/v1/endpoints/${encodeURIComponent(ep.name)}`, { canary: null }); say('Canary removed.'); reload(); } catch (err) { out.append(errorBox(err)); }
   });
   const undeploy = confirmButton('Undeploy', `Really undeploy ${ep.name}?`, async () => {
+    // The traffic poll stops first: a poll landing after the delete would ask for an endpoint that is gone.
+    stopTraffic();
     try { await del(`/v1/endpoints/${encodeURIComponent(ep.name)}`); say(`Endpoint ${ep.name} undeployed.`); go('#/endpoints'); } catch (err) { out.append(errorBox(err)); }
   });
   return h('section', { class: 'card' }, h('h2', { text: 'Manage' }),
@@ -121,7 +123,9 @@ export async function endpointPage(view, ctx) {
   const info = h('p', {}, `Serving model version ${short(ep.model_version_id)}`,
     ep.canary ? `, with ${ep.canary.percent}% of requests going to ${short(ep.canary.model_version_id)} (canary)` : '',
     ` · input shape ${JSON.stringify(signature.input_shape)} · ${signature.task}`);
+  const traffic = new AbortController();  // the page's signal, or the undeploy button, stops the poll
+  signal.addEventListener('abort', () => traffic.abort());
   clear(view, h('h1', { text: `Endpoint ${ep.name}` }), info,
-    h('div', { class: 'two' }, predictSection(ep.name, signature), trafficSection(ep.name, signal)),
-    allows(me, 'member') ? manageSection(ep, versions, render) : null);
+    h('div', { class: 'two' }, predictSection(ep.name, signature), trafficSection(ep.name, traffic.signal)),
+    allows(me, 'member') ? manageSection(ep, versions, render, () => traffic.abort()) : null);
 }
