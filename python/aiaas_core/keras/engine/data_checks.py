@@ -47,6 +47,12 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
     want = model._build_input_shape
     if want is not None and (not isinstance(want, tuple) or not all(d is None or isinstance(d, int) for d in want)):
         want = None  # several inputs: each is checked by the model itself
+    if want is not None and not _matches(arr.shape[1:], tuple(want[1:])):
+        # as Keras 3: a missing (or extra) trailing axis of size 1 is added (or dropped)
+        if arr.ndim == len(want) - 1 and want[-1] == 1 and _matches(arr.shape[1:] + (1,), tuple(want[1:])):
+            arr = arr[..., None]
+        elif arr.ndim == len(want) + 1 and arr.shape[-1] == 1 and _matches(arr.shape[1:-1], tuple(want[1:])):
+            arr = arr[..., 0]
     # One sample without its batch axis (Keras refuses it too): say how to make it a batch of one.
     one_sample = (f" (one sample: pass {what}[None], shape {(1,) + arr.shape})"
                   if want is not None and _matches(arr.shape, tuple(want[1:])) else "")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._arrays import as_float32
-from ...ops import symbolic
+from ...ops import array_ops, symbolic
 from ...ops.symbolic import KerasTensor, flatten, map_structure
 from ...ops.tensor import Tensor, wrap
 from .. import backend
@@ -248,9 +248,14 @@ def _check_input(model_name: str, tensor: KerasTensor, value):
             raise TypeError(f"input {tensor.name!r} of model {model_name!r} must be numeric, got dtype {raw.dtype}")
         arr = value if (type(value) is Tensor and value.dtype == tensor.dtype) else wrap(raw.astype(tensor.dtype))
     want = tuple(tensor.shape)
-    got = tuple(arr.shape)
+    got = given = tuple(arr.shape)
+    # as Keras 3: a missing (or extra) trailing axis of size 1 is added (or dropped)
+    if len(got) == len(want) - 1 and want[-1] == 1:
+        arr, got = array_ops.expand_dims(arr, -1), got + (1,)
+    elif len(got) == len(want) + 1 and got[-1] == 1:
+        arr, got = array_ops.squeeze(arr, -1), got[:-1]
     if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
-        raise ValueError(f"input {tensor.name!r} of model {model_name!r} must have shape {want}, got {got}")
+        raise ValueError(f"input {tensor.name!r} of model {model_name!r} must have shape {want}, got {given}")
     return arr
 
 

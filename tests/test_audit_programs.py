@@ -1,0 +1,34 @@
+"""Behaviours that real Keras programs rely on, found by running such programs with only their import
+lines changed. Each test is a small program of our own exercising the same API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+import aiaas_core as tf
+from aiaas_core import keras, ops
+from aiaas_core.keras import layers as L
+
+
+def _digit_images(n=256):
+    x, y = load_digits(return_X_y=True)
+    return (x[:n] / 16.0).astype(np.float32).reshape(-1, 8, 8), y[:n]
+
+
+def test_functional_input_with_trailing_channel_takes_images_without_it():
+    # Keras 3: an Input of shape (8, 8, 1) called on [n, 8, 8] gets the channel axis added (and an
+    # Input of shape (8, 8) called on [n, 8, 8, 1] gets it squeezed); other shapes are an error
+    x, y = _digit_images()
+    inp = keras.Input(shape=(8, 8, 1))
+    out = L.Dense(10, activation="softmax")(L.Flatten()(inp))
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x[..., None], verbose=0), rtol=1e-6)
+    inp2 = keras.Input(shape=(8, 8))
+    m2 = keras.Model(inp2, L.Flatten()(inp2))
+    assert m2(x[:3, :, :, None]).shape == (3, 64)
+    with pytest.raises(ValueError, match=r"shape \(None, 8, 8, 1\).*\(3, 8, 7\)"):
+        model(x[:3, :, :7])
