@@ -32,3 +32,17 @@ def test_functional_input_with_trailing_channel_takes_images_without_it():
     assert m2(x[:3, :, :, None]).shape == (3, 64)
     with pytest.raises(ValueError, match=r"shape \(None, 8, 8, 1\).*\(3, 8, 7\)"):
         model(x[:3, :, :7])
+
+
+def test_layer_inputs_may_be_passed_by_the_name_of_calls_first_argument():
+    class Scale(keras.layers.Layer):
+        def call(self, logits, factor=None):
+            return logits * factor
+
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(Scale()(logits=x, factor=2.0).numpy(), 2 * x)
+    inp = keras.Input((3,))
+    m = keras.Model(inp, Scale()(logits=L.Dense(2)(inp), factor=3.0))
+    assert m.predict(x, verbose=0).shape == (2, 2)
+    with pytest.raises(TypeError, match="without its inputs: pass them first or as logits="):
+        Scale()(factor=2.0)

@@ -17,7 +17,7 @@ from ...ops import array_ops, symbolic
 from ...ops.symbolic import KerasTensor, flatten, map_structure
 from ...ops.tensor import Tensor, wrap
 from .. import backend
-from ..layers.base import InputLayer, Layer, _snake, unique_name
+from ..layers.base import _MISSING, InputLayer, Layer, _snake, inputs_from_kwargs, unique_name
 from .model import Model
 
 
@@ -139,7 +139,9 @@ class Functional(Model):
         return shapes[0] if len(shapes) == 1 else shapes
 
     # ---- running the graph -----------------------------------------------------------------
-    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+    def __call__(self, inputs=_MISSING, *args, training: bool | None = None, **kwargs):
+        if inputs is _MISSING:
+            inputs = inputs_from_kwargs(self, kwargs)
         if symbolic.is_symbolic(inputs):  # a functional model used as a layer in another graph
             return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
         if training is None:

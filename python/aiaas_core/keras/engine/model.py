@@ -12,7 +12,7 @@ import numpy as np
 from ..._arrays import as_float32
 from ...ops.tensor import Tensor, wrap
 from .. import backend
-from ..layers.base import Layer
+from ..layers.base import _MISSING, Layer, inputs_from_kwargs
 from .trainer import Trainer
 
 
@@ -112,7 +112,9 @@ class Model(Trainer, Layer):
                 f"model {self.name!r} expects {what} of shape {tuple(want)}, got {x.shape}"
             )
 
-    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+    def __call__(self, inputs=_MISSING, *args, training: bool | None = None, **kwargs):
+        if inputs is _MISSING:
+            inputs = inputs_from_kwargs(self, kwargs)
         from ...ops import symbolic
         if symbolic.is_symbolic(inputs):  # a model used as a layer in a functional graph
             return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))

@@ -22,6 +22,8 @@ from .. import backend
 from ...ops import symbolic
 from ..variables import Variable
 
+_MISSING = object()  # `inputs` not given positionally
+
 # Keys any layer config may hold; regularizers/constraints only as None (not supported).
 _BASE_KEYS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size"}
 _NONE_ONLY_KEYS = {
@@ -358,7 +360,9 @@ class Layer:
     def _prepare_input(self, x) -> np.ndarray:
         return as_float32(x, f"input of layer {self.name!r}", finite=False)
 
-    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+    def __call__(self, inputs=_MISSING, *args, training: bool | None = None, **kwargs):
+        if inputs is _MISSING:
+            inputs = inputs_from_kwargs(self, kwargs)
         if symbolic.is_symbolic(inputs):  # functional API: record the call, compute shapes only
             return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
         st = backend.state
@@ -534,6 +538,24 @@ def _holds_layers(value) -> bool:
 
 
 _TAKES_TRAINING: dict[type, bool] = {}
+
+
+_FIRST_PARAM: dict[type, str | None] = {}
+
+
+def inputs_from_kwargs(layer, kwargs: dict):
+    """A layer called with its inputs as a keyword (`layer(logits=x, targets=t)`): as Keras, the
+    first argument of `call` may be passed by its name; it is popped from `kwargs`."""
+    cls = type(layer)
+    if cls not in _FIRST_PARAM:
+        params = [p for p in inspect.signature(cls.call).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        _FIRST_PARAM[cls] = params[1].name if len(params) > 1 else None
+    name = _FIRST_PARAM[cls]
+    if name is None or name not in kwargs:
+        how = f"first or as {name}=" if name else "as the first argument"
+        raise TypeError(f"layer {layer.name!r} was called without its inputs: pass them {how}")
+    return kwargs.pop(name)
 
 
 def _takes_training(cls: type) -> bool:
