@@ -46,3 +46,28 @@ def test_layer_inputs_may_be_passed_by_the_name_of_calls_first_argument():
     assert m.predict(x, verbose=0).shape == (2, 2)
     with pytest.raises(TypeError, match="without its inputs: pass them first or as logits="):
         Scale()(factor=2.0)
+
+
+def test_keras_namespaces_that_share_a_name_with_tensorflow_ones_serve_both():
+    import aiaas_core as keras_or_tf
+    from aiaas_core import backend, config, random
+    # keras.config and tf.config are one module here
+    keras_or_tf.config.disable_traceback_filtering()
+    assert config.floatx() == "float32" and config.image_data_format() == "channels_last"
+    assert config.list_physical_devices("CPU")
+    with pytest.raises(ValueError, match="only float32"):
+        config.set_floatx("float16")
+    # keras.random and tf.random: a SeedGenerator seeds both spellings
+    gen = random.SeedGenerator(7)
+    a, b = random.normal((2, 3), seed=gen), random.normal((2, 3), seed=gen)
+    assert a.shape == (2, 3) and not np.allclose(a.numpy(), b.numpy())
+    assert random.randint((4,), 0, 3, seed=gen).numpy().max() < 3
+    assert random.dropout(np.ones((100,), np.float32), 0.5, seed=gen).numpy().max() == pytest.approx(2.0)
+    # keras.backend (tf.keras 2's random_normal too) and Keras 3's top-level classes
+    v = backend.Variable(np.zeros((2,), np.float32), name="kernel")
+    assert backend.int_shape(v) == (2,) and backend.random_normal((3, 2)).shape == (3, 2)
+    assert keras_or_tf.Layer is L.Layer and issubclass(keras_or_tf.losses.MeanSquaredError, keras_or_tf.Loss)
+    assert isinstance(keras_or_tf.metrics.Mean(), keras_or_tf.Metric)
+    assert isinstance(keras_or_tf.optimizers.Adam(), keras_or_tf.Optimizer)
+    assert isinstance(keras_or_tf.Input((2,)), keras_or_tf.KerasTensor)
+    assert keras_or_tf.saving.register_keras_serializable

@@ -25,6 +25,8 @@ import numpy as np
 from . import _core
 from . import ops as _ops
 from .keras import backend as _backend
+from .keras import config as _keras_config
+from .keras import random as _keras_random
 from .keras.variables import Variable
 from .ops import array_ops as _a
 from .ops import dtypes as _dtypes_mod
@@ -805,10 +807,10 @@ _op_streams: dict = {}
 
 
 def _tf_seed(seed):
-    if seed is None:
-        return None
+    if seed is None or isinstance(seed, _r.SeedGenerator):  # a SeedGenerator: keras.random's seeding
+        return seed
     if isinstance(seed, builtins.bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
+        raise TypeError(f"seed must be None, an int or a keras.random.SeedGenerator, got {type(seed).__name__}")
     key = (_backend._seed, int(seed))
     stream = _op_streams.get(key)
     if stream is None:
@@ -847,6 +849,8 @@ def categorical(logits, num_samples, dtype=None, seed=None, name=None):
 random = _namespace("random", "tf.random: random tensors and the global seed.", dict(
     normal=normal, uniform=uniform, truncated_normal=truncated_normal, shuffle=shuffle, categorical=categorical,
     set_seed=set_seed,
+    # keras.random's own names, since `import aiaas_core as keras` makes this module keras.random too
+    SeedGenerator=_r.SeedGenerator, randint=_keras_random.randint, dropout=_keras_random.dropout,
 ))
 
 
@@ -933,7 +937,8 @@ def _set_intra_op_parallelism_threads(num_threads):
         _core.set_num_threads(int(num_threads))
 
 
-config = _namespace("config", "tf.config: devices (the CPU) and the eager switch.", dict(
+config = _namespace("config", "tf.config: devices (the CPU) and the eager switch; keras.config's settings.", dict(
+    **{key: getattr(_keras_config, key) for key in _keras_config.__all__},
     run_functions_eagerly=run_functions_eagerly, functions_run_eagerly=functions_run_eagerly,
     list_physical_devices=list_physical_devices, list_logical_devices=list_logical_devices,
     set_visible_devices=_set_visible_devices,
