@@ -71,3 +71,38 @@ def test_keras_namespaces_that_share_a_name_with_tensorflow_ones_serve_both():
     assert isinstance(keras_or_tf.optimizers.Adam(), keras_or_tf.Optimizer)
     assert isinstance(keras_or_tf.Input((2,)), keras_or_tf.KerasTensor)
     assert keras_or_tf.saving.register_keras_serializable
+
+
+def test_variables_held_as_attributes_are_the_layers_weights_and_train():
+    # Keras 3 tracks `self.w = keras.Variable(...)` (and lists of them) as a layer's weights; an
+    # untracked weight would silently never train
+    class Affine(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = keras.backend.Variable(np.full((input_shape[-1], 2), 0.1, np.float32), name="kernel")
+            self.extra = [tf.Variable(np.zeros((2,), np.float32), name=f"b{i}") for i in range(2)]
+
+        def call(self, x):
+            return ops.matmul(x, self.w) + self.extra[0] + self.extra[1]
+
+    layer = Affine()
+    x = np.ones((4, 3), np.float32)
+    y = np.zeros((4, 2), np.float32)
+    layer(x)
+    assert [v.name for v in layer.trainable_weights] == ["kernel", "b0", "b1"]
+    opt = keras.optimizers.SGD(0.1)
+    losses = []
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(x) - y))
+        grads = tape.gradient(loss, layer.trainable_variables)
+        opt.apply_gradients(zip(grads, layer.trainable_variables))
+        losses.append(float(loss))
+    assert losses[2] < losses[0]
+    layer.w = keras.backend.Variable(np.zeros((3, 2), np.float32), name="kernel2")  # rebinding replaces it
+    assert [v.name for v in layer.weights] == ["b0", "b1", "kernel2"]
+
+
+def test_apply_gradients_with_no_pairs_says_why():
+    model = keras.Sequential([L.Dense(2)])  # not built: no variables yet
+    with pytest.raises(ValueError, match="no \\(gradient, variable\\) pairs.*built"):
+        keras.optimizers.SGD().apply_gradients(zip([], model.trainable_variables))

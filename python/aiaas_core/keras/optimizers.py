@@ -110,6 +110,12 @@ class Optimizer:
         A None gradient (a variable the loss does not reach) is taken as zeros, with a warning
         unless `zeros_for_none`, so the optimizer's per-variable state stays aligned."""
         pairs = list(grads_and_vars)
+        if not pairs and not zeros_for_none:
+            raise ValueError(
+                "apply_gradients got no (gradient, variable) pairs: the variable list was empty (a model or layer "
+                "has no variables until it is built, i.e. called once on data; weights must be made with add_weight "
+                "or held as Variable attributes)"
+            )
         grads, params, missing = [], [], []
         clipping = self.global_clipnorm is not None or self.clipnorm is not None or self.clipvalue is not None
         for g, v in pairs:

@@ -96,14 +96,6 @@ class Model(Trainer, Layer):
 
     build._standard = True
 
-    @property
-    def trainable_variables(self) -> list:
-        return self.trainable_weights
-
-    @property
-    def non_trainable_variables(self) -> list:
-        return self.non_trainable_weights
-
     def _check_input_shape(self, x: np.ndarray, what: str = "input") -> None:
         want = self._build_input_shape
         if want is not None and not isinstance(want, list) and (

@@ -184,7 +184,29 @@ class Layer:
                 structure_changed()
             elif name == "trainable":
                 structure_changed()
+            if isinstance(value, Variable) or (isinstance(value, (list, tuple)) and value
+                                               and all(isinstance(v, Variable) for v in value)):
+                self._track_variables(name, value)
         object.__setattr__(self, name, value)
+
+    def _track_variables(self, name: str, value) -> None:
+        """Keras tracks the variables a layer holds as attributes (`self.w = keras.Variable(...)`, or
+        a list of them) like those add_weight made: they are its weights, trained and saved."""
+        weights = self.__dict__.get("_weights")
+        if weights is None:
+            return  # before Layer.__init__: _check_initialized names that mistake on first use
+        new = [value] if isinstance(value, Variable) else list(value)
+        old = self.__dict__.get(name)
+        old = [old] if isinstance(old, Variable) else list(old) if isinstance(old, (list, tuple)) else []
+        ids = {id(w) for w in weights}
+        new_ids = {id(v) for v in new}
+        for v in old:  # an attribute rebound: the variables it held are no longer this layer's
+            if id(v) in ids and id(v) not in new_ids:
+                weights.remove(v)
+        for v in new:
+            if id(v) not in ids:
+                weights.append(v)
+        structure_changed()
 
     def _children(self) -> list[tuple[str, "Layer"]]:
         """(attribute path, layer) of the direct sublayers, in definition order."""
@@ -293,6 +315,14 @@ class Layer:
     @property
     def variables(self) -> list[Variable]:
         return self.weights
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        return self.non_trainable_weights
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, Keras order and shapes."""
