@@ -106,3 +106,27 @@ def test_apply_gradients_with_no_pairs_says_why():
     model = keras.Sequential([L.Dense(2)])  # not built: no variables yet
     with pytest.raises(ValueError, match="no \\(gradient, variable\\) pairs.*built"):
         keras.optimizers.SGD().apply_gradients(zip([], model.trainable_variables))
+
+
+def test_metrics_held_by_layers_are_reported_and_reset_by_fit():
+    # Keras 3: a metric a layer (or the model) holds as an attribute is in model.metrics, so fit logs
+    # it and resets it every epoch
+    class Endpoint(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.hits = keras.metrics.BinaryAccuracy(name="hits")
+
+        def call(self, logits, targets=None):
+            if targets is not None:
+                self.add_loss(tf.reduce_mean(keras.losses.binary_crossentropy(targets, logits, from_logits=True)))
+                self.hits.update_state(targets, tf.sigmoid(logits))
+            return tf.sigmoid(logits)
+
+    x, y = _digit_images()
+    x, t = x.reshape(len(x), -1), (y >= 5).astype(np.float32)[:, None]
+    inp, tgt = keras.Input((64,), name="x"), keras.Input((1,), name="t")
+    model = keras.Model([inp, tgt], Endpoint()(L.Dense(1)(inp), tgt))
+    model.compile(keras.optimizers.Adam(0.01))
+    hist = model.fit({"x": x, "t": t}, epochs=3, batch_size=64, verbose=0)
+    assert "hits" in hist.history and hist.history["hits"][-1] > hist.history["hits"][0]  # reset each epoch
+    assert [m.name for m in model.metrics] == ["loss", "hits"]
