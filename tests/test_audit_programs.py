@@ -130,3 +130,21 @@ def test_metrics_held_by_layers_are_reported_and_reset_by_fit():
     hist = model.fit({"x": x, "t": t}, epochs=3, batch_size=64, verbose=0)
     assert "hits" in hist.history and hist.history["hits"][-1] > hist.history["hits"][0]  # reset each epoch
     assert [m.name for m in model.metrics] == ["loss", "hits"]
+
+
+def test_optimizer_apply_takes_variables_as_keras_3():
+    model = keras.Sequential([keras.Input((64,)), L.Dense(10)])
+    x, y = _digit_images()
+    x = x.reshape(len(x), -1)
+    opt = keras.optimizers.Adam(1e-2)
+    opt.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    losses = []
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        opt.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+        losses.append(float(loss))
+    assert losses[-1] < losses[0] and int(opt.iterations) == 5
+    with pytest.raises(ValueError, match="1 gradients for 2 variables"):
+        opt.apply([None], model.trainable_weights)

@@ -51,8 +51,10 @@ class Optimizer:
     lr = learning_rate
 
     # ---- state -----------------------------------------------------------------------------
-    def build(self, params: list[np.ndarray]) -> None:
-        """Create zeroed slots shaped like `params`."""
+    def build(self, params: list) -> None:
+        """Create zeroed slots shaped like `params` (arrays, or Variables as Keras's
+        `optimizer.build(model.trainable_variables)`)."""
+        params = [getattr(p, "value", p) for p in params]
         self._slots = {s: [np.zeros_like(p) for p in params] for s in self.slot_names}
         self._shapes = [p.shape for p in params]
 
@@ -88,7 +90,16 @@ class Optimizer:
         self.iterations = int(it[0])
 
     # ---- update ----------------------------------------------------------------------------
-    def apply(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3's `optimizer.apply(grads, trainable_variables)`: one step on the variables."""
+        if trainable_variables is None:
+            raise ValueError("optimizer.apply(grads, trainable_variables): pass the variables the gradients are for")
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"optimizer.apply got {len(grads)} gradients for {len(trainable_variables)} variables")
+        return self.apply_gradients(zip(grads, trainable_variables))
+
+    def _apply_arrays(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
         """One step: clip (if asked), then update `params` in place from `grads`."""
         if self._slots is None or len(self._shapes) != len(params) or any(
             s != p.shape for s, p in zip(self._shapes, params)
@@ -141,7 +152,7 @@ class Optimizer:
             import warnings
             warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss", stacklevel=2)
         if params:
-            self.apply(grads, params)
+            self._apply_arrays(grads, params)
         return self.iterations
 
     def _update(self, grads, params) -> None:

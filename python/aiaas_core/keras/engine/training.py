@@ -109,7 +109,7 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
     for layer, zeros in plan.train_layers:
         g = layer_grads.get(id(layer))
         grads.extend(g if g is not None else [z.copy() for z in zeros])
-    model.optimizer.apply(grads, plan.params)
+    model.optimizer._apply_arrays(grads, plan.params)
     return loss, y_pred
 
 
