@@ -148,3 +148,22 @@ def test_optimizer_apply_takes_variables_as_keras_3():
     assert losses[-1] < losses[0] and int(opt.iterations) == 5
     with pytest.raises(ValueError, match="1 gradients for 2 variables"):
         opt.apply([None], model.trainable_weights)
+
+
+def test_array_to_img_and_save_img_write_a_png(tmp_path):
+    import zlib
+    x = np.linspace(0, 1, 4 * 5, dtype=np.float32).reshape(4, 5, 1)
+    img = keras.utils.array_to_img(x * 255.0, scale=False)
+    assert img.size == (5, 4)
+    np.testing.assert_array_equal(keras.utils.img_to_array(img)[..., 0], np.round(x[..., 0] * 255))
+    path = tmp_path / "digit.png"
+    img.save(path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    if type(img).__name__ == "_PNGImage":  # our writer: the pixel rows decode back (filter byte 0 each)
+        idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+        rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(4, 6)
+        np.testing.assert_array_equal(rows[:, 1:], np.asarray(img))
+    keras.utils.save_img(tmp_path / "rgb.png", np.random.rand(3, 3, 3))
+    with pytest.raises(ValueError, match=r"shape \(height, width, 1\|3\|4\)"):
+        keras.utils.array_to_img(np.zeros((4, 4)))
