@@ -167,3 +167,31 @@ def test_array_to_img_and_save_img_write_a_png(tmp_path):
     keras.utils.save_img(tmp_path / "rgb.png", np.random.rand(3, 3, 3))
     with pytest.raises(ValueError, match=r"shape \(height, width, 1\|3\|4\)"):
         keras.utils.array_to_img(np.zeros((4, 4)))
+
+
+def test_a_model_subclass_built_from_inputs_and_outputs_is_functional_with_its_overrides(tmp_path):
+    # keras.io's "customizing fit" pattern: class M(keras.Model) overriding train_step, then
+    # M(inputs, outputs); fit must call the override
+    calls = []
+
+    class Custom(keras.Model):
+        def train_step(self, data):
+            calls.append(1)
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = keras.losses.mean_squared_error(y, self(x, training=True))
+                loss = tf.reduce_mean(loss)
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return {"loss": loss}
+
+    inp = keras.Input((4,))
+    model = Custom(inp, L.Dense(1)(inp))
+    assert isinstance(model, Custom) and model.layers[-1].__class__ is L.Dense
+    model.compile("adam")
+    x = np.random.rand(64, 4).astype(np.float32)
+    model.fit(x, x.sum(1, keepdims=True), batch_size=16, epochs=1, verbose=0)
+    assert len(calls) == 4
+    assert model.predict(x, verbose=0).shape == (64, 1)
+    other = keras.Model(inp, L.Dense(2)(inp))  # plain Model is untouched
+    assert type(other).__name__ == "Functional"

@@ -16,6 +16,16 @@ from ..layers.base import _MISSING, Layer, inputs_from_kwargs
 from .trainer import Trainer
 
 
+def _inject_functional(cls: type, functional: type) -> type:
+    """`cls` with Model replaced by `functional` wherever it appears among its (user-defined) bases."""
+    if cls is Model:
+        return functional
+    if cls is object or not issubclass(cls, Model) or issubclass(cls, functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(base, functional) for base in cls.__bases__)
+    return cls
+
+
 class Model(Trainer, Layer):
     """Subclass it (layers in `__init__`, `call(self, x)`), or build a graph: `Model(inputs,
     outputs)` returns a functional model (engine/functional.py)."""
@@ -30,10 +40,10 @@ class Model(Trainer, Layer):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             from .functional import Functional
             if not isinstance(self, Functional):
-                raise TypeError(
-                    f"{type(self).__name__}.__init__ got inputs/outputs: a subclassed model defines call() "
-                    "instead (functional models are built with keras.Model(inputs, outputs))"
-                )
+                # Keras 3: a Model subclass built from (inputs, outputs) is a functional model with the
+                # subclass's overrides (its train_step, its metrics): Functional takes Model's place
+                # among the subclass's bases.
+                _inject_functional(type(self), Functional)
             Functional.__init__(self, *args, **kwargs)
             return
         super().__init__(name=kwargs.pop("name", None), trainable=kwargs.pop("trainable", True),
