@@ -195,3 +195,34 @@ def test_a_model_subclass_built_from_inputs_and_outputs_is_functional_with_its_o
     assert model.predict(x, verbose=0).shape == (64, 1)
     other = keras.Model(inp, L.Dense(2)(inp))  # plain Model is untouched
     assert type(other).__name__ == "Functional"
+
+
+def test_fit_on_a_model_without_call_runs_its_train_step():
+    # keras.io's GAN: a Model with no call() whose train_step trains two built sub-models
+    class Pair(keras.Model):
+        def __init__(self, a, b):
+            super().__init__()
+            self.a, self.b = a, b
+            self.tracker = keras.metrics.Mean(name="gap")
+
+        @property
+        def metrics(self):
+            return [self.tracker]
+
+        def train_step(self, data):
+            x = data[0] if isinstance(data, tuple) else data
+            with tf.GradientTape() as tape:
+                gap = tf.reduce_mean(tf.square(self.a(x) - self.b(x)))
+            grads = tape.gradient(gap, self.a.trainable_weights)
+            self.optimizer.apply(grads, self.a.trainable_weights)
+            self.tracker.update_state(gap)
+            return {"gap": self.tracker.result()}
+
+    a = keras.Sequential([keras.Input((3,)), L.Dense(2)])
+    b = keras.Sequential([keras.Input((3,)), L.Dense(2)])
+    pair = Pair(a, b)
+    pair.compile(keras.optimizers.SGD(0.1))
+    x = np.random.rand(64, 3).astype(np.float32)
+    h1 = pair.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=3, verbose=0).history["gap"]
+    h2 = pair.fit(x, epochs=1, batch_size=16, verbose=0).history["gap"]
+    assert h1[-1] < h1[0] and h2[0] < h1[0]

@@ -151,6 +151,8 @@ class Model(Trainer, Layer):
     def call(self, inputs, training: bool = False):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, x)")
 
+    call._undefined = True  # a model without call (a GAN driving its sub-models in train_step) is built as is
+
     def compute_output_shape(self, input_shape):
         if self._output_shape is not None and self._build_input_shape == (None,) + tuple(input_shape)[1:]:
             return self._output_shape

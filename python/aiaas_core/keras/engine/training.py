@@ -50,8 +50,16 @@ class _Plan:
         self.base_seed = backend.derived_seed(0x5EED)
 
 
+def _without_call(model) -> bool:
+    """A model that defines no call() (Keras builds it at creation: its train_step drives sub-models
+    that are built already), so fit never calls it to build it."""
+    return getattr(type(model).call, "_undefined", False)
+
+
 def _ensure_built(model, x: np.ndarray) -> tuple:
     """Build on the first sample if needed; return the model's output shape (batch axis None)."""
+    if _without_call(model):
+        return None
     if not model.built or model._output_shape is None:
         saved = backend.state.call_log
         backend.state.call_log = None
@@ -200,6 +208,8 @@ def _build_on_batch(model, x) -> None:
     """Build a model on the first sample of a source's first batch, outside the step's tape (arrays
     build in _prepare): weights created while the tape records would not be among the variables
     train_step asked gradients for."""
+    if _without_call(model):
+        return
     saved = backend.state.call_log
     backend.state.call_log = None
     try:
