@@ -226,3 +226,39 @@ def test_fit_on_a_model_without_call_runs_its_train_step():
     h1 = pair.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=3, verbose=0).history["gap"]
     h2 = pair.fit(x, epochs=1, batch_size=16, verbose=0).history["gap"]
     assert h1[-1] < h1[0] and h2[0] < h1[0]
+
+
+def test_compiled_metrics_are_in_self_metrics_from_a_custom_steps_first_batch():
+    # keras.io: a custom train_step / test_step loops over self.metrics, updating "loss" by hand and
+    # the others with (y, y_pred); the compiled "mae" must be there from the first batch
+    class Custom(keras.Model):
+        def train_step(self, data):
+            x, y, sw = data if len(data) == 3 else (*data, None)
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(y=y, y_pred=y_pred, sample_weight=sw)
+            self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            for m in self.metrics:
+                m.update_state(loss) if m.name == "loss" else m.update_state(y, y_pred, sample_weight=sw)
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data):
+            x, y = data
+            y_pred = self(x, training=False)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            for m in self.metrics:
+                m.update_state(loss) if m.name == "loss" else m.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    inp = keras.Input((8,))
+    model = Custom(inp, L.Dense(1)(inp))
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    x, y = np.random.rand(64, 8), np.random.rand(64, 1)
+    hist = model.fit(x, y, sample_weight=np.random.rand(64, 1), epochs=1, batch_size=64, verbose=0).history
+    assert sorted(hist) == ["loss", "mae"]
+    fresh = Custom(inp, L.Dense(1)(inp))
+    fresh.compile(loss="mse", metrics=["mae"])
+    res = fresh.evaluate(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), verbose=0, return_dict=True)
+    pred = fresh.predict(x, verbose=0)
+    assert res["mae"] == pytest.approx(float(np.mean(np.abs(pred - y))), rel=1e-5)
+    assert res["loss"] == pytest.approx(float(np.mean((pred - y) ** 2)), rel=1e-5)

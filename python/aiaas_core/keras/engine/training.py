@@ -26,7 +26,7 @@ from ..layers.base import _takes_training
 from .data_adapter import RAN_OUT_MESSAGE, ArrayBatches, is_batched_source, make_batches, take
 from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
-from .trainer import Trainer, as_numpy_logs
+from .trainer import CompiledMetrics, Trainer, as_numpy_logs
 
 
 class _Plan:
@@ -60,7 +60,8 @@ def _ensure_built(model, x: np.ndarray) -> tuple:
     """Build on the first sample if needed; return the model's output shape (batch axis None)."""
     if _without_call(model):
         return None
-    if not model.built or model._output_shape is None:
+    metrics_unbuilt = _metrics_unbuilt(model)
+    if not model.built or model._output_shape is None or metrics_unbuilt:
         saved = backend.state.call_log
         backend.state.call_log = None
         try:
@@ -68,6 +69,8 @@ def _ensure_built(model, x: np.ndarray) -> tuple:
                 out = model(x[:1], training=False)
         finally:
             backend.state.call_log = saved
+        if metrics_unbuilt:
+            model.compiled_metrics.build(out)
         if not hasattr(out, "shape") or isinstance(out, (list, tuple, dict)):
             return None  # several outputs: their targets are checked by the losses
         model._output_shape = (None,) + tuple(out.shape[1:])
@@ -214,9 +217,18 @@ def _build_on_batch(model, x) -> None:
     backend.state.call_log = None
     try:
         with autodiff.no_recording():
-            model(take(x, slice(0, 1)), training=False)
+            out = model(take(x, slice(0, 1)), training=False)
     finally:
         backend.state.call_log = saved
+    if _metrics_unbuilt(model):
+        model.compiled_metrics.build(out)
+
+
+def _metrics_unbuilt(model) -> bool:
+    """The compiled metrics exist once the outputs are known; fit and evaluate create them before
+    the first step, so a custom train_step looping over `self.metrics` sees them from the start."""
+    cm = model.__dict__.get("compiled_metrics")
+    return isinstance(cm, CompiledMetrics) and not cm.built and bool(model.__dict__.get("_metric_specs"))
 
 
 def _single_array(x, model=None) -> bool:
@@ -346,7 +358,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
             for cb in cbs.batch_begin:
                 cb.on_train_batch_begin(step, {})
             if fast is None:
-                if not model.built:
+                if not model.built or _metrics_unbuilt(model):
                     _build_on_batch(model, batch[0])
                 fast = _fast_path(model)
             fused = (batch if not from_source else _fused_batch(model, batch)) if fast else None
@@ -449,6 +461,8 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
         if cbs is not None:
             for cb in cbs.test_batch_begin:
                 cb.on_test_batch_begin(i, {})
+        if i == 0 and not fast and _metrics_unbuilt(model):
+            _build_on_batch(model, batch[0])
         if fast:
             xb, yb = batch[0], batch[1]
             y_pred = call(xb)
