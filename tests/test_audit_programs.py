@@ -262,3 +262,18 @@ def test_compiled_metrics_are_in_self_metrics_from_a_custom_steps_first_batch():
     pred = fresh.predict(x, verbose=0)
     assert res["mae"] == pytest.approx(float(np.mean(np.abs(pred - y))), rel=1e-5)
     assert res["loss"] == pytest.approx(float(np.mean((pred - y) ** 2)), rel=1e-5)
+
+
+def test_functional_model_compiled_with_a_loss_object_saves_and_loads(tmp_path):
+    x, y = _digit_images()
+    x = x.reshape(len(x), -1)
+    inp = keras.Input((64,))
+    model = keras.Model(inp, L.Dense(10)(L.Dense(16, activation="relu")(inp)))
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  optimizer=keras.optimizers.RMSprop(), metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.loss.from_logits
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
