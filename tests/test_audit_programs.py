@@ -277,3 +277,34 @@ def test_functional_model_compiled_with_a_loss_object_saves_and_loads(tmp_path):
     assert loaded.loss.from_logits
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
+
+
+def test_layer_input_and_output_give_the_graph_tensors_for_feature_extraction():
+    inp = keras.Input((8, 8, 1))
+    conv = L.Conv2D(4, 3, activation="relu")
+    h = conv(inp)
+    out = L.Dense(10)(L.Flatten()(h))
+    model = keras.Model(inp, out)
+    assert model.layers[0].output is inp and conv.input is inp and conv.output is h
+    features = keras.Model(inputs=model.input, outputs=[layer.output for layer in model.layers])
+    x, _ = _digit_images(4)
+    got = features(x[..., None])
+    assert [tuple(t.shape) for t in got] == [(4, 8, 8, 1), (4, 6, 6, 4), (4, 144), (4, 10)]
+    np.testing.assert_allclose(np.asarray(got[-1]), model.predict(x[..., None], verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="never been called on symbolic tensors"):
+        L.Dense(3).output
+
+
+def test_a_sequential_with_a_known_input_shape_has_graph_tensors():
+    # Keras 3: keras.Model(seq.inputs, seq.layers[-2].output) makes a feature extractor
+    seq = keras.Sequential([keras.Input((64,)), L.Dense(16, activation="relu", name="hidden"), L.Dense(10)])
+    x, _ = _digit_images(8)
+    x = x.reshape(8, -1)
+    feats = keras.Model(inputs=seq.inputs, outputs=seq.layers[-2].output)
+    want = np.maximum(x @ seq.layers[0].kernel.numpy() + seq.layers[0].bias.numpy(), 0)
+    np.testing.assert_allclose(feats.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    built_later = keras.Sequential([L.Dense(4)])
+    built_later.build((None, 3))
+    assert tuple(built_later.output.shape) == (None, 4)
+    with pytest.raises(ValueError, match="no input shape yet"):
+        keras.Sequential([L.Dense(4)]).input

@@ -195,6 +195,8 @@ class Functional(Model):
                     raise ValueError(f"model {self.name!r}: input names are {sorted(by_name)}, got {sorted(inputs)}")
                 pairs = [(by_name[k], v) for k, v in inputs.items()]
             else:
+                if len(spec) == 1 and not isinstance(inputs, (list, tuple)):
+                    inputs = [inputs]  # Model(inputs=[x], ...) called on one array, as Keras
                 if not isinstance(inputs, (list, tuple)) or len(inputs) != len(spec):
                     got = len(inputs) if isinstance(inputs, (list, tuple)) else 1
                     raise ValueError(f"model {self.name!r} takes {len(spec)} inputs, got {got}")
@@ -287,4 +289,5 @@ def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, 
     layer = InputLayer(batch_shape=full, name=name, dtype=dt.name)
     t = KerasTensor(full, dt, None, name=layer.name)
     t._input_layer = layer
+    layer.__dict__["_symbolic_io"] = (t, t)
     return t

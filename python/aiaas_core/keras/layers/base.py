@@ -316,6 +316,22 @@ class Layer:
     def variables(self) -> list[Variable]:
         return self.weights
 
+    # ---- the functional graph: the symbolic tensors of this layer's first call on keras.Input ones --
+    def _symbolic(self, which: int, what: str):
+        io = self.__dict__.get("_symbolic_io")
+        if io is None:
+            raise ValueError(f"layer {self.name!r} has never been called on symbolic tensors (keras.Input or "
+                             f"what was computed from one), so it has no {what}")
+        return io[which]
+
+    @property
+    def input(self):
+        return self._symbolic(0, "input")
+
+    @property
+    def output(self):
+        return self._symbolic(1, "output")
+
     @property
     def trainable_variables(self) -> list[Variable]:
         return self.trainable_weights
