@@ -308,3 +308,25 @@ def test_a_sequential_with_a_known_input_shape_has_graph_tensors():
     assert tuple(built_later.output.shape) == (None, 4)
     with pytest.raises(ValueError, match="no input shape yet"):
         keras.Sequential([L.Dense(4)]).input
+
+
+def test_a_custom_layer_whose_get_config_omits_the_name_round_trips_in_a_functional_config():
+    class Scaled(keras.layers.Layer):
+        def __init__(self, units=3):  # takes no name=: Keras calls cls(**get_config())
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+
+        def call(self, x):
+            return ops.matmul(x, self.w)
+
+        def get_config(self):
+            return {"units": self.units}
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, Scaled(5)(inp))
+    new = keras.Model.from_config(model.get_config(), custom_objects={"Scaled": Scaled})
+    assert new.layers[1].units == 5 and new.layers[1].name == model.layers[1].name
+    assert new.predict(np.ones((2, 4)), verbose=0).shape == (2, 5)
