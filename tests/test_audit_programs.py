@@ -330,3 +330,28 @@ def test_a_custom_layer_whose_get_config_omits_the_name_round_trips_in_a_functio
     new = keras.Model.from_config(model.get_config(), custom_objects={"Scaled": Scaled})
     assert new.layers[1].units == 5 and new.layers[1].name == model.layers[1].name
     assert new.predict(np.ones((2, 4)), verbose=0).shape == (2, 5)
+
+
+def test_a_subclassed_model_may_take_one_value_per_sample():
+    # TensorFlow's "basic training loops": y = w * x + b on a vector x, by hand and with fit
+    class Line(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(5.0)
+            self.b = tf.Variable(0.0)
+
+        def call(self, x):
+            return self.w * x + self.b
+
+    x = np.linspace(-2, 2, 201).astype(np.float32)
+    y = 3.0 * x + 2.0
+    model = Line()
+    assert model(x).shape == (201,)
+    assert [v.name for v in model.trainable_variables] == ["Variable", "Variable"]
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss=keras.losses.mean_squared_error)
+    model.fit(x, y, epochs=20, batch_size=1000, verbose=0)
+    assert float(model.w.numpy()) == pytest.approx(3.0, abs=0.05) and float(model.b.numpy()) == pytest.approx(2.0, abs=0.05)
+    seq = keras.Sequential([L.Dense(1)])
+    seq.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="batch axis"):
+        seq.fit(x, y, verbose=0)

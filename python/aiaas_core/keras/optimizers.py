@@ -140,7 +140,7 @@ class Optimizer:
                 missing.append(getattr(v, "name", "?"))
                 g = np.zeros_like(p)
             else:
-                g = np.ascontiguousarray(np.asarray(g), dtype=np.float32)
+                g = np.array(g, dtype=np.float32, order="C", copy=None)  # not ascontiguousarray: it makes a scalar 1-D
                 if clipping:  # clipping writes into the gradients: never into an array the caller holds
                     g = g.copy()
                 if g.shape != p.shape:

@@ -56,7 +56,7 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
     # One sample without its batch axis (Keras refuses it too): say how to make it a batch of one.
     one_sample = (f" (one sample: pass {what}[None], shape {(1,) + arr.shape})"
                   if want is not None and _matches(arr.shape, tuple(want[1:])) else "")
-    if arr.ndim < 2:
+    if arr.ndim < 2 and not (arr.ndim == 1 and _takes_vectors(model, want)):
         hint = f"; the model expects {tuple(want)}" if want is not None else ""
         raise ValueError(
             f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}{one_sample}"
@@ -66,6 +66,12 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
     if want is not None and not _matches(arr.shape[1:], tuple(want[1:])):
         raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}{one_sample}")
     return arr
+
+
+def _takes_vectors(model, want) -> bool:
+    """A subclassed model built on (or not yet called on) one value per sample: x may be a vector."""
+    return not model._needs_batch_axis and (want is None or tuple(want) == (None,)) and \
+        not model.__dict__.get("_input_struct")
 
 
 def _matches(shape: tuple, want: tuple) -> bool:

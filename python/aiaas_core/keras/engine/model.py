@@ -130,12 +130,15 @@ class Model(Trainer, Layer):
         if self.built:
             self._check_input_shape(x)
             return self._call_composite(x, training, args, kwargs)
-        if x.ndim < 2:
+        if x.ndim < 2 and self._needs_batch_axis:
             raise ValueError(f"model {self.name!r} takes a batch: the first axis counts samples, got shape {x.shape}")
         out = self._first_call(x, training, args, kwargs)
-        self._build_input_shape = (None,) + tuple(x.shape[1:])
+        # a subclassed model's call may take any rank, a scalar too (`w * x + b` on a vector of samples)
+        self._build_input_shape = (None,) + tuple(x.shape[1:]) if x.ndim else ()
         self.built = True
         return out
+
+    _needs_batch_axis = False  # a Sequential's layers do (Dense on a vector of samples is an error)
 
     def _call_structured(self, x, training, args, kwargs):
         """A subclassed model called on a list / tuple / dict of inputs: passed to call() as is."""

@@ -12,6 +12,8 @@ from .model import Model
 class Sequential(Model):
     """`Sequential([layers])` or `.add(layer)`; the first element may be `keras.Input(shape)`."""
 
+    _needs_batch_axis = True
+
     def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
         self._layers: list[Layer] = []
