@@ -355,3 +355,19 @@ def test_a_subclassed_model_may_take_one_value_per_sample():
     seq.compile("sgd", "mse")
     with pytest.raises(ValueError, match="batch axis"):
         seq.fit(x, y, verbose=0)
+
+
+def test_a_sequential_takes_dimensions_of_any_size():
+    # variable-length sequences: keras.Input((None, 3)) or input_shape=(None, 5) in a Sequential
+    m = keras.Sequential([keras.Input((None, 3)), L.LSTM(4, return_sequences=True), L.Dense(2)])
+    assert m.output_shape == (None, None, 2)
+    x = np.random.rand(4, 7, 3).astype(np.float32)
+    m.compile("adam", "mse")
+    hist = m.fit(x, np.random.rand(4, 7, 2), epochs=2, verbose=0).history
+    assert len(hist["loss"]) == 2 and m.predict(np.random.rand(2, 5, 3), verbose=0).shape == (2, 5, 2)
+    with pytest.raises(ValueError, match=r"expected y of shape \(None, None, 2\)"):
+        m.fit(x, np.random.rand(4, 7, 3), verbose=0)
+    d = keras.Sequential([L.Dense(3, input_shape=(None, 5))])
+    assert d(np.ones((2, 4, 5), np.float32)).shape == (2, 4, 3)
+    with pytest.raises(ValueError, match=r"positive ints \(None for any size\)"):
+        L.Dense(3, input_shape=(0, 5))

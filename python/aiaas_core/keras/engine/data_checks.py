@@ -92,6 +92,14 @@ def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.nda
     arr = as_float32(raw, what, finite=True)
     kind = model.loss.kind
     out = tuple(output_shape[1:])
+    if None in out:  # a dimension of any size (variable-length sequences): the targets fix it
+        sparse = kind == "sparse_categorical_crossentropy"
+        want = out[:-1] if sparse else out
+        got = arr.shape[1:-1] if sparse and arr.ndim == len(out) + 1 and arr.shape[-1] == 1 else arr.shape[1:]
+        if not _matches(tuple(got), want):
+            raise ValueError(f"{what} has shape {raw.shape} but the model outputs {(None,) + out} per batch; "
+                             f"expected {what} of shape {(None,) + want}")
+        return arr.reshape((n,) + tuple(got))
     if kind == "sparse_categorical_crossentropy":
         classes = out[-1]
         ids_shape = (n,) + out[:-1]

@@ -128,7 +128,7 @@ class Sequential(Model):
             input_shape = self._build_input_shape
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
             raise ValueError(f"build takes the input shape with its batch axis, e.g. (None, 100); got {input_shape!r}")
-        shape = (None,) + tuple(int(d) for d in input_shape[1:])
+        shape = (None,) + tuple(None if d is None else int(d) for d in input_shape[1:])  # None: any size
         self._build_input_shape = shape
         for i, layer in enumerate(self._layers):
             try:

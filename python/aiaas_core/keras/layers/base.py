@@ -44,17 +44,18 @@ def _snake(name: str) -> str:
 unique_name = backend.unique_name
 
 
-def shape_tuple(shape, what: str) -> tuple[int, ...]:
-    """A per-sample shape (no batch axis) as a tuple of positive ints."""
+def shape_tuple(shape, what: str) -> tuple[int | None, ...]:
+    """A per-sample shape (no batch axis) as a tuple of positive ints, None for a dimension of any
+    size (a variable-length sequence), as keras.Input takes it."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
     if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"{what} must be a tuple of positive ints, got {shape!r}")
+        raise TypeError(f"{what} must be a tuple of positive ints (None for any size), got {shape!r}")
     out = []
     for d in shape:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0:
-            raise ValueError(f"{what} must be a tuple of positive ints, got {tuple(shape)!r}")
-        out.append(int(d))
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0):
+            raise ValueError(f"{what} must be a tuple of positive ints (None for any size), got {tuple(shape)!r}")
+        out.append(None if d is None else int(d))
     return tuple(out)
 
 
