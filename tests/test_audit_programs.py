@@ -371,3 +371,11 @@ def test_a_sequential_takes_dimensions_of_any_size():
     assert d(np.ones((2, 4, 5), np.float32)).shape == (2, 4, 3)
     with pytest.raises(ValueError, match=r"positive ints \(None for any size\)"):
         L.Dense(3, input_shape=(0, 5))
+
+
+def test_convolutions_take_images_of_any_size():
+    seq = keras.Sequential([L.Conv2D(2, 3, input_shape=(None, None, 3), padding="same"), L.BatchNormalization(),
+                            L.MaxPooling2D(), L.Conv2D(4, 1)])
+    assert seq.output_shape == (None, None, None, 4)
+    assert seq(np.zeros((1, 6, 8, 3), np.float32)).shape == (1, 3, 4, 4)
+    assert seq(np.zeros((2, 4, 4, 3), np.float32)).shape == (2, 2, 2, 4)
