@@ -379,3 +379,20 @@ def test_convolutions_take_images_of_any_size():
     assert seq.output_shape == (None, None, None, 4)
     assert seq(np.zeros((1, 6, 8, 3), np.float32)).shape == (1, 3, 4, 4)
     assert seq(np.zeros((2, 4, 4, 3), np.float32)).shape == (2, 2, 2, 4)
+
+
+def test_unconnected_gradients_enum():
+    x, y = tf.Variable([2.0, 2.0]), tf.Variable(3.0)
+    with tf.GradientTape(persistent=True) as tape:
+        z = y ** 2
+    assert tape.gradient(z, x) is None
+    np.testing.assert_array_equal(tape.gradient(z, x, unconnected_gradients=tf.UnconnectedGradients.ZERO).numpy(), [0, 0])
+
+
+def test_integer_tensors_have_no_gradient_as_in_tensorflow():
+    x = tf.constant(10)
+    with tf.GradientTape() as g:
+        with pytest.warns(UserWarning, match="only floating tensors have gradients"):
+            g.watch(x)
+        y = x * x
+    assert g.gradient(y, x) is None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import enum
 import functools
 import sys
 import types
@@ -1030,6 +1031,12 @@ dtypes = _namespace("dtypes", "tf.dtypes: numpy dtypes under TensorFlow's names.
     complex64=complex64, as_dtype=as_dtype, DType=DType, cast=cast,
 ))
 
+class UnconnectedGradients(enum.Enum):
+    """tf.UnconnectedGradients: what GradientTape.gradient gives a source the target does not reach."""
+    NONE = "none"
+    ZERO = "zero"
+
+
 # ---- what `import aiaas_core as tf` gets ----------------------------------------------------------
 NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors")
 _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions_run_eagerly",
@@ -1073,6 +1080,7 @@ TOP_LEVEL = (
     "concat", "stack", "unstack", "split", "tile", "pad", "reverse", "broadcast_to", "gather", "gather_nd",
     "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "norm", "GradientTape", "function",
     "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "Module", "assert_equal", "as_dtype", "DType",
+    "UnconnectedGradients",
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bool", "complex64",
 ) + NAMESPACES
