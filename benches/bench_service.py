@@ -224,6 +224,13 @@ def _forward_stats(url: str) -> tuple[float, float]:
     return get("aiaas_model_forward_calls"), get("aiaas_model_forward_requests")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc): the server's cost, whatever else shares the
+    machine. Throughput swings with other load on a shared machine; CPU per request much less."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=4.0, help="seconds of load per table cell")
@@ -232,7 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                     help="load generator: httpx (default) or raw asyncio HTTP/1.1 streams, which need far less CPU "
                          "per request and so leave the server, not the generator, as the bottleneck at 16-64 clients")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the FastAPI+PyTorch rows (automatic when torch is not installed)")
     args = ap.parse_args(argv)
+    import importlib.util
+
+    if not args.no_baseline and importlib.util.find_spec("torch") is None:
+        print("torch is not installed: the FastAPI+PyTorch baseline rows are skipped", flush=True)
+        args.no_baseline = True
     levels = [int(v) for v in args.levels.split(",")]
     duration = 2.0 if args.quick else args.duration
 
@@ -251,31 +265,37 @@ def main(argv: list[str] | None = None) -> int:
         models = setup(url, work, args.quick)
         rows = []
         for name, m in models.items():
-            tport = free_port()
-            turl = f"http://127.0.0.1:{tport}"
-            procs.append(Process([sys.executable, str(ROOT / "benches" / "serve_torch_baseline.py"), str(m["zip"]),
-                                  "--port", str(tport)], turl, "/openapi.json", env, work / f"torch-{name}.log"))
             payloads = [json.dumps({"instances": [s.tolist()]}).encode() for s in m["samples"]]
             auth = {"Authorization": f"Bearer {m['key']}"}
             targets = [("aiaas batched", url, f"/v1/endpoints/{name.lower()}-batched/predict", auth),
-                       ("aiaas unbatched", url, f"/v1/endpoints/{name.lower()}-single/predict", auth),
-                       ("FastAPI+PyTorch", turl, "/predict", {})]
+                       ("aiaas unbatched", url, f"/v1/endpoints/{name.lower()}-single/predict", auth)]
+            if not args.no_baseline:
+                tport = free_port()
+                turl = f"http://127.0.0.1:{tport}"
+                procs.append(Process([sys.executable, str(ROOT / "benches" / "serve_torch_baseline.py"), str(m["zip"]),
+                                      "--port", str(tport)], turl, "/openapi.json", env, work / f"torch-{name}.log"))
+                targets.append(("FastAPI+PyTorch", turl, "/predict", {}))
             for label, base, path, headers in targets:
                 for c in levels:
                     before = _forward_stats(url)
+                    cpu_before = _cpu_seconds(procs[0].proc.pid) if base == url else float("nan")
                     ok, errors, lat = _run_load(args.client, base, path, headers, payloads, c, duration)
+                    cpu_ms = 1000 * (_cpu_seconds(procs[0].proc.pid) - cpu_before) / max(ok, 1) if base == url else float("nan")
                     after = _forward_stats(url)
                     elapsed, lat = lat[0], sorted(lat[1:])
                     per_call = ((after[1] - before[1]) / (after[0] - before[0])) if base == url and after[0] > before[0] else float("nan")
                     rows.append((name, label, c, ok / elapsed, 1000 * statistics.median(lat) if lat else float("nan"),
-                                 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"), errors, per_call))
+                                 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"), errors, per_call,
+                                 cpu_ms))
                     print(f"  {name:8s} {label:16s} c={c:<3d} {ok / elapsed:8.0f} pred/s", flush=True)
         print()
-        print(f"{'model':8s} {'server':16s} {'clients':>7s} {'pred/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} {'req/fwd':>7s}")
-        for name, label, c, rate, p50, p99, errors, per_call in rows:
-            print(f"{name:8s} {label:16s} {c:7d} {rate:8.0f} {p50:8.2f} {p99:8.2f} {errors:6d} {per_call:7.2f}")
+        print(f"{'model':8s} {'server':16s} {'clients':>7s} {'pred/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} "
+              f"{'req/fwd':>7s} {'cpu ms/req':>10s}")
+        for name, label, c, rate, p50, p99, errors, per_call, cpu_ms in rows:
+            print(f"{name:8s} {label:16s} {c:7d} {rate:8.0f} {p50:8.2f} {p99:8.2f} {errors:6d} {per_call:7.2f} {cpu_ms:10.3f}")
         print(f"\n{os.cpu_count()} CPUs shared by the servers and this load generator ({args.client} client); {duration:g} s per row; "
-              "req/fwd = prediction requests per model forward call (aiaas only).")
+              "req/fwd = prediction requests per model forward call, cpu ms/req = the API process's CPU time per "
+              "prediction (aiaas only; steadier than pred/s when other work shares the machine).")
     finally:
         for p in reversed(procs):
             p.stop()

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import aiaas_core as tf  # was: import tensorflow as tf
-from aiaas_core import keras, ops  # was: import keras; from keras import ops
+from aiaas_core import keras  # was: from tensorflow import keras
 from example_cli import check_run_args
 
 ACCURACY_BAR = 0.95
@@ -43,8 +43,8 @@ def load_splits(seed: int = 0):
 # shuffle and batch. The shuffle buffer holds the whole training set: a uniform shuffle, redrawn
 # every epoch.
 def normalize(image, label):
-    image = ops.cast(image, "float32") / 16.0
-    return ops.expand_dims(image, -1), label  # (8, 8, 1): channels last
+    image = tf.cast(image, tf.float32) / 16.0
+    return tf.expand_dims(image, -1), label  # (8, 8, 1): channels last
 
 
 def make_datasets(batch_size: int, seed: int = 0):

@@ -219,7 +219,7 @@ def test_save_load_is_bit_exact_and_the_config_is_stable(tmp_path, dict_io):
     layers = {entry["name"]: entry for entry in arch["config"]["layers"]}
     assert layers["top"]["class_name"] == "InputLayer" and layers["top"]["inbound_nodes"] == []
     concat = next(e for e in arch["config"]["layers"] if e["class_name"] == "Operation")
-    assert concat["config"]["op"] in ("concat", "concatenate") and concat["inbound_nodes"][0]["kwargs"] == {"axis": -1}
+    assert concat["config"]["op"] == "concatenate" and concat["inbound_nodes"][0]["kwargs"] == {"axis": -1}
     first = concat["inbound_nodes"][0]["args"][0][0]
     assert first["class_name"] == "__keras_tensor__" and first["config"]["shape"] == [None, 24]
     if dict_io:
@@ -326,6 +326,7 @@ def test_user_layers_need_custom_objects_or_registration(tmp_path):
             return x + 1.0
 
     assert keras.utils.register_keras_serializable is keras.saving.register_keras_serializable
+    assert tf.saving.register_keras_serializable is keras.saving.register_keras_serializable  # import keras
     assert registry.get_registered_name(Shift) == "tests>Shift"
     model = keras.Model(inp, Shift(name="shift")(inp))
     entry = model.get_config()["layers"][1]
@@ -479,3 +480,62 @@ def test_frozen_parts_stay_frozen_and_checkpoints_save_whole_models(tmp_path):
     for before, after in zip(frozen, features.get_weights() + inner.get_weights()):
         np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(tf.load_model(path).predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+@pytest.mark.parametrize("op, args", [
+    ("concat", [[{"class_name": "__keras_tensor__", "config": {"shape": [None, 3], "dtype": "float32",
+                                                              "keras_history": ["x", 0, 0]}}] * 5000]),
+    ("getitem", [{"class_name": "__keras_tensor__", "config": {"shape": [None, 3], "dtype": "float32",
+                                                               "keras_history": ["x", 0, 0]}},
+                 {"class_name": "__tuple__", "config": {"value": [{"class_name": "__slice__", "config": {
+                     "start": None, "stop": None, "step": None}}, [0] * 200000]}}]),
+])
+def test_configs_repeating_a_tensor_are_bounded_too(op, args, monkeypatch):
+    from aiaas_core.keras.engine import functional_config as fc
+
+    monkeypatch.setattr(fc, "MAX_PROBE_ELEMENTS", 20_000)  # small, so the test allocates little either way
+    cfg = _base_config()
+    add = _entry(cfg, "add")
+    add["config"]["op"] = op
+    add["inbound_nodes"][0] = {"args": args, "kwargs": {}}
+    with pytest.raises(ValueError, match=rf"inbound node 0 \({op}\).*at most 20,000"):
+        functional_from_config(cfg)
+    # the same ops within bounds load and run
+    add["inbound_nodes"][0]["args"] = [args[0][:3]] if op == "concat" else [args[0], {"class_name": "__tuple__",
+                                        "config": {"value": [{"class_name": "__slice__", "config": {
+                                            "start": None, "stop": None, "step": None}}, [0, 1, 2]]}}]
+    _entry(cfg, "d")["inbound_nodes"][0]["args"][0]["config"]["shape"] = [None, 9 if op == "concat" else 3]
+    model = functional_from_config(cfg)
+    assert model.predict(np.ones((2, 3), np.float32), verbose=0).shape == (2, 2)
+
+
+def test_register_without_parentheses_says_how():
+    with pytest.raises(TypeError, match=r"@register_keras_serializable\(\)"):
+        keras.saving.register_keras_serializable(Scale)
+
+
+def test_tensorflow_spellings_save_load_and_export(tmp_path):
+    """tf.reduce_mean, tf.concat, tf.nn.relu, indexing with tf.newaxis... between layers: saved by
+    their TensorFlow name, reloaded identically, exported to ONNX."""
+    ort = pytest.importorskip("onnxruntime")
+    from aiaas_core.onnx_export import export_onnx
+
+    keras.utils.set_random_seed(10)
+    seq = keras.Input((6, 3), name="seq")
+    pooled = tf.reduce_mean(seq, axis=1)
+    feats = tf.concat([pooled, tf.square(pooled), tf.math.log(tf.abs(pooled) + 1.0)], axis=-1)
+    hidden = tf.nn.relu(L.Dense(4)(feats))
+    out = hidden[:, 0:2] + tf.reduce_sum(seq[:, -1], axis=-1)[:, tf.newaxis]
+    model = keras.Model(seq, out)
+    cfg = model.get_config()
+    ops_used = {e["name"]: e["config"]["op"] for e in cfg["layers"] if e["class_name"] == "Operation"}
+    assert ops_used["reduce_mean"] == "tf.reduce_mean" and ops_used["log"] == "tf.math.log"
+    assert ops_used["relu"] == "tf.nn.relu" and ops_used["concat"] == "tf.concat"
+    x = np.random.default_rng(0).random((5, 6, 3), np.float32)
+    model.save(tmp_path / "tf.keras")
+    loaded = tf.load_model(tmp_path / "tf.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.get_config() == cfg
+    export_onnx(model, tmp_path / "tf.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "tf.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(["output"], {"input": x})[0], model.predict(x, verbose=0), atol=1e-4)

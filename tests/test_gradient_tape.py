@@ -396,3 +396,134 @@ def test_parity_with_torch_autograd():
     (tg,) = torch.autograd.grad(tce, tlt, create_graph=True)
     (thv,) = torch.autograd.grad((tg * torch.tensor(vec)).sum(), tlt)
     np.testing.assert_allclose(np.asarray(hv), thv.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def _hvp_check(fn, xv, v, rtol=1e-5, atol=1e-7):
+    """Hessian-vector product by nested tapes against central differences of the gradient."""
+    def grad_at(xx):
+        x = const(xx)
+        with GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        g = tape.gradient(y, x)
+        return np.zeros_like(xx) if g is None else np.asarray(g)
+
+    x = const(xv)
+    with GradientTape() as outer:
+        outer.watch(x)
+        with GradientTape() as inner:
+            inner.watch(x)
+            y = fn(x)
+        g = inner.gradient(y, x)
+        gv = ops.sum(g * v)
+    hv = outer.gradient(gv, x, unconnected_gradients="zero")
+    eps = 1e-5
+    expect = (grad_at(xv + eps * v) - grad_at(xv - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(hv), expect, rtol=rtol, atol=atol)
+
+
+W = np.random.default_rng(9).normal(size=(3, 4))
+SECOND_ORDER = {
+    "indexing": lambda x: ops.sum(x[np.array([0, 0, 1]), 1:] ** 3),
+    "slices_negative_stride": lambda x: ops.sum(ops.exp(x[::-1, ::2])),
+    "boolean_mask": lambda x: ops.sum(ops.sin(x[np.array([[True, False, True], [False, True, True]])])),
+    "gather": lambda x: ops.sum(ops.square(ops.gather(x, [2, 0, 2], axis=1)) * x[0, 0]),
+    "matmul": lambda x: ops.sum(ops.tanh(ops.matmul(x, W)) ** 2),
+    "concat_split": lambda x: ops.sum(ops.concat([x * x, ops.exp(x)], axis=0)[1:] ** 2),
+    "where_maximum": lambda x: ops.sum(ops.where(x > 0, x ** 3, ops.maximum(x, -0.5) ** 2)),
+    "mean_var_broadcast": lambda x: ops.sum((x - ops.mean(x, axis=0)) ** 2 / (ops.var(x, axis=1, keepdims=True) + 1.0)),
+    "divide_power": lambda x: ops.sum(x[0] / (x[1] ** 2 + 1.0) + ops.power(ops.abs(x[1]) + 1.0, x[0])),
+    "logsumexp_softmax": lambda x: ops.sum(ops.logsumexp(x, axis=1)) + ops.sum(ops.softmax(x, axis=0)[0] * x[1]),
+    "prod_norm": lambda x: ops.prod(x + 3.0) + ops.norm(x),
+    "sigmoid_softplus_f64": lambda x: ops.sum(ops.sigmoid(x) * ops.softplus(x) + ops.elu(x) ** 2),
+    "reshape_transpose_tile": lambda x: ops.sum(ops.tile(ops.transpose(ops.reshape(x, (3, 2))), [2, 1]) ** 3),
+    "cumsum_sort": lambda x: ops.sum(ops.cumsum(x, axis=1) ** 2 + ops.sort(x, axis=1) * x),
+    "pad_reflect": lambda x: ops.sum(ops.pad(x, [[1, 1], [1, 1]], mode="REFLECT") ** 3),
+    "einsum": lambda x: ops.einsum("ij,kj->", x, x * x),
+    "gelu_silu_cross_entropy": lambda x: ops.sum(ops.gelu(x) * ops.silu(x))
+    + ops.sum(nn_ops.sparse_softmax_cross_entropy_with_logits(labels=[1, 2], logits=x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_derivatives_through_ops(name):
+    xv = np.array([[0.7, -1.1, 0.4], [1.3, 0.25, -0.6]])
+    v = np.array([[0.2, -0.5, 1.0], [0.3, 0.9, -0.4]])
+    _hvp_check(SECOND_ORDER[name], xv, v)
+
+
+def test_second_derivative_through_float32_kernel_activations():
+    """float32 relu/sigmoid/tanh/softmax/elu/leaky_relu run the Rust kernels; their backward, when
+    recorded, is written with ops, so a Hessian-vector product is right."""
+    xv = np.array([[0.7, -1.1, 0.4], [1.3, 0.25, -0.6]])
+    v = np.array([[0.2, -0.5, 1.0], [0.3, 0.9, -0.4]])
+    fn = lambda x: ops.sum(ops.sigmoid(x) * ops.tanh(x) + ops.softmax(x) * x + ops.elu(x) * ops.relu(x)  # noqa: E731
+                           + ops.leaky_relu(x) ** 2 + ops.gelu(x, approximate=False) * x)
+    x = const(xv, np.float32)
+    with GradientTape() as outer:
+        outer.watch(x)
+        with GradientTape() as inner:
+            inner.watch(x)
+            y = fn(x)
+        gv = ops.sum(inner.gradient(y, x) * v.astype(np.float32))
+    hv32 = np.asarray(outer.gradient(gv, x))
+    x = const(xv)
+    with GradientTape() as outer:
+        outer.watch(x)
+        with GradientTape() as inner:
+            inner.watch(x)
+            y = fn(x)
+        gv = ops.sum(inner.gradient(y, x) * v)
+    np.testing.assert_allclose(hv32, np.asarray(outer.gradient(gv, x)), rtol=1e-3, atol=1e-4)
+
+
+def test_parity_with_torch_autograd_float32_mlp():
+    """The same MLP in float32: our matmuls run the Rust gemm and relu/softmax the Rust kernels."""
+    torch = pytest.importorskip("torch")
+    params = {k: v.astype(np.float32) for k, v in _mlp_params(2).items()}
+    x, y = _data(3)
+    x = x.astype(np.float32)
+    ours = {k: Variable(v, name=k) for k, v in params.items()}
+    with GradientTape() as tape:
+        h = ops.relu(ops.matmul(x, ours["w1"]) + ours["b1"])
+        logits = ops.matmul(h, ours["w2"]) + ours["b2"]
+        loss = ops.mean(nn_ops.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    g_ours = tape.gradient(loss, ours)
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    th = torch.relu(torch.tensor(x) @ theirs["w1"] + theirs["b1"])
+    tloss = torch.nn.functional.cross_entropy(th @ theirs["w2"] + theirs["b2"], torch.tensor(y))
+    tloss.backward()
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(float(loss), tloss.item(), rtol=1e-5)
+    for k in params:
+        assert g_ours[k].dtype == np.float32
+        np.testing.assert_allclose(np.asarray(g_ours[k]), theirs[k].grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_batch_jacobian():
+    xv = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.0]])
+    w = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]])
+    x = const(xv)
+    with GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = ops.matmul(x, w) ** 2
+    jb = tape.batch_jacobian(y, x)
+    assert jb.shape == (3, 3, 2)
+    for b in range(3):
+        z = xv[b] @ w
+        np.testing.assert_allclose(np.asarray(jb)[b], (2 * z)[:, None] * w.T)
+    with pytest.raises(ValueError, match="batch"):
+        tape.batch_jacobian(y, const(np.ones((2, 2))))
+
+
+def test_jacobian_of_unconnected_sources_and_empty_targets():
+    x, u = const([1.0, 2.0]), const([5.0])
+    with GradientTape(persistent=True) as tape:
+        tape.watch([x, u])
+        y = x * 3.0
+        e = x[:0]
+    jx, ju = tape.jacobian(y, [x, u])
+    np.testing.assert_allclose(np.asarray(jx), 3 * np.eye(2))
+    assert ju is None
+    assert tape.jacobian(y, u, unconnected_gradients="zero").shape == (2, 1)
+    assert tape.jacobian(e, x).shape == (0, 2)

@@ -194,7 +194,7 @@ def _cfg(layers_list):
 
 @pytest.mark.parametrize("config,match", [
     (_cfg([{"class_name": "InputLayer", "config": {"batch_shape": [None, 3]}}, {"class_name": "Lambda", "config": {}}]),
-     r"layer 1: unknown class_name 'Lambda'"),
+     r"layer 1 \(Lambda\): a Lambda layer holds a Python function, which a model config cannot carry"),
     (_cfg([{"class_name": "Dense", "config": {"units": 2}}]), r"layer 0 \(Dense\): missing input shape"),
     (_cfg([{"class_name": "Dense", "config": {"units": "abc", "input_shape": [3]}}]), r"layer 0 \(Dense\).*units"),
     (_cfg([{"class_name": "Dense", "config": {"units": 2, "input_dim": 3}}, {"class_name": "Dense", "config": {"units": 2, "function": "os.system"}}]),

@@ -153,6 +153,11 @@ UNARY = [
     ("silu", ops.silu, lambda x: x * _np_sigmoid(x), (-3, 3), ()),
     ("swish", ops.swish, lambda x: x * _np_sigmoid(x), (-3, 3), ()),
     ("hard_sigmoid", ops.hard_sigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1), (-5, 5), (-3, 3)),
+    ("sinh", ops.sinh, np.sinh, (-2, 2), ()),
+    ("cosh", ops.cosh, np.cosh, (-2, 2), ()),
+    ("arctan", ops.arctan, np.arctan, (-3, 3), ()),
+    ("log_sigmoid", ops.log_sigmoid, lambda x: -np.logaddexp(0, -x), (-4, 4), ()),
+    ("ravel", ops.ravel, np.ravel, (-2, 2), ()),
     ("identity", ops.identity, lambda x: x, (-2, 2), ()),
     ("cast_f64", lambda x: ops.cast(x, "float64"), lambda x: x, (-2, 2), ()),
     ("clip_by_value", lambda x: ops.clip_by_value(x, -0.5, 1.0), lambda x: np.clip(x, -0.5, 1.0), (-2, 2), (-0.5, 1.0)),
@@ -184,7 +189,7 @@ def test_unary_float32(name, op, ref, domain, kinks):
     with GradientTape() as tape:
         tape.watch(x32)
         y = op(x32)
-        loss = ops.sum(y * np.linspace(0.5, 1.5, 15).reshape(3, 5).astype(np.float32))
+        loss = ops.sum(y * np.linspace(0.5, 1.5, y.size).reshape(y.shape).astype(np.float32))
     assert y.dtype == np.float32, f"{name} turned float32 into {y.dtype}"
     np.testing.assert_allclose(np.asarray(y), ref(x64.astype(np.float32).astype(np.float64)), rtol=2e-4, atol=2e-5)
     g32 = tape.gradient(loss, x32)
@@ -192,7 +197,8 @@ def test_unary_float32(name, op, ref, domain, kinks):
     x = ops.convert_to_tensor(x64.astype(np.float32).astype(np.float64))
     with GradientTape() as tape:
         tape.watch(x)
-        loss = ops.sum(op(x) * np.linspace(0.5, 1.5, 15).reshape(3, 5))
+        y = op(x)
+        loss = ops.sum(y * np.linspace(0.5, 1.5, y.size).reshape(y.shape))
     np.testing.assert_allclose(np.asarray(g32), np.asarray(tape.gradient(loss, x)), rtol=1e-3, atol=1e-4)
 
 
@@ -242,6 +248,7 @@ BINARY = [
     ("minimum", ops.minimum, np.minimum, (-2, 2), (-2, 2)),
     ("squared_difference", ops.squared_difference, lambda a, b: (a - b) ** 2, (-2, 2), (-2, 2)),
     ("mod", ops.mod, np.mod, (0.1, 5), (1.0, 1.0)),
+    ("logaddexp", ops.logaddexp, np.logaddexp, (-3, 3), (-3, 3)),
     ("operators", lambda a, b: (a + b) * a - b / (b * b + 1) + (-a) ** 2, lambda a, b: (a + b) * a - b / (b * b + 1) + a ** 2,
      (-2, 2), (-2, 2)),
 ]
@@ -978,3 +985,89 @@ def test_numpy_style_methods_and_functions_on_tensors_are_recorded():
                lambda t: np.sqrt(np.abs(t) + 1.0)):
         check_grad(fn, xv)
     assert ops.convert_to_tensor(xv).astype(np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("k", [-1, 0, 2])
+def test_tril_triu_diagonal_trace(k):
+    x = rand((3, 4), 1)
+    check_value(ops.tril(x, k), np.tril(x, k))
+    check_grad(lambda t: ops.tril(t, k), x)
+    check_value(ops.triu(x, k), np.triu(x, k))
+    check_grad(lambda t: ops.triu(t, k), x)
+    check_value(ops.diagonal(x, k), np.diagonal(x, k))
+    check_grad(lambda t: ops.diagonal(t, k), x)
+    check_value(ops.trace(x, k), np.trace(x, k))
+    check_grad(lambda t: ops.trace(t, k), x)
+    b = rand((2, 3, 3), 2)
+    check_value(ops.diagonal(b, 0, 1, 2), np.diagonal(b, 0, 1, 2))
+    check_value(ops.tril(b), np.tril(b))
+
+
+def test_outer_tensordot_average_count_nonzero():
+    a, b = rand((3,), 1), rand((2, 2), 2)
+    check_value(ops.outer(a, b), np.outer(a, b))
+    check_grad(ops.outer, a, b)
+    x, y = rand((2, 3, 4), 3), rand((4, 3, 5), 4)
+    for axes in (1, ([1, 2], [1, 0]), 0):
+        yy = y if axes != 1 else rand((4, 5), 5)
+        check_value(ops.tensordot(x, yy, axes), np.tensordot(x, yy, axes), rtol=1e-9)
+        check_grad(lambda s, t, axes=axes: ops.tensordot(s, t, axes), x, yy)
+    w = np.array([1.0, 2.0, 3.0])
+    check_value(ops.average(x, axis=1, weights=w), np.average(x, axis=1, weights=w))
+    check_grad(lambda t: ops.average(t, axis=1, weights=w), x)
+    check_value(ops.average(x), np.average(x))
+    z = np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+    check_value(ops.count_nonzero(z), np.count_nonzero(z))
+    check_value(ops.count_nonzero(z, axis=1), np.count_nonzero(z, axis=1))
+
+
+def test_keras_crossentropies():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 3))
+    probs = _np_softmax(logits)
+    onehot = np.eye(3)[[0, 2, 1, 1]]
+    ids = np.array([0, 2, 1, 1])
+    ce = -(onehot * np.log(probs)).sum(-1)
+    check_value(ops.categorical_crossentropy(onehot, probs), ce, rtol=1e-6)
+    check_value(ops.categorical_crossentropy(onehot, logits, from_logits=True), ce, rtol=1e-9)
+    check_value(ops.sparse_categorical_crossentropy(ids, probs), ce, rtol=1e-6)
+    check_value(ops.sparse_categorical_crossentropy(ids, logits, from_logits=True), ce, rtol=1e-9)
+    check_grad(lambda t: ops.categorical_crossentropy(onehot, t, from_logits=True), logits)
+    check_grad(lambda t: ops.sparse_categorical_crossentropy(ids, ops.softmax(t)), logits)
+    check_grad(lambda t: ops.categorical_crossentropy(onehot, ops.softmax(t)), logits)
+    y, z = rng.random((3, 2)), rng.normal(size=(3, 2))
+    bce = -(y * np.log(_np_sigmoid(z)) + (1 - y) * np.log(1 - _np_sigmoid(z)))
+    check_value(ops.binary_crossentropy(y, _np_sigmoid(z)), bce, rtol=1e-6)
+    check_value(ops.binary_crossentropy(y, z, from_logits=True), bce, rtol=1e-9)
+    check_grad(lambda t: ops.binary_crossentropy(y, ops.sigmoid(t)), z)
+    check_grad(lambda t: ops.binary_crossentropy(y, t, from_logits=True), z)
+    with pytest.raises(ValueError, match="categorical_crossentropy.*shape"):
+        ops.categorical_crossentropy(ids, probs)
+
+
+@FEW
+@given(batch=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, min_side=0, max_side=2),
+       m=st.integers(0, 3), k=st.integers(0, 3), n=st.integers(0, 3), vec=st.sampled_from(["", "a", "b", "ab"]),
+       seed=seeds)
+def test_matmul_hypothesis_shapes(batch, m, k, n, vec, seed):
+    """Batched matmul with broadcast batch axes and size-0/1 dimensions; 1-D operands as numpy."""
+    ba, bb = batch.input_shapes
+    sa = (k,) if "a" in vec else ba + (m, k)
+    sb = (k,) if "b" in vec else bb + (k, n)
+    a, b = rand(sa, seed), rand(sb, seed + 1)
+    check_value(ops.matmul(a, b), np.matmul(a, b), rtol=1e-9)
+    check_grad(ops.matmul, a, b)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    np.testing.assert_allclose(np.asarray(ops.matmul(a32, b32)), np.matmul(a, b), rtol=1e-4, atol=1e-4)
+
+
+@FEW
+@given(i=st.integers(0, 3), j=st.integers(0, 3), k=st.integers(1, 3), seed=seeds,
+       eq=st.sampled_from(["ij,jk->ik", "ij,jk->ki", "ij,ik->jk", "ij,jk->", "ij,jk->j"]))
+def test_einsum_hypothesis_sizes(i, j, k, seed, eq):
+    left, right = eq.split("->")[0].split(",")
+    sizes = {"i": i, "j": j, "k": k}
+    a = rand(tuple(sizes[c] for c in left), seed)
+    b = rand(tuple(sizes[c] for c in right), seed + 1)
+    check_value(ops.einsum(eq, a, b), np.einsum(eq, a, b), rtol=1e-9)
+    check_grad(lambda x, y: ops.einsum(eq, x, y), a, b)

@@ -216,6 +216,18 @@ def test_config_debugging_print_and_dtypes():
     assert tf.TensorShape([None, 3]).as_list() == [None, 3]
 
 
+def test_tf_ops_on_keras_inputs_build_a_functional_model():
+    inputs = keras.Input(shape=(4,))
+    h = tf.reduce_mean(tf.square(inputs), axis=-1, keepdims=True)
+    assert tuple(h.shape) == (None, 1)
+    outputs = keras.layers.Dense(2)(tf.concat([inputs, h], axis=-1))
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    y = model(x)
+    assert y.shape == (3, 2)
+    assert isinstance(y.numpy(), np.ndarray)
+
+
 def test_tf_ops_on_symbolic_tensors_are_recorded():
     from aiaas_core.ops.symbolic import KerasTensor
     inputs = KerasTensor((None, 4))
@@ -329,3 +341,123 @@ def test_tf_module_collects_variables_and_trains():
             v.assign_sub(0.05 * g)
         losses.append(float(loss))
     assert losses[-1] < losses[0] * 0.5
+
+
+# ---- every TF spelling: value against numpy, gradient against finite differences (float64) -------
+from test_ops import _erf, _np_elu, _np_gelu_tanh, _np_sigmoid, _np_softmax, check_grad, check_value, rand  # noqa: E402
+
+TF_UNARY = [
+    ("math.log", tf.math.log, np.log, (0.2, 3)), ("math.log1p", tf.math.log1p, np.log1p, (-0.5, 2)),
+    ("exp", tf.exp, np.exp, (-2, 2)), ("math.expm1", tf.math.expm1, np.expm1, (-2, 2)),
+    ("sqrt", tf.sqrt, np.sqrt, (0.2, 3)), ("math.rsqrt", tf.math.rsqrt, lambda x: 1 / np.sqrt(x), (0.2, 3)),
+    ("square", tf.square, np.square, (-2, 2)), ("abs", tf.abs, np.abs, (0.1, 2)),
+    ("math.reciprocal", tf.math.reciprocal, lambda x: 1 / x, (0.3, 2)), ("negative", tf.negative, np.negative, (-2, 2)),
+    ("sin", tf.sin, np.sin, (-3, 3)), ("cos", tf.cos, np.cos, (-3, 3)), ("math.tan", tf.math.tan, np.tan, (-1, 1)),
+    ("math.erf", tf.math.erf, _erf, (-2, 2)), ("sigmoid", tf.sigmoid, _np_sigmoid, (-4, 4)),
+    ("tanh", tf.tanh, np.tanh, (-3, 3)), ("math.softplus", tf.math.softplus, lambda x: np.logaddexp(0, x), (-4, 4)),
+    ("math.log_sigmoid", tf.math.log_sigmoid, lambda x: -np.logaddexp(0, -x), (-4, 4)),
+    ("nn.relu", tf.nn.relu, lambda x: np.maximum(x, 0), (0.1, 2)), ("nn.relu6", tf.nn.relu6, lambda x: np.clip(x, 0, 6), (0.1, 5)),
+    ("nn.leaky_relu", tf.nn.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x), (-2, -0.1)),
+    ("nn.elu", tf.nn.elu, _np_elu, (-2, -0.1)), ("nn.selu", tf.nn.selu, lambda x: 1.0507009873554805 * _np_elu(x, 1.6732632423543772), (-2, -0.1)),
+    ("nn.gelu", tf.nn.gelu, lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))), (-3, 3)),
+    ("nn.gelu_tanh", lambda x: tf.nn.gelu(x, approximate=True), _np_gelu_tanh, (-3, 3)),
+    ("nn.silu", tf.nn.silu, lambda x: x * _np_sigmoid(x), (-3, 3)), ("nn.swish", tf.nn.swish, lambda x: x * _np_sigmoid(x), (-3, 3)),
+    ("nn.softsign", tf.nn.softsign, lambda x: x / (1 + np.abs(x)), (0.1, 2)),
+    ("nn.softmax", tf.nn.softmax, _np_softmax, (-2, 2)), ("nn.log_softmax", tf.nn.log_softmax, lambda x: np.log(_np_softmax(x)), (-2, 2)),
+    ("math.l2_normalize", lambda x: tf.math.l2_normalize(x, axis=-1),
+     lambda x: x / np.sqrt(np.maximum((x * x).sum(-1, keepdims=True), 1e-12)), (-2, 2)),
+    ("nn.l2_normalize", lambda x: tf.nn.l2_normalize(x, axis=-1),
+     lambda x: x / np.sqrt(np.maximum((x * x).sum(-1, keepdims=True), 1e-12)), (-2, 2)),
+    ("math.sinh", tf.math.sinh, np.sinh, (-2, 2)), ("math.cosh", tf.math.cosh, np.cosh, (-2, 2)),
+    ("math.atan", tf.math.atan, np.arctan, (-2, 2)),
+    ("identity", tf.identity, lambda x: x, (-2, 2)), ("cast", lambda x: tf.cast(x, tf.float64), lambda x: x, (-2, 2)),
+    ("clip_by_value", lambda x: tf.clip_by_value(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5), (0.6, 2)),
+    ("math.cumsum", lambda x: tf.math.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1), (-2, 2)),
+    ("reverse", lambda x: tf.reverse(x, [0]), lambda x: x[::-1], (-2, 2)),
+    ("transpose", tf.transpose, np.transpose, (-2, 2)),
+    ("reshape", lambda x: tf.reshape(x, [-1]), lambda x: x.reshape(-1), (-2, 2)),
+    ("expand_dims", lambda x: tf.expand_dims(x, 1), lambda x: x[:, None], (-2, 2)),
+    ("tile", lambda x: tf.tile(x, [2, 1]), lambda x: np.tile(x, [2, 1]), (-2, 2)),
+    ("pad", lambda x: tf.pad(x, [[1, 0], [0, 2]]), lambda x: np.pad(x, [[1, 0], [0, 2]]), (-2, 2)),
+    ("gather", lambda x: tf.gather(x, [1, 1, 0]), lambda x: x[[1, 1, 0]], (-2, 2)),
+    ("gather_nd", lambda x: tf.gather_nd(x, [[0, 1], [1, 2]]), lambda x: x[[0, 1], [1, 2]], (-2, 2)),
+    ("sort", lambda x: tf.sort(x, direction="DESCENDING"), lambda x: -np.sort(-x, axis=-1), (-2, 2)),
+    ("linalg.matrix_transpose", tf.linalg.matrix_transpose, lambda x: x.T, (-2, 2)),
+    ("linalg.diag_part", tf.linalg.diag_part, np.diagonal, (-2, 2)),
+    ("linalg.norm", tf.linalg.norm, np.linalg.norm, (-2, 2)),
+    ("norm_1", lambda x: tf.norm(x, ord=1, axis=-1), lambda x: np.abs(x).sum(-1), (0.1, 2)),
+    ("unstack", lambda x: tf.unstack(x, axis=1), lambda x: [x[:, i] for i in range(x.shape[1])], (-2, 2)),
+    ("split", lambda x: tf.split(x, [1, 2], axis=1), lambda x: [x[:, :1], x[:, 1:]], (-2, 2)),
+    ("stop_gradient_mix", lambda x: x * tf.stop_gradient(x), lambda x: x * x, (-2, 2)),
+]
+
+
+@pytest.mark.parametrize("name,fn,ref,domain", TF_UNARY, ids=[t[0] for t in TF_UNARY])
+@pytest.mark.parametrize("shape", [(2, 3), (1, 3), (3, 3)])
+def test_tf_unary_spellings(name, fn, ref, domain, shape):
+    if name == "gather_nd" and shape[0] < 2 or name == "gather" and shape[0] < 2:
+        pytest.skip("indices past the first axis")
+    x = rand(shape, 3, *domain)
+    out = fn(tf.constant(x))
+    expect = ref(x)
+    if isinstance(expect, list):
+        assert len(out) == len(expect)
+        for o, e in zip(out, expect):
+            check_value(o, e, rtol=1e-9)
+    else:
+        check_value(out, expect, rtol=1e-9)
+    if name == "stop_gradient_mix":
+        x_t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            y = tf.reduce_sum(fn(x_t))
+        np.testing.assert_allclose(tape.gradient(y, x_t).numpy(), x)
+        return
+    check_grad(fn, x)
+
+
+TF_BINARY = [
+    ("add", tf.add, np.add, (-2, 2)), ("subtract", tf.subtract, np.subtract, (-2, 2)),
+    ("multiply", tf.multiply, np.multiply, (-2, 2)), ("divide", tf.divide, np.divide, (0.5, 2)),
+    ("truediv", tf.truediv, np.divide, (0.5, 2)), ("pow", tf.pow, np.power, (0.5, 2)),
+    ("maximum", tf.maximum, np.maximum, (-2, 2)), ("minimum", tf.minimum, np.minimum, (-2, 2)),
+    ("math.squared_difference", tf.math.squared_difference, lambda a, b: (a - b) ** 2, (-2, 2)),
+    ("math.divide_no_nan", tf.math.divide_no_nan, np.divide, (0.5, 2)),
+    ("matmul", lambda a, b: tf.matmul(a, b, transpose_b=True), lambda a, b: a @ np.swapaxes(b, -1, -2), (-2, 2)),
+    ("tensordot", lambda a, b: tf.tensordot(a, b, [[1], [1]]), lambda a, b: a @ b.T, (-2, 2)),
+    ("linalg.matmul", lambda a, b: tf.linalg.matmul(a, b, transpose_b=True), lambda a, b: a @ b.T, (-2, 2)),
+    ("einsum", lambda a, b: tf.einsum("ij,ij->j", a, b), lambda a, b: (a * b).sum(0), (-2, 2)),
+    ("concat", lambda a, b: tf.concat([a, b], axis=0), lambda a, b: np.concatenate([a, b], 0), (-2, 2)),
+    ("stack", lambda a, b: tf.stack([a, b], axis=1), lambda a, b: np.stack([a, b], 1), (-2, 2)),
+    ("add_n", lambda a, b: tf.add_n([a, b, a]), lambda a, b: 2 * a + b, (-2, 2)),
+    ("where", lambda a, b: tf.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b), (-2, 2)),
+    ("nn.bias_add", lambda a, b: tf.nn.bias_add(a, b[0]), lambda a, b: a + b[0], (-2, 2)),
+    ("nn.softmax_ce", lambda a, b: tf.nn.softmax_cross_entropy_with_logits(labels=tf.nn.softmax(b), logits=a),
+     lambda a, b: -(_np_softmax(b) * np.log(_np_softmax(a))).sum(-1), (-2, 2)),
+    ("nn.sigmoid_ce", lambda a, b: tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.sigmoid(b), logits=a),
+     lambda a, b: -(_np_sigmoid(b) * np.log(_np_sigmoid(a)) + (1 - _np_sigmoid(b)) * np.log(1 - _np_sigmoid(a))), (-2, 2)),
+]
+
+
+@pytest.mark.parametrize("name,fn,ref,domain", TF_BINARY, ids=[t[0] for t in TF_BINARY])
+def test_tf_binary_spellings(name, fn, ref, domain):
+    a, b = rand((2, 3), 4, *domain), rand((2, 3), 5, *domain)
+    check_value(fn(tf.constant(a), tf.constant(b)), ref(a, b), rtol=1e-9)
+    wrt = [0] if name == "where" else None
+    check_grad(fn, a, b, wrt=wrt)
+
+
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod",
+                                  "reduce_logsumexp", "math.reduce_variance", "math.reduce_std",
+                                  "math.reduce_euclidean_norm"])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, True), (-1, False), ([0, 1], True)])
+def test_tf_reductions(name, axis, keepdims):
+    fn = tf.math.__dict__[name.split(".")[-1]] if name.startswith("math.") else getattr(tf, name)
+    ref = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max, "reduce_min": np.min,
+           "reduce_prod": np.prod, "math.reduce_variance": np.var, "math.reduce_std": np.std,
+           "reduce_logsumexp": lambda x, axis, keepdims: np.log(np.exp(x).sum(axis=axis, keepdims=keepdims)),
+           "math.reduce_euclidean_norm": lambda x, axis, keepdims: np.sqrt((x * x).sum(axis=axis, keepdims=keepdims))}[name]
+    x = rand((2, 3), 6, 0.2, 2)
+    ax = tuple(axis) if isinstance(axis, list) else axis
+    check_value(fn(tf.constant(x), axis=axis, keepdims=keepdims), ref(x, axis=ax, keepdims=keepdims), rtol=1e-9)
+    check_grad(lambda t: fn(t, axis=axis, keepdims=keepdims), x)

@@ -175,6 +175,14 @@ def test_from_generator_with_a_signature_restarts_and_converts():
     assert int(ds.cardinality()) == tf.data.UNKNOWN_CARDINALITY
     with pytest.raises(TypeError, match="length is unknown"):
         len(ds)
+    # tf.TensorSpec (tf.function's) describes elements too
+    top = Dataset.from_generator(gen, args=(2,), output_signature=(tf.TensorSpec((2,), tf.float32),
+                                                                  tf.TensorSpec((), tf.int32)))
+    assert values(top) == values(ds)[:2] and top.element_spec == sig and sig[0] == tf.TensorSpec((2,), tf.float32)
+    it = iter(top)
+    it.get_next(), it.get_next()
+    with pytest.raises(tf.errors.OutOfRangeError):
+        it.get_next()
     legacy = Dataset.from_generator(lambda: gen(2), output_types=("float32", "int64"), output_shapes=((2,), ()))
     assert values(legacy) == [([0.0, 0.0], 0), ([1.0, 1.0], 1)]
     assert legacy.element_spec[1].dtype == np.int64
@@ -191,7 +199,10 @@ def test_from_generator_errors_name_the_problem():
     with pytest.raises(TypeError, match="None"):
         list(Dataset.from_generator(lambda: iter([None]), output_signature=spec))
     with pytest.raises(TypeError, match="does not match the expected structure"):
-        list(Dataset.from_generator(lambda: iter([(np.ones(2), 1)]), output_signature=spec))
+        list(Dataset.from_generator(lambda: iter([(np.ones(2), 1, 2)]), output_signature=(spec, spec)))
+    with pytest.raises(TypeError, match="does not match the expected structure"):
+        list(Dataset.from_generator(lambda: iter([{"a": np.ones(2)}]), output_signature={"b": spec}))
+    assert values(Dataset.from_generator(lambda: iter([(1.0, 2.0)]), output_signature=spec)) == [[1.0, 2.0]]
     with pytest.raises(TypeError, match="strings"):
         list(Dataset.from_generator(lambda: iter([np.array(["a", "b"])]), output_signature=spec))
 
@@ -230,6 +241,9 @@ def test_batch_of_arrays_slices_without_copying():
     y = np.arange(20)
     for xb, yb in Dataset.from_tensor_slices((x, y)).batch(8):
         assert np.shares_memory(np.asarray(xb), x) and np.shares_memory(np.asarray(yb), y)
+    for xb, yb in Dataset.from_tensor_slices((x, y)).batch(8).as_numpy_iterator():
+        xb /= 2  # numpy batches are the caller's to change: copies, the source stays
+    np.testing.assert_array_equal(x, np.arange(40, dtype=np.float32).reshape(20, 2))
 
 
 def test_batch_refuses_different_shapes_and_padded_batch_pads():
@@ -701,8 +715,27 @@ def test_data_a_model_cannot_take_is_named():
         model.fit(iter([(np.full((2, 64), np.nan), np.array([0, 1]))]), verbose=0)
     with pytest.raises(ValueError, match=r"expects x .*of shape \(None, 64\)"):
         model.fit(Dataset.from_tensor_slices((xtr[:, :10], ytr)).batch(8), verbose=0)
+    with pytest.raises(ValueError, match="infinitely repeating dataset: give the number of batches per epoch"):
+        model.fit(Dataset.from_tensor_slices((xtr, ytr)).batch(8).repeat(), verbose=0)
     with pytest.raises(ValueError, match="do not pass y"):
         model.fit(Dataset.from_tensor_slices(xtr).batch(8), ytr, verbose=0)
     with pytest.raises(ValueError, match="must be x, \\(x, y\\) or \\(x, y, sample_weight\\)"):
         model.fit(iter([(xtr[:2], ytr[:2], ytr[:2], ytr[:2])]), verbose=0)
     assert model.optimizer.iterations <= 1  # only the one good batch before the None one trained
+
+
+def test_functional_models_take_dict_and_tuple_elements():
+    xtr, _, ytr, _ = _digits()
+    keras.utils.set_random_seed(0)
+    top, bottom = keras.Input(shape=(32,), name="top"), keras.Input(shape=(32,), name="bottom")
+    joined = tf.concat([layers.Dense(32, activation="relu")(top), layers.Dense(32, activation="relu")(bottom)], axis=-1)
+    out = layers.Dense(10, activation="softmax")(joined)
+    for inputs, element in (({"top": top, "bottom": bottom}, lambda x: {"top": x[:, :32], "bottom": x[:, 32:]}),
+                            ([top, bottom], lambda x: (x[:, :32], x[:, 32:]))):
+        model = keras.Model(inputs=inputs, outputs=out)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        ds = Dataset.from_tensor_slices((element(xtr), ytr)).shuffle(2000).batch(32)
+        hist = model.fit(ds, epochs=3, verbose=0)
+        assert hist.history["loss"][-1] < hist.history["loss"][0]
+        # A tuple element is (x, y) to Keras: several inputs alone go in a tuple of one, (x,).
+        assert model.predict(ds.map(lambda x, y: (x,)), verbose=0).shape == (len(xtr), 10)

@@ -364,3 +364,26 @@ def test_a_loss_that_reaches_no_weight_is_named():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match="does not depend on any trainable weight"):
         model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
+
+
+def test_sample_weight_zero_samples_do_not_train():
+    """fit(sample_weight=w): samples of weight 0 change nothing, so training on (x, y, w) with half the
+    weights 0 equals training on the other half alone (same batches, SGD)."""
+    xtr, ytr, _, _ = _digits()
+    x, y = xtr[:64], ytr[:64]
+    w = np.tile([1.0, 0.0], 32).astype(np.float32)
+
+    def make():
+        keras.utils.set_random_seed(9)
+        m = keras.Sequential([keras.Input((64,)), layers.Dense(10, activation="softmax")])
+        m.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+        return m
+
+    weighted = make()
+    weighted.fit(x, y, sample_weight=w, batch_size=64, epochs=3, shuffle=False, verbose=0)
+    half = make()
+    # the weighted mean divides by all 64 samples: the same update as half the samples at half the rate
+    half.optimizer.learning_rate = 0.25
+    half.fit(x[::2], y[::2], batch_size=32, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(weighted.get_weights(), half.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -43,7 +43,9 @@ __all__ = [
     "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",
     "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx",
     "Layer", "Loss", "Metric", "Optimizer", "Initializer", "KerasTensor",
-    *_tf_api.TOP_LEVEL,
+    # `from aiaas_core import *` must not shadow Python's range/abs/round/pow/print/bool: those stay
+    # attributes only (tf.range, tf.print...)
+    *(n for n in _tf_api.TOP_LEVEL if n not in ("range", "abs", "round", "pow", "print", "bool")),
 ]
 
 

@@ -1,7 +1,7 @@
 """The `aiaas` command: run the server, manage keys, and drive datasets, jobs and endpoints over HTTP.
 
     aiaas serve [--host 127.0.0.1 --port 8000 --data-dir ./aiaas-data --database-url URL --workers N
-                 --worker-threads T]
+                 --worker-threads T --forwarded-allow-ips PROXY,...]
     aiaas admin create-key [--tenant NAME] [--role admin|member|predict] [--data-dir DIR]
     aiaas datasets upload FILE --name NAME [--label-column COL] [--labels FILE] [--scaling ...]
     aiaas jobs create --dataset ID --architecture NAME|config.json [--epochs N ...] [--watch]
@@ -37,14 +37,25 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .service.datadir_lock import lock_data_dir
+
+    try:  # before anything touches the folder: a second server would take over the first one's jobs
+        lock_data_dir(settings.data_dir)
+    except RuntimeError as exc:
+        raise SystemExit(f"aiaas: {exc}") from None
     state = open_state(settings)
     if state.bootstrap_key:
         # Printed once, on the first start only: the key is stored hashed and cannot be shown again.
         print(f"aiaas: created the first admin API key (shown once, store it now): {state.bootstrap_key}", flush=True)
     print(f"aiaas: serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "
           f"{settings.workers} training worker(s) of {settings.worker_threads} thread(s))", flush=True)
+    # Proxy headers (X-Forwarded-For) decide the client address the failed-auth throttle counts; uvicorn
+    # believes them from 127.0.0.1 by default, so a local client rotating the header was a new address
+    # every time. Only the proxies named by --forwarded-allow-ips are believed.
+    proxies = {"proxy_headers": True, "forwarded_allow_ips": args.forwarded_allow_ips} if args.forwarded_allow_ips \
+        else {"proxy_headers": False}
     uvicorn.run(create_app(settings, state), host=settings.host, port=settings.port,
-                log_level=args.log_level, access_log=args.access_log, **_fast_server_options())
+                log_level=args.log_level, access_log=args.access_log, **proxies, **_fast_server_options())
     return 0
 
 
@@ -193,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="training worker processes")
     s.add_argument("--worker-threads", type=int, default=None,
                    help="kernel threads per training worker (default: the cores but one, shared by the workers)")
+    s.add_argument("--forwarded-allow-ips", default=None,
+                   help="comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto headers are "
+                        "believed (default: none; the client address is the connection's)")
     s.add_argument("--log-level", default="info")
     s.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs throughput)")
     s.set_defaults(func=_serve)

@@ -314,11 +314,13 @@ def _emit_layer(g: _GraphBuilder, layer, x: str, shape: tuple, nchw: bool) -> tu
     return x, shape, nchw
 
 def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int = OPSET):
-    """Write `model` (a Sequential, or a built subclassed Model whose call() is a chain of layers) as
-    an ONNX file at `path`; return the onnx ModelProto.
+    """Write `model` (a Sequential, a built subclassed Model whose call() is a chain of layers, or a
+    functional model) as an ONNX file at `path`; return the onnx ModelProto.
 
     The graph has one input "input" [N, *input_shape] and one output "output", with a dynamic
     batch axis. `input_shape` (per sample, no batch axis) is needed only for an unbuilt model.
+    A functional model with several inputs or outputs (or a list / dict of one) names them after
+    its Input layers and its output names (see _export_functional).
     """
     import onnx
     from onnx import TensorProto, helper
@@ -366,14 +368,15 @@ def export_onnx(model, path: str | os.PathLike, *, input_shape=None, opset: int 
 # ---- functional graphs ------------------------------------------------------------------------
 # aiaas_core.ops function name -> ONNX op, for ops applied between layers of a functional model.
 _ELEMENTWISE_BINARY = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
-                       "maximum": "Max", "minimum": "Min", "power": "Pow"}
+                       "maximum": "Max", "minimum": "Min", "power": "Pow", "true_divide": "Div"}
 _ELEMENTWISE_UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log",
                       "sqrt": "Sqrt", "abs": "Abs", "negative": "Neg", "identity": "Identity",
                       "stop_gradient": "Identity", "erf": "Erf", "floor": "Floor", "ceil": "Ceil",
                       "reciprocal": "Reciprocal", "sin": "Sin", "cos": "Cos", "softplus": "Softplus",
-                      "softsign": "Softsign"}
-_REDUCTIONS = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin"}
-_FUNCTIONAL_OPS = sorted({*_ELEMENTWISE_BINARY, *_ELEMENTWISE_UNARY, *_REDUCTIONS, "concat", "reshape",
+                      "softsign": "Softsign", "absolute": "Abs"}
+_REDUCTIONS = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin",
+               "amax": "ReduceMax", "amin": "ReduceMin"}
+_FUNCTIONAL_OPS = sorted({*_ELEMENTWISE_BINARY, *_ELEMENTWISE_UNARY, *_REDUCTIONS, "concat", "reshape", "getitem",
                           "transpose", "expand_dims", "squeeze", "square", "softmax", "matmul", "cast"})
 
 
@@ -478,19 +481,29 @@ def _op_operand(g: _GraphBuilder, value, tensors: dict, what: str) -> str:
 def _emit_op(g: _GraphBuilder, node, tensors: dict, outs: list) -> str:
     """One op node of a functional graph (x + y, ops.concatenate...) as ONNX nodes."""
     import onnx
-    from .keras.engine.functional_config import _OP_NAMES
+    from .keras.engine.functional_config import _op_tables, op_kind
     from .ops.symbolic import KerasTensor
 
-    name = _OP_NAMES.get(node.fn) or getattr(node.fn, "__name__", "op")
-    args, kwargs = list(node.args), dict(node.kwargs)
-    hint = name
+    public = _op_tables()[1].get(node.fn) or getattr(node.fn, "__name__", "op")
+    name = op_kind(public)  # TensorFlow's spellings export as the op they mean ("tf.reduce_mean": mean)
+    args, kwargs = list(node.args), {k: v for k, v in node.kwargs.items() if k != "name"}  # tf's name=: a label
+    hint = name.replace(".", "_")
     if len(outs) != 1:
-        raise NotImplementedError(f"ONNX export: op {name!r} has several outputs; it cannot be exported")
+        raise NotImplementedError(f"ONNX export: op {public!r} has several outputs; it cannot be exported")
+
+    # Keras and TensorFlow name the same arguments differently (x / input_tensor / tensor / a...).
+    aliases = {"x": ("x", "input_tensor", "tensor", "input", "a", "features", "logits", "values"),
+               "a": ("a", "x"), "b": ("b", "y"), "values": ("values", "xs", "inputs"),
+               "shape": ("shape",), "axis": ("axis",), "keepdims": ("keepdims",), "perm": ("perm", "axes"),
+               "dtype": ("dtype",)}
 
     def arg(i, key, default=None):
         if len(args) > i:
             return args[i]
-        return kwargs.get(key, default)
+        for k in aliases.get(key, (key,)):
+            if k in kwargs:
+                return kwargs[k]
+        return default
 
     if name in ("concatenate", "concat"):
         values = arg(0, "values")
@@ -510,7 +523,8 @@ def _emit_op(g: _GraphBuilder, node, tensors: dict, outs: list) -> str:
     if name in _ELEMENTWISE_UNARY and len(args) + len(kwargs) == 1:
         return g.one(_ELEMENTWISE_UNARY[name], [_op_operand(g, arg(0, "x"), tensors, name)], hint)
     if name == "softmax":
-        return g.one("Softmax", [_op_operand(g, arg(0, "x"), tensors, name)], hint, axis=int(arg(1, "axis", -1)))
+        axis = arg(1, "axis", -1)
+        return g.one("Softmax", [_op_operand(g, arg(0, "x"), tensors, name)], hint, axis=-1 if axis is None else int(axis))
     if name in _REDUCTIONS:
         x_t = arg(0, "x")
         axis, keepdims = arg(1, "axis"), bool(arg(2, "keepdims", False))
@@ -536,6 +550,8 @@ def _emit_op(g: _GraphBuilder, node, tensors: dict, outs: list) -> str:
         return g.one(op, [_op_operand(g, arg(0, "x"), tensors, name), g.const(np.array(axes, np.int64), "axes")], hint)
     if name == "matmul" and not kwargs.get("transpose_a") and not kwargs.get("transpose_b") and len(args) == 2:
         return g.one("MatMul", [_op_operand(g, args[0], tensors, name), _op_operand(g, args[1], tensors, name)], hint)
+    if name == "getitem" and len(args) == 2 and isinstance(args[0], KerasTensor):
+        return _getitem(g, _op_operand(g, args[0], tensors, name), args[0].ndim, args[1], hint)
     if name == "cast":
         from .ops.dtypes import as_dtype
         dt = as_dtype(arg(1, "dtype"))
@@ -545,6 +561,62 @@ def _emit_op(g: _GraphBuilder, node, tensors: dict, outs: list) -> str:
             raise NotImplementedError(f"ONNX export: cast to {dt} is not supported")
         return g.one("Cast", [_op_operand(g, arg(0, "x"), tensors, name)], hint, to=to)
     raise NotImplementedError(
-        f"ONNX export: op {name!r} in a functional model is not supported (with these arguments); supported ops: "
+        f"ONNX export: op {public!r} in a functional model is not supported (with these arguments); supported ops: "
         f"{', '.join(_FUNCTIONAL_OPS)}"
     )
+
+
+_BIG = np.iinfo(np.int64).max
+
+
+def _getitem(g: _GraphBuilder, x: str, rank: int, key, hint: str) -> str:
+    """x[key] for basic indexing (ints, slices, None / tf.newaxis, ...): one Slice over the sliced
+    axes, a Squeeze of the int-indexed ones, an Unsqueeze for the new ones."""
+    key = key if isinstance(key, tuple) else (key,)
+    for k in key:
+        if not (k is None or k is Ellipsis or isinstance(k, slice)
+                or (isinstance(k, (int, np.integer)) and not isinstance(k, bool))):
+            raise NotImplementedError(f"ONNX export: indexing with {type(k).__name__} (advanced indexing) is not supported")
+    real = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if real > rank or sum(k is Ellipsis for k in key) > 1:
+        raise NotImplementedError(f"ONNX export: index {key!r:.60} does not fit a rank-{rank} tensor")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (rank - real) + key[i + 1:]
+    else:
+        key = key + (slice(None),) * (rank - real)
+    starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    axis = out = 0
+    for k in key:
+        if k is None:  # a new axis at this position of the result
+            unsqueeze.append(out)
+            out += 1
+            continue
+        if isinstance(k, slice):
+            if k != slice(None):
+                step = 1 if k.step is None else int(k.step)
+                if step == 0:
+                    raise ValueError("ONNX export: a slice step cannot be zero")
+                starts.append((0 if step > 0 else _BIG) if k.start is None else int(k.start))
+                ends.append((_BIG if step > 0 else -_BIG) if k.stop is None else int(k.stop))
+                axes.append(axis)
+                steps.append(step)
+            out += 1
+        else:  # an int: a slice of one, then that axis squeezed away
+            i = int(k)
+            starts.append(i)
+            ends.append(_BIG if i == -1 else i + 1)
+            axes.append(axis)
+            steps.append(1)
+            squeeze.append(axis)
+        axis += 1
+    if axes:
+        x = g.one("Slice", [x, g.const(np.array(starts, np.int64), "starts"), g.const(np.array(ends, np.int64), "ends"),
+                            g.const(np.array(axes, np.int64), "axes"), g.const(np.array(steps, np.int64), "steps")], hint)
+    if squeeze:
+        x = g.one("Squeeze", [x, g.const(np.array(squeeze, np.int64), "axes")], hint)
+    if unsqueeze:
+        x = g.one("Unsqueeze", [x, g.const(np.array(unsqueeze, np.int64), "axes")], hint)
+    if not (axes or squeeze or unsqueeze):
+        x = g.one("Identity", [x], hint)
+    return x

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import contextlib
 import enum
 import functools
 import sys
@@ -25,16 +26,17 @@ import numpy as np
 
 from . import _core
 from . import ops as _ops
-from .keras import backend as _backend
+from . import seeding as _seeding
 from .keras import config as _keras_config
 from .keras import random as _keras_random
 from .keras.variables import Variable
 from .ops import array_ops as _a
 from .ops import dtypes as _dtypes_mod
+from .ops import named as _named
 from .ops import math_ops as _m
 from .ops import nn_ops as _n
 from .ops import random_ops as _r
-from .ops.autodiff import GradientTape
+from .ops.backprop import GradientTape
 from .ops.symbolic import KerasTensor, symbolic_dispatch
 from .ops.tensor import Tensor, TensorShape, as_tensor_value, wrap
 
@@ -537,7 +539,6 @@ class Module:
 
     @property
     def name_scope(self):
-        import contextlib
         return contextlib.nullcontext()
 
     @staticmethod
@@ -684,7 +685,23 @@ def tan(x, name=None):
 
 
 def log_sigmoid(x, name=None):
-    return _m.negative(_n.softplus(_m.negative(x)))
+    return _n.log_sigmoid(x)
+
+
+def sinh(x, name=None):
+    return _m.sinh(x)
+
+
+def cosh(x, name=None):
+    return _m.cosh(x)
+
+
+def atan(x, name=None):
+    return _m.arctan(x)
+
+
+def tensordot(a, b, axes, name=None):
+    return _a.tensordot(a, b, axes)
 
 
 def count_nonzero(input, axis=None, keepdims=None, dtype=int64, name=None):  # noqa: A002
@@ -703,7 +720,8 @@ math = _namespace("math", "tf.math: elementwise maths, reductions and comparison
     greater_equal=greater_equal, less=less, less_equal=less_equal, logical_and=logical_and, logical_or=logical_or,
     logical_not=logical_not, logical_xor=logical_xor, is_nan=is_nan, is_inf=is_inf, is_finite=is_finite,
     argmax=argmax, argmin=argmin, cumsum=cumsum, top_k=top_k, divide_no_nan=divide_no_nan, l2_normalize=l2_normalize,
-    log_sigmoid=log_sigmoid, count_nonzero=count_nonzero, add_n=add_n, abs_=abs,
+    log_sigmoid=log_sigmoid, count_nonzero=count_nonzero, add_n=add_n, sinh=sinh, cosh=cosh, atan=atan,
+    abs_=abs,
 ))
 del math.abs_
 
@@ -812,18 +830,18 @@ def _tf_seed(seed):
         return seed
     if isinstance(seed, builtins.bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be None, an int or a keras.random.SeedGenerator, got {type(seed).__name__}")
-    key = (_backend._seed, int(seed))
+    key = (_seeding.current_seed(), int(seed))
     stream = _op_streams.get(key)
     if stream is None:
-        stream = _op_streams[key] = _r.SeedGenerator(int(seed) if _backend._seed is None
-                                                      else int(seed) * 1_000_003 + _backend._seed)
+        stream = _op_streams[key] = _r.SeedGenerator(int(seed) if _seeding.current_seed() is None
+                                                      else int(seed) * 1_000_003 + _seeding.current_seed())
     return stream
 
 
 def set_seed(seed):
     """tf.random.set_seed: the global seed of everything random (keras.utils.set_random_seed), and
     every op-seeded stream starts again."""
-    _backend.set_random_seed(seed)
+    _seeding.set_random_seed(seed)
     _op_streams.clear()
 
 
@@ -894,7 +912,7 @@ def diag(diagonal, name="diag", k=0):
 
 linalg = _namespace("linalg", "tf.linalg: matrix products, norms and diagonals.", dict(
     matmul=matmul, matvec=matvec, norm=norm, eye=eye, diag_part=diag_part, diag=diag, trace=trace,
-    transpose=matrix_transpose, matrix_transpose=matrix_transpose, einsum=einsum,
+    transpose=matrix_transpose, matrix_transpose=matrix_transpose, einsum=einsum, tensordot=tensordot,
 ))
 
 
@@ -1047,14 +1065,13 @@ _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions
 def _wrap_ops() -> None:
     """Every tensor function: its name in input-type errors, and recorded symbolically when given
     keras.Input tensors (the functional API)."""
-    from .ops import named
     module = sys.modules[__name__]
     wrapped = {}
     for key, value in list(vars(module).items()):
         if (key.startswith("_") or not isinstance(value, types.FunctionType) or key in _NOT_OPS
                 or value.__module__ != __name__):
             continue
-        wrapped[id(value)] = symbolic_dispatch(named(value, key))
+        wrapped[id(value)] = symbolic_dispatch(_named(value, key))
         setattr(module, key, wrapped[id(value)])
     for ns in NAMESPACES:
         mod = getattr(module, ns)
@@ -1063,7 +1080,7 @@ def _wrap_ops() -> None:
                 setattr(mod, key, wrapped[id(value)])
             elif isinstance(value, types.FunctionType) and value.__module__ == __name__ and key not in _NOT_OPS \
                     and not key.startswith("assert") and not key.startswith("_") and ns not in ("config",):
-                setattr(mod, key, symbolic_dispatch(named(value, key)))
+                setattr(mod, key, symbolic_dispatch(_named(value, key)))
 
 
 _wrap_ops()
@@ -1078,7 +1095,7 @@ TOP_LEVEL = (
     "pow", "negative", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_not", "argmax", "argmin", "cumsum", "reshape", "transpose", "squeeze", "expand_dims",
     "concat", "stack", "unstack", "split", "tile", "pad", "reverse", "broadcast_to", "gather", "gather_nd",
-    "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "norm", "GradientTape", "function",
+    "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "tensordot", "norm", "GradientTape", "function",
     "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "Module", "assert_equal", "as_dtype", "DType",
     "UnconnectedGradients",
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",

@@ -86,3 +86,40 @@ def test_a_dead_worker_is_replaced_and_its_job_resumes(server, make_tenant, data
     assert "died; resumes after epoch" in text and "resuming from the checkpoint" in text
     (replacement,) = _worker_pids(server.proc.pid)
     assert replacement != worker
+
+
+def test_server_restarts_do_not_count_against_a_jobs_retries(tmp_path, data_files):
+    """Three graceful restarts and one SIGKILL of the server interrupt a long job four times; none of
+    them is the job's failure, so it still runs (each restart used to count as a worker death: the
+    third one failed it with 'the worker running this job died 3 times')."""
+    srv = Server(tmp_path / "data", workers=1).start()
+    try:
+        with srv.client(ADMIN_KEY) as admin:
+            tid = admin.post("/v1/tenants", json={"name": "restarts"}).json()["id"]
+            key = admin.post(f"/v1/tenants/{tid}/keys", json={"role": "member"}).json()["key"]
+        m = srv.client(key)
+        ds = upload(m, data_files["digits_npz"], "digits").json()
+        hp = {"epochs": 200, "units": [64, 64], "batch_size": 4}
+        job = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "mlp", "hyperparameters": hp}).json()
+        m.close()
+        for how in ("term", "term", "term", "kill"):
+            m = srv.client(key)
+            deadline = time.monotonic() + 90
+            start_epoch = m.get(f"/v1/jobs/{job['id']}").json()["epoch"]
+            while (now := m.get(f"/v1/jobs/{job['id']}").json())["epoch"] <= start_epoch or now["state"] != "running":
+                assert now["state"] in ("queued", "running"), (how, now)
+                assert time.monotonic() < deadline, now
+                time.sleep(0.1)
+            m.close()
+            srv.kill() if how == "kill" else srv.stop()
+            srv = Server(srv.data_dir, workers=1).start()
+        m = srv.client(key)
+        deadline = time.monotonic() + 60
+        while (now := m.get(f"/v1/jobs/{job['id']}").json())["state"] != "running":
+            assert now["state"] == "queued" and time.monotonic() < deadline, now
+            time.sleep(0.1)
+        assert now["epoch"] < 200 and now["error"] is None, now
+        assert m.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
+        m.close()
+    finally:
+        srv.stop()

@@ -171,7 +171,9 @@ def test_unexpected_errors_are_a_json_500_and_oversized_bodies_413(tmp_path, mon
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         body = b"[" + b"0," * (1 << 20) + b"0]"
         json_type = {"content-type": "application/json"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        # with a key: an anonymous request is answered 401 before anything else (test_anonymous_bodies.py)
+        auth = {"Authorization": "Bearer aiaas_inprocess_admin_key_0123456789"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://app", headers=auth) as client:
             crash = await client.get("/boom")
             big = await client.post("/v1/endpoints/x/predict", content=body, headers=json_type)
             big_v2 = await client.post("/v2/models/x/infer", content=body, headers=json_type)
@@ -209,25 +211,28 @@ def test_predict_async_joins_one_loop_turn_and_returns_each_its_rows():
     batcher.stop()
 
 
-def test_predict_async_hands_work_to_the_worker_when_the_model_is_busy():
+def test_predict_async_never_runs_the_model_on_the_event_loop_thread():
     import asyncio
     import threading
 
     from aiaas_core.service.batching import Batcher, QueueFull
 
-    threads: list[str] = []
+    threads: list[threading.Thread] = []
 
     def forward(x):
-        threads.append(threading.current_thread().name)
+        threads.append(threading.current_thread())
         return x + 1
 
-    batcher = Batcher(forward, max_batch_size=8, max_wait_ms=0, max_queue=3, name="the-worker",
-                      try_forward=lambda x: None)  # busy elsewhere: the loop must not run it
+    batcher = Batcher(forward, max_batch_size=8, max_wait_ms=0, max_queue=3, name="the-worker")
+    loop_threads = []
+
     async def run():
+        loop_threads.append(threading.current_thread())
         return await asyncio.gather(*(batcher.predict_async(np.full((1, 2), v, np.float32)) for v in range(3)))
 
     outs = asyncio.run(run())
-    assert [float(o[0, 0]) for o in outs] == [1.0, 2.0, 3.0] and threads == ["the-worker"]
+    assert [float(o[0, 0]) for o in outs] == [1.0, 2.0, 3.0]
+    assert threads and loop_threads[0] not in threads  # joined into one forward call, off the loop
 
     async def overfill():
         return await asyncio.gather(*(batcher.predict_async(np.zeros((1, 2), np.float32)) for _ in range(4)),

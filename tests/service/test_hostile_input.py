@@ -613,3 +613,44 @@ def test_an_explanation_too_big_for_memory_is_413_naming_the_steps_that_fit(memb
     assert int(message.rsplit("steps <= ", 1)[1].split()[0]) == 2**31 // (per_input * 8) - 1
     r = member.post("/v1/endpoints/wide/explain", json={"instance": instance, "steps": 4})
     assert r.status_code == 200 and np.asarray(r.json()["attributions"]).shape == (8, 8), r.text
+
+
+def test_finite_inputs_that_overflow_in_preprocessing_are_422_naming_the_feature(member, tmp_path):
+    """3.4e38 is a finite float32, but standard scaling (x - mean) / std takes it past float32's range:
+    refused naming the feature, on /v1 predict, v2 infer and explain, never a 500 or null attributions."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(60, 4)) * 0.01).astype(np.float32)  # small std: scaling multiplies by ~100
+    path = write_csv(tmp_path / "scaled.csv", x, (x[:, 0] > 0).astype(int))
+    r = upload(member, path, "scaled", label_column="target", scaling="standard")
+    assert r.status_code == 201, r.text
+    r = member.post("/v1/jobs", json={"dataset_id": r.json()["id"], "architecture": "logistic", "hyperparameters": {"epochs": 1}})
+    job = wait_job(member, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    r = member.post("/v1/endpoints", json={"name": "scaled", "model_version_id": job["model_version_id"]})
+    assert r.status_code == 201, r.text
+    huge = [[0.0, 0.0, 3.4e38, 0.0]]
+    assert_error(member.post("/v1/endpoints/scaled/predict", json={"instances": huge}), 422, "'f2'", "preprocessing")
+    tensor = {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": huge}
+    assert_error(member.post("/v2/models/scaled/infer", json={"inputs": [tensor]}), 400, "'f2'", "preprocessing",
+                 key="error")
+    assert_error(member.post("/v1/endpoints/scaled/explain", json={"instance": huge[0]}), 422, "'f2'", "preprocessing")
+    ok = member.post("/v1/endpoints/scaled/predict", json={"instances": [[0.0, 0.0, 0.01, 0.0]]})
+    assert ok.status_code == 200, ok.text
+
+
+def test_the_catalog_offers_exactly_the_activations_the_kernels_have(member, deployed):
+    """selu, softplus and swish passed the 422 check, then failed the job in the worker; gelu passed for
+    an LSTM, whose kernels lack it. The catalog's lists come from keras.activations now."""
+    from aiaas_core.keras import activations
+
+    body = {"dataset_id": deployed["dataset_id"], "architecture": "mlp"}
+    for name in ("selu", "softplus", "swish"):
+        r = member.post("/v1/jobs", json={**body, "hyperparameters": {"epochs": 1, "activation": name}})
+        assert_error(r, 422, "activation", name, "relu")
+    r = member.post("/v1/jobs", json={**body, "architecture": "lstm", "hyperparameters": {"epochs": 1, "activation": "gelu"}})
+    assert_error(r, 422, "activation", "gelu")
+    schemas = {a["name"]: a for a in member.get("/v1/architectures").json()}
+    hidden = [a for a in activations.KNOWN if a != "softmax"]
+    assert schemas["mlp"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == hidden
+    assert schemas["cnn"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == hidden
+    assert schemas["lstm"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == list(activations.RECURRENT)

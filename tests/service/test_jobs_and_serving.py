@@ -91,6 +91,30 @@ def test_concurrent_job_quota(make_tenant, data_files):
     assert m.post("/v1/jobs", json={**body, "hyperparameters": {"epochs": 1}}).status_code == 202
 
 
+def test_concurrent_job_quota_holds_under_parallel_submissions(make_tenant, data_files):
+    """Ten submissions at once against max_concurrent_jobs=1: exactly one is queued (count then insert
+    raced: two were)."""
+    _, c = make_tenant("quota-race", max_concurrent_jobs=1)
+    m = c["member"]
+    ds = upload(m, data_files["digits_npz"], "digits").json()
+    body = {"dataset_id": ds["id"], "architecture": "mlp", "hyperparameters": {"epochs": 1, "units": [8]}}
+    start = threading.Barrier(10)
+    codes: list[int] = []
+
+    def submit() -> None:
+        with httpx.Client(base_url=str(m.base_url), headers=dict(m.headers), timeout=60) as own:
+            start.wait()
+            codes.append(own.post("/v1/jobs", json=body).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [202] + [429] * 9, codes
+    assert len(m.get("/v1/jobs").json()) == 1
+
+
 def test_tenants_cannot_touch_each_others_jobs_models_endpoints(make_tenant, data_files):
     _, a = make_tenant("iso-a")
     _, b = make_tenant("iso-b")

@@ -35,8 +35,10 @@ def test_metrics_count_requests_latency_jobs_and_models(server, admin, make_tena
     assert after['aiaas_jobs{state="succeeded"}'] >= before.get('aiaas_jobs{state="succeeded"}', 0) + 1
     assert after["aiaas_models_loaded"] >= 1 and after["aiaas_batch_queue_depth"] == 0
     # unmatched paths are one series, not one per path
+    admin.get(f"/no/such/path/{job['id']}")  # with a key (an anonymous one is a 401 before routing)
     httpx.get(f"{server.url}/no/such/path/{job['id']}")
-    assert 'route="unmatched",status="404"' in admin.get("/metrics").text
+    text = admin.get("/metrics").text
+    assert 'route="unmatched",status="404"' in text and 'route="unmatched",status="401"' in text
 
 
 def test_metrics_need_an_admin_key(server, make_tenant):

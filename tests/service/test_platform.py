@@ -17,8 +17,8 @@ def test_health_ready_and_offline_docs(server):
     assert ready.status_code == 200 and ready.json()["workers"] == 1
     docs = httpx.get(f"{server.url}/docs")
     assert docs.status_code == 200
-    assert "/docs-static/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
-    js = httpx.get(f"{server.url}/docs-static/swagger-ui-bundle.js")
+    assert "/docs-static/swagger/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    js = httpx.get(f"{server.url}/docs-static/swagger/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
     spec = httpx.get(f"{server.url}/openapi.json").json()
     for path in ("/v1/jobs", "/v1/datasets", "/v1/endpoints/{name}/predict", "/v1/model-versions/{version_id}/download"):

@@ -34,7 +34,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..keras import backend
+from .. import seeding
+from ..ops.array_ops import IndexOutOfRangeError
 from ..ops.tensor import Tensor, TensorShape, wrap
 
 INFINITE = -1            # tf.data.INFINITE_CARDINALITY
@@ -104,7 +105,8 @@ class TensorSpec:
     def is_compatible_with(self, other) -> bool:
         """Whether `other` (a spec or an array) fits this spec: same dtype, and the same size in
         every dimension this spec knows."""
-        if isinstance(other, TensorSpec):
+        if _is_spec_like(other):
+            other = _as_spec(other)
             shape, dtype = other.shape, other.dtype
         else:
             arr = np.asarray(other)
@@ -112,8 +114,10 @@ class TensorSpec:
         return _dtype_compatible(self.dtype, dtype) and _shape_compatible(self.shape, shape)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, TensorSpec) and self.shape == other.shape
-                and _dtype_compatible(self.dtype, other.dtype) and self.name == other.name)
+        if not _is_spec_like(other):
+            return NotImplemented
+        other = _as_spec(other)
+        return self.shape == other.shape and _dtype_compatible(self.dtype, other.dtype) and self.name == other.name
 
     def __hash__(self):
         return hash((self.shape, _dtype_name(self.dtype), self.name))
@@ -121,6 +125,19 @@ class TensorSpec:
     def __repr__(self) -> str:
         shape = "<unknown>" if self.shape is None else tuple(self.shape)
         return f"TensorSpec(shape={shape}, dtype={_dtype_name(self.dtype)}, name={self.name!r})"
+
+
+def _is_spec_like(s) -> bool:
+    """A TensorSpec, or another class's spec with its shape / dtype / name (tf.TensorSpec for
+    tf.function's input_signature is another class)."""
+    return isinstance(s, TensorSpec) or (type(s).__name__ == "TensorSpec" and hasattr(s, "shape")
+                                         and hasattr(s, "dtype"))
+
+
+def _as_spec(s) -> "TensorSpec":
+    if isinstance(s, TensorSpec):
+        return s
+    return TensorSpec(None if s.shape is None else tuple(s.shape), s.dtype, getattr(s, "name", None))
 
 
 def _dtype_compatible(a: np.dtype, b: np.dtype) -> bool:
@@ -147,6 +164,11 @@ def _is_namedtuple(x) -> bool:
 
 
 def _map(fn: Callable, structure):
+    kind = type(structure)  # exact types first: this runs for every element of a pipeline
+    if kind is np.ndarray:
+        return fn(structure)
+    if kind is tuple:
+        return tuple([_map(fn, s) for s in structure])
     if isinstance(structure, tuple):
         items = [_map(fn, s) for s in structure]
         return type(structure)(*items) if _is_namedtuple(structure) else tuple(items)
@@ -257,9 +279,11 @@ def _normalize(value, what: str):
 
 def _to_user(element, numpy: bool = False):
     """An element as the user sees it: Tensors (or, with numpy=True, numpy values; 0-d arrays
-    become numpy scalars, as TensorFlow's `.numpy()` gives them)."""
+    become numpy scalars, as TensorFlow's `.numpy()` gives them). Numpy values are copies: a
+    batch may be a view of the arrays the dataset was built from, and code that scales a batch in
+    place (`batch /= 255`) must not change the source for the next epoch. Tensors are immutable."""
     if numpy:
-        return _map(lambda a: a[()] if a.ndim == 0 else a, element)
+        return _map(lambda a: a[()] if a.ndim == 0 else np.array(a), element)
     return _map(wrap, element)
 
 
@@ -323,16 +347,16 @@ def _shuffle_seed(seed) -> int:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"shuffle seed must be an int or None, got {type(seed).__name__}")
         op_seed = int(seed) % 2**63  # TensorFlow takes negative seeds too
-        if backend.seeded():
-            return backend.derived_seed(_SHUFFLE_SALT, op_seed)
+        if seeding.seeded():
+            return seeding.derived_seed(_SHUFFLE_SALT, op_seed)
         return int(np.random.SeedSequence([_DEFAULT_GLOBAL_SEED, op_seed]).generate_state(1)[0])
-    if backend.seeded():
+    if seeding.seeded():
         # set_random_seed installs a new generator: that is when the op counter starts over.
-        current = backend.rng()
+        current = seeding.rng()
         if _op_seeds["rng"] is not current:
             _op_seeds["rng"], _op_seeds["count"] = current, 0
         _op_seeds["count"] += 1
-        return backend.derived_seed(_SHUFFLE_SALT + 1, _op_seeds["count"])
+        return seeding.derived_seed(_SHUFFLE_SALT + 1, _op_seeds["count"])
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
@@ -377,7 +401,8 @@ class Dataset:
     @staticmethod
     def from_tensor_slices(tensors, name=None) -> "Dataset":
         """One element per row of `tensors` (an array, or a tuple / dict of arrays with the same
-        number of rows)."""
+        number of rows). Numpy arrays are read where they are, not copied: batches are views
+        of them, so change them and the dataset changes too."""
         return _TensorSlices(tensors)
 
     @staticmethod
@@ -603,8 +628,8 @@ class _DatasetIterator:
         return self._dataset.element_spec
 
 
-class OutOfRangeError(Exception):
-    """`tf.errors.OutOfRangeError`: `get_next()` past the end of a dataset."""
+class OutOfRangeError(IndexOutOfRangeError):
+    """`get_next()` past the end of a dataset: caught by `except tf.errors.OutOfRangeError`."""
 
 
 # ---- sources ------------------------------------------------------------------------------
@@ -694,10 +719,10 @@ class _FromGenerator(Dataset):
 
     @staticmethod
     def _check_spec(s):
-        if not isinstance(s, TensorSpec):
+        if not _is_spec_like(s):
             raise TypeError(f"from_generator: output_signature holds tf.TensorSpec objects (in tuples / dicts), "
                             f"got {type(s).__name__}")
-        return s
+        return _as_spec(s)
 
     def _elements(self):
         it = self._generator(*self._args)
@@ -715,7 +740,8 @@ class _FromGenerator(Dataset):
         if isinstance(spec, tuple) and isinstance(value, list) and len(value) == len(spec):
             value = tuple(value)  # a yielded list where the signature has a tuple: TF accepts it too
         try:
-            return _map_many(lambda s, v: self._leaf(s, v, i), spec, value, what="from_generator")
+            # up_to: where the signature has one tensor, any value converts (a tuple of numbers too)
+            return _map_many(lambda s, v: self._leaf(s, v, i), spec, value, what="from_generator", up_to=True)
         except ValueError as exc:
             if "structures differ" not in str(exc):
                 raise

@@ -10,6 +10,8 @@ from .._arrays import as_float32
 # Names the Rust kernels implement (leaky_relu's default slope as Keras: 0.2; elu: 1.0).
 KNOWN = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu")
 DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
+# The subset the recurrent kernels (LSTM, GRU, SimpleRNN cells) implement.
+RECURRENT = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu")
 # Activations whose derivative the fused dense kernel can take from its output.
 FUSABLE_IN_DENSE = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu")
 

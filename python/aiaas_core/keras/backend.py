@@ -6,16 +6,13 @@ thread training. Gradients are recorded by the op engine (aiaas_core.ops.autodif
 
 from __future__ import annotations
 
-import random
 import threading
 
 import numpy as np
 
 from ..ops import random_ops as _random_ops
-from .variables import Variable  # keras.backend.Variable (Keras 3's KerasVariable)
-
-_rng: np.random.Generator = np.random.default_rng()
-_seed: int | None = None
+from ..seeding import derived_seed, rng, seeded, set_random_seed  # noqa: F401 - Keras's backend names
+from .variables import Variable  # noqa: F401 - keras.backend.Variable (Keras 3's KerasVariable)
 
 
 class _State(threading.local):
@@ -37,42 +34,11 @@ def unique_name(base: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
-def set_random_seed(seed: int) -> None:
-    """Seed everything random in aiaas_core.keras (initializers, shuffling, dropout), Python and numpy."""
-    global _rng, _seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    _seed = int(seed)
-    _rng = np.random.default_rng(_seed)
-    random.seed(_seed)
-    np.random.seed(_seed % 2**32)
-
-
-def rng() -> np.random.Generator:
-    """The generator every initializer draws from."""
-    return _rng
-
-
-def seeded() -> bool:
-    return _seed is not None
-
-
-def derived_seed(*parts: int) -> int:
-    """A seed that depends only on the global seed and `parts` (so a resumed fit shuffles alike).
-
-    Without a global seed, a fresh random base is drawn from the generator.
-    """
-    base = _seed if _seed is not None else int(_rng.integers(0, 2**31))
-    return int(np.random.SeedSequence([base, *[int(p) for p in parts]]).generate_state(1)[0])
-
-
 def dropout_seed() -> int:
     """Seed for one dropout call: deterministic within a fit step, else drawn from the generator."""
     s = state
     if s.step_seed is None:
-        return int(_rng.integers(0, 2**31))
+        return int(rng().integers(0, 2**31))
     s.step_calls += 1
     return (s.step_seed + 7919 * s.step_calls) % (2**31)
 

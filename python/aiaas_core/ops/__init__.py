@@ -13,12 +13,13 @@ import functools
 
 import numpy as np
 
+from . import symbolic as _symbolic
 from .symbolic import symbolic_dispatch as _dispatch
 from . import array_ops as _a
 from . import autodiff, dtypes
 from . import math_ops as _m
 from . import nn_ops as _n
-from .autodiff import GradientTape
+from .backprop import GradientTape
 from .tensor import InputTypeError, Tensor, TensorShape, as_tensor_value, wrap
 
 
@@ -80,13 +81,15 @@ _MATH = ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
          "floor", "ceil", "round", "erf", "sum", "mean", "max", "min", "prod", "logsumexp", "var", "std",
          "argmax", "argmin", "cumsum", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
          "logical_and", "logical_or", "logical_xor", "logical_not", "where", "cast", "floor_divide", "mod",
-         "squared_difference", "clip_by_value", "is_nan", "is_inf", "is_finite", "reduce_all", "reduce_any"]
+         "squared_difference", "clip_by_value", "is_nan", "is_inf", "is_finite", "reduce_all", "reduce_any",
+         "sinh", "cosh", "arctan", "logaddexp"]
 _ARRAY = ["reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "broadcast_to", "concat",
           "stack", "unstack", "split", "getitem", "gather", "take", "take_along_axis", "gather_nd", "tile",
           "repeat", "pad", "reverse", "one_hot", "stop_gradient", "identity", "zeros_like", "ones_like",
-          "sort", "argsort", "top_k", "einsum", "add_n"]
+          "sort", "argsort", "top_k", "einsum", "add_n", "ravel", "tril", "triu", "diagonal", "outer", "tensordot"]
 _NN = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "softmax", "log_softmax",
-       "softplus", "softsign", "silu", "swish", "hard_sigmoid", "l2_normalize", "moments"]
+       "softplus", "softsign", "silu", "swish", "hard_sigmoid", "l2_normalize", "moments", "log_sigmoid",
+       "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"]
 
 globals().update(_export(_m, _MATH))
 globals().update(_export(_a, _ARRAY))
@@ -134,6 +137,36 @@ norm = _dispatch(named(_norm, "norm"))
 norm.__name__ = "norm"
 
 
+@named
+def trace(x, offset=0, axis1=0, axis2=1):  # the sum of diagonal(x), as numpy
+    return _m.sum(_a.diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+@named
+def count_nonzero(x, axis=None):  # x [...] -> int32, reduced
+    return _m.sum(_m.not_equal(x, 0), axis=axis)
+
+
+@named
+def average(x, axis=None, weights=None):  # weighted mean along axis (a 1-D weights vector along it, as numpy)
+    if weights is None:
+        return _m.mean(x, axis=axis)
+    v, w = as_tensor_value(x), as_tensor_value(weights)
+    if axis is not None and w.ndim == 1 and v.ndim > 1:
+        ax = _a._axis(axis, v.ndim, "average")
+        if w.shape[0] != v.shape[ax]:
+            raise ValueError(f"average: weights of length {w.shape[0]} for axis {axis} of size {v.shape[ax]}")
+        weights = _a.reshape(weights, tuple(-1 if i == ax else 1 for i in range(v.ndim)))
+    elif w.shape != v.shape:
+        raise ValueError(f"average: weights of shape {w.shape} must match x of shape {v.shape} (or be 1-D along axis)")
+    weighted = _m.sum(_m.multiply(x, weights), axis=axis)
+    total = _m.sum(_a.broadcast_to(weights, v.shape) if w.shape != v.shape else weights, axis=axis)
+    return _m.divide(weighted, total)
+
+
+trace, count_nonzero, average = _dispatch(trace), _dispatch(count_nonzero), _dispatch(average)
+
+
 def vectorized_map(fn, elements):
     """fn applied to each element along the first axis, results stacked (eager loop)."""
     return _a.stack([fn(e) for e in (elements if isinstance(elements, (list, tuple)) else _a.unstack(elements))])
@@ -148,3 +181,8 @@ __all__ = sorted(n for n, v in globals().items()
                  if not n.startswith("_") and n not in ("annotations", "np", "functools", "named", "InputTypeError",
                                                          "wrap", "as_tensor_value")
                  and not isinstance(v, type(np)))
+
+# The ops KerasTensor's operators record (symbolic.py cannot import this package).
+_symbolic.OPERATOR_OPS.update({name: globals()[name] for name in (
+    "add", "subtract", "multiply", "divide", "power", "matmul", "negative", "abs", "less", "less_equal",
+    "greater", "greater_equal", "getitem", "mod", "floor_divide")})

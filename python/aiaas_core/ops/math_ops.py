@@ -8,13 +8,15 @@ the activations. Shapes in the one-line comments: x [...] means any shape; broad
 from __future__ import annotations
 
 import builtins
+import math
 import weakref
 
 import numpy as np
 
 from .. import _core
-from . import autodiff
-from .tensor import Tensor, _UFUNC_OPS, as_tensor_value, wrap
+from . import array_ops, autodiff
+from .dtypes import as_dtype
+from .tensor import Tensor, _METHOD_OPS, _UFUNC_OPS, as_tensor_value, wrap
 
 
 def output(value, inputs: tuple, backward, op: str) -> Tensor:
@@ -82,6 +84,8 @@ def _result_ref(out):
     """A way for a backward rule to use its op's own output while staying differentiable: the
     recorded output itself (so a second derivative flows through it) through a weak reference (no
     reference cycle keeping activations alive), or its value once the output is gone."""
+    if out._node is None:  # not recorded: no backward will ever ask
+        return None
     ref = weakref.ref(out)
     value = out.view(np.ndarray)
 
@@ -241,18 +245,17 @@ def _matmul_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _matmul_vector_grads(g, a, b, transpose_a, transpose_b):
     """Gradients when a or b is 1-D (numpy's rule: promoted to [1, K] / [K, 1], the axis dropped
     after): the same promotion on g, two matmuls, then the promoted axis and batch summed away."""
-    from .array_ops import expand_dims, reshape, squeeze
     a1, b1 = np.ndim(a) == 1, np.ndim(b) == 1
-    a2 = expand_dims(a, 0) if a1 else a
-    b2 = expand_dims(b, -1) if b1 else b
+    a2 = array_ops.expand_dims(a, 0) if a1 else a
+    b2 = array_ops.expand_dims(b, -1) if b1 else b
     out_shape = np.broadcast_shapes(np.shape(a2)[:-2], np.shape(b2)[:-2]) + (np.shape(a2)[-2], np.shape(b2)[-1])
-    g2 = reshape(g, out_shape)
+    g2 = array_ops.reshape(g, out_shape)
     ga = matmul(g2, b2, transpose_b=True)   # batch + [M, K]
     gb = matmul(a2, g2, transpose_a=True)   # batch + [K, N]
     if a1:  # batch + [1, K] -> [K]
-        ga = reshape(sum(ga, axis=tuple(range(np.ndim(ga) - 1))), np.shape(a))
+        ga = array_ops.reshape(sum(ga, axis=tuple(range(np.ndim(ga) - 1))), np.shape(a))
     if b1:  # batch + [K, 1] -> [K]
-        gb = squeeze(gb, -1)
+        gb = array_ops.squeeze(gb, -1)
         gb = sum(gb, axis=tuple(range(np.ndim(gb) - 1))) if np.ndim(gb) > 1 else gb
     if transpose_a and np.ndim(ga) >= 2:
         ga = transpose_last(ga)
@@ -262,11 +265,10 @@ def _matmul_vector_grads(g, a, b, transpose_a, transpose_b):
 
 
 def transpose_last(x):
-    from .array_ops import transpose
     nd = np.ndim(x)
     perm = list(range(nd))
     perm[-1], perm[-2] = perm[-2], perm[-1]
-    return transpose(x, perm)
+    return array_ops.transpose(x, perm)
 
 
 # ---- unary ops -------------------------------------------------------------------------------
@@ -347,6 +349,25 @@ def tan(x):  # d/dx = 1 + tan^2
     return out
 
 
+def sinh(x):  # x [...] -> same; d/dx = cosh(x)
+    return output(np.sinh(_float_value(x)), (x,), lambda g: (multiply(g, cosh(x)),), "sinh")
+
+
+def cosh(x):  # x [...] -> same; d/dx = sinh(x)
+    return output(np.cosh(_float_value(x)), (x,), lambda g: (multiply(g, sinh(x)),), "cosh")
+
+
+def arctan(x):  # x [...] -> same; d/dx = 1 / (1 + x^2)
+    return output(np.arctan(_float_value(x)), (x,), lambda g: (divide(g, add(1.0, square(x))),), "arctan")
+
+
+def logaddexp(a, b):  # broadcast: log(e^a + e^b); d/da = sigmoid(a - b)
+    m = maximum(a, b)
+    # max + log1p(exp(-|a - b|)): exact for large differences, and m's gradient plus the log1p's add up
+    # to the softmax weights of a and b
+    return add(m, log1p(exp(negative(abs(subtract(a, b))))))
+
+
 def floor(x):  # x [...] -> same; no gradient
     return wrap(np.floor(as_tensor_value(x)))
 
@@ -360,9 +381,8 @@ def round(x):  # noqa: A001 - TF's name (banker's rounding, as tf.round)
 
 
 def erf(x):  # d/dx = 2/sqrt(pi) exp(-x^2)
-    from math import erf as _erf
     v = _float_value(x)
-    value = np.vectorize(_erf, otypes=[v.dtype])(v) if v.size else v.copy()
+    value = np.vectorize(math.erf, otypes=[v.dtype])(v) if v.size else v.copy()
     scale = float(2.0 / np.sqrt(np.pi))  # a Python float: weak, keeps float32 gradients float32
     return output(value, (x,), lambda g: (multiply(g, multiply(scale, exp(negative(square(x))))),), "erf")
 
@@ -391,6 +411,8 @@ def _axes(axis, ndim: int, op: str = "reduction"):
         raise TypeError(f"{op}: axis must be an int or a list of ints, got {axis!r}")
     out = []
     for a in (int(v) for v in raw.ravel()):
+        if ndim == 0 and a in (0, -1):
+            continue  # a scalar's "last axis": nothing to reduce (keras code reducing per-sample values)
         if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor of rank {ndim} "
                              f"(valid axes: {-ndim} to {ndim - 1})" if ndim else
@@ -401,11 +423,10 @@ def _axes(axis, ndim: int, op: str = "reduction"):
 
 def _restore(g, shape, axes, keepdims):
     """Broadcast a reduced gradient back to `shape`."""
-    from .array_ops import broadcast_to, reshape
     if not keepdims:
         kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
-        g = reshape(g, kept)
-    return broadcast_to(g, shape)
+        g = array_ops.reshape(g, kept)
+    return array_ops.broadcast_to(g, shape)
 
 
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 - keras.ops name; x [...] -> reduced
@@ -493,8 +514,7 @@ def logsumexp(x, axis=None, keepdims: bool = False):  # x [...] -> reduced; d/dx
         # softmax = exp(x - logsumexp(x)) with the recorded output, so the second derivative flows
         lse = result()
         if not keepdims:
-            from .array_ops import reshape
-            lse = reshape(lse, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+            lse = array_ops.reshape(lse, tuple(1 if i in axes else d for i, d in enumerate(shape)))
         return (multiply(_restore(g, shape, axes, keepdims), exp(subtract(x, lse))),)
     out = output(np.asarray(out_value, dtype=v.dtype), (x,), backward, "logsumexp")
     result = _result_ref(out)
@@ -542,13 +562,11 @@ def reduce_any(x, axis=None, keepdims=False):  # x [...] -> bool, reduced
 def cumsum(x, axis=None):  # x [...] -> same shape (axis None: flattened first); d/dx = reversed cumsum
     v = as_tensor_value(x)
     if axis is None:
-        from .array_ops import reshape
-        return cumsum(reshape(x, (-1,)), 0)
+        return cumsum(array_ops.reshape(x, (-1,)), 0)
     (ax,) = _axes(int(axis), v.ndim, "cumsum")
 
     def backward(g):
-        from .array_ops import reverse
-        return (reverse(cumsum(reverse(g, [ax]), ax), [ax]),)
+        return (array_ops.reverse(cumsum(array_ops.reverse(g, [ax]), ax), [ax]),)
     return output(np.cumsum(v, axis=ax), (x,), backward, "cumsum")
 
 
@@ -611,13 +629,11 @@ def _select(c, a, b):
 
 
 def _stack_values(rows):
-    from .array_ops import stack
-    return stack(rows)
+    return array_ops.stack(rows)
 
 
 def cast(x, dtype):  # x [...] -> same shape, dtype
     """x as `dtype`; the gradient passes through float-to-float casts only."""
-    from .dtypes import as_dtype
     dt = as_dtype(dtype)
     v = as_tensor_value(x)
     value = v.astype(dt) if v.dtype != dt else v
@@ -632,5 +648,8 @@ _UFUNC_OPS.update({
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.negative: negative,
     np.power: power, np.maximum: maximum, np.minimum: minimum, np.exp: exp, np.log: log, np.sqrt: sqrt,
     np.square: square, np.absolute: abs, np.sin: sin, np.cos: cos, np.tan: tan, np.log1p: log1p,
-    np.expm1: expm1, np.matmul: matmul, np.mod: mod,
+    np.expm1: expm1, np.matmul: matmul, np.mod: mod, np.sinh: sinh, np.cosh: cosh, np.arctan: arctan,
+    np.logaddexp: logaddexp,
 })
+# Tensor's methods (t.sum(), t.mean(), t.max(), t.min(), t @ w, t.astype) are these ops.
+_METHOD_OPS.update({"sum": sum, "mean": mean, "max": max, "min": min, "matmul": matmul, "cast": cast})

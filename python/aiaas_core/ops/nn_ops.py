@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from . import autodiff
+from . import array_ops, autodiff, math_ops, random_ops
 from .math_ops import (add, divide, exp, log, logsumexp, maximum, mean, multiply, negative, output, square,
                        subtract, sum as reduce_sum, where, value_of, _float_value)
 from .tensor import _UFUNC_OPS, as_tensor_value, wrap
@@ -45,8 +45,7 @@ def _formula_grad(name, x, g, alpha):
     if name == "elu":
         return where(as_tensor_value(x) > 0, g, multiply(g, add(with_tape, alpha)))
     if name == "gelu":  # exact (erf) GELU, as the kernel: d/dx = Phi(x) + x phi(x)
-        from .math_ops import erf
-        cdf = multiply(0.5, add(1.0, erf(multiply(x, float(1 / np.sqrt(2.0))))))
+        cdf = multiply(0.5, add(1.0, math_ops.erf(multiply(x, float(1 / np.sqrt(2.0))))))
         pdf = multiply(float(1 / np.sqrt(2 * np.pi)), exp(multiply(square(x), -0.5)))
         return multiply(g, add(cdf, multiply(x, pdf)))
     raise ValueError(f"no gradient formula for activation {name!r}")
@@ -71,8 +70,7 @@ def _sigmoid_f(x, alpha=0.0):
 
 
 def _abs(x):
-    from .math_ops import abs as _a
-    return _a(x)
+    return math_ops.abs(x)
 
 
 def _tanh_f(x, alpha=0.0):
@@ -88,26 +86,22 @@ def _softmax_f(x, alpha=0.0, axis=-1):
 
 
 def _elu_f(x, alpha=1.0):
-    from .math_ops import expm1
     v = as_tensor_value(x)
-    return where(v > 0, x, multiply(expm1(minimum0(x)), alpha))
+    return where(v > 0, x, multiply(math_ops.expm1(minimum0(x)), alpha))
 
 
 def minimum0(x):
-    from .math_ops import minimum
-    return minimum(x, 0.0)
+    return math_ops.minimum(x, 0.0)
 
 
 def _gelu_f(x, alpha=0.0):
     """Exact GELU, x Phi(x) with the normal CDF through erf: what the Rust "gelu" kernel computes."""
-    from .math_ops import erf
-    return multiply(multiply(0.5, x), add(1.0, erf(multiply(x, float(1 / np.sqrt(2.0))))))
+    return multiply(multiply(0.5, x), add(1.0, math_ops.erf(multiply(x, float(1 / np.sqrt(2.0))))))
 
 
 def _gelu_tanh(x):
     """GELU's tanh approximation (keras.ops.gelu's default, approximate=True)."""
-    from .math_ops import power
-    inner = multiply(float(np.sqrt(2.0 / np.pi)), add(x, multiply(0.044715, power(x, 3))))
+    inner = multiply(float(np.sqrt(2.0 / np.pi)), add(x, multiply(0.044715, math_ops.power(x, 3))))
     return multiply(multiply(0.5, x), add(1.0, tanh(inner)))
 
 
@@ -120,8 +114,7 @@ def relu(x):  # x [...] -> same
 
 
 def relu6(x):  # x [...] -> same
-    from .math_ops import clip_by_value
-    return clip_by_value(x, 0.0, 6.0)
+    return math_ops.clip_by_value(x, 0.0, 6.0)
 
 
 def sigmoid(x):  # x [...] -> same
@@ -152,11 +145,10 @@ def gelu(x, approximate=True):  # x [...] -> same; exact (erf) on the Rust kerne
 
 
 def _one_axis(x, axis, op):
-    from .array_ops import _axis
     nd = np.ndim(as_tensor_value(x))
     if nd == 0:
         raise ValueError(f"{op}: needs a tensor of rank >= 1, got a scalar")
-    return _axis(axis, nd, op)
+    return array_ops._axis(axis, nd, op)
 
 
 def softmax(x, axis=-1):  # x [...] -> same, normalised along axis (the Rust kernel on the last axis)
@@ -172,9 +164,8 @@ def log_softmax(x, axis=-1):  # x [...] -> same: x - logsumexp(x)
 
 
 def softplus(x):  # x [...] -> same
-    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
-    from .math_ops import log1p
-    return add(maximum(x, 0.0), log1p(exp(negative(_abs(x)))))
+    # log(1 + e^x) = max(x, 0) + math_ops.log1p(e^-|x|)
+    return add(maximum(x, 0.0), math_ops.log1p(exp(negative(_abs(x)))))
 
 
 def softsign(x):  # x [...] -> same
@@ -189,14 +180,12 @@ swish = silu
 
 
 def hard_sigmoid(x):  # x [...] -> same
-    from .math_ops import clip_by_value
-    return clip_by_value(add(multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
+    return math_ops.clip_by_value(add(multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
 
 
 def l2_normalize(x, axis=-1, epsilon=1e-12):  # x [...] -> same, unit norm along axis
-    from .math_ops import rsqrt
     sq = reduce_sum(square(x), axis=axis, keepdims=True)
-    return multiply(x, rsqrt(maximum(sq, epsilon)))
+    return multiply(x, math_ops.rsqrt(maximum(sq, epsilon)))
 
 
 def moments(x, axes, keepdims=False):  # x [...] -> (mean, variance), reduced over axes
@@ -204,9 +193,7 @@ def moments(x, axes, keepdims=False):  # x [...] -> (mean, variance), reduced ov
     m = mean(x, axis=axes, keepdims=True)
     v = mean(square(subtract(x, m)), axis=axes, keepdims=keepdims)
     if not keepdims:
-        from .array_ops import squeeze
-        from .math_ops import _axes
-        m = squeeze(m, _axes(axes, np.ndim(x)))
+        m = array_ops.squeeze(m, math_ops._axes(axes, np.ndim(x)))
     return m, v
 
 
@@ -225,12 +212,11 @@ def _labels_and_logits(labels, logits, op):
 
 def sigmoid_cross_entropy_with_logits(labels=None, logits=None):  # labels, logits [...] -> [...]
     """Elementwise max(z, 0) - z y + log(1 + e^-|z|)."""
-    from .math_ops import log1p
     lv, zv = _labels_and_logits(labels, logits, "sigmoid_cross_entropy_with_logits")
     if lv.shape != zv.shape:
         raise ValueError(f"sigmoid_cross_entropy_with_logits: labels of shape {lv.shape} and logits of shape {zv.shape} "
                          f"must have the same shape")
-    return add(subtract(maximum(logits, 0.0), multiply(logits, labels)), log1p(exp(negative(_abs(logits)))))
+    return add(subtract(maximum(logits, 0.0), multiply(logits, labels)), math_ops.log1p(exp(negative(_abs(logits)))))
 
 
 def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):  # [..., C] -> [...]
@@ -242,7 +228,6 @@ def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1):  # [..
 
 
 def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):  # ids [...], logits [..., C] -> [...]
-    from .array_ops import take_along_axis, expand_dims, squeeze
     lv, zv = _labels_and_logits(labels, logits, "sparse_softmax_cross_entropy_with_logits")
     if lv.dtype.kind not in "iu" and not (lv.dtype.kind == "f" and lv.size and np.all(lv == np.round(lv))):
         raise TypeError(f"sparse_softmax_cross_entropy_with_logits: labels must be integer class ids, got dtype {lv.dtype}"
@@ -255,18 +240,61 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None):  # ids [
                          f"from {lv.min()} to {lv.max()}")
     ids = lv.astype(np.int64)
     logp = log_softmax(logits)
-    return negative(squeeze(take_along_axis(logp, expand_dims(wrap(ids), -1), axis=-1), -1))
+    return negative(array_ops.squeeze(array_ops.take_along_axis(logp, array_ops.expand_dims(wrap(ids), -1), axis=-1), -1))
 
 
 def dropout(x, rate=0.5, noise_shape=None, seed=None):  # x [...] -> same
     """Inverted dropout: kept entries scaled by 1/(1-rate)."""
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
-    from .random_ops import _generator
     v = as_tensor_value(x)
     shape = v.shape if noise_shape is None else tuple(int(d) for d in noise_shape)
-    keep = (_generator(seed).random(shape) >= rate).astype(v.dtype) / (1.0 - rate)
+    keep = (random_ops._generator(seed).random(shape) >= rate).astype(v.dtype) / (1.0 - rate)
     return multiply(x, value_of(keep))
 
 
 _UFUNC_OPS[np.tanh] = tanh
+
+
+def log_sigmoid(x):  # x [...] -> same: -softplus(-x)
+    return negative(softplus(negative(x)))
+
+
+def _probabilities_check(target, output, op):
+    tv, ov = as_tensor_value(target), as_tensor_value(output)
+    if ov.dtype.kind != "f":
+        raise TypeError(f"{op}: output must be floats, got dtype {ov.dtype}")
+    return tv, ov
+
+
+def binary_crossentropy(target, output, from_logits=False):  # [...] -> [...] (elementwise, as keras.ops)
+    tv, ov = _probabilities_check(target, output, "binary_crossentropy")
+    if tv.shape != ov.shape:
+        raise ValueError(f"binary_crossentropy: target of shape {tv.shape} and output of shape {ov.shape} must match")
+    if from_logits:
+        return sigmoid_cross_entropy_with_logits(labels=target, logits=output)
+    eps = 1e-7
+    p = math_ops.clip_by_value(output, eps, 1.0 - eps)
+    return negative(add(multiply(target, log(p)), multiply(subtract(1.0, target), math_ops.log1p(negative(p)))))
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):  # [..., C] -> [...]
+    tv, ov = _probabilities_check(target, output, "categorical_crossentropy")
+    if tv.shape != ov.shape:
+        raise ValueError(f"categorical_crossentropy: target of shape {tv.shape} and output of shape {ov.shape} must "
+                         f"match (one probability per class; class ids go to sparse_categorical_crossentropy)")
+    if from_logits:
+        return softmax_cross_entropy_with_logits(labels=target, logits=output, axis=axis)
+    p = divide(output, reduce_sum(output, axis=axis, keepdims=True))  # Keras renormalises probabilities
+    return negative(reduce_sum(multiply(target, log(math_ops.clip_by_value(p, 1e-7, 1.0 - 1e-7))), axis=axis))
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):  # ids [...], [..., C] -> [...]
+    _probabilities_check(target, output, "sparse_categorical_crossentropy")
+    if axis not in (-1, np.ndim(as_tensor_value(output)) - 1):
+        raise ValueError("sparse_categorical_crossentropy: only the last axis can hold the classes")
+    if from_logits:
+        return sparse_softmax_cross_entropy_with_logits(labels=target, logits=output)
+    p = math_ops.clip_by_value(divide(output, reduce_sum(output, axis=-1, keepdims=True)), 1e-7, 1.0 - 1e-7)
+    # the log of the probabilities as logits: log_softmax(log p) = log p for normalised p
+    return sparse_softmax_cross_entropy_with_logits(labels=target, logits=log(p))

@@ -4,9 +4,8 @@ tensors): each maps to the recorded op, so `x @ self.w + self.b` is differentiab
 from __future__ import annotations
 
 
-def _ops():
-    from . import array_ops, math_ops
-    return math_ops, array_ops
+from . import array_ops, math_ops
+from .tensor import _UFUNC_OPS, as_tensor_value
 
 
 class OperatorMixin:
@@ -15,73 +14,72 @@ class OperatorMixin:
     __array_priority__ = 30.0  # numpy defers to these operators (ndarray + var -> var.__radd__)
 
     def __add__(self, o):
-        return _ops()[0].add(self, o)
+        return math_ops.add(self, o)
 
     def __radd__(self, o):
-        return _ops()[0].add(o, self)
+        return math_ops.add(o, self)
 
     def __sub__(self, o):
-        return _ops()[0].subtract(self, o)
+        return math_ops.subtract(self, o)
 
     def __rsub__(self, o):
-        return _ops()[0].subtract(o, self)
+        return math_ops.subtract(o, self)
 
     def __mul__(self, o):
-        return _ops()[0].multiply(self, o)
+        return math_ops.multiply(self, o)
 
     def __rmul__(self, o):
-        return _ops()[0].multiply(o, self)
+        return math_ops.multiply(o, self)
 
     def __truediv__(self, o):
-        return _ops()[0].divide(self, o)
+        return math_ops.divide(self, o)
 
     def __rtruediv__(self, o):
-        return _ops()[0].divide(o, self)
+        return math_ops.divide(o, self)
 
     def __floordiv__(self, o):
-        return _ops()[0].floor_divide(self, o)
+        return math_ops.floor_divide(self, o)
 
     def __mod__(self, o):
-        return _ops()[0].mod(self, o)
+        return math_ops.mod(self, o)
 
     def __pow__(self, o):
-        return _ops()[0].power(self, o)
+        return math_ops.power(self, o)
 
     def __rpow__(self, o):
-        return _ops()[0].power(o, self)
+        return math_ops.power(o, self)
 
     def __matmul__(self, o):
-        return _ops()[0].matmul(self, o)
+        return math_ops.matmul(self, o)
 
     def __rmatmul__(self, o):
-        return _ops()[0].matmul(o, self)
+        return math_ops.matmul(o, self)
 
     def __neg__(self):
-        return _ops()[0].negative(self)
+        return math_ops.negative(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _ops()[0].abs(self)
+        return math_ops.abs(self)
 
     def __lt__(self, o):
-        return _ops()[0].less(self, o)
+        return math_ops.less(self, o)
 
     def __le__(self, o):
-        return _ops()[0].less_equal(self, o)
+        return math_ops.less_equal(self, o)
 
     def __gt__(self, o):
-        return _ops()[0].greater(self, o)
+        return math_ops.greater(self, o)
 
     def __ge__(self, o):
-        return _ops()[0].greater_equal(self, o)
+        return math_ops.greater_equal(self, o)
 
     def __getitem__(self, key):
-        return _ops()[1].getitem(self, key)
+        return array_ops.getitem(self, key)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .tensor import _UFUNC_OPS, as_tensor_value
         op = _UFUNC_OPS.get(ufunc) if method == "__call__" and not kwargs else None
         if op is not None:
             return op(*inputs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import seeding
+
 from .array_ops import _dims, _dt, gather
 from .tensor import as_tensor_value, wrap
 
@@ -13,10 +15,9 @@ class SeedGenerator:
     """keras.random.SeedGenerator: a seeded stream; each draw that takes it moves it on."""
 
     def __init__(self, seed=None, name=None, **kwargs):
-        from ..keras import backend
         self.seed = seed
         self.name = name
-        self._rng = np.random.default_rng(seed if seed is not None else backend.derived_seed(0x5EED6E))
+        self._rng = np.random.default_rng(seed if seed is not None else seeding.derived_seed(0x5EED6E))
 
     def next(self) -> np.random.Generator:
         return self._rng
@@ -26,9 +27,8 @@ class SeedGenerator:
 
 
 def _generator(seed) -> np.random.Generator:
-    from ..keras import backend
     if seed is None:
-        return backend.rng()
+        return seeding.rng()
     if isinstance(seed, SeedGenerator):
         return seed.next()
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):

@@ -89,10 +89,13 @@ class KerasTensor(OperatorMixin):
     def numpy(self):
         self.__array__()
 
-    def probe(self, size: int) -> np.ndarray:
-        """An array of this shape with every unknown dimension `size` (ones for floats: safe for
-        log and division; zeros for integer ids)."""
-        dims = tuple(size if d is None else d for d in self.shape)
+    def probe(self, run: int) -> np.ndarray:
+        """An array of this shape for probe run 0 or 1: an unknown batch axis (the first) takes
+        PROBE_BATCH[run], any other unknown dimension (a sequence length, an image side)
+        PROBE_LENGTH[run], long enough for strided convolutions and pooling windows. Ones for floats
+        (safe for log and division), zeros for integer ids."""
+        dims = tuple((PROBE_BATCH[run] if i == 0 else PROBE_LENGTH[run]) if d is None else d
+                     for i, d in enumerate(self.shape))
         if self.dtype.kind == "f":
             return np.ones(dims, self.dtype)
         return np.zeros(dims, self.dtype)
@@ -126,10 +129,16 @@ def is_symbolic(x) -> bool:
     return False
 
 
+# The two probe runs: every unknown dimension differs between them, so an output dimension that
+# follows an unknown input dimension differs too and is unknown in the output.
+PROBE_BATCH = (1, 2)
+PROBE_LENGTH = (64, 128)
+
+
 def _run_on_probes(run, args, kwargs):
-    """(output structure at size 1, at size 2): `run` on every KerasTensor replaced by a probe."""
+    """(output structure of probe run 0, of run 1): `run` on every KerasTensor replaced by a probe."""
     outs = []
-    for size in (1, 2):
+    for size in (0, 1):
         a = map_structure(lambda t: t.probe(size) if isinstance(t, KerasTensor) else t, args)
         k = map_structure(lambda t: t.probe(size) if isinstance(t, KerasTensor) else t, kwargs)
         with autodiff.no_recording(), np.errstate(all="ignore"):
@@ -221,18 +230,20 @@ def symbolic_dispatch(fn):
     return op
 
 
-# KerasTensor operators record ops (x + y, x[:, 0], -x) through the dispatching wrappers.
+# KerasTensor operators record the public op they stand for (x + y, x[:, 0], -x) in the graph, as
+# the ops package registers them here (it sits above this module): a saved config names that op.
+OPERATOR_OPS: dict = {}
+
+
 def _operator(name):
     def method(self, *others):
-        from .. import ops
-        return getattr(ops, name)(self, *others)
+        return OPERATOR_OPS[name](self, *others)
     return method
 
 
 def _roperator(name):
     def method(self, other):
-        from .. import ops
-        return getattr(ops, name)(other, self)
+        return OPERATOR_OPS[name](other, self)
     return method
 
 

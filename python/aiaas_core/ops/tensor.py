@@ -34,6 +34,9 @@ class TensorShape(tuple):
 
 # ufuncs whose gradient the engine knows: numpy code on tensors (np.exp(t), t * 2) is recorded too.
 _UFUNC_OPS: dict = {}
+# The ops behind Tensor's methods and operators (t.sum(), t[i], t @ w, t.T), registered by the
+# modules that define them (math_ops, array_ops): this module sits below them and imports neither.
+_METHOD_OPS: dict = {}
 
 
 class Tensor(np.ndarray):
@@ -85,8 +88,7 @@ class Tensor(np.ndarray):
         if op is not None:
             return op(*inputs)
         if method == "reduce" and ufunc is np.add and "out" not in kwargs and len(inputs) == 1:
-            from .math_ops import sum as reduce_sum
-            return reduce_sum(inputs[0], axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
+            return _METHOD_OPS["sum"](inputs[0], axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
         base = [x.view(np.ndarray) if isinstance(x, Tensor) else _plain(x) for x in inputs]
         if "out" in kwargs:  # explicit in-place numpy: computed, never recorded
             kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, Tensor) else o for o in kwargs["out"])
@@ -96,8 +98,7 @@ class Tensor(np.ndarray):
         return result
 
     def __getitem__(self, key):
-        from .array_ops import getitem
-        return getitem(self, key)
+        return _METHOD_OPS["getitem"](self, key)
 
     def __setitem__(self, key, value):
         raise TypeError(
@@ -115,12 +116,10 @@ class Tensor(np.ndarray):
             yield self[i]
 
     def __matmul__(self, other):
-        from .math_ops import matmul
-        return matmul(self, other)
+        return _METHOD_OPS["matmul"](self, other)
 
     def __rmatmul__(self, other):
-        from .math_ops import matmul
-        return matmul(other, self)
+        return _METHOD_OPS["matmul"](other, self)
 
     # TF tensors are immutable: `a += b` rebinds a to a new tensor (numpy would write into a).
     def __iadd__(self, other):
@@ -143,48 +142,41 @@ class Tensor(np.ndarray):
 
     # numpy-style methods that programs call on outputs, recorded like the ops they stand for.
     def reshape(self, *shape, **kwargs):
-        from .array_ops import reshape
         if kwargs:
             return np.ndarray.reshape(self, *shape, **kwargs)
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return reshape(self, shape)
+        return _METHOD_OPS["reshape"](self, shape)
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
         if dtype is not None or out is not None or kwargs:
             return np.ndarray.sum(self.view(np.ndarray), axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-        from .math_ops import sum as reduce_sum
-        return reduce_sum(self, axis=axis, keepdims=keepdims)
+        return _METHOD_OPS["sum"](self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
         if dtype is not None or out is not None or kwargs:
             return np.ndarray.mean(self.view(np.ndarray), axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-        from .math_ops import mean
-        return mean(self, axis=axis, keepdims=keepdims)
+        return _METHOD_OPS["mean"](self, axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, out=None, keepdims=False, **kwargs):
         if out is not None or kwargs:
             return np.ndarray.max(self.view(np.ndarray), axis=axis, out=out, keepdims=keepdims, **kwargs)
-        from .math_ops import max as reduce_max
-        return reduce_max(self, axis=axis, keepdims=keepdims)
+        return _METHOD_OPS["max"](self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, out=None, keepdims=False, **kwargs):
         if out is not None or kwargs:
             return np.ndarray.min(self.view(np.ndarray), axis=axis, out=out, keepdims=keepdims, **kwargs)
-        from .math_ops import min as reduce_min
-        return reduce_min(self, axis=axis, keepdims=keepdims)
+        return _METHOD_OPS["min"](self, axis=axis, keepdims=keepdims)
 
     def astype(self, dtype, *args, **kwargs):
         """numpy's astype, recorded as a cast (float to float keeps the gradient)."""
         if args or kwargs or np.dtype(dtype).kind not in "biufc":
             return np.ndarray.astype(self.view(np.ndarray), dtype, *args, **kwargs)
-        from .math_ops import cast
-        return cast(self, dtype)
+        return _METHOD_OPS["cast"](self, dtype)
 
     @property
     def T(self):
-        from .array_ops import transpose
-        return transpose(self)
+        return _METHOD_OPS["transpose"](self)
 
 
 def _plain(x):

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from .api_docs import install_api_docs
+from .console_mount import install_console
+from .datadir_lock import lock_data_dir
 from .errors import ApiError
 from .models import AuditEntry
 from .settings import Settings
 from .state import ServiceState, open_state
-from .uploads import UPLOAD_TMP, remove_stale_uploads
+from .uploads import FORM_OVERHEAD, UPLOAD_TMP, remove_stale_uploads
 
 log = logging.getLogger("aiaas.service")
 
@@ -149,20 +151,38 @@ class _Audit:
         await self.app(scope, receive, send_audited)
 
 
+# Routes whose JSON bodies carry tensors, limited by the prediction value limit; others by CONTROL_BODY_LIMIT.
+_DATA_PLANE = re.compile(r"/v1/endpoints/[^/]+/(predict|explain)|/v2/models/[^/]+(/versions/[^/]+)?/infer")
+CONTROL_BODY_LIMIT = 1 << 20
+
+
 class _BodyLimit:
-    """Bodies other than multipart uploads (those are limited while streaming, after authentication, in
-    uploads.py) are read whole before a route runs, so their size is checked here (413): from the
-    Content-Length up front, and counted chunk by chunk for a body that declares none (chunked), so no
-    client can make the service hold more than the limit in memory."""
+    """Every body's size is checked here, whatever its content type, before a route reads it (413): from
+    the Content-Length up front, and counted chunk by chunk as it streams (a chunked body declares no
+    size; a multipart form may run on past its closing boundary, bytes the form parser skips but the
+    server still reads), so no client can make the service read or hold more than the limit.
+    Multipart uploads are limited by the upload limit (uploads.py also counts each part's data against
+    the tenant's dataset limit), prediction bodies by the JSON limit, any other body by 1 MiB."""
 
-    def __init__(self, app, json_limit: int) -> None:
-        self.app, self.json_limit = app, json_limit
+    def __init__(self, app, json_limit: int, upload_limit: int) -> None:
+        self.app, self.json_limit, self.upload_limit = app, json_limit, upload_limit
 
-    def _too_large(self, scope, size: str) -> JSONResponse:
-        message = f"request body of {size} bytes exceeds the limit of {self.json_limit} bytes"
-        # The Open Inference Protocol's error shape is {"error"}; ours is {"detail"}.
+    def _limit(self, scope, ctype: str) -> int:
+        if ctype.lower().startswith("multipart/"):
+            return self.upload_limit + FORM_OVERHEAD  # form parts beyond the data: field names, boundaries
+        if _DATA_PLANE.fullmatch(scope["path"]):
+            return self.json_limit
+        # Every other body is a small JSON object (a name, ids, a model config): a 30 MiB one would be
+        # parsed whole (~12x its size in Python objects) before the route could refuse it.
+        return min(self.json_limit, CONTROL_BODY_LIMIT)
+
+    @staticmethod
+    def _too_large(scope, size: str, limit: int) -> JSONResponse:
+        message = f"request body of {size} bytes exceeds the limit of {limit} bytes"
+        # The Open Inference Protocol's error shape is {"error"}; ours is {"detail"}. The rest of the body
+        # stays unread: the connection closes after this answer.
         key = "error" if scope["path"].startswith("/v2") else "detail"
-        return JSONResponse({key: message}, status_code=413)
+        return JSONResponse({key: message}, status_code=413, headers={"Connection": "close"})
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -174,11 +194,9 @@ class _BodyLimit:
                 ctype = value.decode("latin-1")
             elif name == b"content-length":
                 length = value.decode("latin-1")
-        if ctype.startswith("multipart/"):
-            await self.app(scope, receive, send)
-            return
-        if length.isdigit() and int(length) > self.json_limit:
-            await self._too_large(scope, length)(scope, receive, send)
+        limit = self._limit(scope, ctype)
+        if length.isdigit() and int(length) > limit:
+            await self._too_large(scope, length, limit)(scope, receive, send)
             return
         received, started, answered = 0, False, False
 
@@ -189,10 +207,10 @@ class _BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.json_limit and not started:
+                if received > limit and not started:
                     # Answer now; the app sees a client that went away and its own answer is dropped.
                     answered = True
-                    await self._too_large(scope, f"more than {received}")(scope, receive, send)
+                    await self._too_large(scope, f"more than {received}", limit)(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -207,30 +225,19 @@ class _BodyLimit:
         await self.app(scope, counted_receive, guarded_send)
 
 
+def _install_auth_gate(app: FastAPI) -> None:
+    from .auth_gate import AuthGate
+
+    app.add_middleware(AuthGate)
+
+
 def _install_audit(app: FastAPI, state: ServiceState) -> None:
     app.add_middleware(_Audit, state=state)
 
 
 def _install_body_limit(app: FastAPI, state: ServiceState) -> None:
     json_limit = state.settings.max_predict_values * 32 + (1 << 20)  # room for JSON number text
-    app.add_middleware(_BodyLimit, json_limit=json_limit)
-
-
-def _install_docs(app: FastAPI) -> None:
-    """Swagger UI from the swagger-ui-bundle package's files: /docs works offline (no CDN)."""
-    import swagger_ui_bundle
-
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs():
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="aiaas API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
-        )
+    app.add_middleware(_BodyLimit, json_limit=json_limit, upload_limit=state.settings.max_upload_bytes)
 
 
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
@@ -247,6 +254,9 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # One server per data folder (`aiaas serve` took the lock already; this covers other launchers),
+        # before the clean-up below deletes what could be another server's in-flight uploads.
+        lock_data_dir(state.settings.data_dir)
         # What a killed predecessor left half-done (plaintext upload temp files, unfinished artifact
         # writes): at start, before any worker runs, nothing of it is in use. Not in open_state, which
         # `aiaas admin create-key` also calls while a server may be running.
@@ -272,8 +282,12 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         app.include_router(module.router)
     install_fast_lane(app)  # innermost: /v1 predict answered before the router (fast_lane.py)
     _install_error_handlers(app)
-    _install_audit(app, state)
     _install_body_limit(app, state)
-    _install_docs(app)
+    # Outside the body limit (an anonymous client is told 401, whatever the size it declares) and inside
+    # the audit (which records its 401s); neither reads a body.
+    _install_auth_gate(app)
+    _install_audit(app, state)
+    install_api_docs(app)  # /docs, /redoc
+    install_console(app)  # /ui, and what it reads (console_mount.py)
     install_metrics(app, metrics)
     return app

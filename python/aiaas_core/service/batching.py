@@ -44,9 +44,17 @@ class _Item:
     requests: int = 1  # client requests joined in x (more than one when the event loop hands over a batch)
 
 
-# A batch joined on the event loop runs there when it holds at most this many input values (an MLP's or a
-# few images' worth: well under a millisecond); bigger ones go to the worker thread so the loop stays free.
-INLINE_VALUES = 1 << 16
+def _thread_offload(forward: Forward) -> Callable[..., asyncio.Future]:
+    """Without a compute pool (unit tests): each direct batch in the loop's default executor."""
+    def offload(x: np.ndarray, after: Callable[[], None] | None = None) -> asyncio.Future:
+        def run() -> np.ndarray:
+            try:
+                return forward(x)
+            finally:
+                if after is not None:
+                    after()
+        return asyncio.get_running_loop().run_in_executor(None, run)
+    return offload
 
 
 class Batcher:
@@ -57,7 +65,7 @@ class Batcher:
 
     def __init__(self, forward: Forward, max_batch_size: int, max_wait_ms: float, max_queue: int,
                  on_batch: Callable[[int, int], None] | None = None, name: str = "batcher",
-                 try_forward: Callable[[np.ndarray], np.ndarray | None] | None = None) -> None:
+                 offload: Callable[..., asyncio.Future] | None = None) -> None:
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")
         if not isinstance(max_queue, int) or max_queue < 1:
@@ -65,8 +73,10 @@ class Batcher:
         if not (isinstance(max_wait_ms, (int, float)) and 0 <= max_wait_ms <= 60_000):
             raise ValueError(f"max_wait_ms must be a number in [0, 60000], got {max_wait_ms!r}")
         self.forward, self.on_batch = forward, on_batch
-        # forward without waiting: None when the model is busy elsewhere (so the event loop never blocks on it)
-        self.try_forward = try_forward or forward
+        # offload(x, after) -> asyncio future: the forward pass on the compute pool, called from the loop for a
+        # joined batch when the model is idle (after() runs on the pool thread when it ends); the model never
+        # runs on the loop thread
+        self.offload = offload or _thread_offload(forward)
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []  # joined on the event loop this turn
         self._pending_rows = 0
         self._flush_scheduled = False
@@ -109,10 +119,10 @@ class Batcher:
         """The model's rows for x [n, ...], from a coroutine on the event loop.
 
         Requests that reach this point in the same turn of the loop (all whose bodies arrived together)
-        are joined into one forward call at the end of the turn. A small joined batch runs on the loop
-        thread itself: no hand-off to the worker, no wait for the GIL between threads, which at 64
-        clients costs more than the model. A big one, or one arriving while the model is busy in another
-        thread, goes to the worker thread and the loop awaits it. QueueFull (429) past max_queue."""
+        are joined into one forward call at the end of the turn. When the model is idle the joined batch
+        goes straight to the compute pool (one hand-off, no worker thread in between); while it is busy,
+        batches queue for the worker, which joins what waits into its next forward call. The model never
+        runs on the loop thread. QueueFull (429) past max_queue."""
         if not isinstance(x, np.ndarray) or x.ndim < 1 or len(x) == 0:
             raise ValueError("predict_async expects a non-empty numpy array with a batch axis")
         if self._stopped:
@@ -149,36 +159,34 @@ class Batcher:
 
     def _run_joined(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
         x = batch[0][0] if len(batch) == 1 else np.concatenate([item[0] for item in batch], axis=0)
-        out = None
-        if x.size <= INLINE_VALUES and self._begin_inline():
-            try:
-                out = self.try_forward(x)
-                if out is not None:
-                    out = np.asarray(out)
-            except BaseException as exc:  # every caller of this batch sees the failure
-                self._end_inline()
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                return
-            self._end_inline()
-        if out is not None:
-            self._deliver(batch, out)
-            self._finished(len(x), len(batch))
+        rows, requests = len(x), len(batch)
+        direct = self._begin_direct()  # idle model, empty queue: straight to the compute pool
+        try:
+            if direct:  # _end_direct on the pool thread as soon as the forward ends: the worker may go next
+                handed, counted_here = self.offload(x, self._end_direct), True
+            else:
+                try:  # the model is busy: the worker joins this with whatever else waits (and counts it)
+                    handed, counted_here = asyncio.wrap_future(self._submit_item(x, requests)), False
+                except BatcherStopped:  # reconfigured meanwhile: to the pool without the worker
+                    handed, counted_here = self.offload(x), True
+        except BaseException as exc:  # e.g. the tenant's compute queue is full: every caller sees it
+            if direct:
+                self._end_direct()
+            self._fail(batch, exc)
             return
-        try:  # big, or the model is busy in another thread: the worker runs it, the loop stays free
-            handed = asyncio.wrap_future(self._submit_item(x, len(batch)))
-        except BatcherStopped:
-            handed = asyncio.get_running_loop().run_in_executor(None, self.forward, x)
-            handed.add_done_callback(lambda _f: self._finished(len(x), len(batch)))
+        if counted_here:
+            handed.add_done_callback(lambda f: f.cancelled() or f.exception() or self._finished(rows, requests))
         handed.add_done_callback(lambda f: self._deliver_done(batch, f))
+
+    @staticmethod
+    def _fail(batch: list[tuple[np.ndarray, asyncio.Future]], exc: BaseException) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
 
     def _deliver_done(self, batch: list[tuple[np.ndarray, asyncio.Future]], done: asyncio.Future) -> None:
         if done.cancelled() or done.exception() is not None:
-            exc = done.exception() if not done.cancelled() else BatcherStopped("the forward call was cancelled")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            self._fail(batch, done.exception() if not done.cancelled() else BatcherStopped("the forward call was cancelled"))
             return
         self._deliver(batch, np.asarray(done.result()))
 
@@ -190,14 +198,14 @@ class Batcher:
                 future.set_result(out[start:start + len(x)])
             start += len(x)
 
-    def _begin_inline(self) -> bool:
+    def _begin_direct(self) -> bool:
         with self._cond:
             if self._busy or self._queue:  # the worker is running or has work: join its order instead
                 return False
             self._busy = True
             return True
 
-    def _end_inline(self) -> None:
+    def _end_direct(self) -> None:
         with self._cond:
             self._busy = False
             if self._queue:  # only a worker holding a batch waits for _busy; waking an idle one costs a GIL hand-off

@@ -11,9 +11,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from aiaas_core.keras import activations as keras_activations
+
 from .errors import ApiError, brief, clip
 
-ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "elu", "selu", "softplus", "gelu", "swish"]
+# What the catalog offers is what the kernels implement (keras.activations keeps the one list): a name
+# the kernels lack would pass this check and then fail the job in the worker. Softmax is a head, not a
+# hidden activation.
+ACTIVATIONS = [a for a in keras_activations.KNOWN if a != "softmax"]
+RECURRENT_ACTIVATIONS = list(keras_activations.RECURRENT)
 _COMMON = {
     "epochs": {"type": "integer", "minimum": 1, "default": 10},
     "batch_size": {"type": "integer", "minimum": 1, "default": 32},
@@ -122,6 +128,7 @@ def _autoencoder(hp, sig, keras):
 _UNITS = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 4096},
                     {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "minItems": 1, "maxItems": 16}]}
 _ACT = {"type": "string", "enum": ACTIVATIONS}
+_RECURRENT_ACT = {"type": "string", "enum": RECURRENT_ACTIVATIONS}
 _DROPOUT = {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.0}
 
 CATALOG: dict[str, Architecture] = {a.name: a for a in [
@@ -140,7 +147,7 @@ CATALOG: dict[str, Architecture] = {a.name: a for a in [
                  ("classification", "regression"), _cnn),
     Architecture("lstm", "LSTM over sequences (timesteps[, features]), then a softmax or linear head.",
                  {"units": {**_UNITS, "default": 32}, "layers": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
-                  "activation": {**_ACT, "default": "tanh"}},
+                  "activation": {**_RECURRENT_ACT, "default": "tanh"}},
                  ("classification", "regression"), _lstm),
     Architecture("autoencoder", "Dense autoencoder: encoder down to encoding_dim, decoder back; trained to reconstruct x (labels ignored).",
                  {"units": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 4096}, "maxItems": 8, "default": [32]},

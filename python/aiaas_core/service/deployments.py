@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
-from starlette.concurrency import run_in_threadpool
 
-from .batching import INLINE_VALUES, Batcher, BatcherStopped
+from .batching import Batcher, BatcherStopped
 from .deployment_schemas import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE, DEFAULT_MAX_WAIT_MS, DeploymentOptions
 from .errors import ApiError
 from .models import Base, Endpoint, ModelVersion
@@ -124,6 +123,13 @@ class RoutedModel(LoadedModel):
     endpoint: tuple[str, str] = ("", "")
     config: DeploymentConfig = field(default_factory=DeploymentConfig)
 
+    @classmethod
+    def of(cls, loaded: LoadedModel, endpoint: tuple[str, str], config: DeploymentConfig) -> "RoutedModel":
+        # By keyword: the lock passed positionally once landed in `nbytes`, so every request got a fresh
+        # lock of its own and two forward passes could run on one model at once.
+        return cls(loaded.version_id, loaded.model, loaded.signature, nbytes=loaded.nbytes, lock=loaded.lock,
+                   tenant_id=loaded.tenant_id, flops_per_row=loaded.flops_per_row, endpoint=endpoint, config=config)
+
 
 class DeployedServing(Serving):
     """Serving with per-endpoint deployment options: dynamic batching and canary traffic split."""
@@ -182,8 +188,7 @@ class DeployedServing(Serving):
             loaded = self._cached(cfg.canary_version_id)  # cfg came from a tenant-scoped query
             if loaded is None:
                 return None
-        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
-                           endpoint=(tenant_id, name), config=cfg)
+        return RoutedModel.of(loaded, (tenant_id, name), cfg)
 
     def resolve(self, tenant_id: str, name: str) -> RoutedModel:
         """The endpoint's model for this request: the canary version for `percent` % of requests."""
@@ -196,8 +201,7 @@ class DeployedServing(Serving):
                 with self.state.sessions() as session:
                     version = TenantRepo(session, tenant_id).get(ModelVersion, cfg.canary_version_id)
                 loaded = self.get_model(version)
-        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
-                           endpoint=(tenant_id, name), config=cfg)
+        return RoutedModel.of(loaded, (tenant_id, name), cfg)
 
     def primary_id(self, tenant_id: str, name: str) -> str:
         """The version the endpoint points at (without the canary draw)."""
@@ -213,8 +217,7 @@ class DeployedServing(Serving):
         if version_id != primary.version_id:
             with self.state.sessions() as session:
                 loaded = self.get_model(TenantRepo(session, tenant_id).get(ModelVersion, version_id))
-        return RoutedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock,
-                           endpoint=(tenant_id, name), config=cfg)
+        return RoutedModel.of(loaded, (tenant_id, name), cfg)
 
     # -- batching ------------------------------------------------------------------------------------
     def _batcher(self, loaded: LoadedModel) -> Batcher | None:
@@ -229,10 +232,15 @@ class DeployedServing(Serving):
             current = self._batchers.get(key)
             if current is not None and current[0] == cfg:
                 return current[1]
-            base = LoadedModel(loaded.version_id, loaded.model, loaded.signature, loaded.lock)
-            batcher = Batcher(lambda x: self._model_forward(base, x), cfg.max_batch_size, cfg.max_wait_ms,
-                              cfg.max_queue, on_batch=self._on_batch, name=f"batcher-{loaded.endpoint[1]}",
-                              try_forward=lambda x: self._model_forward_now(base, x))
+            base = LoadedModel(loaded.version_id, loaded.model, loaded.signature, nbytes=loaded.nbytes,
+                               lock=loaded.lock, tenant_id=loaded.tenant_id, flops_per_row=loaded.flops_per_row)
+            tenant = loaded.tenant_id
+            # The batcher only schedules: every forward pass runs on the compute pool, in the tenant's turn.
+            batcher = Batcher(lambda x: self.pool.run(tenant, self._model_forward, base, x), cfg.max_batch_size,
+                              cfg.max_wait_ms, cfg.max_queue, on_batch=self._on_batch,
+                              name=f"batcher-{loaded.endpoint[1]}",
+                              offload=lambda x, after=None: self.pool.submit_async(tenant, self._model_forward, base,
+                                                                                    x, after=after))
             self._batchers[key] = (cfg, batcher)
         if current is not None:
             current[1].stop()  # knobs changed: the old worker drains its queue and ends
@@ -243,17 +251,9 @@ class DeployedServing(Serving):
             self.metrics.observe_forward(rows, requests)
 
     def _model_forward(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
+        """One forward pass (on a compute-pool thread), in chunks that bound activation memory."""
         with loaded.lock:
             return loaded.model.predict(x, batch_size=min(len(x), FORWARD_CHUNK), verbose=0)
-
-    def _model_forward_now(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray | None:
-        """The forward call if the model is free right now, else None (the event loop must never wait on it)."""
-        if not loaded.lock.acquire(blocking=False):
-            return None
-        try:
-            return loaded.model.predict(x, batch_size=min(len(x), FORWARD_CHUNK), verbose=0)
-        finally:
-            loaded.lock.release()
 
     def queue_depth(self) -> int:
         return sum(b.depth() for _, b in list(self._batchers.values()))
@@ -269,10 +269,10 @@ class DeployedServing(Serving):
             return super().predict(loaded, instances)
 
     async def predict_async(self, loaded: LoadedModel, instances: list[Any]) -> list[Any]:
-        """predict() for async routes: checks and preprocessing on the event loop (cheap numpy), then the
-        batcher joins the requests of one loop turn into one forward call (batching.Batcher.predict_async)
-        without holding a thread per request. Unbatched endpoints run a small input on the loop too, when
-        the model is free, and anything else in the threadpool."""
+        """predict() for async routes: checks, the compute bound and preprocessing on the event loop (cheap
+        numpy, bounded by the value limit), then the forward pass on the compute pool, which the loop awaits
+        without holding a thread: through the batcher, which joins the requests of one loop turn into one
+        forward call (batching.Batcher.predict_async), or straight to the pool for an unbatched endpoint."""
         x = self.prepare_instances(loaded, instances)
         batcher = self._batcher(loaded)
         out = None
@@ -281,16 +281,12 @@ class DeployedServing(Serving):
                 out = await batcher.predict_async(x)
             except BatcherStopped:  # reconfigured between lookup and submit: answer without batching
                 out = None
-        if out is None and x.size <= INLINE_VALUES:  # small and the model is free: on the loop, no thread hop
-            out = self._model_forward_now(loaded, x)
-            if out is not None:
-                self._on_batch(len(x), 1)
         if out is None:
-            out = await run_in_threadpool(self._forward_unbatched, loaded, x)
+            out = await self.pool.submit_async(loaded.tenant_id, self._forward_unbatched, loaded, x)
         return format_outputs(np.asarray(out, dtype=np.float64), loaded.signature)
 
     def _forward_unbatched(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
-        out = Serving.forward(self, loaded, x)
+        out = self._model_forward(loaded, x)
         self._on_batch(len(x), 1)
         return out
 

@@ -48,7 +48,13 @@ MAX_ATTEMPTS = 3  # a job whose worker dies this many times is failed, not retri
 
 def requeue_orphans(factory, worker_id: str | None = None, reason: str = "a server restart") -> int:
     """Jobs left 'running' by a dead worker (all of them at start, or one worker's): back to 'queued',
-    keeping their epoch for the resume; failed once they have used MAX_ATTEMPTS."""
+    keeping their epoch for the resume.
+
+    Only a worker that dies while its server runs counts against the job (it may be the job that killed
+    it: a crash, the kernel's OOM killer); such a job is failed once it has used MAX_ATTEMPTS. A server
+    restart (graceful, or the server killed: its workers go with it) is not the job's doing, so at start
+    (worker_id None) the attempt it interrupted is given back and the job is never failed for it."""
+    restart = worker_id is None
     with session_scope(factory) as session:
         stmt = select(Job).where(Job.state == "running")
         if worker_id is not None:
@@ -56,7 +62,9 @@ def requeue_orphans(factory, worker_id: str | None = None, reason: str = "a serv
         orphans = list(session.scalars(stmt))
         for job in orphans:
             job.worker_id = None
-            if job.attempts >= MAX_ATTEMPTS:
+            if restart:
+                job.attempts = max(0, (job.attempts or 0) - 1)  # claim_next counted it; it was not a failure
+            elif job.attempts >= MAX_ATTEMPTS:
                 job.state, job.error = "failed", f"the worker running this job died {job.attempts} times"
                 job.finished_at = datetime.now(timezone.utc)
                 session.add(JobEvent(job_id=job.id, kind="state", data={"state": "failed", "error": job.error}))

@@ -64,8 +64,26 @@ def apply_features(x: np.ndarray, config: dict[str, Any]) -> np.ndarray:
     """Replay a fitted preprocessor on x [n, *input_shape]; ValueError names what was wrong."""
     pre = _fitted(config)
     shape = x.shape[1:]
-    flat = pre.transform(x.reshape(x.shape[0], -1))
-    return flat.reshape((flat.shape[0], *shape)).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, by feature
+        flat = pre.transform(x.reshape(x.shape[0], -1)).astype(np.float32)
+    _check_finite(flat, x.reshape(x.shape[0], -1), getattr(pre, "columns", None))
+    return flat.reshape((flat.shape[0], *shape))
+
+
+def _check_finite(flat: np.ndarray, raw: np.ndarray, columns: list[str] | None) -> None:
+    """ValueError naming the first feature a finite input left float32's range in (3.4e38 scaled by 1 / a
+    small std): infinity or NaN there would reach the model and fail it, or answer null."""
+    bad = ~np.isfinite(flat)
+    if not bad.any():
+        return
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    name = columns[col] if columns is not None and col < len(columns) else str(col)
+    if np.isnan(raw[row, col]):
+        raise ValueError(f"feature {name!r} (column {col}) of instance {row} is missing (null) and the model's "
+                         "preprocessing has no value to fill it with; send a number")
+    raise ValueError(f"feature {name!r} (column {col}) of instance {row} is {float(raw[row, col]):.4g}, which the "
+                     f"scaling fitted on the training data takes beyond float32's range (|x| > 3.4e38); send "
+                     f"values of the magnitude the model was trained on")
 
 
 def encode_targets(y: np.ndarray, task: str, classes: list[str] | None, one_hot: bool):

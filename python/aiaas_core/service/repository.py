@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .errors import ApiError, not_found
@@ -58,6 +58,13 @@ class TenantRepo:
         if row is None:
             raise not_found("endpoint", name)
         return row
+
+    def lock_tenant(self) -> None:
+        """Hold the tenant's row until this transaction ends, so a quota count and the insert it allows are
+        one step: a no-op UPDATE takes PostgreSQL's row lock and SQLite's write lock (pysqlite opens the
+        transaction at the first write; reads before it hold no snapshot), so a second request waits
+        here and then counts what the first one inserted."""
+        self.session.execute(update(Tenant).where(Tenant.id == self.tenant_id).values(name=Tenant.name))
 
     def active_job_count(self) -> int:
         return int(self.session.scalar(

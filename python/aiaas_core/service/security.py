@@ -33,6 +33,23 @@ def generate_key() -> str:
     return "aiaas_" + secrets.token_urlsafe(32)
 
 
+ADMIN_KEY_MIN_CHARS = 32
+ADMIN_KEY_MIN_DISTINCT = 16  # a word, a repeated character or a keyboard walk has fewer
+_KEY_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def check_admin_key(key: str) -> None:
+    """ValueError unless an operator-chosen admin key (AIAAS_ADMIN_KEY) looks like one generate_key()
+    makes: it opens every tenant, so 'x' or 'password' must not start a server. The key is not quoted."""
+    if len(key) >= ADMIN_KEY_MIN_CHARS and set(key) <= _KEY_ALPHABET and len(set(key)) >= ADMIN_KEY_MIN_DISTINCT:
+        return
+    raise ValueError(
+        f"AIAAS_ADMIN_KEY is too easy to guess ({len(key)} characters, {len(set(key))} different): it must be at least "
+        f"{ADMIN_KEY_MIN_CHARS} characters of A-Z a-z 0-9 _ - with at least {ADMIN_KEY_MIN_DISTINCT} different "
+        "ones, like the keys the server generates. Make one with: python -c \"import secrets; "
+        "print('aiaas_' + secrets.token_urlsafe(32))\" (or leave AIAAS_ADMIN_KEY unset: the first start prints one)")
+
+
 @dataclass(frozen=True)
 class Principal:
     key_id: str
@@ -245,6 +262,9 @@ def _failure(request: Request, state, error: ApiError) -> ApiError:
 def authenticate(request: Request) -> Principal:
     """The caller of this request, or 401; 429 past the key's rate limit (or, for an address whose
     keys keep failing, past the failed-attempt limit). Blocking (may query the database)."""
+    admitted = _already_admitted(request)
+    if admitted is not None:
+        return admitted
     state = request.app.state.svc
     try:
         presented = _presented_key(request)
@@ -257,8 +277,16 @@ def authenticate(request: Request) -> Principal:
         raise _failure(request, state, error) from None
 
 
+def _already_admitted(request: Request) -> Principal | None:
+    """The principal auth_gate.AuthGate found for this request (checked there before any body was read)."""
+    return request.scope.get("state", {}).get("principal")
+
+
 async def authenticate_async(request: Request) -> Principal:
     """authenticate() for the event loop: a cached key costs no thread hop; a miss reads the database in a thread."""
+    admitted = _already_admitted(request)
+    if admitted is not None:
+        return admitted
     state = request.app.state.svc
     try:
         presented = _presented_key(request)

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .compute_cost import check_compute, flops_per_row
+from .compute_pool import FairPool
 from .errors import ApiError
 from .json_input import loads_json, may_hold_booleans, numeric_array, reject_booleans
 from .modelio import load_model
@@ -29,6 +31,8 @@ class LoadedModel:
     signature: dict[str, Any]
     nbytes: int = 0  # weights held in memory, counted against the cache's byte bound
     lock: threading.Lock = field(default_factory=threading.Lock)  # one forward pass at a time per model
+    tenant_id: str = ""  # the owner: compute is shared fairly between tenants (compute_pool.py)
+    flops_per_row: float = 1.0  # estimated forward cost of one instance (compute_cost.py)
 
 
 class Serving:
@@ -40,6 +44,8 @@ class Serving:
         self._cache_lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
         self._routes: dict[tuple[str, str], str] = {}  # (tenant_id, endpoint name) -> version id
+        settings = state.settings
+        self.pool = FairPool(settings.predict_threads, settings.predict_tenant_threads)  # every forward pass runs here
 
     # -- model cache -------------------------------------------------------------------------------
     def get_model(self, version: ModelVersion) -> LoadedModel:
@@ -56,7 +62,9 @@ class Serving:
                 return hit
             model = load_model(self.state.storage, "models", version.id)
             nbytes = sum(w.nbytes for w in model.get_weights())
-            loaded = LoadedModel(version.id, model, dict(version.signature), nbytes)
+            signature = dict(version.signature)
+            loaded = LoadedModel(version.id, model, signature, nbytes, tenant_id=version.tenant_id,
+                                 flops_per_row=flops_per_row(model, tuple(signature["input_shape"])))
             with self._cache_lock:
                 self._cache[version.id] = loaded
                 self._evict_over_bounds()
@@ -106,6 +114,7 @@ class Serving:
     def prepare_instances(self, loaded: LoadedModel, instances: list[Any]) -> np.ndarray:
         """JSON instances -> checked, preprocessed float32 model inputs [n, ...]; 422/413 otherwise."""
         x = validate_instances(instances, loaded.signature, self.state.settings.max_predict_values)
+        self.check_compute(loaded, len(x))
         pre = loaded.signature.get("preprocessor")
         if pre is not None:
             try:
@@ -114,10 +123,19 @@ class Serving:
                 raise ApiError(422, f"instances rejected by the model's preprocessing: {exc}") from exc
         return x
 
+    def check_compute(self, loaded: LoadedModel, rows: int) -> None:
+        """413 when `rows` instances through this model cost more than the per-request FLOP limit."""
+        check_compute(loaded.flops_per_row, rows, self.state.settings.max_predict_flops)
+
     def forward(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
-        """The model on prepared float32 inputs [n, ...] (deployments.py overrides it to batch requests)."""
-        with loaded.lock:
-            return loaded.model.predict(x, verbose=0)
+        """The model on prepared float32 inputs [n, ...], on the compute pool in the tenant's turn (from a
+        thread that may wait; deployments.py overrides it to batch requests)."""
+        return self.pool.run(loaded.tenant_id, _locked_predict, loaded, x)
+
+
+def _locked_predict(loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
+    with loaded.lock:
+        return loaded.model.predict(x, verbose=0)
 
 
 def validate_instances(instances: list[Any], signature: dict[str, Any], max_values: int) -> np.ndarray:

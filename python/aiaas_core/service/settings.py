@@ -40,6 +40,12 @@ class Settings:
     worker_threads: int | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
     max_predict_values: int = 1_000_000  # floats per prediction request (tensor size limit)
+    # Estimated FLOPs per prediction request (compute_cost.py): 1e11 is a few seconds on a small machine.
+    max_predict_flops: int = 100_000_000_000
+    # Threads that run forward passes (compute_pool.py; never the event loop), and how many of them one
+    # tenant may hold at once. None: 2..4 by the machine's cores; half of them per tenant (at least 1).
+    predict_threads: int | None = None
+    predict_tenant_threads: int | None = None
     rate_limit_per_minute: int = 600  # default per key; a key may carry its own
     failed_auth_per_minute: int = 60  # per client address; beyond it, 429 without a lookup
     model_cache_bytes: int = 2 * 1024**3  # weights of loaded model versions kept for serving
@@ -48,8 +54,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
-        for name in ("port", "workers", "max_upload_bytes", "max_predict_values", "rate_limit_per_minute",
-                     "failed_auth_per_minute", "model_cache_bytes"):
+        for name in ("port", "workers", "max_upload_bytes", "max_predict_values", "max_predict_flops",
+                     "rate_limit_per_minute", "failed_auth_per_minute", "model_cache_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "port" else 1):
                 raise ValueError(f"setting {name} must be a positive integer, got {value!r}")
@@ -59,6 +65,13 @@ class Settings:
         elif isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
             raise ValueError(f"setting worker_threads must be an integer in [1, 1024], got {threads!r}")
         object.__setattr__(self, "worker_threads", threads)
+        predict = self.predict_threads if self.predict_threads is not None else min(4, max(2, os.cpu_count() or 1))
+        per_tenant = self.predict_tenant_threads if self.predict_tenant_threads is not None else max(1, predict // 2)
+        for name, value in (("predict_threads", predict), ("predict_tenant_threads", per_tenant)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+                raise ValueError(f"setting {name} must be an integer in [1, 256], got {value!r}")
+        object.__setattr__(self, "predict_threads", predict)
+        object.__setattr__(self, "predict_tenant_threads", min(per_tenant, predict))
 
     @property
     def db_url(self) -> str:
@@ -78,6 +91,9 @@ class Settings:
             database_url=os.environ.get("AIAAS_DATABASE_URL") or None,
             max_upload_bytes=_env_int("AIAAS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_predict_values=_env_int("AIAAS_MAX_PREDICT_VALUES", cls.max_predict_values),
+            max_predict_flops=_env_int("AIAAS_MAX_PREDICT_FLOPS", cls.max_predict_flops),
+            predict_threads=_env_int("AIAAS_PREDICT_THREADS", None),
+            predict_tenant_threads=_env_int("AIAAS_PREDICT_TENANT_THREADS", None),
             rate_limit_per_minute=_env_int("AIAAS_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             failed_auth_per_minute=_env_int("AIAAS_FAILED_AUTH_PER_MINUTE", cls.failed_auth_per_minute),
             model_cache_bytes=_env_int("AIAAS_MODEL_CACHE_BYTES", cls.model_cache_bytes),

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import make_engine, make_sessionmaker, migrate, session_scope
-from .security import KeyCache, RateLimiter, ensure_admin
+from .security import KeyCache, RateLimiter, check_admin_key, ensure_admin
 from .settings import Settings
 from .storage import Storage
 
@@ -33,13 +33,17 @@ class ServiceState:
 
 
 def open_state(settings: Settings) -> ServiceState:
-    """Create the data dir, migrate the schema, and make sure an admin key exists."""
+    """Create the data dir, migrate the schema, and make sure an admin key exists (ValueError for an
+    AIAAS_ADMIN_KEY too easy to guess, before anything is created)."""
+    admin_key = os.environ.get("AIAAS_ADMIN_KEY") or None
+    if admin_key is not None:
+        check_admin_key(admin_key)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(settings.db_url)
     migrate(engine)
     state = ServiceState(settings=settings, engine=engine, factory=make_sessionmaker(engine),
                          storage=Storage(settings.data_dir))
     with state.sessions() as session:
-        state.bootstrap_key = ensure_admin(session, os.environ.get("AIAAS_ADMIN_KEY") or None)
+        state.bootstrap_key = ensure_admin(session, admin_key)
     return state
 

@@ -1,7 +1,8 @@
 """Multipart uploads streamed straight to private temp files, with a byte limit (413) enforced while reading.
 
-The route authenticates first (a dependency) and only then calls `read_multipart`, so an anonymous
-client never gets its body read.
+Authentication comes first (auth_gate.AuthGate, before any route runs) and the whole body's bytes are
+counted against the upload limit as they stream (app._BodyLimit), so an anonymous client never gets its
+body read and no form, epilogue included, is read past the limit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from .errors import ApiError
 
 MAX_FIELD_BYTES = 10_000  # plain text form fields (name, label_column, ...)
 MAX_PARTS = 16  # a dataset form has 8 known parts; thousands of parts would be thousands of temp files
+# What a whole form body may hold beyond its parts' data (field values, part headers, boundaries): the
+# body limit (app._BodyLimit) is the upload limit plus this.
+FORM_OVERHEAD = MAX_PARTS * (MAX_FIELD_BYTES + 1024)
 UPLOAD_TMP = "tmp"  # under the data dir: one private work dir per upload in flight
 
 

@@ -142,12 +142,8 @@ class SourceBatches:
         if self.kind == "sequence":
             n = self.source.num_batches if hasattr(self.source, "num_batches") else len(self.source)
             return None if n is None else check_int(n, f"{self.what}: the PyDataset's number of batches", 0)
-        cardinality = getattr(self.source, "cardinality", None)
-        if callable(cardinality):
-            try:
-                n = int(as_tensor_value(cardinality()))
-            except (TypeError, ValueError):
-                return None
+        if callable(getattr(self.source, "cardinality", None)):
+            n = _cardinality(self.source)
             return n if n >= 0 else None
         return None
 
@@ -225,6 +221,16 @@ class SourceBatches:
         if n == 0:
             return f"{self.what} is an empty dataset (cardinality 0)"
         return f"{self.what} is a dataset that yielded no batches (it is empty)"
+
+
+_INFINITE = -1  # tf.data.INFINITE_CARDINALITY
+
+
+def _cardinality(dataset) -> int:
+    try:
+        return int(as_tensor_value(dataset.cardinality()))
+    except (TypeError, ValueError):
+        return -2
 
 
 RAN_OUT_MESSAGE = (
@@ -310,7 +316,13 @@ def make_batches(x, y=None, sample_weight=None, *, batch_size=None, shuffle=Fals
             raise ValueError(f"{what} is a dataset or generator, which yields (x, y) batches itself: do not pass y")
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a dataset or generator (yield (x, y, w) batches)")
-        return SourceBatches(x, None if steps is None else check_int(steps, "steps", 1), what, shuffle=shuffle)
+        batches = SourceBatches(x, None if steps is None else check_int(steps, "steps", 1), what, shuffle=shuffle)
+        if steps is None and _is_dataset(x) and _cardinality(x) == _INFINITE:
+            # Keras 2 refuses it too: each epoch would never end.
+            raise ValueError(f"{what} is an infinitely repeating dataset: give the number of batches per epoch "
+                             "(steps_per_epoch for fit, validation_steps for validation_data, steps for evaluate and "
+                             "predict), or make it finite (repeat(count), take(n))")
+        return batches
     if x is None:
         raise ValueError(f"{what} is required (an array whose first axis counts samples)")
     xs = _as_arrays(x, what)

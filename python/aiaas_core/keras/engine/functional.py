@@ -223,7 +223,11 @@ def _claim_unique_names(layers: list) -> None:
     the user gave twice is a ValueError; a generated one that clashes (a layer loaded from another
     process's file keeps its name) is replaced by the next free generated name."""
     taken: set[str] = set()
+    seen: set[int] = set()
     for layer in layers:
+        if id(layer) in seen:  # the same Input listed twice in inputs=
+            continue
+        seen.add(id(layer))
         if layer.name in taken:
             if not getattr(layer, "_auto_named", False) or isinstance(layer, InputLayer):
                 raise ValueError(

@@ -5,8 +5,9 @@
      "input_layers": ..., "output_layers": ...}
 
 Each entry is a layer, a nested model (its own Sequential / Functional config) or an op the graph
-applies (`x + y`, `ops.concatenate`: class_name "Operation", config {"name", "op"} where "op" is
-the op's public name in `aiaas_core.ops`). A layer called n times has n inbound nodes. A tensor in
+applies (`x + y`, `ops.concatenate`, `tf.reduce_mean`: class_name "Operation", config {"name", "op"}
+where "op" is the public name used: "add", "concatenate" in `aiaas_core.ops`, "tf.reduce_mean",
+"tf.math.log" for TensorFlow's spellings in `aiaas_core.tf_api`). A layer called n times has n inbound nodes. A tensor in
 a node's arguments is {"class_name": "__keras_tensor__", "config": {"shape", "dtype",
 "keras_history": [entry name, node index, tensor index]}}; other arguments are JSON, with tuples,
 slices, `...` and small numpy arrays tagged as Keras 3 tags them. `input_layers` / `output_layers`
@@ -21,12 +22,15 @@ entries and nodes, MAX_PARAMS weights, MAX_PROBE_ELEMENTS per traced tensor.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import sys
 
 import numpy as np
 
 from ... import ops as ops_mod
+from ...ops.symbolic import PROBE_BATCH, PROBE_LENGTH
 from ...ops import symbolic
 from ...ops.symbolic import KerasTensor, flatten
 from ..layers import LAYER_CLASSES
@@ -50,22 +54,44 @@ _MODEL_KEYS = {"name", "trainable", "layers", "input_layers", "output_layers"}
 
 # ---- ops by public name --------------------------------------------------------------------------
 def _public_ops() -> tuple[dict, dict]:
-    """({public name: dispatching op}, {the function a node records: preferred public name}).
-    A node records the undecorated function; several public names may wrap the same one
-    (concat / concatenate): the one equal to the function's own name is preferred."""
+    """({public name: dispatching op}, {the function a node records: its public name}) over
+    `aiaas_core.ops` ("add", "concatenate") and TensorFlow's spellings in `aiaas_core.tf_api`
+    ("tf.reduce_mean", "tf.math.log"). Each public op is its own wrapper, so a node records which
+    spelling was used; one reachable under several TF paths gets the shortest (tf.reduce_mean, not
+    tf.math.reduce_mean)."""
     by_name, by_fn = {}, {}
-    for name in sorted(getattr(ops_mod, "__all__", dir(ops_mod))):
-        op = getattr(ops_mod, name, None)
+
+    def add(name, op):
         fn = getattr(op, "__wrapped__", None)
         if fn is None or not callable(op):
-            continue
+            return
         by_name[name] = op
-        if fn not in by_fn or name == getattr(fn, "__name__", None):
+        if fn not in by_fn:
             by_fn[fn] = name
+
+    for name in sorted(getattr(ops_mod, "__all__", dir(ops_mod))):
+        add(name, getattr(ops_mod, name, None))
+    # tf_api imports keras (this package), so it is looked up when first needed, not imported here:
+    # by then `import aiaas_core` has loaded it.
+    tf_api = sys.modules.get("aiaas_core.tf_api") or importlib.import_module("aiaas_core.tf_api")
+    for name in getattr(tf_api, "TOP_LEVEL", ()):
+        add(f"tf.{name}", getattr(tf_api, name, None))
+    for ns in getattr(tf_api, "NAMESPACES", ()):
+        module = getattr(tf_api, ns, None)
+        for name in sorted(vars(module) if module is not None else ()):
+            if not name.startswith("_"):
+                add(f"tf.{ns}.{name}", getattr(module, name))
     return by_name, by_fn
 
 
-_OPS_BY_NAME, _OP_NAMES = _public_ops()
+_tables: list = []
+
+
+def _op_tables() -> tuple[dict, dict]:
+    if not _tables:
+        _tables.append(_public_ops())
+    return _tables[0]
+
 
 # How big an op's output can be, known before running it (the guard against hostile configs):
 # elementwise ops with broadcasting give the broadcast shape; these never grow their input...
@@ -74,18 +100,34 @@ _NON_GROWING = {
     "cos", "tan", "floor", "ceil", "round", "erf", "sum", "mean", "max", "min", "prod", "logsumexp", "var",
     "std", "argmax", "argmin", "cumsum", "logical_not", "cast", "clip_by_value", "is_nan", "is_inf",
     "is_finite", "reduce_all", "reduce_any", "reshape", "transpose", "swapaxes", "moveaxis", "expand_dims",
-    "squeeze", "concat", "stack", "unstack", "split", "stop_gradient", "identity", "zeros_like", "ones_like",
-    "sort", "argsort", "top_k", "reverse", "add_n", "relu", "relu6", "sigmoid", "tanh", "leaky_relu", "elu",
+    "squeeze", "unstack", "split", "stop_gradient", "identity", "zeros_like", "ones_like",
+    "sort", "argsort", "top_k", "reverse", "relu", "relu6", "sigmoid", "tanh", "leaky_relu", "elu",
     "selu", "gelu", "softmax", "log_softmax", "softplus", "softsign", "silu", "swish", "hard_sigmoid",
-    "l2_normalize", "moments", "size", "norm",
+    "l2_normalize", "moments", "size", "norm", "absolute", "amax", "amin", "clip", "flip",
 }
 _BROADCASTING = {
     "add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "squared_difference", "mod",
     "floor_divide", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
-    "logical_or", "logical_xor", "where",
+    "logical_or", "logical_xor", "where", "true_divide",
 }
-# ...and anything else (tile, repeat, pad, one_hot, gather, matmul, einsum, fancy indexing) is
-# bounded by the product of its tensor inputs' sizes and of its integer constants (matmul exactly).
+# TensorFlow's spellings with the same semantics as an op above (same argument positions).
+_TF_ALIASES = {"reduce_sum": "sum", "reduce_mean": "mean", "reduce_max": "max", "reduce_min": "min",
+               "reduce_prod": "prod", "reduce_logsumexp": "logsumexp", "reduce_std": "std", "reduce_variance": "var",
+               "pow": "power", "truediv": "divide", "floordiv": "floor_divide"}
+
+
+def op_kind(public: str) -> str:
+    """The aiaas_core.ops name whose semantics a public op name has ("tf.reduce_mean" -> "mean")."""
+    if not public.startswith("tf."):
+        return public
+    base = public.rsplit(".", 1)[-1]
+    return _TF_ALIASES.get(base, base)
+
+
+# ...these give the sum of their inputs (a config may list one tensor many times)...
+_SUMMING = {"concat", "concatenate", "stack", "add_n"}
+# ...and anything else (tile, repeat, one_hot, gather, einsum) is bounded by the product of its
+# tensor inputs' sizes and of its integer constants; matmul, pad and indexing are computed exactly.
 
 
 # ---- saving --------------------------------------------------------------------------------------
@@ -97,6 +139,8 @@ def functional_config(model) -> dict:
     refs: dict[int, list] = {}            # id(KerasTensor) -> [entry name, node index, tensor index]
     for t in model._flat_inputs:
         layer = t._input_layer
+        if id(t) in refs:  # the same Input listed twice in inputs=: one entry
+            continue
         refs[id(t)] = [layer.name, 0, 0]
         entries.append({"class_name": "InputLayer", "config": layer.get_config(), "name": layer.name,
                         "inbound_nodes": []})
@@ -114,7 +158,7 @@ def functional_config(model) -> dict:
             where = f"layer {layer.name!r} ({type(layer).__name__})"
         else:
             name, public = op_names[node.id]
-            if node.fn not in _OP_NAMES:  # by identity: a user's function may share a public op's name
+            if node.fn not in _op_tables()[1]:  # by identity: a user's function may share a public op's name
                 raise NotImplementedError(
                     f"the op {public!r} applied in model {model.name!r} is not a public aiaas_core.ops function, so "
                     "a config cannot name it; wrap it in a layer registered with "
@@ -183,14 +227,15 @@ def op_display_names(model) -> dict[int, tuple[str, str]]:
     for node in model._nodes:
         if node.layer is not None:
             continue
-        public = _OP_NAMES.get(node.fn) or getattr(node.fn, "__name__", "op")
-        n = counts.get(public, 0)
+        public = _op_tables()[1].get(node.fn) or getattr(node.fn, "__name__", "op")
+        base = public.rsplit(".", 1)[-1]  # "tf.math.log" -> "log": entry names stay plain
+        n = counts.get(base, 0)
         while True:
-            name = public if n == 0 else f"{public}_{n}"
+            name = base if n == 0 else f"{base}_{n}"
             n += 1
             if name not in taken:
                 break
-        counts[public] = n
+        counts[base] = n
         taken.add(name)
         out[node.id] = (name, public)
     return out
@@ -296,6 +341,13 @@ class _Budget:
         if self.probe_elements > MAX_TOTAL_PROBE_ELEMENTS:
             raise ValueError(f"{where}: the model's tensors would hold more than {MAX_TOTAL_PROBE_ELEMENTS:,} values "
                              "in all; a loaded config may not ask for more")
+
+
+def _probe_size(shape) -> int:
+    """Values in the larger probe of a tensor of `shape` (ops/symbolic.py: unknown batch 2, other
+    unknown dimensions PROBE_LENGTH[1])."""
+    dims = [PROBE_BATCH[1] if i == 0 else PROBE_LENGTH[1] for i, d in enumerate(shape) if d is None]
+    return math.prod(dims) * math.prod(d for d in shape if d is not None)
 
 
 def functional_from_config(config, custom_objects=None, *, _depth: int = 0, _budget: _Budget | None = None):
@@ -453,7 +505,7 @@ def _input_from_config(cfg: dict, lname: str, where: str, budget: _Budget) -> Ke
         dtype = (dtype.get("config") or {}).get("name", "float32")
     if not isinstance(dtype, str):
         raise ValueError(f"{where}: field 'dtype' must be a dtype name, got {dtype!r}")
-    budget.add_probe(2 * math.prod(2 if d is None else d for d in shape[1:]), where)
+    budget.add_probe(_probe_size(shape), where)
     try:
         return Input(batch_shape=tuple(shape), name=lname, dtype=dtype)
     except (ValueError, TypeError) as exc:
@@ -467,8 +519,8 @@ def _op_from_config(cfg: dict, lname: str, where: str):
     if cfg.get("name", lname) != lname:
         raise ValueError(f"{where}: config 'name' {cfg.get('name')!r} differs from the entry's name")
     op = cfg.get("op")
-    if not isinstance(op, str) or op not in _OPS_BY_NAME:
-        raise ValueError(f"{where}: field 'op' must name a public aiaas_core.ops function, got {op!r}")
+    if not isinstance(op, str) or op not in _op_tables()[0]:
+        raise ValueError(f"{where}: field 'op' must name a public aiaas_core.ops function (or a tf_api one, 'tf.reduce_mean'), got {op!r:.60}")
     return ("op", op)
 
 
@@ -659,7 +711,7 @@ def _call_node(obj, kind: str, lname: str, k: int, node: dict, outputs: dict, bu
         if kind == "op":
             op_name = obj[1]
             _check_op_size(op_name, args, kwargs, tensors, where, budget)
-            result = symbolic.call_op(_OPS_BY_NAME[op_name].__wrapped__, tuple(args), kwargs)
+            result = symbolic.call_op(_op_tables()[0][op_name].__wrapped__, tuple(args), kwargs)
         else:
             if not args:
                 raise ValueError("a layer call needs its inputs as the first argument")
@@ -671,34 +723,49 @@ def _call_node(obj, kind: str, lname: str, k: int, node: dict, outputs: dict, bu
     if not flat:
         raise ValueError(f"{where}: the call returned no tensor")
     for t in flat:
-        budget.add_probe(2 * math.prod(2 if d is None else d for d in t.shape[1:]) if t.shape else 1, where)
+        budget.add_probe(_probe_size(t.shape) if t.shape else 1, where)
     return flat
-
-
-def _probe_size(t: KerasTensor) -> int:
-    return math.prod(2 if d is None else d for d in t.shape)
 
 
 def _check_layer_size(layer, inputs, where: str, budget: _Budget) -> None:
     """A built-in layer's weights and output size from its input shape, before it allocates any."""
     if layer.built or not isinstance(inputs, KerasTensor) or not type(layer).runs_a_kernel():
         return
-    shape = (None,) + tuple(1 if d is None else d for d in inputs.shape[1:])
+    shape = (None,) + tuple(PROBE_LENGTH[1] if d is None else d for d in inputs.shape[1:])
     try:
         layer._check_input_rank((1,) + shape[1:])
         budget.add_params(layer.params_for(shape), where)
         if type(layer).compute_output_shape is not Layer.compute_output_shape:  # the default would run it
             out = layer.compute_output_shape(shape)
-            budget.add_probe(2 * math.prod(d or 1 for d in out[1:]), where)
+            budget.add_probe(_probe_size(out), where)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{type(layer).__name__}: {exc}") from None
 
 
-def _check_op_size(op: str, args, kwargs, tensors: list, where: str, budget: _Budget) -> None:
-    sizes = [_probe_size(t) for t in tensors]
+def _check_op_size(public: str, args, kwargs, tensors: list, where: str, budget: _Budget) -> None:
+    op = op_kind(public)
+    sizes = [_probe_size(t.shape) for t in tensors]
     if op in _NON_GROWING:
         return
-    if op in _BROADCASTING:
+    if op in _SUMMING:
+        bound = sum(sizes)
+    elif op == "getitem" and len(args) == 2 and isinstance(args[0], KerasTensor):
+        # ints, slices, None and ... never grow a tensor; each list / array in the key may repeat
+        # entries: at most its length times
+        key = args[1] if isinstance(args[1], tuple) else (args[1],)
+        bound = sizes[0]
+        for k in key:
+            if isinstance(k, (list, np.ndarray)):
+                bound *= max(1, len(flatten(k)) if isinstance(k, list) else k.size)
+    elif op == "pad" and args and isinstance(args[0], KerasTensor):
+        pads = args[1] if len(args) > 1 else kwargs.get("paddings")
+        flat = [p for p in flatten(pads if isinstance(pads, (list, tuple)) else [])
+                if isinstance(p, (int, np.integer)) and not isinstance(p, bool)]
+        dims = [2 if d is None else d for d in args[0].shape]
+        if len(flat) != 2 * len(dims):
+            raise ValueError(f"pad: paddings must be [{len(dims)}, 2] ints, got {pads!r:.60}")
+        bound = math.prod(d + abs(int(a)) + abs(int(b)) for d, a, b in zip(dims, flat[0::2], flat[1::2]))
+    elif op in _BROADCASTING:
         shapes = [tuple(2 if d is None else d for d in t.shape) for t in tensors]
         shapes += [np.shape(a) for a in flatten((args, kwargs)) if isinstance(a, np.ndarray)]
         try:
@@ -719,4 +786,4 @@ def _check_op_size(op: str, args, kwargs, tensors: list, where: str, budget: _Bu
                 bound *= max(1, abs(int(c)))
             elif isinstance(c, np.ndarray):
                 bound *= max(1, c.size) * (max(1, int(np.abs(c).max())) if c.size and c.dtype.kind in "iu" else 1)
-    budget.add_probe(int(bound), f"{where} ({op})")
+    budget.add_probe(int(bound), f"{where} ({public})")

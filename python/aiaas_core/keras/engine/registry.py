@@ -26,6 +26,9 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
     """Decorator: register a class under "package>name" (name defaults to the class name), so
     configs naming it load without `custom_objects`. Registering another class under a taken name
     is an error; registering the same class again is allowed (a re-imported module)."""
+    if isinstance(package, type):  # @register_keras_serializable without the parentheses
+        raise TypeError("register_keras_serializable is called first: write @register_keras_serializable() "
+                        "(or @register_keras_serializable(package='MyPackage')) above the class")
     _check_part(package, "package")
     if name is not None:
         _check_part(name, "name")

@@ -85,7 +85,7 @@ def _functional_rows(model) -> list[tuple]:
     calls: dict[int, int] = {}
     rows: list[list] = []
     by_layer: dict[int, list] = {}
-    for t in model._flat_inputs:
+    for t in dict.fromkeys(model._flat_inputs):  # an Input listed twice in inputs= is one row
         layer = t._input_layer
         rows.append([f"{layer.name} (InputLayer)", str(tuple(t.shape)), "0", ""])
     for node in model._nodes:

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ...ops import autodiff, math_ops
+from ...ops import autodiff, backprop, math_ops
 from ...ops.symbolic import flatten
 from ...ops.tensor import as_tensor_value, wrap
 from .. import losses as losses_mod
@@ -273,7 +273,7 @@ class Trainer:
         """One optimizer step on a batch: forward under a tape, loss, gradients, update."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
-        with autodiff.GradientTape() as tape:
+        with backprop.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
         value = float(as_tensor_value(loss))

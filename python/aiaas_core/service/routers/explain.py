@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..activation_memory import check_explanation_memory
+from ..compute_cost import check_explanation_compute
 from ..errors import ApiError, brief
 from ..explain import integrated_gradients
 from ..json_input import numeric_array
@@ -44,6 +45,11 @@ def _target_index(target: int | str | None, signature: dict[str, Any]) -> int | 
     return target
 
 
+def _locked_gradients(loaded, prepared: np.ndarray, target: int | None, steps: int) -> dict[str, Any]:
+    with loaded.lock:
+        return integrated_gradients(loaded.model, prepared[0], prepared[1], target, steps)
+
+
 @router.post("/{name}/explain")
 def explain(name: str, body: ExplainRequest, request: Request,
             principal: Principal = Depends(require("predict"))) -> dict[str, Any]:
@@ -57,13 +63,13 @@ def explain(name: str, body: ExplainRequest, request: Request,
         raise ApiError(413, f"{body.steps + 1} path points of {int(np.prod(shape))} values exceed the limit of "
                             f"{svc.settings.max_predict_values} values; lower steps")
     check_explanation_memory(loaded.model, shape, body.steps + 1)
+    check_explanation_compute(loaded.flops_per_row, body.steps, svc.settings.max_predict_flops)
     x = _as_input(body.instance, "instance", shape)
     base = np.zeros(shape) if body.baseline is None else _as_input(body.baseline, "baseline", shape)
     prepared = serving.prepare_array(loaded, np.stack([x, base]))  # the saved preprocessing, as for predict
     target = _target_index(body.target, loaded.signature)
-    try:
-        with loaded.lock:
-            result = integrated_gradients(loaded.model, prepared[0], prepared[1], target, body.steps)
+    try:  # on the compute pool in the tenant's turn, like every forward pass (compute_pool.py)
+        result = serving.pool.run(loaded.tenant_id, _locked_gradients, loaded, prepared, target, body.steps)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     classes = loaded.signature.get("classes")

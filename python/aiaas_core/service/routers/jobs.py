@@ -68,6 +68,7 @@ def create_job(body: JobCreate, request: Request, principal: Principal = Depends
         if hp["epochs"] > max_epochs:
             raise ApiError(422, f"epochs={hp['epochs']} exceeds this tenant's limit of {max_epochs}")
         max_jobs = tenant.max_concurrent_jobs or svc.settings.limits.max_concurrent_jobs
+        repo.lock_tenant()  # parallel submissions count one after the other (the count, then the insert)
         if repo.active_job_count() >= max_jobs:
             raise ApiError(429, f"this tenant already has {max_jobs} queued or running job(s), its limit; "
                                 "wait for one to finish or cancel one", {"Retry-After": "10"})

@@ -251,6 +251,7 @@ def _infer(request: Request, principal: Principal, name: str, version: str | Non
     expected = [-1, *loaded.signature["input_shape"]]
     x = _input_tensor(doc, tail, expected, request.app.state.svc.settings.max_predict_values,
                       check_booleans=may_hold_booleans(body if header_length is None else body[:len(body) - len(tail)]))
+    serving.check_compute(loaded, len(x))
     out = np.ascontiguousarray(serving.predict_array(loaded, x), dtype=np.float32)  # [n, ...]
     tensor: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": list(out.shape)}
     result: dict[str, Any] = {"model_name": name, "model_version": loaded.version_id}
