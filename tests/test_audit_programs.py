@@ -396,3 +396,49 @@ def test_integer_tensors_have_no_gradient_as_in_tensorflow():
             g.watch(x)
         y = x * x
     assert g.gradient(y, x) is None
+
+
+def test_tnp_and_mean_absolute_percentage_error():
+    # keras-io's "TensorFlow NumPy models": tf.experimental.numpy ops in a custom model, MAPE metric
+    import aiaas_core.experimental.numpy as tnp
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.w = self.add_weight(shape=(3, 1), initializer="glorot_normal", name="w")
+
+        def call(self, x):
+            return tnp.maximum(tnp.matmul(x, self.w), 0.0)
+
+    x = np.random.rand(64, 3).astype(np.float32)
+    y = x @ np.array([[1.0], [2.0], [3.0]], np.float32) + 1
+    model = Net()
+    model.compile("adam", loss=lambda t, p: tnp.mean(tnp.square(t - p), axis=0),
+                  metrics=[keras.metrics.MeanAbsolutePercentageError()])
+    before = model.evaluate(x, y, verbose=0)[1]
+    model.fit(x, y, epochs=30, verbose=0)
+    after = model.evaluate(x, y, verbose=0)[1]
+    assert after < before
+    pred = model.predict(x, verbose=0)
+    assert after == pytest.approx(float(np.mean(np.abs(y - pred) / np.abs(y))) * 100, rel=1e-4)
+
+
+def test_evaluate_and_predict_build_an_unbuilt_model():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    x, y = np.random.rand(8, 3).astype(np.float32), np.random.rand(8, 1).astype(np.float32)
+    m = Net()
+    m.compile("adam", "mse", metrics=["mae"])
+    loss, mae = m.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(float(np.mean((m.predict(x, verbose=0) - y) ** 2)), rel=1e-5)
+    seq = keras.Sequential([L.Dense(2)])
+    assert seq.predict(x, verbose=0).shape == (8, 2)
+    ds_model = Net()
+    ds_model.compile("adam", "mse")
+    assert np.isfinite(ds_model.evaluate(tf.data.Dataset.from_tensor_slices((x, y)).batch(4), verbose=0))

@@ -38,6 +38,7 @@ for _name in _tf_api.TOP_LEVEL:
     globals()[_name] = getattr(_tf_api, _name)
 for _name in _tf_api.NAMESPACES:
     _sys.modules.setdefault(f"{__name__}.{_name}", getattr(_tf_api, _name))
+_sys.modules.setdefault(f"{__name__}.experimental.numpy", _tf_api.experimental.numpy)  # import ... as tnp
 
 __all__ = [
     "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",

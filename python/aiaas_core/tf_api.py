@@ -1055,8 +1055,19 @@ class UnconnectedGradients(enum.Enum):
     ZERO = "zero"
 
 
+# tf.experimental.numpy ("tnp"): NumPy's names over the differentiable ops (keras.ops has them)
+_tnp = types.ModuleType("aiaas_core.experimental.numpy", "tf.experimental.numpy: NumPy-style ops on tensors, "
+                        "with gradients (the keras.ops functions under NumPy's names).")
+_tnp.__getattr__ = lambda name: getattr(_ops, name)  # noqa: E731 - a module-level __getattr__
+for _key in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_"):
+    setattr(_tnp, _key, getattr(np, _key))
+_tnp.asarray = _tnp.array = lambda a, dtype=None, **kwargs: convert_to_tensor(a, dtype=dtype)
+_tnp.newaxis = None
+experimental = _namespace("experimental", "tf.experimental: numpy (tnp).", dict(numpy=_tnp))
+
+
 # ---- what `import aiaas_core as tf` gets ----------------------------------------------------------
-NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors")
+NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors", "experimental")
 _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions_run_eagerly",
             "list_physical_devices", "list_logical_devices", "is_tensor", "assert_equal", "assert_near",
             "assert_all_finite", "check_numerics", "assert_rank"}

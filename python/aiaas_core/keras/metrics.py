@@ -175,15 +175,28 @@ class MeanAbsoluteError(Metric):
         return d.reshape(d.shape[0], -1).mean(axis=1)
 
 
+class MeanAbsolutePercentageError(Metric):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, epsilon)) per sample (Keras's MAPE)."""
+
+    default_name = "mean_absolute_percentage_error"
+
+    def _values(self, y_true, y_pred):
+        t = y_true.reshape(y_pred.shape).astype(np.float64)
+        d = np.abs(t - y_pred) / np.maximum(np.abs(t), 1e-7)
+        return 100.0 * d.reshape(d.shape[0], -1).mean(axis=1)
+
+
 _BY_NAME = {
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 KNOWN = ("accuracy", "acc", *_BY_NAME)
 _CLASSES = {c.__name__: c for c in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-                                    Accuracy, MeanSquaredError, MeanAbsoluteError, Mean, Sum)}
+                                    Accuracy, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+                                    Mean, Sum)}
 
 
 def get(identifier, loss_kind: str, output_shape: tuple | None = None) -> Metric:
@@ -298,5 +311,10 @@ def mean_absolute_error(y_true, y_pred) -> np.ndarray:
     return _per_sample(MeanAbsoluteError, y_true, y_pred)
 
 
+def mean_absolute_percentage_error(y_true, y_pred) -> np.ndarray:
+    return _per_sample(MeanAbsolutePercentageError, y_true, y_pred)
+
+
+mape = MAPE = mean_absolute_percentage_error
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error

@@ -461,7 +461,7 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
         if cbs is not None:
             for cb in cbs.test_batch_begin:
                 cb.on_test_batch_begin(i, {})
-        if i == 0 and not fast and _metrics_unbuilt(model):
+        if i == 0 and not fast and (not model.built or _metrics_unbuilt(model)):
             _build_on_batch(model, batch[0])
         if fast:
             xb, yb = batch[0], batch[1]
@@ -511,8 +511,7 @@ def _inference_fn(model):
 
 def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_dict=False, steps=None,
              callbacks=None, sample_weight=None):
-    _require_compiled(model, "evaluate")
-    model._require_built("evaluate")
+    _require_compiled(model, "evaluate")  # an unbuilt model is built on the first batch, as Keras
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
     verbose = verbosity(verbose)
     x, y = _prepare(model, x, y, sample_weight)
@@ -528,11 +527,13 @@ def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_d
 
 
 def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None, _one_batch=False):
-    """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch."""
-    model._require_built("predict")
+    """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch. An
+    unbuilt model is built on the first sample (arrays) or by its first predict_step, as Keras."""
     verbose = verbosity(verbose)
     if _single_array(x, model):
         xs = as_inputs(model, x)
+        if not model.built:
+            _ensure_built(model, xs)
         if _one_batch:
             batch_size = max(1, len(xs))
         batches = make_batches(xs, batch_size=check_int(32 if batch_size is None else batch_size, "batch_size", 1),
