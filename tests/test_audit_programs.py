@@ -442,3 +442,12 @@ def test_evaluate_and_predict_build_an_unbuilt_model():
     ds_model = Net()
     ds_model.compile("adam", "mse")
     assert np.isfinite(ds_model.evaluate(tf.data.Dataset.from_tensor_slices((x, y)).batch(4), verbose=0))
+
+
+def test_distribute_strategies_run_as_one_replica():
+    for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy()):
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((3,)), L.Dense(1)])
+            model.compile("adam", "mse")
+        assert strategy.num_replicas_in_sync == 1
+        model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0)

@@ -1055,6 +1055,37 @@ class UnconnectedGradients(enum.Enum):
     ZERO = "zero"
 
 
+# tf.distribute: one replica (this process's CPU); programs written for several devices run unchanged
+class Strategy:
+    """tf.distribute's default strategy: `scope()` is a no-op context, one replica in sync."""
+
+    num_replicas_in_sync = 1
+
+    def __init__(self, devices=None, cross_device_ops=None, **kwargs):
+        self.devices = list(devices) if devices else ["/device:CPU:0"]
+
+    def scope(self):
+        return contextlib.nullcontext(self)
+
+    def run(self, fn, args=(), kwargs=None):
+        return fn(*args, **(kwargs or {}))
+
+    def experimental_distribute_dataset(self, dataset, options=None):
+        return dataset
+
+    def reduce(self, reduce_op, value, axis=None):
+        return value
+
+
+_default_strategy = Strategy()
+distribute = _namespace("distribute", "tf.distribute: a single-replica strategy (MirroredStrategy and the "
+                        "others run on this process's CPU as one replica).", dict(
+    get_strategy=lambda: _default_strategy, has_strategy=lambda: False, Strategy=Strategy,
+    MirroredStrategy=Strategy, OneDeviceStrategy=Strategy, MultiWorkerMirroredStrategy=Strategy,
+    ReduceOp=types.SimpleNamespace(SUM="SUM", MEAN="MEAN"),
+))
+
+
 # tf.experimental.numpy ("tnp"): NumPy's names over the differentiable ops (keras.ops has them)
 _tnp = types.ModuleType("aiaas_core.experimental.numpy", "tf.experimental.numpy: NumPy-style ops on tensors, "
                         "with gradients (the keras.ops functions under NumPy's names).")
@@ -1067,7 +1098,7 @@ experimental = _namespace("experimental", "tf.experimental: numpy (tnp).", dict(
 
 
 # ---- what `import aiaas_core as tf` gets ----------------------------------------------------------
-NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors", "experimental")
+NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors", "experimental", "distribute")
 _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions_run_eagerly",
             "list_physical_devices", "list_logical_devices", "is_tensor", "assert_equal", "assert_near",
             "assert_all_finite", "check_numerics", "assert_rank"}
