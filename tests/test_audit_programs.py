@@ -451,3 +451,13 @@ def test_distribute_strategies_run_as_one_replica():
             model.compile("adam", "mse")
         assert strategy.num_replicas_in_sync == 1
         model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0)
+
+
+def test_validation_split_cuts_where_keras_does():
+    x, y = np.random.rand(3601, 2).astype(np.float32), np.random.rand(3601, 1).astype(np.float32)
+    model = keras.Sequential([keras.Input((2,)), L.Dense(1)])
+    model.compile("sgd", "mse")
+    seen = []
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    model.fit(x, y, batch_size=32, validation_split=0.2, epochs=1, verbose=0, callbacks=[cb])
+    assert len(seen) == 90  # floor(3601 * 0.8) = 2880 training samples, as Keras 3

@@ -314,7 +314,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
             raise ValueError("validation_split is only supported for arrays: a dataset, generator or PyDataset "
                              "cannot be split; pass validation_data (a dataset of (x, y) batches) instead")
         n = len(flatten(x)[0])
-        n_val = int(n * validation_split)
+        n_val = n - int(math.floor(n * (1.0 - validation_split)))  # Keras 3's split point
         if n_val == 0 or n_val == n:
             raise ValueError(f"validation_split={validation_split} leaves {n - n_val} training and {n_val} validation samples")
         cut = slice(n - n_val, n)
