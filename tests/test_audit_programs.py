@@ -461,3 +461,23 @@ def test_validation_split_cuts_where_keras_does():
     cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
     model.fit(x, y, batch_size=32, validation_split=0.2, epochs=1, verbose=0, callbacks=[cb])
     assert len(seen) == 90  # floor(3601 * 0.8) = 2880 training samples, as Keras 3
+
+
+def test_model_checkpoint_creates_its_folder(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), L.Dense(1)])
+    model.compile("sgd", "mse")
+    path = tmp_path / "training_1" / "cp.weights.h5"
+    cb = keras.callbacks.ModelCheckpoint(filepath=str(path), save_weights_only=True)
+    model.fit(np.zeros((4, 3)), np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[cb])
+    assert path.is_file() and tf.version.VERSION == tf.version()
+
+
+def test_model_checkpoint_every_n_batches(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), L.Dense(1)])
+    model.compile("sgd", "mse")
+    cb = keras.callbacks.ModelCheckpoint(filepath=str(tmp_path / "cp-{epoch:04d}.weights.h5"), save_weights_only=True,
+                                         save_freq=4)
+    model.fit(np.zeros((8, 3)), np.zeros((8, 1)), batch_size=2, epochs=3, verbose=0, callbacks=[cb])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp-0001.weights.h5", "cp-0002.weights.h5", "cp-0003.weights.h5"]
+    with pytest.raises(ValueError, match="positive number of batches"):
+        keras.callbacks.ModelCheckpoint("x.keras", save_freq=0)

@@ -23,6 +23,23 @@ from .ops.symbolic import KerasTensor
 
 __version__ = _core.__version__
 
+
+class _Version:
+    """`tf.version.VERSION` and Keras 3's `keras.version()` (one name serves both spellings)."""
+
+    VERSION = __version__
+    GIT_VERSION = __version__
+    COMPILER_VERSION = "rustc"
+
+    def __call__(self) -> str:
+        return __version__
+
+    def __repr__(self) -> str:
+        return f"aiaas_core version {__version__}"
+
+
+version = _Version()
+
 # `import keras` -> `import aiaas_core as keras` works for submodule imports too
 # (`from aiaas_core.layers import Dense`): the Keras namespaces are registered under this package.
 _KERAS_NAMESPACES = ("layers", "models", "optimizers", "losses", "metrics", "callbacks", "utils",
@@ -43,7 +60,7 @@ _sys.modules.setdefault(f"{__name__}.experimental.numpy", _tf_api.experimental.n
 __all__ = [
     "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",
     "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx",
-    "Layer", "Loss", "Metric", "Optimizer", "Initializer", "KerasTensor",
+    "Layer", "Loss", "Metric", "Optimizer", "Initializer", "KerasTensor", "version",
     # `from aiaas_core import *` must not shadow Python's range/abs/round/pow/print/bool: those stay
     # attributes only (tf.range, tf.print...)
     *(n for n in _tf_api.TOP_LEVEL if n not in ("range", "abs", "round", "pow", "print", "bool")),
