@@ -481,3 +481,10 @@ def test_model_checkpoint_every_n_batches(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cp-0001.weights.h5", "cp-0002.weights.h5", "cp-0003.weights.h5"]
     with pytest.raises(ValueError, match="positive number of batches"):
         keras.callbacks.ModelCheckpoint("x.keras", save_freq=0)
+
+
+def test_layer_sizes_may_be_0d_integer_arrays_or_tensors():
+    n = tf.math.reduce_prod(tf.constant([28, 28]))
+    assert L.Dense(n.numpy()).units == 784 and L.Dense(n).units == 784
+    with pytest.raises(ValueError, match="positive int"):
+        L.Dense(np.array(2.5))

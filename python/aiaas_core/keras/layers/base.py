@@ -60,6 +60,9 @@ def shape_tuple(shape, what: str) -> tuple[int | None, ...]:
 
 
 def check_positive_int(value, what: str) -> int:
+    if hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == () \
+            and np.dtype(value.dtype).kind in "iu":
+        value = int(np.asarray(value))  # a 0-d integer array or tensor (tf.reduce_prod(shape).numpy())
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
     return int(value)
