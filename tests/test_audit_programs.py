@@ -488,3 +488,34 @@ def test_layer_sizes_may_be_0d_integer_arrays_or_tensors():
     assert L.Dense(n.numpy()).units == 784 and L.Dense(n).units == 784
     with pytest.raises(ValueError, match="positive int"):
         L.Dense(np.array(2.5))
+
+
+def test_a_step_without_targets_receives_x_itself():
+    # Keras packs (x, y, sample_weight) and gives x alone when there is nothing else
+    seen = []
+
+    class M(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = L.Dense(1)
+
+        def call(self, x):
+            return self.d(x)
+
+        def train_step(self, data):
+            seen.append(type(data).__name__ if isinstance(data, tuple) else tuple(data.shape))
+            return {}
+
+        def test_step(self, data):
+            seen.append(type(data).__name__ if isinstance(data, tuple) else tuple(data.shape))
+            return {}
+
+    m = M()
+    m.compile("sgd")
+    x = np.zeros((4, 3), np.float32)
+    m.fit(x, epochs=1, batch_size=4, verbose=0)
+    m.fit(tf.data.Dataset.from_tensor_slices(x).batch(4), epochs=1, verbose=0)
+    m.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+    m.evaluate(x, batch_size=4, verbose=0)
+    assert seen == [(4, 3), (4, 3), "tuple", (4, 3)]
+    assert m.predict(x, verbose=0).shape == (4, 1)

@@ -50,6 +50,14 @@ class _Plan:
         self.base_seed = backend.derived_seed(0x5EED)
 
 
+def _step_data(batch):
+    """What a step receives, as Keras packs it: x alone when there are no targets or weights (a
+    GAN's `train_step(real_images)` gets the image batch, not a 1-tuple), else the tuple."""
+    if isinstance(batch, tuple) and len(batch) == 1 and not isinstance(batch[0], (tuple, list)):
+        return batch[0]  # several inputs stay in their 1-tuple, (x,), as Keras's pack_x_y_sample_weight
+    return batch
+
+
 def _without_call(model) -> bool:
     """A model that defines no call() (Keras builds it at creation: its train_step drives sub-models
     that are built already), so fit never calls it to build it."""
@@ -379,7 +387,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                 st.step_seed = (base_seed + 1000003 * model.optimizer.iterations) % (2**31)
                 st.step_calls = 0
                 try:
-                    step_logs = model.train_step(batch)
+                    step_logs = model.train_step(_step_data(batch))
                 finally:
                     st.step_seed = None
                 loss = model.__dict__.get("_last_loss")
@@ -469,7 +477,7 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
             model._loss_tracker.update_state(model.loss.forward(y_pred, yb), sample_weight=len(xb))
             model._resolve_metrics(y_pred).update_state(yb, y_pred)
         else:
-            logs = model.test_step(batch)
+            logs = model.test_step(_step_data(batch))
         seen += 1
 
         def running_logs(logs=logs):
@@ -555,7 +563,7 @@ def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=
     for i, batch in enumerate(batches.epoch(0)):
         for cb in cbs.predict_batch_begin:
             cb.on_predict_batch_begin(i, {})
-        yb = call(batch[0]) if fast else model.predict_step(batch)
+        yb = call(batch[0]) if fast else model.predict_step(_step_data(batch))
         if n is not None and isinstance(yb, np.ndarray) and not isinstance(yb, (list, tuple, dict)):
             if out is None:
                 out = np.empty((n,) + tuple(yb.shape[1:]), yb.dtype)
