@@ -122,12 +122,13 @@ def test_metrics_held_by_layers_are_reported_and_reset_by_fit():
                 self.hits.update_state(targets, tf.sigmoid(logits))
             return tf.sigmoid(logits)
 
+    keras.utils.set_random_seed(0)
     x, y = _digit_images()
     x, t = x.reshape(len(x), -1), (y >= 5).astype(np.float32)[:, None]
     inp, tgt = keras.Input((64,), name="x"), keras.Input((1,), name="t")
     model = keras.Model([inp, tgt], Endpoint()(L.Dense(1)(inp), tgt))
-    model.compile(keras.optimizers.Adam(0.01))
-    hist = model.fit({"x": x, "t": t}, epochs=3, batch_size=64, verbose=0)
+    model.compile(keras.optimizers.Adam(0.05))
+    hist = model.fit({"x": x, "t": t}, epochs=5, batch_size=64, verbose=0)
     assert "hits" in hist.history and hist.history["hits"][-1] > hist.history["hits"][0]  # reset each epoch
     assert [m.name for m in model.metrics] == ["loss", "hits"]
 
@@ -218,6 +219,7 @@ def test_fit_on_a_model_without_call_runs_its_train_step():
             self.tracker.update_state(gap)
             return {"gap": self.tracker.result()}
 
+    keras.utils.set_random_seed(0)
     a = keras.Sequential([keras.Input((3,)), L.Dense(2)])
     b = keras.Sequential([keras.Input((3,)), L.Dense(2)])
     pair = Pair(a, b)
@@ -410,6 +412,7 @@ def test_tnp_and_mean_absolute_percentage_error():
         def call(self, x):
             return tnp.maximum(tnp.matmul(x, self.w), 0.0)
 
+    keras.utils.set_random_seed(0)
     x = np.random.rand(64, 3).astype(np.float32)
     y = x @ np.array([[1.0], [2.0], [3.0]], np.float32) + 1
     model = Net()
@@ -519,3 +522,27 @@ def test_a_step_without_targets_receives_x_itself():
     m.evaluate(x, batch_size=4, verbose=0)
     assert seen == [(4, 3), (4, 3), "tuple", (4, 3)]
     assert m.predict(x, verbose=0).shape == (4, 1)
+
+
+def test_confusion_metrics_count_as_keras():
+    y_true = np.array([[1], [0], [1], [1], [0], [0]])
+    y_pred = np.array([[0.9], [0.8], [0.3], [0.6], [0.1], [0.4]], np.float32)
+    got = {}
+    for cls in (keras.metrics.TruePositives, keras.metrics.FalsePositives, keras.metrics.TrueNegatives,
+                keras.metrics.FalseNegatives, keras.metrics.Precision, keras.metrics.Recall):
+        m = cls()
+        m.update_state(y_true, y_pred)
+        got[m.name] = float(m.result())
+    assert got == {"true_positives": 2, "false_positives": 1, "true_negatives": 2, "false_negatives": 1,
+                   "precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3)}
+    w = keras.metrics.Precision(thresholds=0.5)
+    w.update_state(y_true, y_pred, sample_weight=np.array([1, 3, 1, 1, 1, 1]))
+    assert float(w.result()) == pytest.approx(2 / 5)
+    x, y = np.random.rand(64, 4).astype(np.float32), (np.random.rand(64, 1) > 0.5).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), L.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.Recall(name="recall"),
+                                                          keras.metrics.FalseNegatives(name="fn")])
+    hist = model.fit(x, y, epochs=1, verbose=0).history
+    assert sorted(hist) == ["fn", "loss", "recall"]
+    with pytest.raises(ValueError, match="one threshold"):
+        keras.metrics.Precision(thresholds=[0.3, 0.7])

@@ -186,6 +186,52 @@ class MeanAbsolutePercentageError(Metric):
         return 100.0 * d.reshape(d.shape[0], -1).mean(axis=1)
 
 
+class _Confusion(Metric):
+    """Weighted confusion counts of (y_pred > threshold) against y_true (nonzero = positive), as
+    Keras's TruePositives ... Recall with one threshold (0.5 unless `thresholds` names another)."""
+
+    _key = ""           # the count a counting metric reports
+    _ratio = None       # (numerator, denominator keys) for Precision / Recall
+
+    def __init__(self, thresholds=None, name=None, dtype=None, top_k=None, class_id=None):
+        if isinstance(thresholds, (list, tuple)) and len(thresholds) == 1:
+            thresholds = thresholds[0]
+        if (thresholds is not None and (isinstance(thresholds, bool) or not isinstance(thresholds, (int, float)))) \
+                or top_k is not None or class_id is not None:
+            raise ValueError(f"{type(self).__name__}: one threshold is supported (None or a number); got "
+                             f"thresholds={thresholds!r}, top_k={top_k!r}, class_id={class_id!r}")
+        self.threshold = 0.5 if thresholds is None else float(thresholds)
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        self._counts = {"tp": 0.0, "fp": 0.0, "tn": 0.0, "fn": 0.0}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        p = as_float32(y_pred, "y_pred") > self.threshold
+        t = np.asarray(y_true).reshape(p.shape) != 0
+        w = np.ones(p.shape) if sample_weight is None else _weights_for(sample_weight, p.astype(np.float64))
+        for key, hit in (("tp", p & t), ("fp", p & ~t), ("tn", ~p & ~t), ("fn", ~p & t)):
+            self._counts[key] += float((w * hit).sum())
+
+    def result(self) -> Scalar:
+        c = self._counts
+        if self._ratio is None:
+            return Scalar(c[self._key])
+        num, den = c[self._ratio[0]], sum(c[k] for k in self._ratio[1])
+        return Scalar(num / den if den else 0.0)
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.threshold}
+
+
+TruePositives = type("TruePositives", (_Confusion,), {"_key": "tp", "default_name": "true_positives"})
+FalsePositives = type("FalsePositives", (_Confusion,), {"_key": "fp", "default_name": "false_positives"})
+TrueNegatives = type("TrueNegatives", (_Confusion,), {"_key": "tn", "default_name": "true_negatives"})
+FalseNegatives = type("FalseNegatives", (_Confusion,), {"_key": "fn", "default_name": "false_negatives"})
+Precision = type("Precision", (_Confusion,), {"_ratio": ("tp", ("tp", "fp")), "default_name": "precision"})
+Recall = type("Recall", (_Confusion,), {"_ratio": ("tp", ("tp", "fn")), "default_name": "recall"})
+
+
 _BY_NAME = {
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
@@ -196,7 +242,8 @@ _BY_NAME = {
 KNOWN = ("accuracy", "acc", *_BY_NAME)
 _CLASSES = {c.__name__: c for c in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                     Accuracy, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
-                                    Mean, Sum)}
+                                    Mean, Sum, TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
+                                    Precision, Recall)}
 
 
 def get(identifier, loss_kind: str, output_shape: tuple | None = None) -> Metric:
