@@ -546,3 +546,20 @@ def test_confusion_metrics_count_as_keras():
     assert sorted(hist) == ["fn", "loss", "recall"]
     with pytest.raises(ValueError, match="one threshold"):
         keras.metrics.Precision(thresholds=[0.3, 0.7])
+
+
+def test_class_weight_weights_each_sample_by_its_class():
+    keras.utils.set_random_seed(0)
+    x = np.random.rand(40, 3).astype(np.float32)
+    y = (np.arange(40) < 4).astype(np.float32)[:, None]  # 4 positives, 36 negatives
+    model = keras.Sequential([keras.Input((3,)), L.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.SGD(1e-12), "binary_crossentropy")  # the loss of (nearly) the same weights
+    plain = model.fit(x, y, epochs=1, batch_size=40, verbose=0).history["loss"][0]
+    weighted = model.fit(x, y, epochs=1, batch_size=40, verbose=0, class_weight={0: 0.5, 1: 2.0}).history["loss"][0]
+    p = model.predict(x, verbose=0)
+    per_sample = -(y * np.log(p) + (1 - y) * np.log(1 - p))[:, 0]
+    w = np.where(y[:, 0] == 1, 2.0, 0.5)
+    assert plain == pytest.approx(per_sample.mean(), rel=1e-4)
+    assert weighted == pytest.approx((per_sample * w).mean(), rel=1e-4)
+    with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
+        model.fit(x, y, verbose=0, class_weight={0: 1.0})

@@ -50,6 +50,22 @@ class _Plan:
         self.base_seed = backend.derived_seed(0x5EED)
 
 
+def _class_sample_weights(class_weight, x, y, sample_weight):
+    """Keras's class_weight: each sample weighted by its class's weight (the class id, or the argmax
+    of a one-hot row), times its sample_weight if one was given. Arrays only."""
+    if not isinstance(class_weight, dict) or is_batched_source(x) or y is None or isinstance(y, (list, tuple, dict)):
+        raise ValueError("fit: class_weight must be a dict {class id: weight} and needs y given as one array "
+                         "(for a dataset, put per-sample weights in its elements: (x, y, sample_weight))")
+    labels = as_array(y, "y")
+    ids = labels.argmax(-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(len(labels))
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    unknown = sorted(set(np.unique(ids).astype(int).tolist()) - set(table))
+    if unknown:
+        raise ValueError(f"fit: class_weight has no weight for class(es) {unknown[:10]}")
+    weights = np.array([table[int(i)] for i in ids], np.float32)
+    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32).reshape(len(weights))
+
+
 def _step_data(batch):
     """What a step receives, as Keras packs it: x alone when there are no targets or weights (a
     GAN's `train_step(real_images)` gets the image batch, not a 1-tuple), else the tuple."""
@@ -291,7 +307,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
     _require_compiled(model, "fit")
     structure_changed()  # layers appended in place to a tracked list since the last walk are seen
     if class_weight is not None:
-        raise ValueError("fit: class_weight is not supported")
+        sample_weight = _class_sample_weights(class_weight, x, y, sample_weight)
     if validation_freq != 1:
         raise ValueError(f"fit: only validation_freq=1 is supported, got {validation_freq!r}")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
