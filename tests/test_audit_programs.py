@@ -563,3 +563,23 @@ def test_class_weight_weights_each_sample_by_its_class():
     assert weighted == pytest.approx((per_sample * w).mean(), rel=1e-4)
     with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
         model.fit(x, y, verbose=0, class_weight={0: 1.0})
+
+
+def test_random_fourier_features_and_hinge_make_a_quasi_svm():
+    from aiaas_core.keras.layers.experimental import RandomFourierFeatures
+    keras.utils.set_random_seed(0)
+    rff = RandomFourierFeatures(output_dim=64, scale=2.0, kernel_initializer="gaussian")
+    x = np.random.rand(5, 8).astype(np.float32)
+    out = rff(x).numpy()
+    w = [v.numpy() for v in rff.weights]
+    np.testing.assert_allclose(out, np.cos(x @ (w[0] / w[2]) + w[1]), rtol=1e-5, atol=1e-6)
+    assert rff.trainable_weights == [] and len(rff.non_trainable_weights) == 3
+    y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    p = np.array([[0.3, -2.0], [0.5, 0.2]], np.float32)
+    want = np.maximum(1 - (2 * y - 1) * p, 0).mean(-1).mean()
+    assert float(keras.losses.Hinge()(y, p)) == pytest.approx(want) and keras.losses.hinge(y, p).shape == (2,)
+    xd, yd = _digit_images()
+    model = keras.Sequential([keras.Input((64,)), RandomFourierFeatures(256, scale=4.0), L.Dense(10)])
+    model.compile("adam", loss=keras.losses.hinge, metrics=[keras.metrics.CategoricalAccuracy(name="acc")])
+    hist = model.fit(xd.reshape(len(xd), -1), keras.utils.to_categorical(yd, 10), epochs=30, verbose=0).history
+    assert hist["loss"][-1] < hist["loss"][0] and hist["acc"][-1] > 0.5
