@@ -173,3 +173,12 @@ def test_functional_multi_input_model_learns_and_reloads_identically():
     assert res["reload_identical"], res
     assert res["test_digit_accuracy"] >= functional_multi_input.DIGIT_BAR, res
     assert res["test_even_accuracy"] >= functional_multi_input.PARITY_BAR, res
+
+
+@slow
+def test_vae_custom_train_step_reaches_tensorflows_reconstruction(mnist_dir):
+    import vae_mnist
+
+    res = vae_mnist.main(epochs=3, data_dir=mnist_dir)
+    assert res["reconstruction_loss"] <= vae_mnist.RECONSTRUCTION_BAR, res
+    assert res["code_shape"] == [256, vae_mnist.LATENT_DIM]

@@ -37,6 +37,7 @@ from .ops import math_ops as _m
 from .ops import nn_ops as _n
 from .ops import random_ops as _r
 from .ops.backprop import GradientTape
+from .data.dataset import TensorSpec  # one TensorSpec: tf.TensorSpec is the tf.data one
 from .ops.symbolic import KerasTensor, symbolic_dispatch
 from .ops.tensor import Tensor, TensorShape, as_tensor_value, wrap
 
@@ -508,18 +509,6 @@ def function(func=None, **kwargs):
         return run
 
     return decorate if func is None else decorate(func)
-
-
-class TensorSpec:
-    """`tf.TensorSpec(shape, dtype, name)`: a description for input_signature (not enforced)."""
-
-    def __init__(self, shape, dtype=float32, name=None):
-        self.shape = TensorShape(None if d is None else int(d) for d in shape) if shape is not None else None
-        self.dtype = _dtypes_mod.as_dtype(dtype)
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name}, name={self.name!r})"
 
 
 class Module:

@@ -654,3 +654,22 @@ def test_the_catalog_offers_exactly_the_activations_the_kernels_have(member, dep
     assert schemas["mlp"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == hidden
     assert schemas["cnn"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == hidden
     assert schemas["lstm"]["hyperparameters_schema"]["properties"]["activation"]["enum"] == list(activations.RECURRENT)
+
+
+def test_a_damaged_artifact_is_an_error_that_says_so(server, member, deployed, tmp_path):
+    """A flipped byte in a stored model fails AES-GCM's check; the answer says the stored model is damaged
+    and must be restored (it was an opaque 500), on deploy and download alike, never a server path."""
+    r = member.post("/v1/jobs", json={"dataset_id": deployed["dataset_id"], "architecture": "logistic",
+                                      "hyperparameters": {"epochs": 1}})
+    job = wait_job(member, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    version = job["model_version_id"]
+    path = server.data_dir / "artifacts" / "models" / f"{version}.enc"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    for r in (member.post("/v1/endpoints", json={"name": "damaged", "model_version_id": version}),
+              member.get(f"/v1/model-versions/{version}/download", params={"format": "safetensors"})):
+        message = assert_error(r, 500, "integrity check", version, "restore it from a backup")
+        assert str(server.data_dir) not in message
+    assert member.get("/v1/endpoints/damaged").status_code == 404  # nothing half-created

@@ -54,7 +54,11 @@ def test_sse_stream_gives_epoch_events(make_tenant, data_files):
     assert logs["state"] == "succeeded" and sum(" epoch " in line for line in logs["lines"]) == 6
 
 
-def test_cancel_running_and_queued_jobs(make_tenant, data_files):
+def _checkpoint(server, job_id: str):
+    return server.data_dir / "artifacts" / "checkpoints" / f"{job_id}.enc"
+
+
+def test_cancel_running_and_queued_jobs(server, make_tenant, data_files):
     _, c = make_tenant("cancel", max_concurrent_jobs=5)
     m = c["member"]
     ds = upload(m, data_files["digits_npz"], "digits").json()
@@ -67,9 +71,11 @@ def test_cancel_running_and_queued_jobs(make_tenant, data_files):
     # the second job waits behind the first (one worker): canceling it is immediate
     r = m.post(f"/v1/jobs/{second['id']}/cancel")
     assert r.status_code == 200 and r.json()["state"] == "canceled"
+    assert _checkpoint(server, first["id"]).exists()  # the running job's encrypted checkpoint
     assert m.post(f"/v1/jobs/{first['id']}/cancel").status_code == 200
     job = wait_job(m, first["id"], timeout=60)
     assert job["state"] == "canceled" and 1 <= job["epoch"] < 200 and job["model_version_id"] is None
+    assert not _checkpoint(server, first["id"]).exists()  # a canceled job leaves no checkpoint behind
     r = m.post(f"/v1/jobs/{first['id']}/cancel")
     assert r.status_code == 409 and "already canceled" in r.json()["detail"]
     assert m.get(f"/v1/jobs/{second['id']}").json()["epoch"] == 0
@@ -214,7 +220,7 @@ def test_endpoint_switch_under_concurrent_predictions_has_zero_failures(server, 
     assert c["predict"].post("/v1/endpoints/live/predict", json={"instances": x}).status_code == 404
 
 
-def test_a_diverging_job_fails_with_a_reason(make_tenant, data_files):
+def test_a_diverging_job_fails_with_a_reason(server, make_tenant, data_files):
     _, c = make_tenant("diverge")
     m = c["member"]
     ds = upload(m, data_files["diabetes_npz"], "diabetes", scaling="none").json()
@@ -222,6 +228,7 @@ def test_a_diverging_job_fails_with_a_reason(make_tenant, data_files):
                                  "hyperparameters": {"epochs": 5, "learning_rate": 10.0, "optimizer": "sgd", "units": [64]}})
     job = wait_job(m, r.json()["id"], timeout=60)
     assert job["state"] == "failed" and "NaN or infinite" in job["error"] and job["model_version_id"] is None
+    assert not _checkpoint(server, job["id"]).exists()  # nor does a failed one
 
 
 def test_api_responsive_during_training_and_cancel_stops_inside_a_long_epoch(make_tenant, tmp_path):
@@ -269,3 +276,19 @@ def test_same_seed_same_model_and_unlabelled_images(make_tenant, data_files, adm
     job = wait_job(m, m.post("/v1/jobs", json={"dataset_id": images["id"], "architecture": "autoencoder",
                                                "hyperparameters": {"epochs": 1, "encoding_dim": 4}}).json()["id"])
     assert job["state"] == "succeeded" and np.isfinite(job["metrics"]["loss"])
+
+
+def test_logs_hold_every_event_of_a_long_job(make_tenant, data_files):
+    """One event per epoch: a 600-epoch job has over 500, and /logs returned only the first 500."""
+    _, c = make_tenant("long-logs", max_epochs=600)
+    m = c["member"]
+    ds = upload(m, data_files["digits_npz"], "digits").json()
+    r = m.post("/v1/jobs", json={"dataset_id": ds["id"], "architecture": "logistic",
+                                 "hyperparameters": {"epochs": 600, "batch_size": 400}})
+    assert r.status_code == 202, r.text
+    job = wait_job(m, r.json()["id"], timeout=240)
+    assert job["state"] == "succeeded", job
+    lines = m.get(f"/v1/jobs/{job['id']}/logs").json()["lines"]
+    epochs = [json.loads(line.split(" ", 2)[2])["epoch"] for line in lines if line.split(" ")[1] == "epoch"]
+    assert epochs == list(range(1, 601)) and len(lines) > 600
+    assert '"succeeded"' in lines[-1]

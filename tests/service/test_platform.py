@@ -235,7 +235,9 @@ def test_a_tampered_artifact_is_a_logged_json_500_and_the_server_keeps_serving(s
     enc.write_bytes(bytes(raw))
     r = m.post(f"/v1/model-versions/{version}/evaluate", json={"dataset_id": ds["id"]})
     assert r.status_code == 500 and r.headers["content-type"] == "application/json"
-    ref = r.json()["detail"].split("reference ")[1].split(")")[0]
-    assert "failed authentication" not in r.text  # internals stay in the log
-    assert f"unhandled error {ref}" in server.log() and "DecryptionError" in server.log()
+    detail = r.json()["detail"]  # says what is wrong and who must act, not an opaque 500 (issue 14)
+    assert f"dataset {ds['id']!r} failed its integrity check" in detail and "restore it from a backup" in detail
+    ref = detail.split("reference ")[1].split(" ")[0]
+    assert "failed authentication" not in r.text  # the decryption's internals stay in the log
+    assert f"damaged artifact {ref}: datasets/{ds['id']}" in server.log() and "failed authentication" in server.log()
     assert m.get("/v1/datasets").status_code == 200

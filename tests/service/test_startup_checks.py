@@ -40,3 +40,38 @@ def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path):
             third.stop()
     finally:
         first.stop()
+
+
+def test_readyz_says_so_when_the_data_folder_is_nearly_full(tmp_path):
+    """A full disk failed uploads and key creation while /readyz answered 200. Here the threshold is set
+    above the disk's free space (filling a real disk in a test is no option): /readyz is 503 naming the
+    free space and the setting, /healthz (alive) stays 200."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    free = shutil.disk_usage(tmp_path).free
+    srv = Server(tmp_path / "data", workers=1, extra_env={"AIAAS_MIN_FREE_BYTES": str(free + (1 << 40))})
+    # Started here rather than by Server.start(), which waits for /readyz to answer 200.
+    log = open(srv.log_path, "ab")
+    srv.proc = subprocess.Popen([sys.executable, "-m", "aiaas_core.cli", "serve", "--port", str(srv.port),
+                                 "--data-dir", str(srv.data_dir), "--log-level", "warning"],
+                                env=srv.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{srv.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and srv.proc.poll() is None, srv.log()
+            time.sleep(0.2)
+        r = httpx.get(f"{srv.url}/readyz", timeout=10)
+        assert r.status_code == 503, r.text
+        assert "MiB free in the data folder" in r.json()["detail"] and "AIAAS_MIN_FREE_BYTES" in r.json()["detail"]
+    finally:
+        srv.stop()

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from .db import make_engine, make_sessionmaker, session_scope
 from .models import Job, JobEvent
 from .settings import Settings
+from .storage import Storage
 
 log = logging.getLogger("aiaas.executor")
 
@@ -46,7 +47,8 @@ class JobExecutor(abc.ABC):
 MAX_ATTEMPTS = 3  # a job whose worker dies this many times is failed, not retried forever
 
 
-def requeue_orphans(factory, worker_id: str | None = None, reason: str = "a server restart") -> int:
+def requeue_orphans(factory, worker_id: str | None = None, reason: str = "a server restart",
+                    storage=None) -> int:
     """Jobs left 'running' by a dead worker (all of them at start, or one worker's): back to 'queued',
     keeping their epoch for the resume.
 
@@ -68,6 +70,8 @@ def requeue_orphans(factory, worker_id: str | None = None, reason: str = "a serv
                 job.state, job.error = "failed", f"the worker running this job died {job.attempts} times"
                 job.finished_at = datetime.now(timezone.utc)
                 session.add(JobEvent(job_id=job.id, kind="state", data={"state": "failed", "error": job.error}))
+                if storage is not None:  # nothing will resume it: its checkpoint goes
+                    storage.delete("checkpoints", job.id)
                 continue
             job.state = "queued"
             session.add(JobEvent(job_id=job.id, kind="state",
@@ -169,7 +173,8 @@ class LocalProcessExecutor(JobExecutor):
                 log.error("training worker %s exited with code %s; restarting it", worker_id, proc.exitcode)
                 del self._procs[worker_id]
                 try:
-                    requeue_orphans(self._factory, worker_id, reason=f"worker {worker_id} died")
+                    requeue_orphans(self._factory, worker_id, reason=f"worker {worker_id} died",
+                                    storage=Storage(self.settings.data_dir))
                 except Exception:
                     log.exception("could not re-queue the jobs of worker %s", worker_id)
                 self._spawn()

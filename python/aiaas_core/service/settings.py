@@ -49,13 +49,14 @@ class Settings:
     rate_limit_per_minute: int = 600  # default per key; a key may carry its own
     failed_auth_per_minute: int = 60  # per client address; beyond it, 429 without a lookup
     model_cache_bytes: int = 2 * 1024**3  # weights of loaded model versions kept for serving
+    min_free_bytes: int = 256 * 1024**2  # free space in the data folder below which /readyz answers 503
     poll_interval_s: float = 0.5  # how often idle workers look for queued jobs
     limits: TenantLimits = field(default_factory=TenantLimits)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
         for name in ("port", "workers", "max_upload_bytes", "max_predict_values", "max_predict_flops",
-                     "rate_limit_per_minute", "failed_auth_per_minute", "model_cache_bytes"):
+                     "rate_limit_per_minute", "failed_auth_per_minute", "model_cache_bytes", "min_free_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "port" else 1):
                 raise ValueError(f"setting {name} must be a positive integer, got {value!r}")
@@ -97,6 +98,7 @@ class Settings:
             rate_limit_per_minute=_env_int("AIAAS_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             failed_auth_per_minute=_env_int("AIAAS_FAILED_AUTH_PER_MINUTE", cls.failed_auth_per_minute),
             model_cache_bytes=_env_int("AIAAS_MODEL_CACHE_BYTES", cls.model_cache_bytes),
+            min_free_bytes=_env_int("AIAAS_MIN_FREE_BYTES", cls.min_free_bytes),
             worker_threads=_env_int("AIAAS_WORKER_THREADS", None),
             limits=limits,
         )

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .crypto import EncryptedWriter, decrypt_chunks, load_master_key
+from .crypto import DecryptionError, EncryptedWriter, decrypt_chunks, load_master_key
+from .errors import ApiError
+
+log = logging.getLogger("aiaas.storage")
+
+
+class DamagedArtifact(ApiError, DecryptionError):
+    """A stored artifact that failed AES-GCM's check: an API error that says so (500: the server's data,
+    not the request, is wrong), still a DecryptionError for code that handles those."""
 
 KINDS = ("datasets", "checkpoints", "models", "predictions")
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -62,15 +72,28 @@ class Storage:
     def read_bytes(self, kind: str, artifact_id: str) -> bytes:
         out = io.BytesIO()
         with open(self.path(kind, artifact_id), "rb") as fh:
-            for chunk in decrypt_chunks(io.BufferedReader(fh), self._key, f"{kind}/{artifact_id}"):
+            for chunk in self._decrypt(fh, kind, artifact_id):
                 out.write(chunk)
         return out.getvalue()
 
     def read_to_file(self, kind: str, artifact_id: str, dest: Path) -> None:
         """Decrypt into `dest` (a private temp file the caller deletes)."""
         with open(self.path(kind, artifact_id), "rb") as fh, open(dest, "wb") as out:
-            for chunk in decrypt_chunks(io.BufferedReader(fh), self._key, f"{kind}/{artifact_id}"):
+            for chunk in self._decrypt(fh, kind, artifact_id):
                 out.write(chunk)
+
+    def _decrypt(self, fh, kind: str, artifact_id: str) -> Iterator[bytes]:
+        """The plaintext chunks; an artifact that fails AES-GCM's check is an error that says so (it was an
+        opaque 500 on download, deploy, predict and evaluate), naming the artifact, never its path."""
+        try:
+            yield from decrypt_chunks(io.BufferedReader(fh), self._key, f"{kind}/{artifact_id}")
+        except DecryptionError as exc:
+            ref = uuid.uuid4().hex[:12]
+            log.error("damaged artifact %s: %s/%s failed its integrity check: %s", ref, kind, artifact_id, exc)
+            raise DamagedArtifact(500, f"the stored {kind[:-1] if kind.endswith('s') else kind} {artifact_id!r} failed "
+                                       "its integrity check: it was damaged or altered on disk, or the server runs with "
+                                       "another master key than the one that wrote it; an operator must restore it "
+                                       f"from a backup (reference {ref} in the server log)") from None
 
     def exists(self, kind: str, artifact_id: str) -> bool:
         return self.path(kind, artifact_id).exists()

@@ -102,9 +102,11 @@ def run_job(factory, storage: Storage, job_id: str, worker_id: str) -> None:
         _run(factory, storage, job_id, worker_id)
     except _Canceled:
         _finish(factory, job_id, "canceled", None)
+        storage.delete("checkpoints", job_id)  # a final state resumes nothing: no weights left behind
     except Exception as exc:
         log.error("job %s failed: %s", job_id, traceback.format_exc())
         _finish(factory, job_id, "failed", failure_reason(exc, storage.root.parent))
+        storage.delete("checkpoints", job_id)
 
 
 def _finish(factory, job_id: str, state: str, error: str | None, version_id: str | None = None) -> None:

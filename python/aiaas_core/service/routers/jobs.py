@@ -22,6 +22,7 @@ from ..security import Principal, require
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TERMINAL = ("succeeded", "failed", "canceled")
+EVENTS_PAGE = 500
 
 
 def job_out(j: Job) -> JobOut:
@@ -107,6 +108,8 @@ def cancel_job(job_id: str, request: Request, principal: Principal = Depends(req
                                .values(state="canceled", cancel_requested=True)).rowcount
         if done:
             session.add(JobEvent(job_id=job.id, kind="state", data={"state": "canceled"}))
+            # a queued job may hold a checkpoint (re-queued after a restart): nothing will resume it now
+            request.app.state.svc.storage.delete("checkpoints", job.id)
         else:
             session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
             session.add(JobEvent(job_id=job.id, kind="log", data={"message": "cancel requested; stopping after this epoch"}))
@@ -118,16 +121,21 @@ def _events_after(svc, tenant_id: str, job_id: str, after: int) -> tuple[list[Jo
     with svc.sessions() as session:
         job = TenantRepo(session, tenant_id).get(Job, job_id)
         rows = list(session.scalars(select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.id > after)
-                                    .order_by(JobEvent.id).limit(500)))
+                                    .order_by(JobEvent.id).limit(EVENTS_PAGE)))
         return rows, job.state
 
 
 @router.get("/{job_id}/logs")
 def job_logs(job_id: str, request: Request, principal: Principal = Depends(require("member"))) -> dict[str, Any]:
     """Every event of the job as text lines (state changes, epochs with metrics, messages)."""
-    rows, state = _events_after(request.app.state.svc, principal.tenant_id, job_id, 0)
-    lines = [f"{r.created_at.isoformat()} {r.kind} {json.dumps(r.data, sort_keys=True)}" for r in rows]
-    return {"job_id": job_id, "state": state, "lines": lines}
+    lines: list[str] = []
+    after = 0
+    while True:  # page by page: one page held only the first 500 events (a long job has an event per epoch)
+        rows, state = _events_after(request.app.state.svc, principal.tenant_id, job_id, after)
+        lines += [f"{r.created_at.isoformat()} {r.kind} {json.dumps(r.data, sort_keys=True)}" for r in rows]
+        if len(rows) < EVENTS_PAGE:
+            return {"job_id": job_id, "state": state, "lines": lines}
+        after = rows[-1].id
 
 
 @router.get("/{job_id}/events", response_class=StreamingResponse,
