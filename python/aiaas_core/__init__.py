@@ -12,15 +12,38 @@ import sys as _sys
 from . import _core, data, keras, kernels, ops
 from . import tf_api as _tf_api
 from ._core import cpu_features, get_num_threads, set_num_threads
-from .keras import (Input, Model, Sequential, activations, callbacks, datasets, initializers, layers, load_model,
-                    losses, metrics, models, optimizers, saving, utils)
+from .keras import (Input, Model, Sequential, activations, backend, callbacks, datasets, initializers, layers,
+                    load_model, losses, metrics, models, optimizers, saving, utils)
+from .keras.initializers import Initializer
+from .keras.layers import Layer
+from .keras.losses import Loss
+from .keras.metrics import Metric
+from .keras.optimizers import Optimizer
+from .ops.symbolic import KerasTensor
 
 __version__ = _core.__version__
+
+
+class _Version:
+    """`tf.version.VERSION` and Keras 3's `keras.version()` (one name serves both spellings)."""
+
+    VERSION = __version__
+    GIT_VERSION = __version__
+    COMPILER_VERSION = "rustc"
+
+    def __call__(self) -> str:
+        return __version__
+
+    def __repr__(self) -> str:
+        return f"aiaas_core version {__version__}"
+
+
+version = _Version()
 
 # `import keras` -> `import aiaas_core as keras` works for submodule imports too
 # (`from aiaas_core.layers import Dense`): the Keras namespaces are registered under this package.
 _KERAS_NAMESPACES = ("layers", "models", "optimizers", "losses", "metrics", "callbacks", "utils",
-                     "initializers", "activations", "datasets", "saving")
+                     "initializers", "activations", "datasets", "backend", "saving")
 for _name in _KERAS_NAMESPACES:
     _sys.modules.setdefault(f"{__name__}.{_name}", getattr(keras, _name))
 
@@ -32,10 +55,12 @@ for _name in _tf_api.TOP_LEVEL:
     globals()[_name] = getattr(_tf_api, _name)
 for _name in _tf_api.NAMESPACES:
     _sys.modules.setdefault(f"{__name__}.{_name}", getattr(_tf_api, _name))
+_sys.modules.setdefault(f"{__name__}.experimental.numpy", _tf_api.experimental.numpy)  # import ... as tnp
 
 __all__ = [
     "ops", "data", "set_num_threads", "get_num_threads", "cpu_features", "__version__",
     "keras", *_KERAS_NAMESPACES, "Model", "Sequential", "Input", "load_model", "export_onnx",
+    "Layer", "Loss", "Metric", "Optimizer", "Initializer", "KerasTensor", "version",
     # `from aiaas_core import *` must not shadow Python's range/abs/round/pow/print/bool: those stay
     # attributes only (tf.range, tf.print...)
     *(n for n in _tf_api.TOP_LEVEL if n not in ("range", "abs", "round", "pow", "print", "bool")),

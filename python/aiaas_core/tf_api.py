@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import collections
 import contextlib
+import enum
 import functools
 import sys
 import types
@@ -26,6 +27,8 @@ import numpy as np
 from . import _core
 from . import ops as _ops
 from . import seeding as _seeding
+from .keras import config as _keras_config
+from .keras import random as _keras_random
 from .keras.variables import Variable
 from .ops import array_ops as _a
 from .ops import dtypes as _dtypes_mod
@@ -812,10 +815,10 @@ _op_streams: dict = {}
 
 
 def _tf_seed(seed):
-    if seed is None:
-        return None
+    if seed is None or isinstance(seed, _r.SeedGenerator):  # a SeedGenerator: keras.random's seeding
+        return seed
     if isinstance(seed, builtins.bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
+        raise TypeError(f"seed must be None, an int or a keras.random.SeedGenerator, got {type(seed).__name__}")
     key = (_seeding.current_seed(), int(seed))
     stream = _op_streams.get(key)
     if stream is None:
@@ -854,6 +857,8 @@ def categorical(logits, num_samples, dtype=None, seed=None, name=None):
 random = _namespace("random", "tf.random: random tensors and the global seed.", dict(
     normal=normal, uniform=uniform, truncated_normal=truncated_normal, shuffle=shuffle, categorical=categorical,
     set_seed=set_seed,
+    # keras.random's own names, since `import aiaas_core as keras` makes this module keras.random too
+    SeedGenerator=_r.SeedGenerator, randint=_keras_random.randint, dropout=_keras_random.dropout,
 ))
 
 
@@ -940,7 +945,8 @@ def _set_intra_op_parallelism_threads(num_threads):
         _core.set_num_threads(int(num_threads))
 
 
-config = _namespace("config", "tf.config: devices (the CPU) and the eager switch.", dict(
+config = _namespace("config", "tf.config: devices (the CPU) and the eager switch; keras.config's settings.", dict(
+    **{key: getattr(_keras_config, key) for key in _keras_config.__all__},
     run_functions_eagerly=run_functions_eagerly, functions_run_eagerly=functions_run_eagerly,
     list_physical_devices=list_physical_devices, list_logical_devices=list_logical_devices,
     set_visible_devices=_set_visible_devices,
@@ -1032,8 +1038,56 @@ dtypes = _namespace("dtypes", "tf.dtypes: numpy dtypes under TensorFlow's names.
     complex64=complex64, as_dtype=as_dtype, DType=DType, cast=cast,
 ))
 
+class UnconnectedGradients(enum.Enum):
+    """tf.UnconnectedGradients: what GradientTape.gradient gives a source the target does not reach."""
+    NONE = "none"
+    ZERO = "zero"
+
+
+# tf.distribute: one replica (this process's CPU); programs written for several devices run unchanged
+class Strategy:
+    """tf.distribute's default strategy: `scope()` is a no-op context, one replica in sync."""
+
+    num_replicas_in_sync = 1
+
+    def __init__(self, devices=None, cross_device_ops=None, **kwargs):
+        self.devices = list(devices) if devices else ["/device:CPU:0"]
+
+    def scope(self):
+        return contextlib.nullcontext(self)
+
+    def run(self, fn, args=(), kwargs=None):
+        return fn(*args, **(kwargs or {}))
+
+    def experimental_distribute_dataset(self, dataset, options=None):
+        return dataset
+
+    def reduce(self, reduce_op, value, axis=None):
+        return value
+
+
+_default_strategy = Strategy()
+distribute = _namespace("distribute", "tf.distribute: a single-replica strategy (MirroredStrategy and the "
+                        "others run on this process's CPU as one replica).", dict(
+    get_strategy=lambda: _default_strategy, has_strategy=lambda: False, Strategy=Strategy,
+    MirroredStrategy=Strategy, OneDeviceStrategy=Strategy, MultiWorkerMirroredStrategy=Strategy,
+    ReduceOp=types.SimpleNamespace(SUM="SUM", MEAN="MEAN"),
+))
+
+
+# tf.experimental.numpy ("tnp"): NumPy's names over the differentiable ops (keras.ops has them)
+_tnp = types.ModuleType("aiaas_core.experimental.numpy", "tf.experimental.numpy: NumPy-style ops on tensors, "
+                        "with gradients (the keras.ops functions under NumPy's names).")
+_tnp.__getattr__ = lambda name: getattr(_ops, name)  # noqa: E731 - a module-level __getattr__
+for _key in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_"):
+    setattr(_tnp, _key, getattr(np, _key))
+_tnp.asarray = _tnp.array = lambda a, dtype=None, **kwargs: convert_to_tensor(a, dtype=dtype)
+_tnp.newaxis = None
+experimental = _namespace("experimental", "tf.experimental: numpy (tnp).", dict(numpy=_tnp))
+
+
 # ---- what `import aiaas_core as tf` gets ----------------------------------------------------------
-NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors")
+NAMESPACES = ("math", "nn", "random", "linalg", "config", "debugging", "dtypes", "errors", "experimental", "distribute")
 _NOT_OPS = {"function", "print", "set_seed", "run_functions_eagerly", "functions_run_eagerly",
             "list_physical_devices", "list_logical_devices", "is_tensor", "assert_equal", "assert_near",
             "assert_all_finite", "check_numerics", "assert_rank"}
@@ -1074,6 +1128,7 @@ TOP_LEVEL = (
     "concat", "stack", "unstack", "split", "tile", "pad", "reverse", "broadcast_to", "gather", "gather_nd",
     "boolean_mask", "where", "one_hot", "sort", "argsort", "matmul", "einsum", "tensordot", "norm", "GradientTape", "function",
     "TensorShape", "TensorSpec", "Tensor", "is_tensor", "print", "Module", "assert_equal", "as_dtype", "DType",
+    "UnconnectedGradients",
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bool", "complex64",
 ) + NAMESPACES

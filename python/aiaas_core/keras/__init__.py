@@ -9,7 +9,7 @@ config.json + model.weights.safetensors + optimizer.safetensors), `model.preproc
 import sys as _sys
 
 from .. import ops
-from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers,
+from . import (activations, backend, callbacks, config, datasets, initializers, layers, losses, metrics, models, optimizers,
                random, saving, utils)
 from .engine.model import Model
 from .engine.saving import load_model, model_from_config, model_from_json
@@ -22,6 +22,6 @@ _sys.modules.setdefault(f"{__name__}.ops", ops)
 
 __all__ = [
     "ops", "random", "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
-    "initializers", "activations", "utils", "saving", "backend", "datasets", "load_model", "model_from_json",
+    "initializers", "activations", "utils", "saving", "backend", "config", "datasets", "load_model", "model_from_json",
     "model_from_config", "set_random_seed", "to_categorical",
 ]

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
+from ..ops import random_ops as _random_ops
 from ..seeding import derived_seed, rng, seeded, set_random_seed  # noqa: F401 - Keras's backend names
+from .variables import Variable  # noqa: F401 - keras.backend.Variable (Keras 3's KerasVariable)
 
 
 class _State(threading.local):
@@ -51,6 +55,50 @@ def floatx() -> str:
     return "float32"
 
 
+_EPSILON = [1e-7]
+
+
 def epsilon() -> float:
-    """Keras's fuzz factor (1e-7), used by the optimizers' defaults and probability clipping."""
-    return 1e-7
+    """Keras's fuzz factor (1e-7 unless set_epsilon changed it)."""
+    return _EPSILON[0]
+
+
+def set_epsilon(value) -> None:
+    v = float(value)
+    if not (v > 0 and np.isfinite(v)):
+        raise ValueError(f"epsilon must be a small positive number, got {value!r}")
+    _EPSILON[0] = v
+
+
+def image_data_format() -> str:
+    """Images are channels-last (NHWC) everywhere."""
+    return "channels_last"
+
+
+def backend() -> str:
+    """See keras.config.backend."""
+    return "tensorflow"
+
+
+def int_shape(x) -> tuple:
+    """The static shape of a tensor or array as a tuple (None where unknown)."""
+    return tuple(x.shape)
+
+
+def get_value(x):
+    """A variable's or tensor's value as a numpy array."""
+    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+
+def set_value(x, value) -> None:
+    x.assign(value)
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """tf.keras 2's keras.backend.random_normal (Keras 3: keras.random.normal)."""
+    return _random_ops.normal(shape, mean, stddev, dtype, seed)
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """tf.keras 2's keras.backend.random_uniform (Keras 3: keras.random.uniform)."""
+    return _random_ops.uniform(shape, minval, maxval, dtype, seed)

@@ -139,8 +139,9 @@ class ModelCheckpoint(Callback):
         super().__init__()
         if not isinstance(filepath, (str, os.PathLike)):
             raise TypeError(f"filepath must be a path, got {type(filepath).__name__}")
-        if save_freq != "epoch":
-            raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive number of batches, got {save_freq!r}")
+        self.save_freq, self._batches, self._epoch = save_freq, 0, 0
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.mode = _monitor_mode(monitor, mode)
@@ -171,7 +172,20 @@ class ModelCheckpoint(Callback):
                     f"fit does not log; it can use: {', '.join(['epoch', *known])}"
                 )
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":  # every save_freq batches, counted across epochs (Keras)
+            self._batches += 1
+            if self._batches % self.save_freq == 0:
+                self._save(self._epoch, logs)
+
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def _save(self, epoch, logs):
         logs = logs or {}
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
@@ -184,6 +198,9 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self.best = value
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)  # as Keras: "training_1/cp.weights.h5" creates training_1/
         if self.save_weights_only:
             self.model.save_weights(path)
         else:

@@ -235,6 +235,20 @@ def _pair(y_true, y_pred):
     return (y_true if autodiff.is_tracked(y_true) else wrap(tv)), y_pred
 
 
+def hinge(y_true, y_pred):
+    """mean(max(1 - y_true * y_pred, 0)) over the last axis; labels given as 0/1 count as -1/+1."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    t = as_tensor_value(y_true)
+    if np.all((t == 0) | (t == 1)):
+        y_true = wrap(2.0 * t - 1.0)
+    return _m.mean(_m.maximum(_m.subtract(1.0, _m.multiply(y_true, y_pred)), 0.0), axis=-1)
+
+
+class Hinge(LossFunctionWrapper):
+    def __init__(self, name="hinge", reduction="sum_over_batch_size"):
+        super().__init__(hinge, name=name, reduction=reduction)
+
+
 def mean_squared_error(y_true, y_pred):
     """mean((y_pred - y_true)^2) over the last axis: one value per sample."""
     y_true, y_pred = _pair(y_true, y_pred)

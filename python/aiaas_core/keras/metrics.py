@@ -175,15 +175,75 @@ class MeanAbsoluteError(Metric):
         return d.reshape(d.shape[0], -1).mean(axis=1)
 
 
+class MeanAbsolutePercentageError(Metric):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, epsilon)) per sample (Keras's MAPE)."""
+
+    default_name = "mean_absolute_percentage_error"
+
+    def _values(self, y_true, y_pred):
+        t = y_true.reshape(y_pred.shape).astype(np.float64)
+        d = np.abs(t - y_pred) / np.maximum(np.abs(t), 1e-7)
+        return 100.0 * d.reshape(d.shape[0], -1).mean(axis=1)
+
+
+class _Confusion(Metric):
+    """Weighted confusion counts of (y_pred > threshold) against y_true (nonzero = positive), as
+    Keras's TruePositives ... Recall with one threshold (0.5 unless `thresholds` names another)."""
+
+    _key = ""           # the count a counting metric reports
+    _ratio = None       # (numerator, denominator keys) for Precision / Recall
+
+    def __init__(self, thresholds=None, name=None, dtype=None, top_k=None, class_id=None):
+        if isinstance(thresholds, (list, tuple)) and len(thresholds) == 1:
+            thresholds = thresholds[0]
+        if (thresholds is not None and (isinstance(thresholds, bool) or not isinstance(thresholds, (int, float)))) \
+                or top_k is not None or class_id is not None:
+            raise ValueError(f"{type(self).__name__}: one threshold is supported (None or a number); got "
+                             f"thresholds={thresholds!r}, top_k={top_k!r}, class_id={class_id!r}")
+        self.threshold = 0.5 if thresholds is None else float(thresholds)
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        self._counts = {"tp": 0.0, "fp": 0.0, "tn": 0.0, "fn": 0.0}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        p = as_float32(y_pred, "y_pred") > self.threshold
+        t = np.asarray(y_true).reshape(p.shape) != 0
+        w = np.ones(p.shape) if sample_weight is None else _weights_for(sample_weight, p.astype(np.float64))
+        for key, hit in (("tp", p & t), ("fp", p & ~t), ("tn", ~p & ~t), ("fn", ~p & t)):
+            self._counts[key] += float((w * hit).sum())
+
+    def result(self) -> Scalar:
+        c = self._counts
+        if self._ratio is None:
+            return Scalar(c[self._key])
+        num, den = c[self._ratio[0]], sum(c[k] for k in self._ratio[1])
+        return Scalar(num / den if den else 0.0)
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.threshold}
+
+
+TruePositives = type("TruePositives", (_Confusion,), {"_key": "tp", "default_name": "true_positives"})
+FalsePositives = type("FalsePositives", (_Confusion,), {"_key": "fp", "default_name": "false_positives"})
+TrueNegatives = type("TrueNegatives", (_Confusion,), {"_key": "tn", "default_name": "true_negatives"})
+FalseNegatives = type("FalseNegatives", (_Confusion,), {"_key": "fn", "default_name": "false_negatives"})
+Precision = type("Precision", (_Confusion,), {"_ratio": ("tp", ("tp", "fp")), "default_name": "precision"})
+Recall = type("Recall", (_Confusion,), {"_ratio": ("tp", ("tp", "fn")), "default_name": "recall"})
+
+
 _BY_NAME = {
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 KNOWN = ("accuracy", "acc", *_BY_NAME)
 _CLASSES = {c.__name__: c for c in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-                                    Accuracy, MeanSquaredError, MeanAbsoluteError, Mean, Sum)}
+                                    Accuracy, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+                                    Mean, Sum, TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
+                                    Precision, Recall)}
 
 
 def get(identifier, loss_kind: str, output_shape: tuple | None = None) -> Metric:
@@ -298,5 +358,10 @@ def mean_absolute_error(y_true, y_pred) -> np.ndarray:
     return _per_sample(MeanAbsoluteError, y_true, y_pred)
 
 
+def mean_absolute_percentage_error(y_true, y_pred) -> np.ndarray:
+    return _per_sample(MeanAbsolutePercentageError, y_true, y_pred)
+
+
+mape = MAPE = mean_absolute_percentage_error
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error

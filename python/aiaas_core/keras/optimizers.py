@@ -51,8 +51,10 @@ class Optimizer:
     lr = learning_rate
 
     # ---- state -----------------------------------------------------------------------------
-    def build(self, params: list[np.ndarray]) -> None:
-        """Create zeroed slots shaped like `params`."""
+    def build(self, params: list) -> None:
+        """Create zeroed slots shaped like `params` (arrays, or Variables as Keras's
+        `optimizer.build(model.trainable_variables)`)."""
+        params = [getattr(p, "value", p) for p in params]
         self._slots = {s: [np.zeros_like(p) for p in params] for s in self.slot_names}
         self._shapes = [p.shape for p in params]
 
@@ -88,7 +90,16 @@ class Optimizer:
         self.iterations = int(it[0])
 
     # ---- update ----------------------------------------------------------------------------
-    def apply(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3's `optimizer.apply(grads, trainable_variables)`: one step on the variables."""
+        if trainable_variables is None:
+            raise ValueError("optimizer.apply(grads, trainable_variables): pass the variables the gradients are for")
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"optimizer.apply got {len(grads)} gradients for {len(trainable_variables)} variables")
+        return self.apply_gradients(zip(grads, trainable_variables))
+
+    def _apply_arrays(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
         """One step: clip (if asked), then update `params` in place from `grads`."""
         if self._slots is None or len(self._shapes) != len(params) or any(
             s != p.shape for s, p in zip(self._shapes, params)
@@ -110,6 +121,12 @@ class Optimizer:
         A None gradient (a variable the loss does not reach) is taken as zeros, with a warning
         unless `zeros_for_none`, so the optimizer's per-variable state stays aligned."""
         pairs = list(grads_and_vars)
+        if not pairs and not zeros_for_none:
+            raise ValueError(
+                "apply_gradients got no (gradient, variable) pairs: the variable list was empty (a model or layer "
+                "has no variables until it is built, i.e. called once on data; weights must be made with add_weight "
+                "or held as Variable attributes)"
+            )
         grads, params, missing = [], [], []
         clipping = self.global_clipnorm is not None or self.clipnorm is not None or self.clipvalue is not None
         for g, v in pairs:
@@ -123,7 +140,7 @@ class Optimizer:
                 missing.append(getattr(v, "name", "?"))
                 g = np.zeros_like(p)
             else:
-                g = np.ascontiguousarray(np.asarray(g), dtype=np.float32)
+                g = np.array(g, dtype=np.float32, order="C", copy=None)  # not ascontiguousarray: it makes a scalar 1-D
                 if clipping:  # clipping writes into the gradients: never into an array the caller holds
                     g = g.copy()
                 if g.shape != p.shape:
@@ -135,7 +152,7 @@ class Optimizer:
             import warnings
             warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss", stacklevel=2)
         if params:
-            self.apply(grads, params)
+            self._apply_arrays(grads, params)
         return self.iterations
 
     def _update(self, grads, params) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 
 from ..data.labels import check_one_hot_size
@@ -34,5 +37,71 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     return out
 
 
+class _PNGImage:
+    """What array_to_img returns when Pillow is not installed: an 8-bit image that `np.asarray` reads
+    and `.save(path)` writes as PNG (the only format without Pillow)."""
+
+    def __init__(self, pixels: np.ndarray):
+        self._pixels = pixels  # uint8 [h, w] or [h, w, 3|4]
+        self.size = (pixels.shape[1], pixels.shape[0])  # PIL's (width, height)
+        self.mode = "L" if pixels.ndim == 2 else {3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+
+    def __array__(self, dtype=None, copy=None):
+        return self._pixels if dtype is None else self._pixels.astype(dtype)
+
+    def save(self, fp, format=None, **kwargs):  # noqa: A002 - PIL's argument name
+        if format not in (None, "png", "PNG") or (format is None and not str(fp).lower().endswith(".png")):
+            raise ValueError(f"saving {fp!r}: only PNG can be written without Pillow (pip install pillow)")
+        a = self._pixels
+        h, w = a.shape[:2]
+        color = 0 if a.ndim == 2 else {3: 2, 4: 6}[a.shape[2]]
+        raw = b"".join(b"\x00" + a[i].tobytes() for i in range(h))
+
+        def chunk(tag: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+        data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        if hasattr(fp, "write"):
+            fp.write(data)
+        else:
+            with open(fp, "wb") as f:
+                f.write(data)
+
+
+def array_to_img(x, data_format=None, scale: bool = True, dtype=None):
+    """keras.utils.array_to_img: a [height, width, channels] array (1, 3 or 4 channels) as an 8-bit
+    image; with `scale`, values are first stretched to 0..255. A PIL image when Pillow is installed."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"array_to_img: only channels_last images are supported, got data_format={data_format!r}")
+    a = np.array(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"array_to_img expects an image of shape (height, width, 1|3|4), got {a.shape}")
+    if scale:
+        a = a - a.min()
+        if a.max() != 0:
+            a = a / a.max()
+        a = a * 255
+    pixels = np.clip(np.round(a), 0, 255).astype(np.uint8)
+    pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+    try:
+        from PIL import Image
+    except ImportError:
+        return _PNGImage(np.ascontiguousarray(pixels))
+    return Image.fromarray(pixels)
+
+
+def save_img(path, x, data_format=None, file_format=None, scale: bool = True, **kwargs):
+    """keras.utils.save_img: array_to_img(x) written to `path`."""
+    array_to_img(x, data_format=data_format, scale=scale).save(path, format=file_format)
+
+
+def img_to_array(img, data_format=None, dtype="float32") -> np.ndarray:
+    """keras.utils.img_to_array: an image as a [height, width, channels] array."""
+    a = np.asarray(img, dtype=dtype)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
 __all__ = ["to_categorical", "set_random_seed", "PyDataset", "Sequence", "register_keras_serializable",
-           "get_registered_name", "get_registered_object", "get_custom_objects"]
+           "get_registered_name", "get_registered_object", "get_custom_objects", "array_to_img", "save_img",
+           "img_to_array"]

@@ -7,6 +7,8 @@ tape records (second derivatives)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import array_ops, math_ops
@@ -61,6 +63,10 @@ class GradientTape:
                     f"GradientTape.watch takes tensors or variables (tf.constant(...), tf.Variable(...)), got "
                     f"{type(t).__name__}: a plain numpy array cannot be tracked; wrap it with tf.constant first"
                 )
+            if getattr(t, "dtype", None) is not None and np.dtype(t.dtype).kind not in "fc":
+                warnings.warn(f"GradientTape.watch: only floating tensors have gradients, got {np.dtype(t.dtype)}; "
+                              "its gradient will be None (cast it with tf.cast(x, tf.float32) first)", stacklevel=2)
+                continue
             t._watched = True
             self._watched.append(t)
 
@@ -98,6 +104,7 @@ class GradientTape:
                 "A non-persistent GradientTape can only be used to compute one set of gradients "
                 "(or jacobians); use GradientTape(persistent=True) for several"
             )
+        unconnected_gradients = getattr(unconnected_gradients, "value", unconnected_gradients)  # tf.UnconnectedGradients
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
         self._used = True
@@ -148,6 +155,7 @@ class GradientTape:
         if self._used and not self.persistent:
             raise RuntimeError("A non-persistent GradientTape can only be used to compute one set of gradients "
                                "(or jacobians); use GradientTape(persistent=True) for several")
+        unconnected_gradients = getattr(unconnected_gradients, "value", unconnected_gradients)  # tf.UnconnectedGradients
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
         tvalue = as_tensor_value(target)

@@ -193,6 +193,7 @@ def call_layer(layer, inputs, args, kwargs):
     small, large = _run_on_probes(run, (inputs,) + tuple(args), dict(kwargs, training=False) if "training" not in kwargs else kwargs)
     node.outputs = _outputs_for(node, small, large)
     _name_outputs(node.outputs, layer.name)
+    layer.__dict__.setdefault("_symbolic_io", (inputs, node.outputs))  # layer.input / layer.output: the first call
     return node.outputs
 
 

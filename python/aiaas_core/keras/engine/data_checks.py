@@ -47,10 +47,16 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
     want = model._build_input_shape
     if want is not None and (not isinstance(want, tuple) or not all(d is None or isinstance(d, int) for d in want)):
         want = None  # several inputs: each is checked by the model itself
+    if want is not None and not _matches(arr.shape[1:], tuple(want[1:])):
+        # as Keras 3: a missing (or extra) trailing axis of size 1 is added (or dropped)
+        if arr.ndim == len(want) - 1 and want[-1] == 1 and _matches(arr.shape[1:] + (1,), tuple(want[1:])):
+            arr = arr[..., None]
+        elif arr.ndim == len(want) + 1 and arr.shape[-1] == 1 and _matches(arr.shape[1:-1], tuple(want[1:])):
+            arr = arr[..., 0]
     # One sample without its batch axis (Keras refuses it too): say how to make it a batch of one.
     one_sample = (f" (one sample: pass {what}[None], shape {(1,) + arr.shape})"
                   if want is not None and _matches(arr.shape, tuple(want[1:])) else "")
-    if arr.ndim < 2:
+    if arr.ndim < 2 and not (arr.ndim == 1 and _takes_vectors(model, want)):
         hint = f"; the model expects {tuple(want)}" if want is not None else ""
         raise ValueError(
             f"{what} must have a batch axis first (shape (samples, ...)), got shape {arr.shape}{hint}{one_sample}"
@@ -60,6 +66,12 @@ def as_inputs(model, x, what: str = "x") -> np.ndarray:
     if want is not None and not _matches(arr.shape[1:], tuple(want[1:])):
         raise ValueError(f"model {model.name!r} expects {what} of shape {tuple(want)}, got {arr.shape}{one_sample}")
     return arr
+
+
+def _takes_vectors(model, want) -> bool:
+    """A subclassed model built on (or not yet called on) one value per sample: x may be a vector."""
+    return not model._needs_batch_axis and (want is None or tuple(want) == (None,)) and \
+        not model.__dict__.get("_input_struct")
 
 
 def _matches(shape: tuple, want: tuple) -> bool:
@@ -80,6 +92,14 @@ def as_targets(model, y, n: int, output_shape: tuple, what: str = "y") -> np.nda
     arr = as_float32(raw, what, finite=True)
     kind = model.loss.kind
     out = tuple(output_shape[1:])
+    if None in out:  # a dimension of any size (variable-length sequences): the targets fix it
+        sparse = kind == "sparse_categorical_crossentropy"
+        want = out[:-1] if sparse else out
+        got = arr.shape[1:-1] if sparse and arr.ndim == len(out) + 1 and arr.shape[-1] == 1 else arr.shape[1:]
+        if not _matches(tuple(got), want):
+            raise ValueError(f"{what} has shape {raw.shape} but the model outputs {(None,) + out} per batch; "
+                             f"expected {what} of shape {(None,) + want}")
+        return arr.reshape((n,) + tuple(got))
     if kind == "sparse_categorical_crossentropy":
         classes = out[-1]
         ids_shape = (n,) + out[:-1]

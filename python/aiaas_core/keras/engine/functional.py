@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..._arrays import as_float32
-from ...ops import symbolic
+from ...ops import array_ops, symbolic
 from ...ops.symbolic import KerasTensor, flatten, map_structure
 from ...ops.tensor import Tensor, wrap
 from .. import backend
-from ..layers.base import InputLayer, Layer, _snake, unique_name
+from ..layers.base import _MISSING, InputLayer, Layer, _snake, inputs_from_kwargs, unique_name
 from .model import Model
 
 
@@ -139,7 +139,9 @@ class Functional(Model):
         return shapes[0] if len(shapes) == 1 else shapes
 
     # ---- running the graph -----------------------------------------------------------------
-    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+    def __call__(self, inputs=_MISSING, *args, training: bool | None = None, **kwargs):
+        if inputs is _MISSING:
+            inputs = inputs_from_kwargs(self, kwargs)
         if symbolic.is_symbolic(inputs):  # a functional model used as a layer in another graph
             return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
         if training is None:
@@ -193,6 +195,8 @@ class Functional(Model):
                     raise ValueError(f"model {self.name!r}: input names are {sorted(by_name)}, got {sorted(inputs)}")
                 pairs = [(by_name[k], v) for k, v in inputs.items()]
             else:
+                if len(spec) == 1 and not isinstance(inputs, (list, tuple)):
+                    inputs = [inputs]  # Model(inputs=[x], ...) called on one array, as Keras
                 if not isinstance(inputs, (list, tuple)) or len(inputs) != len(spec):
                     got = len(inputs) if isinstance(inputs, (list, tuple)) else 1
                     raise ValueError(f"model {self.name!r} takes {len(spec)} inputs, got {got}")
@@ -252,9 +256,14 @@ def _check_input(model_name: str, tensor: KerasTensor, value):
             raise TypeError(f"input {tensor.name!r} of model {model_name!r} must be numeric, got dtype {raw.dtype}")
         arr = value if (type(value) is Tensor and value.dtype == tensor.dtype) else wrap(raw.astype(tensor.dtype))
     want = tuple(tensor.shape)
-    got = tuple(arr.shape)
+    got = given = tuple(arr.shape)
+    # as Keras 3: a missing (or extra) trailing axis of size 1 is added (or dropped)
+    if len(got) == len(want) - 1 and want[-1] == 1:
+        arr, got = array_ops.expand_dims(arr, -1), got + (1,)
+    elif len(got) == len(want) + 1 and got[-1] == 1:
+        arr, got = array_ops.squeeze(arr, -1), got[:-1]
     if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
-        raise ValueError(f"input {tensor.name!r} of model {model_name!r} must have shape {want}, got {got}")
+        raise ValueError(f"input {tensor.name!r} of model {model_name!r} must have shape {want}, got {given}")
     return arr
 
 
@@ -284,4 +293,5 @@ def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, 
     layer = InputLayer(batch_shape=full, name=name, dtype=dt.name)
     t = KerasTensor(full, dt, None, name=layer.name)
     t._input_layer = layer
+    layer.__dict__["_symbolic_io"] = (t, t)
     return t

@@ -563,7 +563,9 @@ def _layer_from_config(entry, cname, cfg, lname, where, custom_objects, depth, b
     try:
         if issubclass(cls, Functional) and cls is not Functional:
             raise ValueError("subclasses of the functional model class are not supported in configs")
-        layer = cls.from_config(dict(cfg, name=lname))
+        layer = cls.from_config(dict(cfg))
+        if "name" not in cfg and isinstance(layer, Layer):
+            layer.name = lname  # a get_config() returning only its own arguments: the entry names the layer
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{where}: {exc}") from None
     if not isinstance(layer, Layer):

@@ -12,8 +12,18 @@ import numpy as np
 from ..._arrays import as_float32
 from ...ops.tensor import Tensor, wrap
 from .. import backend
-from ..layers.base import Layer
+from ..layers.base import _MISSING, Layer, inputs_from_kwargs
 from .trainer import Trainer
+
+
+def _inject_functional(cls: type, functional: type) -> type:
+    """`cls` with Model replaced by `functional` wherever it appears among its (user-defined) bases."""
+    if cls is Model:
+        return functional
+    if cls is object or not issubclass(cls, Model) or issubclass(cls, functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(base, functional) for base in cls.__bases__)
+    return cls
 
 
 class Model(Trainer, Layer):
@@ -30,10 +40,10 @@ class Model(Trainer, Layer):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             from .functional import Functional
             if not isinstance(self, Functional):
-                raise TypeError(
-                    f"{type(self).__name__}.__init__ got inputs/outputs: a subclassed model defines call() "
-                    "instead (functional models are built with keras.Model(inputs, outputs))"
-                )
+                # Keras 3: a Model subclass built from (inputs, outputs) is a functional model with the
+                # subclass's overrides (its train_step, its metrics): Functional takes Model's place
+                # among the subclass's bases.
+                _inject_functional(type(self), Functional)
             Functional.__init__(self, *args, **kwargs)
             return
         super().__init__(name=kwargs.pop("name", None), trainable=kwargs.pop("trainable", True),
@@ -96,14 +106,6 @@ class Model(Trainer, Layer):
 
     build._standard = True
 
-    @property
-    def trainable_variables(self) -> list:
-        return self.trainable_weights
-
-    @property
-    def non_trainable_variables(self) -> list:
-        return self.non_trainable_weights
-
     def _check_input_shape(self, x: np.ndarray, what: str = "input") -> None:
         want = self._build_input_shape
         if want is not None and not isinstance(want, list) and (
@@ -112,7 +114,9 @@ class Model(Trainer, Layer):
                 f"model {self.name!r} expects {what} of shape {tuple(want)}, got {x.shape}"
             )
 
-    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+    def __call__(self, inputs=_MISSING, *args, training: bool | None = None, **kwargs):
+        if inputs is _MISSING:
+            inputs = inputs_from_kwargs(self, kwargs)
         from ...ops import symbolic
         if symbolic.is_symbolic(inputs):  # a model used as a layer in a functional graph
             return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
@@ -126,12 +130,15 @@ class Model(Trainer, Layer):
         if self.built:
             self._check_input_shape(x)
             return self._call_composite(x, training, args, kwargs)
-        if x.ndim < 2:
+        if x.ndim < 2 and self._needs_batch_axis:
             raise ValueError(f"model {self.name!r} takes a batch: the first axis counts samples, got shape {x.shape}")
         out = self._first_call(x, training, args, kwargs)
-        self._build_input_shape = (None,) + tuple(x.shape[1:])
+        # a subclassed model's call may take any rank, a scalar too (`w * x + b` on a vector of samples)
+        self._build_input_shape = (None,) + tuple(x.shape[1:]) if x.ndim else ()
         self.built = True
         return out
+
+    _needs_batch_axis = False  # a Sequential's layers do (Dense on a vector of samples is an error)
 
     def _call_structured(self, x, training, args, kwargs):
         """A subclassed model called on a list / tuple / dict of inputs: passed to call() as is."""
@@ -146,6 +153,8 @@ class Model(Trainer, Layer):
 
     def call(self, inputs, training: bool = False):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, x)")
+
+    call._undefined = True  # a model without call (a GAN driving its sub-models in train_step) is built as is
 
     def compute_output_shape(self, input_shape):
         if self._output_shape is not None and self._build_input_shape == (None,) + tuple(input_shape)[1:]:

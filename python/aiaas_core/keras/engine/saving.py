@@ -423,6 +423,11 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     return model
 
 
+def _is_serialized_object(value: dict) -> bool:
+    """`{"class_name": ..., "config": {...}}` (one loss object), not a dict keyed by output names."""
+    return set(value) == {"class_name", "config"} and isinstance(value["class_name"], str)
+
+
 def _compile_functional(model, comp, opt_state: dict, path: str) -> None:
     """Compile a loaded functional model as it was saved: per-output losses (a list or a dict, None
     for an output without one), loss_weights and metrics per output; then the optimizer state,
@@ -444,7 +449,7 @@ def _compile_functional(model, comp, opt_state: dict, path: str) -> None:
             raise ValueError(f"{path}: compile {where}: {exc}") from None
 
     loss = comp["loss"]
-    if isinstance(loss, dict):
+    if isinstance(loss, dict) and not _is_serialized_object(loss):  # one loss per named output
         loss = {str(k): loss_of(v, f"loss[{k!r}]") for k, v in loss.items()}
     elif isinstance(loss, list):
         loss = [loss_of(v, f"loss[{i}]") for i, v in enumerate(loss)]

@@ -5,11 +5,14 @@ from __future__ import annotations
 from ...ops.symbolic import KerasTensor
 from .. import backend
 from ..layers.base import InputLayer, Layer, claim_unique_name, structure_changed
+from .functional import Input
 from .model import Model
 
 
 class Sequential(Model):
     """`Sequential([layers])` or `.add(layer)`; the first element may be `keras.Input(shape)`."""
+
+    _needs_batch_axis = True
 
     def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
@@ -23,7 +26,50 @@ class Sequential(Model):
 
     @property
     def layers(self) -> list[Layer]:
+        if self.built and self.__dict__.get("_graph", (None,))[0] != self._graph_key():
+            try:  # so that `[layer.output for layer in model.layers]` works as in Keras 3
+                self._symbolic_graph()
+            except (ValueError, TypeError):
+                pass  # not traceable: model.output names the reason
         return list(self._layers)
+
+    # ---- the functional graph Keras 3 gives a Sequential whose input shape is known ----------------
+    def _graph_key(self):
+        return (self._build_input_shape, tuple(id(layer) for layer in self._layers))
+
+    def _symbolic_graph(self):
+        """(input tensor, output tensor): the layers called in order on a keras.Input (the one the
+        Sequential was given, else one of its build shape), so layer.output / model.input exist."""
+        key = self._graph_key()
+        cached = self.__dict__.get("_graph")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if self._build_input_shape is None or not self._layers:
+            raise ValueError(f"Sequential {self.name!r} has no input shape yet (start it with keras.Input(shape) or "
+                             "build it), so it has no input/output tensors")
+        io = self._input_layer.__dict__.get("_symbolic_io") if self._input_layer is not None else None
+        x = io[0] if io is not None else Input(batch_shape=self._build_input_shape)
+        h = x
+        for layer in self._layers:
+            h = layer(h)
+        self.__dict__["_graph"] = (key, (x, h))
+        return x, h
+
+    @property
+    def input(self):
+        return self._symbolic_graph()[0]
+
+    @property
+    def output(self):
+        return self._symbolic_graph()[1]
+
+    @property
+    def inputs(self) -> list:
+        return [self.input]
+
+    @property
+    def outputs(self) -> list:
+        return [self.output]
 
     def _children(self):
         return [(f"layers.{i}", layer) for i, layer in enumerate(self._layers)]
@@ -82,7 +128,7 @@ class Sequential(Model):
             input_shape = self._build_input_shape
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
             raise ValueError(f"build takes the input shape with its batch axis, e.g. (None, 100); got {input_shape!r}")
-        shape = (None,) + tuple(int(d) for d in input_shape[1:])
+        shape = (None,) + tuple(None if d is None else int(d) for d in input_shape[1:])  # None: any size
         self._build_input_shape = shape
         for i, layer in enumerate(self._layers):
             try:

@@ -208,11 +208,21 @@ class Trainer:
 
     @property
     def metrics(self) -> list:
-        """The loss tracker, then the compiled metrics (override to list your own trackers)."""
+        """The loss tracker, the compiled metrics, then (as Keras 3) the metrics this model and its
+        layers hold as attributes, e.g. an endpoint layer's accuracy updated in its call(); a nested
+        model's own are its business. Override to list your own trackers."""
         out = []
         if self.__dict__.get("_loss_tracker") is not None:
             out.append(self._loss_tracker)
         out.extend(self.compiled_metrics)
+        seen = {id(m) for m in out}
+        for path, layer in self._walk(follow=lambda layer: layer is self or not isinstance(layer, Trainer)):
+            for value in list(vars(layer).values()):
+                held = value if isinstance(value, (list, tuple)) else (value,)
+                for m in held:
+                    if isinstance(m, metrics_mod.Metric) and id(m) not in seen:
+                        seen.add(id(m))
+                        out.append(m)
         return out
 
     @property

@@ -26,7 +26,7 @@ from ..layers.base import _takes_training
 from .data_adapter import RAN_OUT_MESSAGE, ArrayBatches, is_batched_source, make_batches, take
 from .data_checks import as_array, as_inputs, as_targets, check_int, verbosity
 from .progress import Progress
-from .trainer import Trainer, as_numpy_logs
+from .trainer import CompiledMetrics, Trainer, as_numpy_logs
 
 
 class _Plan:
@@ -50,9 +50,42 @@ class _Plan:
         self.base_seed = backend.derived_seed(0x5EED)
 
 
+def _class_sample_weights(class_weight, x, y, sample_weight):
+    """Keras's class_weight: each sample weighted by its class's weight (the class id, or the argmax
+    of a one-hot row), times its sample_weight if one was given. Arrays only."""
+    if not isinstance(class_weight, dict) or is_batched_source(x) or y is None or isinstance(y, (list, tuple, dict)):
+        raise ValueError("fit: class_weight must be a dict {class id: weight} and needs y given as one array "
+                         "(for a dataset, put per-sample weights in its elements: (x, y, sample_weight))")
+    labels = as_array(y, "y")
+    ids = labels.argmax(-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(len(labels))
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    unknown = sorted(set(np.unique(ids).astype(int).tolist()) - set(table))
+    if unknown:
+        raise ValueError(f"fit: class_weight has no weight for class(es) {unknown[:10]}")
+    weights = np.array([table[int(i)] for i in ids], np.float32)
+    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32).reshape(len(weights))
+
+
+def _step_data(batch):
+    """What a step receives, as Keras packs it: x alone when there are no targets or weights (a
+    GAN's `train_step(real_images)` gets the image batch, not a 1-tuple), else the tuple."""
+    if isinstance(batch, tuple) and len(batch) == 1 and not isinstance(batch[0], (tuple, list)):
+        return batch[0]  # several inputs stay in their 1-tuple, (x,), as Keras's pack_x_y_sample_weight
+    return batch
+
+
+def _without_call(model) -> bool:
+    """A model that defines no call() (Keras builds it at creation: its train_step drives sub-models
+    that are built already), so fit never calls it to build it."""
+    return getattr(type(model).call, "_undefined", False)
+
+
 def _ensure_built(model, x: np.ndarray) -> tuple:
     """Build on the first sample if needed; return the model's output shape (batch axis None)."""
-    if not model.built or model._output_shape is None:
+    if _without_call(model):
+        return None
+    metrics_unbuilt = _metrics_unbuilt(model)
+    if not model.built or model._output_shape is None or metrics_unbuilt:
         saved = backend.state.call_log
         backend.state.call_log = None
         try:
@@ -60,6 +93,8 @@ def _ensure_built(model, x: np.ndarray) -> tuple:
                 out = model(x[:1], training=False)
         finally:
             backend.state.call_log = saved
+        if metrics_unbuilt:
+            model.compiled_metrics.build(out)
         if not hasattr(out, "shape") or isinstance(out, (list, tuple, dict)):
             return None  # several outputs: their targets are checked by the losses
         model._output_shape = (None,) + tuple(out.shape[1:])
@@ -109,7 +144,7 @@ def _train_step(plan: _Plan, x: np.ndarray, y: np.ndarray):
     for layer, zeros in plan.train_layers:
         g = layer_grads.get(id(layer))
         grads.extend(g if g is not None else [z.copy() for z in zeros])
-    model.optimizer.apply(grads, plan.params)
+    model.optimizer._apply_arrays(grads, plan.params)
     return loss, y_pred
 
 
@@ -200,13 +235,24 @@ def _build_on_batch(model, x) -> None:
     """Build a model on the first sample of a source's first batch, outside the step's tape (arrays
     build in _prepare): weights created while the tape records would not be among the variables
     train_step asked gradients for."""
+    if _without_call(model):
+        return
     saved = backend.state.call_log
     backend.state.call_log = None
     try:
         with autodiff.no_recording():
-            model(take(x, slice(0, 1)), training=False)
+            out = model(take(x, slice(0, 1)), training=False)
     finally:
         backend.state.call_log = saved
+    if _metrics_unbuilt(model):
+        model.compiled_metrics.build(out)
+
+
+def _metrics_unbuilt(model) -> bool:
+    """The compiled metrics exist once the outputs are known; fit and evaluate create them before
+    the first step, so a custom train_step looping over `self.metrics` sees them from the start."""
+    cm = model.__dict__.get("compiled_metrics")
+    return isinstance(cm, CompiledMetrics) and not cm.built and bool(model.__dict__.get("_metric_specs"))
 
 
 def _single_array(x, model=None) -> bool:
@@ -261,7 +307,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
     _require_compiled(model, "fit")
     structure_changed()  # layers appended in place to a tracked list since the last walk are seen
     if class_weight is not None:
-        raise ValueError("fit: class_weight is not supported")
+        sample_weight = _class_sample_weights(class_weight, x, y, sample_weight)
     if validation_freq != 1:
         raise ValueError(f"fit: only validation_freq=1 is supported, got {validation_freq!r}")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -292,7 +338,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
             raise ValueError("validation_split is only supported for arrays: a dataset, generator or PyDataset "
                              "cannot be split; pass validation_data (a dataset of (x, y) batches) instead")
         n = len(flatten(x)[0])
-        n_val = int(n * validation_split)
+        n_val = n - int(math.floor(n * (1.0 - validation_split)))  # Keras 3's split point
         if n_val == 0 or n_val == n:
             raise ValueError(f"validation_split={validation_split} leaves {n - n_val} training and {n_val} validation samples")
         cut = slice(n - n_val, n)
@@ -336,7 +382,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
             for cb in cbs.batch_begin:
                 cb.on_train_batch_begin(step, {})
             if fast is None:
-                if not model.built:
+                if not model.built or _metrics_unbuilt(model):
                     _build_on_batch(model, batch[0])
                 fast = _fast_path(model)
             fused = (batch if not from_source else _fused_batch(model, batch)) if fast else None
@@ -357,7 +403,7 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                 st.step_seed = (base_seed + 1000003 * model.optimizer.iterations) % (2**31)
                 st.step_calls = 0
                 try:
-                    step_logs = model.train_step(batch)
+                    step_logs = model.train_step(_step_data(batch))
                 finally:
                     st.step_seed = None
                 loss = model.__dict__.get("_last_loss")
@@ -439,13 +485,15 @@ def _run_evaluation(model, batches, progress: Progress | None = None,
         if cbs is not None:
             for cb in cbs.test_batch_begin:
                 cb.on_test_batch_begin(i, {})
+        if i == 0 and not fast and (not model.built or _metrics_unbuilt(model)):
+            _build_on_batch(model, batch[0])
         if fast:
             xb, yb = batch[0], batch[1]
             y_pred = call(xb)
             model._loss_tracker.update_state(model.loss.forward(y_pred, yb), sample_weight=len(xb))
             model._resolve_metrics(y_pred).update_state(yb, y_pred)
         else:
-            logs = model.test_step(batch)
+            logs = model.test_step(_step_data(batch))
         seen += 1
 
         def running_logs(logs=logs):
@@ -487,8 +535,7 @@ def _inference_fn(model):
 
 def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_dict=False, steps=None,
              callbacks=None, sample_weight=None):
-    _require_compiled(model, "evaluate")
-    model._require_built("evaluate")
+    _require_compiled(model, "evaluate")  # an unbuilt model is built on the first batch, as Keras
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
     verbose = verbosity(verbose)
     x, y = _prepare(model, x, y, sample_weight)
@@ -504,11 +551,13 @@ def evaluate(model, x=None, y=None, *, batch_size=None, verbose="auto", return_d
 
 
 def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=None, _one_batch=False):
-    """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch."""
-    model._require_built("predict")
+    """Outputs as numpy arrays (a list / dict of them for several outputs), batch by batch. An
+    unbuilt model is built on the first sample (arrays) or by its first predict_step, as Keras."""
     verbose = verbosity(verbose)
     if _single_array(x, model):
         xs = as_inputs(model, x)
+        if not model.built:
+            _ensure_built(model, xs)
         if _one_batch:
             batch_size = max(1, len(xs))
         batches = make_batches(xs, batch_size=check_int(32 if batch_size is None else batch_size, "batch_size", 1),
@@ -530,7 +579,7 @@ def predict(model, x, *, batch_size=None, verbose="auto", steps=None, callbacks=
     for i, batch in enumerate(batches.epoch(0)):
         for cb in cbs.predict_batch_begin:
             cb.on_predict_batch_begin(i, {})
-        yb = call(batch[0]) if fast else model.predict_step(batch)
+        yb = call(batch[0]) if fast else model.predict_step(_step_data(batch))
         if n is not None and isinstance(yb, np.ndarray) and not isinstance(yb, (list, tuple, dict)):
             if out is None:
                 out = np.empty((n,) + tuple(yb.shape[1:]), yb.dtype)

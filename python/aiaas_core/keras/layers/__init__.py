@@ -1,5 +1,8 @@
 """Keras layers (`aiaas_core.keras.layers`)."""
 
+import sys as _sys
+import types as _types
+
 from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
 from ..engine.functional import Input
 from .base import InputLayer, Layer
@@ -8,6 +11,7 @@ from .convolutional import (Conv1D, Conv1DTranspose, Conv2DTranspose, Convolutio
                             Convolution2DTranspose)
 from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .embedding import Embedding
+from .kernelized import RandomFourierFeatures
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                       concatenate, dot, maximum, minimum, multiply, subtract)
 from .normalization import BatchNormalization, LayerNormalization, UnitNormalization
@@ -29,7 +33,7 @@ LAYER_CLASSES = {
                 GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D, UpSampling1D, UpSampling2D,
                 ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, Permute, RepeatVector, Concatenate, Add,
                 Subtract, Multiply, Average, Maximum, Minimum, Dot, LayerNormalization, UnitNormalization, Identity,
-                Rescaling, GaussianNoise, Lambda)
+                Rescaling, GaussianNoise, Lambda, RandomFourierFeatures)
 }
 LAYER_CLASSES.update(MaxPool2D=MaxPooling2D, AvgPool2D=AveragePooling2D, MaxPool1D=MaxPooling1D,
                      AvgPool1D=AveragePooling1D, GlobalAvgPool2D=GlobalAveragePooling2D,
@@ -41,3 +45,8 @@ LAYER_CLASSES.update(MaxPool2D=MaxPooling2D, AvgPool2D=AveragePooling2D, MaxPool
 MERGE_FUNCTIONS = ("add", "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract")
 
 __all__ = ["Layer", "Input", "InputLayer", *sorted(LAYER_CLASSES), *MERGE_FUNCTIONS]
+
+# tf.keras 2's `keras.layers.experimental` (where RandomFourierFeatures lives)
+experimental = _types.ModuleType(f"{__name__}.experimental", "tf.keras 2's keras.layers.experimental")
+experimental.RandomFourierFeatures = RandomFourierFeatures
+_sys.modules.setdefault(f"{__name__}.experimental", experimental)

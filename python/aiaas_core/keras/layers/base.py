@@ -22,6 +22,8 @@ from .. import backend
 from ...ops import symbolic
 from ..variables import Variable
 
+_MISSING = object()  # `inputs` not given positionally
+
 # Keys any layer config may hold; regularizers/constraints only as None (not supported).
 _BASE_KEYS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size"}
 _NONE_ONLY_KEYS = {
@@ -42,21 +44,25 @@ def _snake(name: str) -> str:
 unique_name = backend.unique_name
 
 
-def shape_tuple(shape, what: str) -> tuple[int, ...]:
-    """A per-sample shape (no batch axis) as a tuple of positive ints."""
+def shape_tuple(shape, what: str) -> tuple[int | None, ...]:
+    """A per-sample shape (no batch axis) as a tuple of positive ints, None for a dimension of any
+    size (a variable-length sequence), as keras.Input takes it."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
     if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"{what} must be a tuple of positive ints, got {shape!r}")
+        raise TypeError(f"{what} must be a tuple of positive ints (None for any size), got {shape!r}")
     out = []
     for d in shape:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0:
-            raise ValueError(f"{what} must be a tuple of positive ints, got {tuple(shape)!r}")
-        out.append(int(d))
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0):
+            raise ValueError(f"{what} must be a tuple of positive ints (None for any size), got {tuple(shape)!r}")
+        out.append(None if d is None else int(d))
     return tuple(out)
 
 
 def check_positive_int(value, what: str) -> int:
+    if hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == () \
+            and np.dtype(value.dtype).kind in "iu":
+        value = int(np.asarray(value))  # a 0-d integer array or tensor (tf.reduce_prod(shape).numpy())
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
     return int(value)
@@ -182,7 +188,29 @@ class Layer:
                 structure_changed()
             elif name == "trainable":
                 structure_changed()
+            if isinstance(value, Variable) or (isinstance(value, (list, tuple)) and value
+                                               and all(isinstance(v, Variable) for v in value)):
+                self._track_variables(name, value)
         object.__setattr__(self, name, value)
+
+    def _track_variables(self, name: str, value) -> None:
+        """Keras tracks the variables a layer holds as attributes (`self.w = keras.Variable(...)`, or
+        a list of them) like those add_weight made: they are its weights, trained and saved."""
+        weights = self.__dict__.get("_weights")
+        if weights is None:
+            return  # before Layer.__init__: _check_initialized names that mistake on first use
+        new = [value] if isinstance(value, Variable) else list(value)
+        old = self.__dict__.get(name)
+        old = [old] if isinstance(old, Variable) else list(old) if isinstance(old, (list, tuple)) else []
+        ids = {id(w) for w in weights}
+        new_ids = {id(v) for v in new}
+        for v in old:  # an attribute rebound: the variables it held are no longer this layer's
+            if id(v) in ids and id(v) not in new_ids:
+                weights.remove(v)
+        for v in new:
+            if id(v) not in ids:
+                weights.append(v)
+        structure_changed()
 
     def _children(self) -> list[tuple[str, "Layer"]]:
         """(attribute path, layer) of the direct sublayers, in definition order."""
@@ -292,6 +320,30 @@ class Layer:
     def variables(self) -> list[Variable]:
         return self.weights
 
+    # ---- the functional graph: the symbolic tensors of this layer's first call on keras.Input ones --
+    def _symbolic(self, which: int, what: str):
+        io = self.__dict__.get("_symbolic_io")
+        if io is None:
+            raise ValueError(f"layer {self.name!r} has never been called on symbolic tensors (keras.Input or "
+                             f"what was computed from one), so it has no {what}")
+        return io[which]
+
+    @property
+    def input(self):
+        return self._symbolic(0, "input")
+
+    @property
+    def output(self):
+        return self._symbolic(1, "output")
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        return self.non_trainable_weights
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, Keras order and shapes."""
         return [w.numpy() for w in self.weights]
@@ -358,7 +410,9 @@ class Layer:
     def _prepare_input(self, x) -> np.ndarray:
         return as_float32(x, f"input of layer {self.name!r}", finite=False)
 
-    def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
+    def __call__(self, inputs=_MISSING, *args, training: bool | None = None, **kwargs):
+        if inputs is _MISSING:
+            inputs = inputs_from_kwargs(self, kwargs)
         if symbolic.is_symbolic(inputs):  # functional API: record the call, compute shapes only
             return symbolic.call_layer(self, inputs, args, dict(kwargs, training=training))
         st = backend.state
@@ -534,6 +588,24 @@ def _holds_layers(value) -> bool:
 
 
 _TAKES_TRAINING: dict[type, bool] = {}
+
+
+_FIRST_PARAM: dict[type, str | None] = {}
+
+
+def inputs_from_kwargs(layer, kwargs: dict):
+    """A layer called with its inputs as a keyword (`layer(logits=x, targets=t)`): as Keras, the
+    first argument of `call` may be passed by its name; it is popped from `kwargs`."""
+    cls = type(layer)
+    if cls not in _FIRST_PARAM:
+        params = [p for p in inspect.signature(cls.call).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        _FIRST_PARAM[cls] = params[1].name if len(params) > 1 else None
+    name = _FIRST_PARAM[cls]
+    if name is None or name not in kwargs:
+        how = f"first or as {name}=" if name else "as the first argument"
+        raise TypeError(f"layer {layer.name!r} was called without its inputs: pass them {how}")
+    return kwargs.pop(name)
 
 
 def _takes_training(cls: type) -> bool:

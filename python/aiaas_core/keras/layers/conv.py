@@ -17,7 +17,9 @@ def _padding(value, owner: str) -> str:
     return value.lower()
 
 
-def _out_len(size: int, window: int, stride: int, padding: str) -> int:
+def _out_len(size: int | None, window: int, stride: int, padding: str) -> int | None:
+    if size is None:  # a dimension of any size (fully convolutional models)
+        return None
     if padding == "same":
         return -(-size // stride)
     return (size - window) // stride + 1 if size >= window else 0
@@ -33,7 +35,8 @@ def _check_nhwc(layer: Layer, shape, window: tuple[int, int], padding: str) -> N
         raise ValueError(
             f"{layer.name}: {type(layer).__name__} expects 4-D inputs (batch, height, width, channels), got shape {tuple(shape)}"
         )
-    if padding == "valid" and (shape[1] < window[0] or shape[2] < window[1]):
+    if padding == "valid" and ((shape[1] is not None and shape[1] < window[0])
+                               or (shape[2] is not None and shape[2] < window[1])):
         raise ValueError(
             f"{layer.name}: input {shape[1]}x{shape[2]} is smaller than the window {window[0]}x{window[1]} with padding 'valid'"
         )
