@@ -180,7 +180,7 @@ def _fast_path(model) -> bool:
         return False
     return (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
             and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)
-            and type(model.loss).call is losses_mod.Loss.call)
+            and model.loss._uses_kernel())
 
 
 def _fused_batch(model, batch):
