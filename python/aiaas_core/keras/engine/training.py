@@ -406,6 +406,9 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         cbs.call("on_epoch_end", epoch, logs)
         if model.stop_training:
             break
+    if getattr(model.optimizer, "use_ema", False) and epochs > initial_epoch:
+        # Keras 3: with use_ema the trained weights become their moving averages at the end of fit
+        model.optimizer.finalize_variable_values(model.trainable_variables)
     cbs.call("on_train_end", logs)
     return history
 
