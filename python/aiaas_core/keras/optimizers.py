@@ -7,7 +7,7 @@ import sys as _sys
 import numpy as np
 
 from .. import _core
-from . import schedules
+from . import constraints, schedules
 from .schedules import LearningRateSchedule
 
 # `from keras.optimizers.schedules import ExponentialDecay`: the submodule importable by its Keras path
@@ -161,6 +161,7 @@ class Optimizer:
             self._update(grads, params)
             if self.use_ema:
                 self._update_ema(params)
+            constraints.apply_to(params)  # Keras 3 projects constrained weights after the update
         finally:
             self._in_update = False
 

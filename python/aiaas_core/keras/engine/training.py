@@ -145,7 +145,10 @@ def fused_chain(model):
     Sequential of built-in layers, or a subclassed model whose call() is such a chain (the seeds'
     ConvNet, RNN and autoencoder: found by tracing it once per structure). None otherwise."""
     if hasattr(model, "kernel_chain"):
-        return model.kernel_chain()
+        chain = model.kernel_chain()
+        if chain and any(layer._regularized for layer in chain):
+            return None  # penalties are losses the fused step would not see: the tape adds them
+        return chain
     if type(model).__name__ == "Functional" or not model.built or model._build_input_shape is None:
         return None
     if _takes_training(type(model)):
@@ -158,7 +161,7 @@ def fused_chain(model):
         chain = layer_chain(model)
     except (NotImplementedError, ValueError, TypeError):
         chain = None
-    if chain is not None and (model.losses or any(layer.losses for layer in chain)):
+    if chain is not None and (model.losses or any(layer.losses or layer._regularized for layer in chain)):
         chain = None  # a layer adds a loss in call(): the fused step would not see it
     if chain is not None:
         tracked = {id(layer) for layer in model._leaf_layers()}
@@ -255,13 +258,54 @@ def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
     return x, y
 
 
+def check_class_weight(class_weight) -> dict:
+    """`fit(class_weight=...)`: a dict of class index (int) -> weight (a finite number >= 0)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"fit: class_weight must be a dict of class index -> weight, got {type(class_weight).__name__}")
+    out = {}
+    for key, value in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(f"fit: class_weight keys must be class indices (ints >= 0), got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f"fit: class_weight[{key}] must be a finite number >= 0, got {value!r}")
+        out[int(key)] = float(value)
+    return out
+
+
+def class_sample_weights(y, class_weight: dict, sample_weight=None) -> np.ndarray:
+    """One weight per sample from its class (Keras 3: the argmax of one-hot targets, else the rounded
+    label; classes missing from the dict weigh 1), times `sample_weight` when given."""
+    if y is None or isinstance(y, (list, tuple, dict)):
+        raise ValueError("fit: class_weight is only supported for models with a single output and array targets")
+    labels = np.asarray(y)
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"fit: class_weight needs numeric targets, got dtype {labels.dtype}")
+    if labels.ndim > 1:
+        labels = labels.argmax(-1) if labels.shape[-1] != 1 else labels[..., 0]
+    if labels.ndim != 1:
+        raise ValueError(f"fit: class_weight needs one class per sample, got targets of shape {np.shape(y)}")
+    ids = np.round(labels).astype(np.int64)
+    lookup = np.ones(max(int(ids.max(initial=0)), max(class_weight, default=0)) + 1, np.float32)
+    for key, value in class_weight.items():
+        lookup[key] = value
+    weights = lookup[np.clip(ids, 0, None)]
+    weights[ids < 0] = 1.0
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, np.float32)
+        if sw.shape[:1] != weights.shape:
+            raise ValueError(f"fit: sample_weight has {sw.shape[:1]} entries for {weights.shape[0]} samples")
+        weights = sw * weights.reshape((-1,) + (1,) * (sw.ndim - 1))
+    return weights
+
+
 def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, class_weight=None,
         sample_weight=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
     _require_compiled(model, "fit")
     structure_changed()  # layers appended in place to a tracked list since the last walk are seen
     if class_weight is not None:
-        raise ValueError("fit: class_weight is not supported")
+        class_weight = check_class_weight(class_weight)
     if validation_freq != 1:
         raise ValueError(f"fit: only validation_freq=1 is supported, got {validation_freq!r}")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -300,6 +344,11 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                            what="validation x")
         keep = slice(0, n - n_val)
         x, y, sample_weight = take(x, keep), take(y, keep), take(sample_weight, keep)
+    if class_weight is not None:  # training samples only, after the validation split (as Keras)
+        if is_batched_source(x):
+            raise ValueError("fit: class_weight is supported for arrays; for a dataset or generator, yield "
+                             "(x, y, sample_weight) batches with the class weights applied")
+        sample_weight = class_sample_weights(y, class_weight, sample_weight)
     data = make_batches(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle), steps=steps_per_epoch)
     from_source = not isinstance(data, ArrayBatches)
     # A source's model may be built only by its first batch: the step is chosen there (None until then).
