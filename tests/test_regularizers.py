@@ -103,7 +103,7 @@ def test_constraints_match_keras_formulas():
 def test_other_layers_still_refuse_regularizers_with_a_clear_error():
     with pytest.raises(ValueError, match="LSTM: kernel_regularizer not supported"):
         layers.LSTM(2, kernel_regularizer="l2")
-    with pytest.raises(ValueError, match="Dense: unknown regularizer"):
+    with pytest.raises(ValueError, match="Dense: kernel_regularizer: unknown regularizer"):
         layers.Dense(2, kernel_regularizer="l3")
 
 

@@ -289,18 +289,15 @@ class Layer:
     def _init_regularizers(self, kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                            kernel_constraint=None, bias_constraint=None) -> None:
         from .. import constraints, regularizers
-        name = type(self).__name__
-        try:
-            self.kernel_regularizer = regularizers.get(kernel_regularizer)
-            self.bias_regularizer = regularizers.get(bias_regularizer)
-            self.activity_regularizer = regularizers.get(activity_regularizer)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{name}: {exc}") from None
-        try:
-            self.kernel_constraint = constraints.get(kernel_constraint)
-            self.bias_constraint = constraints.get(bias_constraint)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{name}: {exc}") from None
+        for arg, value, module in (("kernel_regularizer", kernel_regularizer, regularizers),
+                                   ("bias_regularizer", bias_regularizer, regularizers),
+                                   ("activity_regularizer", activity_regularizer, regularizers),
+                                   ("kernel_constraint", kernel_constraint, constraints),
+                                   ("bias_constraint", bias_constraint, constraints)):
+            try:
+                setattr(self, arg, module.get(value))
+            except (TypeError, ValueError) as exc:  # name the argument, as every layer error does
+                raise type(exc)(f"{type(self).__name__}: {arg}: {exc}") from None
         self._weight_regularizers = [(attr, reg) for attr, reg in (("kernel", self.kernel_regularizer),
                                                                    ("bias", self.bias_regularizer)) if reg is not None]
 
