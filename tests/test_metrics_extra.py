@@ -188,3 +188,13 @@ def test_bad_arguments_are_named():
         metrics.Precision().update_state(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="unknown metric"):
         metrics.get("precission", "mse")
+
+
+def test_vector_results_are_logged_and_printed(capsys):
+    x = RNG.standard_normal((32, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 32)]
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    m.compile("adam", "categorical_crossentropy", [metrics.F1Score(), metrics.Precision(thresholds=[0.3, 0.6])])
+    hist = m.fit(x, y, epochs=1, batch_size=16, verbose=2).history
+    assert np.shape(hist["f1_score"][0]) == (3,) and np.shape(hist["precision"][0]) == (2,)
+    assert "f1_score: [" in capsys.readouterr().out
