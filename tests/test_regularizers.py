@@ -145,3 +145,20 @@ def test_class_weight_errors_name_the_problem():
     with pytest.raises(ValueError, match="class_weight\\[1\\]"):
         model.fit(x, y, class_weight={0: 1.0, 1: -2.0}, verbose=0)
     model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0)  # binary labels in a (n, 1) output
+
+
+def test_class_weight_with_a_dataset_weighs_each_batch():
+    x = RNG.standard_normal((24, 4)).astype(np.float32)
+    ids = RNG.integers(0, 2, 24)
+    cw = {0: 0.5, 1: 2.0}
+
+    def run(data, **kw):
+        keras.utils.set_random_seed(4)
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(2, activation="softmax")])
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        return model.fit(data, epochs=2, verbose=0, **kw).history
+
+    by_class = run(tf.data.Dataset.from_tensor_slices((x, ids)).batch(8), class_weight=cw)
+    w = np.array([cw[i] for i in ids], np.float32)
+    by_sample = run(tf.data.Dataset.from_tensor_slices((x, ids, w)).batch(8))
+    assert by_class == by_sample

@@ -299,6 +299,20 @@ def class_sample_weights(y, class_weight: dict, sample_weight=None) -> np.ndarra
     return weights
 
 
+def _weigh_source_batches(data, class_weight: dict) -> None:
+    """A dataset's or generator's batches (x, y[, w]) become (x, y, w * class weight of y), as Keras
+    applies class_weight batch by batch."""
+    epoch = data.epoch
+
+    def weighted(number):
+        for batch in epoch(number):
+            if len(batch) < 2 or batch[1] is None:
+                raise ValueError("fit: class_weight needs targets: the dataset must yield (x, y) batches")
+            yield (batch[0], batch[1], class_sample_weights(batch[1], class_weight,
+                                                            batch[2] if len(batch) > 2 else None))
+    data.epoch = weighted
+
+
 def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, class_weight=None,
         sample_weight=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
@@ -344,12 +358,12 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                            what="validation x")
         keep = slice(0, n - n_val)
         x, y, sample_weight = take(x, keep), take(y, keep), take(sample_weight, keep)
-    if class_weight is not None:  # training samples only, after the validation split (as Keras)
-        if is_batched_source(x):
-            raise ValueError("fit: class_weight is supported for arrays; for a dataset or generator, yield "
-                             "(x, y, sample_weight) batches with the class weights applied")
+    if class_weight is not None and not is_batched_source(x):
+        # training samples only, after the validation split (as Keras)
         sample_weight = class_sample_weights(y, class_weight, sample_weight)
     data = make_batches(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle), steps=steps_per_epoch)
+    if class_weight is not None and not isinstance(data, ArrayBatches):
+        _weigh_source_batches(data, class_weight)
     from_source = not isinstance(data, ArrayBatches)
     # A source's model may be built only by its first batch: the step is chosen there (None until then).
     fast = None if from_source else (_fast_path(model) and sample_weight is None and y is not None)
