@@ -198,3 +198,23 @@ def test_vector_results_are_logged_and_printed(capsys):
     hist = m.fit(x, y, epochs=1, batch_size=16, verbose=2).history
     assert np.shape(hist["f1_score"][0]) == (3,) and np.shape(hist["precision"][0]) == (2,)
     assert "f1_score: [" in capsys.readouterr().out
+
+
+def test_multi_label_auc_is_the_mean_of_per_label_areas():
+    t = RNG.integers(0, 2, (200, 3))
+    p = (RNG.integers(0, 199, (200, 3)) + 0.5) / 199
+    m = metrics.AUC(multi_label=True)
+    _batched(m, t, p)
+    assert float(m.result()) == pytest.approx(sk.roc_auc_score(t, p, average="macro"), abs=1e-9)
+    weighted = metrics.AUC(multi_label=True, label_weights=[1.0, 0.0, 3.0])
+    weighted.update_state(t, p)
+    per = [sk.roc_auc_score(t[:, i], p[:, i]) for i in range(3)]
+    assert float(weighted.result()) == pytest.approx((per[0] + 3 * per[2]) / 4, abs=1e-9)
+    pr = metrics.AUC(multi_label=True, curve="PR")
+    pr.update_state(t, p)
+    want = np.mean([_keras_pr_auc(t[:, i], p[:, i]) for i in range(3)])
+    assert float(pr.result()) == pytest.approx(want, rel=1e-9)
+    again = metrics.deserialize(metrics.serialize(weighted))
+    assert again.multi_label and again.label_weights == [1.0, 0.0, 3.0]
+    with pytest.raises(ValueError, match="label_weights"):
+        metrics.AUC(label_weights=[1, 2])

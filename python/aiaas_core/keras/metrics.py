@@ -500,12 +500,23 @@ class AUC(Metric):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
         if summation_method not in ("interpolation", "minoring", "majoring"):
             raise ValueError(f"AUC: summation_method must be 'interpolation', 'minoring' or 'majoring', got {summation_method!r}")
-        if multi_label or num_labels is not None or label_weights is not None:
-            raise ValueError("AUC: multi_label, num_labels and label_weights are not supported (leave the defaults)")
+        if not isinstance(multi_label, bool):
+            raise TypeError(f"AUC: multi_label must be a bool, got {multi_label!r}")
+        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer))
+                                       or num_labels < 1):
+            raise ValueError(f"AUC: num_labels must be a positive int or None, got {num_labels!r}")
+        if label_weights is not None:
+            if not multi_label:
+                raise ValueError("AUC: label_weights is supported with multi_label=True only")
+            label_weights = [float(w) for w in np.asarray(label_weights, np.float64).reshape(-1)]
+            if any(w < 0 or not np.isfinite(w) for w in label_weights):
+                raise ValueError(f"AUC: label_weights must be finite numbers >= 0, got {label_weights!r}")
         self.curve = curve.upper()
         self.summation_method = summation_method
         self.from_logits = bool(from_logits)
-        self.multi_label = False
+        self.multi_label = multi_label
+        self.num_labels = None if num_labels is None else int(num_labels)
+        self.label_weights = label_weights
         if thresholds is not None:
             given, _ = _check_thresholds(list(thresholds) if not np.isscalar(thresholds) else thresholds, 0.5, "AUC")
             self._init_thresholds = [float(t) for t in given]
@@ -520,12 +531,42 @@ class AUC(Metric):
         super().__init__(name, dtype)
 
     def reset_state(self) -> None:
-        self._counts = {k: np.zeros(self.num_thresholds) for k in ("tp", "fp", "tn", "fn")}
+        # multi_label: one column of counts per label, sized on the first update (or num_labels)
+        shape = (self.num_thresholds,) if not self.multi_label else (self.num_thresholds, self.num_labels or 0)
+        self._counts = {k: np.zeros(shape) for k in ("tp", "fp", "tn", "fn")}
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         if self.from_logits:
             y_pred = 1.0 / (1.0 + np.exp(-np.asarray(as_float32(y_pred, "y_pred"), np.float64)))
-        _confusion_update(self._counts, y_true, y_pred, sample_weight, self.thresholds)
+        if not self.multi_label:
+            _confusion_update(self._counts, y_true, y_pred, sample_weight, self.thresholds)
+            return
+        t, p = _as_pair(y_true, y_pred)
+        if p.ndim != 2:
+            raise ValueError(f"AUC(multi_label=True) expects y_pred of shape (samples, labels), got {p.shape}")
+        labels = p.shape[1]
+        if self._counts["tp"].shape[1] == 0:
+            self._counts = {k: np.zeros((self.num_thresholds, labels)) for k in self._counts}
+        if labels != self._counts["tp"].shape[1]:
+            raise ValueError(f"AUC: y_pred has {labels} labels, expected {self._counts['tp'].shape[1]}")
+        w = _value_weights(sample_weight, p.shape)
+        pos = t.astype(bool)
+        above = p[None] > self.thresholds[:, None, None]  # [thresholds, samples, labels]
+        self._counts["tp"] += np.einsum("tnl,nl->tl", above & pos, w)
+        self._counts["fp"] += np.einsum("tnl,nl->tl", above & ~pos, w)
+        self._counts["fn"] += np.einsum("tnl,nl->tl", ~above & pos, w)
+        self._counts["tn"] += np.einsum("tnl,nl->tl", ~above & ~pos, w)
+
+    def _by_label(self, per_label):
+        """Keras: the mean of the labels' areas, or their label_weights-weighted mean."""
+        if not self.multi_label:
+            return float(per_label)
+        if self.label_weights is None:
+            return float(np.mean(per_label)) if per_label.size else 0.0
+        lw = np.asarray(self.label_weights)
+        if lw.shape != per_label.shape:
+            raise ValueError(f"AUC: {lw.size} label_weights for {per_label.size} labels")
+        return float(np.sum(per_label * lw) / np.sum(lw)) if lw.sum() else 0.0
 
     def _interpolate_pr_auc(self):
         tp, fp, fn = self._counts["tp"], self._counts["fp"], self._counts["fn"]
@@ -537,7 +578,8 @@ class AUC(Metric):
         intercept = tp[1:] - slope * p[1:]
         both = (p[:n - 1] > 0) & (p[1:] > 0)
         ratio = np.where(both, _div(p[:n - 1], np.maximum(p[1:], 0)), 1.0)
-        return float(np.sum(_div(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))))
+        return self._by_label(np.sum(_div(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0)),
+                                     axis=0))
 
     def result(self):
         if self.curve == "PR" and self.summation_method == "interpolation":
@@ -554,11 +596,12 @@ class AUC(Metric):
             heights = np.minimum(y[:-1], y[1:])
         else:
             heights = np.maximum(y[:-1], y[1:])
-        return Scalar(float(np.sum((x[:-1] - x[1:]) * heights)))
+        return Scalar(self._by_label(np.sum((x[:-1] - x[1:]) * heights, axis=0)))
 
     def get_config(self):
         config = {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
-                  "summation_method": self.summation_method, "from_logits": self.from_logits}
+                  "summation_method": self.summation_method, "from_logits": self.from_logits,
+                  "multi_label": self.multi_label, "num_labels": self.num_labels, "label_weights": self.label_weights}
         if self._init_thresholds is not None:
             config["thresholds"] = self._init_thresholds
             del config["num_thresholds"]
