@@ -209,9 +209,7 @@ def get(identifier, loss_kind: str, output_shape: tuple | None = None) -> Metric
     cls = _BY_NAME.get(identifier)
     if cls is None:
         raise ValueError(f"unknown metric {identifier!r}; known metrics: {', '.join(KNOWN)}")
-    if cls in _NEW_METRICS:  # Keras 3 builds the class with its defaults: "AUC" logs as "auc"
-        return cls()
-    return cls(name=identifier)
+    return cls(name=identifier)  # Keras 3 (compile_utils.get_metric) names a metric given as a string by it
 
 
 def check_name(identifier) -> None:
@@ -244,7 +242,14 @@ def _function_names() -> dict:
     return {binary_accuracy: "binary_accuracy", categorical_accuracy: "categorical_accuracy",
             sparse_categorical_accuracy: "sparse_categorical_accuracy",
             mean_squared_error: "mean_squared_error", mean_absolute_error: "mean_absolute_error",
-            losses.mean_squared_error: "mean_squared_error", losses.mean_absolute_error: "mean_absolute_error"}
+            losses.mean_squared_error: "mean_squared_error", losses.mean_absolute_error: "mean_absolute_error",
+            # keras.losses functions given as metrics: saved by the name of the matching metric
+            losses.mean_absolute_percentage_error: "mean_absolute_percentage_error",
+            losses.mean_squared_logarithmic_error: "mean_squared_logarithmic_error",
+            losses.kl_divergence: "kl_divergence", losses.poisson: "poisson", losses.hinge: "hinge",
+            losses.squared_hinge: "squared_hinge", losses.categorical_hinge: "categorical_hinge",
+            losses.log_cosh: "logcosh", top_k_categorical_accuracy: "top_k_categorical_accuracy",
+            sparse_top_k_categorical_accuracy: "sparse_top_k_categorical_accuracy"}
 
 
 def serialize(identifier):
@@ -865,3 +870,48 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
     """1.0 where the class id is among the k highest predictions, per sample."""
     y_pred = as_float32(y_pred, "y_pred")
     return _in_top_k(np.asarray(y_true), y_pred, _check_k(k, "sparse_top_k_categorical_accuracy")).astype(np.float32)
+
+
+# ---- the regression / hinge / divergence metrics: means of the matching loss functions ---------
+class _LossMean(Metric):
+    """The (weighted) mean over samples of a keras.losses function (Keras 3's MeanMetricWrapper
+    metrics of the same names)."""
+
+    loss_name = ""
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name, dtype)
+
+    def _values(self, y_true, y_pred):
+        from . import losses
+        return np.asarray(getattr(losses, self.loss_name)(y_true, y_pred))
+
+
+def _loss_mean(class_name, name, loss_name):
+    return type(class_name, (_LossMean,), {"default_name": name, "loss_name": loss_name,
+                                           "__doc__": f"Mean of keras.losses.{loss_name} over samples."})
+
+
+MeanAbsolutePercentageError = _loss_mean("MeanAbsolutePercentageError", "mean_absolute_percentage_error",
+                                         "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _loss_mean("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
+                                         "mean_squared_logarithmic_error")
+KLDivergence = _loss_mean("KLDivergence", "kl_divergence", "kl_divergence")
+Poisson = _loss_mean("Poisson", "poisson", "poisson")
+Hinge = _loss_mean("Hinge", "hinge", "hinge")
+SquaredHinge = _loss_mean("SquaredHinge", "squared_hinge", "squared_hinge")
+CategoricalHinge = _loss_mean("CategoricalHinge", "categorical_hinge", "categorical_hinge")
+LogCoshError = _loss_mean("LogCoshError", "logcosh", "log_cosh")
+for _cls in (MeanAbsolutePercentageError, MeanSquaredLogarithmicError, KLDivergence, Poisson, Hinge, SquaredHinge,
+             CategoricalHinge, LogCoshError):
+    _cls.__module__ = __name__
+_LOSS_METRICS = (MeanAbsolutePercentageError, MeanSquaredLogarithmicError, KLDivergence, Poisson, Hinge,
+                 SquaredHinge, CategoricalHinge, LogCoshError)
+_NEW_METRICS = _NEW_METRICS + _LOSS_METRICS
+_CLASSES.update({c.__name__: c for c in _LOSS_METRICS})
+_BY_NAME.update({c.default_name: c for c in _LOSS_METRICS})
+_BY_NAME.update({c.__name__: c for c in _LOSS_METRICS})
+_BY_NAME.update({"mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+                 "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+                 "kld": KLDivergence, "log_cosh_error": LogCoshError})
+KNOWN = ("accuracy", "acc", *_BY_NAME)
