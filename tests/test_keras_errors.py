@@ -69,8 +69,8 @@ def test_evaluate_and_predict_check_inputs():
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(optimizer="adamax", loss="mse"), ValueError, "unknown optimizer 'adamax'; known optimizers: adam, sgd, rmsprop, adamw"),
-    (dict(optimizer="adam", loss="hinge"), ValueError, "unknown loss 'hinge'; known losses: mse"),
+    (dict(optimizer="adamx", loss="mse"), ValueError, "unknown optimizer 'adamx'; known optimizers: adam, sgd, rmsprop, adamw"),
+    (dict(optimizer="adam", loss="hingee"), ValueError, "unknown loss 'hingee'; known losses: mse"),
     (dict(optimizer="adam", loss="mse", metrics=["f1"]), ValueError, "unknown metric 'f1'; known metrics: accuracy"),
     (dict(optimizer=3, loss="mse"), TypeError, "optimizer must be a name"),
 ])

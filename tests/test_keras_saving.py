@@ -200,7 +200,7 @@ def _cfg(layers_list):
     (_cfg([{"class_name": "Dense", "config": {"units": 2, "input_dim": 3}}, {"class_name": "Dense", "config": {"units": 2, "function": "os.system"}}]),
      r"layer 1 \(Dense\): .*unknown field 'function'"),
     (_cfg([{"class_name": "Dense", "config": {"units": 2, "input_dim": 3, "activation": "evil"}}]), r"layer 0 \(Dense\).*unknown activation"),
-    (_cfg([{"class_name": "Dense", "config": {"units": 2, "input_dim": 3, "kernel_regularizer": {"class_name": "L2"}}}]),
+    (_cfg([{"class_name": "Dense", "config": {"units": 2, "input_dim": 3, "kernel_regularizer": {"class_name": "L3"}}}]),
      r"layer 0 \(Dense\).*kernel_regularizer"),
     (_cfg([{"class_name": "InputLayer", "config": {"batch_shape": [None, 3]}}, {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3}}]),
      r"layer 0 \(Conv2D.*4-D"),

@@ -46,6 +46,11 @@ _KERAS_NAMESPACES = ("layers", "models", "optimizers", "losses", "metrics", "cal
                      "initializers", "activations", "datasets", "backend", "saving")
 for _name in _KERAS_NAMESPACES:
     _sys.modules.setdefault(f"{__name__}.{_name}", getattr(keras, _name))
+    globals()[_name] = getattr(keras, _name)
+_sys.modules.setdefault(f"{__name__}.optimizers.schedules", keras.optimizers.schedules)
+for _name in ("regularizers", "constraints"):  # `tf.keras.regularizers.l2`, `from aiaas_core.regularizers import l2`
+    _sys.modules.setdefault(f"{__name__}.{_name}", getattr(keras, _name))
+    globals()[_name] = getattr(keras, _name)
 
 # `import aiaas_core as tf`: TensorFlow's names for the tensor ops (tf_api.py) at the top level, and
 # its namespaces (tf.math, tf.nn, tf.random, tf.linalg, tf.config, tf.debugging, tf.dtypes, tf.errors)

@@ -9,8 +9,8 @@ config.json + model.weights.safetensors + optimizer.safetensors), `model.preproc
 import sys as _sys
 
 from .. import ops
-from . import (activations, backend, callbacks, config, datasets, initializers, layers, losses, metrics, models, optimizers,
-               random, saving, utils)
+from . import (activations, backend, callbacks, config, constraints, datasets, initializers, layers, losses, metrics,
+               models, optimizers, random, regularizers, saving, utils)
 from .engine.model import Model
 from .engine.saving import load_model, model_from_config, model_from_json
 from .engine.sequential import Sequential
@@ -23,5 +23,5 @@ _sys.modules.setdefault(f"{__name__}.ops", ops)
 __all__ = [
     "ops", "random", "Model", "Sequential", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
     "initializers", "activations", "utils", "saving", "backend", "config", "datasets", "load_model", "model_from_json",
-    "model_from_config", "set_random_seed", "to_categorical",
+    "model_from_config", "set_random_seed", "to_categorical", "regularizers", "constraints",
 ]

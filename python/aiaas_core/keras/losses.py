@@ -49,14 +49,21 @@ class Loss:
         """The batch loss as a scalar Tensor, differentiable with respect to y_pred (and anything
         y_pred was computed from). Built-in losses run the fused Rust kernel; a cross-entropy on the
         output of a Dense/Activation softmax or sigmoid is computed from its logits (stable)."""
-        if type(self).call is not Loss.call or sample_weight is not None:
+        if not self._uses_kernel() or sample_weight is not None:
             return self._reduce(self.call(y_true, y_pred), sample_weight)
         return fused_loss(self, y_true, y_pred)
 
+    def _uses_kernel(self) -> bool:
+        """Whether the fused Rust kernel computes this loss (a built-in kind with its default
+        options); otherwise `call` runs through the op tape."""
+        return type(self).call is Loss.call
+
+    def _fn_kwargs(self) -> dict:
+        return {"from_logits": self.from_logits} if self.kind in _LOGIT_KINDS else {}
+
     def call(self, y_true, y_pred):
         """One loss value per sample (override this in a custom Loss)."""
-        return _FUNCTIONS[self.kind](y_true, y_pred, **({"from_logits": self.from_logits}
-                                                         if self.kind in _LOGIT_KINDS else {}))
+        return _FUNCTIONS[self.kind](y_true, y_pred, **self._fn_kwargs())
 
     def _reduce(self, values, sample_weight):
         from ..ops import math_ops
@@ -106,18 +113,44 @@ class BinaryCrossentropy(Loss):
     kind = "binary_crossentropy"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, name="binary_crossentropy", reduction="sum_over_batch_size"):
-        if label_smoothing:
-            raise ValueError("BinaryCrossentropy: label_smoothing is not supported")
         super().__init__(name, reduction, from_logits=from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing, "BinaryCrossentropy")
+
+    def _uses_kernel(self):
+        # The Rust kernel knows hard targets only: smoothed targets go through the op tape.
+        return not self.label_smoothing and super()._uses_kernel()
+
+    def _fn_kwargs(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 class CategoricalCrossentropy(Loss):
     kind = "categorical_crossentropy"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, name="categorical_crossentropy", reduction="sum_over_batch_size"):
-        if label_smoothing:
-            raise ValueError("CategoricalCrossentropy: label_smoothing is not supported")
         super().__init__(name, reduction, from_logits=from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing, "CategoricalCrossentropy")
+
+    def _uses_kernel(self):
+        # The Rust kernel knows hard targets only: smoothed targets go through the op tape.
+        return not self.label_smoothing and super()._uses_kernel()
+
+    def _fn_kwargs(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def _check_smoothing(value, owner: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: label_smoothing must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{owner}: label_smoothing must be in [0, 1], got {value!r}")
+    return float(value)
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -309,14 +342,243 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return _m.negative(_a.squeeze(_a.take_along_axis(logp, wrap(ids[..., None]), axis=-1), -1))
 
 
+
+def _float_arg(value, what: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{what} must be a {'positive ' if positive else ''}finite number, got {value!r}")
+    return float(value)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Keras huber: mean over the last axis of 0.5 e^2 where |e| <= delta, else delta (|e| - delta / 2)."""
+    delta = _float_arg(delta, "huber: delta", positive=True)
+    y_true, y_pred = _pair(y_true, y_pred)
+    err = _m.subtract(y_pred, y_true)
+    a = _m.abs(err)
+    small = as_tensor_value(a) <= delta
+    quadratic = _m.multiply(_m.square(err), 0.5)
+    linear = _m.subtract(_m.multiply(a, delta), 0.5 * delta * delta)
+    return _m.mean(_m.where(small, quadratic, linear), axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """mean(log(cosh(e))) over the last axis, written as e + softplus(-2e) - log 2 so large
+    errors do not overflow cosh."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    e = _m.subtract(y_pred, y_true)
+    return _m.mean(_m.subtract(_m.add(e, _nn.softplus(_m.multiply(e, -2.0))), float(np.log(2.0))), axis=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [eps, 1] as Keras does."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    t = _m.clip_by_value(y_true, _EPSILON, 1.0)
+    p = _m.clip_by_value(y_pred, _EPSILON, 1.0)
+    return _m.sum(_m.multiply(t, _m.log(_m.divide(t, p))), axis=-1)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred)) along `axis` (so minimizing it aligns them)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"cosine_similarity: axis must be an int, got {axis!r}")
+    y_true, y_pred = _pair(y_true, y_pred)
+    nd = np.ndim(as_tensor_value(y_pred))
+    if not -nd <= axis < nd:
+        raise ValueError(f"cosine_similarity: axis {axis} is out of range for y_pred of rank {nd}")
+    t = _nn.l2_normalize(y_true, axis=axis, epsilon=_EPSILON)
+    p = _nn.l2_normalize(y_pred, axis=axis, epsilon=_EPSILON)
+    return _m.negative(_m.sum(_m.multiply(t, p), axis=axis))
+
+
+def poisson(y_true, y_pred):
+    """mean(y_pred - y_true * log(y_pred + eps)) over the last axis."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _m.mean(_m.subtract(y_pred, _m.multiply(y_true, _m.log(_m.add(y_pred, _EPSILON)))), axis=-1)
+
+
+def _hinge_labels(y_true):
+    """Keras converts labels that are all 0 or 1 to -1 / 1; other labels are taken as given."""
+    tv = as_tensor_value(y_true)
+    if np.all((tv == 0) | (tv == 1)):
+        return _m.subtract(_m.multiply(y_true, 2.0), 1.0)
+    return y_true
+
+
+def hinge(y_true, y_pred):
+    """mean(max(1 - y_true * y_pred, 0)) over the last axis; y_true in {-1, 1} (or {0, 1}, converted)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _m.mean(_m.maximum(_m.subtract(1.0, _m.multiply(_hinge_labels(y_true), y_pred)), 0.0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """mean(max(1 - y_true * y_pred, 0)^2) over the last axis."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    margin = _m.maximum(_m.subtract(1.0, _m.multiply(_hinge_labels(y_true), y_pred)), 0.0)
+    return _m.mean(_m.square(margin), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) for one-hot y_true."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    pos = _m.sum(_m.multiply(y_true, y_pred), axis=-1)
+    neg = _m.max(_m.multiply(_m.subtract(1.0, y_true), y_pred), axis=-1)
+    return _m.maximum(_m.add(_m.subtract(neg, pos), 1.0), 0.0)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2) over the last axis."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    first = _m.log(_m.add(_m.maximum(y_pred, _EPSILON), 1.0))
+    second = _m.log(_m.add(_m.maximum(y_true, _EPSILON), 1.0))
+    return _m.mean(_m.square(_m.subtract(first, second)), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, eps)) over the last axis."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    diff = _m.divide(_m.abs(_m.subtract(y_true, y_pred)), _m.maximum(_m.abs(y_true), _EPSILON))
+    return _m.multiply(_m.mean(diff, axis=-1), 100.0)
+
+
+class _OpLoss(Loss):
+    """A built-in loss computed with ops (no Rust kernel): `fn` gives one value per sample;
+    `options` are the constructor arguments passed on to it (and saved in the config)."""
+
+    fn = None
+    options: tuple = ()
+
+    def _uses_kernel(self):
+        return False
+
+    def call(self, y_true, y_pred):
+        return type(self).fn(y_true, y_pred, **{k: getattr(self, k) for k in self.options})
+
+    def get_config(self):
+        return {"name": self.name, **{k: getattr(self, k) for k in self.options}}
+
+
+class Huber(_OpLoss):
+    kind = "huber"
+    fn = staticmethod(huber)
+    options = ("delta",)
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(name, reduction)
+        self.delta = _float_arg(delta, "Huber: delta", positive=True)
+
+
+class LogCosh(_OpLoss):
+    kind = "log_cosh"
+    fn = staticmethod(log_cosh)
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(name, reduction)
+
+
+class KLDivergence(_OpLoss):
+    kind = "kl_divergence"
+    fn = staticmethod(kl_divergence)
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(name, reduction)
+
+
+class CosineSimilarity(_OpLoss):
+    kind = "cosine_similarity"
+    fn = staticmethod(cosine_similarity)
+    options = ("axis",)
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"CosineSimilarity: axis must be an int, got {axis!r}")
+        super().__init__(name, reduction)
+        self.axis = int(axis)
+
+
+class Poisson(_OpLoss):
+    kind = "poisson"
+    fn = staticmethod(poisson)
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(name, reduction)
+
+
+class Hinge(_OpLoss):
+    kind = "hinge"
+    fn = staticmethod(hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(name, reduction)
+
+
+class SquaredHinge(_OpLoss):
+    kind = "squared_hinge"
+    fn = staticmethod(squared_hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(name, reduction)
+
+
+class CategoricalHinge(_OpLoss):
+    kind = "categorical_hinge"
+    fn = staticmethod(categorical_hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(name, reduction)
+
+
+class MeanSquaredLogarithmicError(_OpLoss):
+    kind = "msle"
+    fn = staticmethod(mean_squared_logarithmic_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(name, reduction)
+
+
+class MeanAbsolutePercentageError(_OpLoss):
+    kind = "mape"
+    fn = staticmethod(mean_absolute_percentage_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(name, reduction)
+
+
+_OP_CLASSES = (Huber, LogCosh, KLDivergence, CosineSimilarity, Poisson, Hinge, SquaredHinge,
+               CategoricalHinge, MeanSquaredLogarithmicError, MeanAbsolutePercentageError)
+_CLASSES.update({cls.kind: cls for cls in _OP_CLASSES})
+_ALIASES.update({
+    "huber": "huber", "huber_loss": "huber", "Huber": "huber",
+    "log_cosh": "log_cosh", "logcosh": "log_cosh", "LogCosh": "log_cosh",
+    "kl_divergence": "kl_divergence", "kld": "kl_divergence", "KLD": "kl_divergence",
+    "kullback_leibler_divergence": "kl_divergence", "KLDivergence": "kl_divergence",
+    "cosine_similarity": "cosine_similarity", "CosineSimilarity": "cosine_similarity",
+    "poisson": "poisson", "Poisson": "poisson",
+    "hinge": "hinge", "Hinge": "hinge", "squared_hinge": "squared_hinge", "SquaredHinge": "squared_hinge",
+    "categorical_hinge": "categorical_hinge", "CategoricalHinge": "categorical_hinge",
+    "msle": "msle", "MSLE": "msle", "mean_squared_logarithmic_error": "msle",
+    "MeanSquaredLogarithmicError": "msle",
+    "mape": "mape", "MAPE": "mape", "mean_absolute_percentage_error": "mape",
+    "MeanAbsolutePercentageError": "mape",
+})
+KNOWN = tuple(k for k in _ALIASES if k[0].islower())
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+msle = MSLE = mean_squared_logarithmic_error
+mape = MAPE = mean_absolute_percentage_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
 
 # The function objects compile() accepts, by the kind of Loss they stand for.
 _FUNCTION_KINDS = {
     mean_squared_error: "mse", mean_absolute_error: "mae", binary_crossentropy: "binary_crossentropy",
     categorical_crossentropy: "categorical_crossentropy",
     sparse_categorical_crossentropy: "sparse_categorical_crossentropy",
+    huber: "huber", log_cosh: "log_cosh", kl_divergence: "kl_divergence", cosine_similarity: "cosine_similarity",
+    poisson: "poisson", hinge: "hinge", squared_hinge: "squared_hinge", categorical_hinge: "categorical_hinge",
+    mean_squared_logarithmic_error: "msle", mean_absolute_percentage_error: "mape",
 }
 _FUNCTIONS = {kind: fn for fn, kind in _FUNCTION_KINDS.items()}
 _LOGIT_KINDS = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")

@@ -9,7 +9,15 @@ _REFRESH_SECONDS = 0.2  # live loss/metrics are formatted at most this often (fo
 
 
 def format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    return " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items())
+
+
+def _format_value(v) -> str:
+    # a metric may give one value per threshold or class (Precision(thresholds=[...]), F1Score())
+    if getattr(v, "ndim", 0):
+        import numpy as np
+        return np.array2string(np.asarray(v), precision=4, separator=" ")
+    return f"{v:.4f}"
 
 
 class Progress:

@@ -23,11 +23,11 @@ MAX_LAYERS = 1000
 MAX_NESTING = 8  # Sequential inside Sequential, levels deep
 MAX_PARAMS = 100_000_000  # 400 MB of float32: a config asking for more is refused before allocating
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
-# The largest members a valid file can hold (MAX_PARAMS float32 weights, at most 3 optimizer slots
+# The largest members a valid file can hold (MAX_PARAMS float32 weights, at most 4 optimizer slots (Adam amsgrad with EMA)
 # per weight, plus safetensors headers): a bigger declared size is a hostile file (a zip bomb).
 _HEADER_BYTES = 16 * 1024 * 1024
 MAX_WEIGHTS_BYTES = MAX_PARAMS * 4 + _HEADER_BYTES
-MAX_OPTIMIZER_BYTES = 3 * MAX_PARAMS * 4 + _HEADER_BYTES
+MAX_OPTIMIZER_BYTES = 4 * MAX_PARAMS * 4 + _HEADER_BYTES
 
 
 # ---- architecture <-> config --------------------------------------------------------------

@@ -50,22 +50,6 @@ class _Plan:
         self.base_seed = backend.derived_seed(0x5EED)
 
 
-def _class_sample_weights(class_weight, x, y, sample_weight):
-    """Keras's class_weight: each sample weighted by its class's weight (the class id, or the argmax
-    of a one-hot row), times its sample_weight if one was given. Arrays only."""
-    if not isinstance(class_weight, dict) or is_batched_source(x) or y is None or isinstance(y, (list, tuple, dict)):
-        raise ValueError("fit: class_weight must be a dict {class id: weight} and needs y given as one array "
-                         "(for a dataset, put per-sample weights in its elements: (x, y, sample_weight))")
-    labels = as_array(y, "y")
-    ids = labels.argmax(-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(len(labels))
-    table = {int(k): float(v) for k, v in class_weight.items()}
-    unknown = sorted(set(np.unique(ids).astype(int).tolist()) - set(table))
-    if unknown:
-        raise ValueError(f"fit: class_weight has no weight for class(es) {unknown[:10]}")
-    weights = np.array([table[int(i)] for i in ids], np.float32)
-    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32).reshape(len(weights))
-
-
 def _step_data(batch):
     """What a step receives, as Keras packs it: x alone when there are no targets or weights (a
     GAN's `train_step(real_images)` gets the image batch, not a 1-tuple), else the tuple."""
@@ -180,7 +164,10 @@ def fused_chain(model):
     Sequential of built-in layers, or a subclassed model whose call() is such a chain (the seeds'
     ConvNet, RNN and autoencoder: found by tracing it once per structure). None otherwise."""
     if hasattr(model, "kernel_chain"):
-        return model.kernel_chain()
+        chain = model.kernel_chain()
+        if chain and any(layer._regularized for layer in chain):
+            return None  # penalties are losses the fused step would not see: the tape adds them
+        return chain
     if type(model).__name__ == "Functional" or not model.built or model._build_input_shape is None:
         return None
     if _takes_training(type(model)):
@@ -193,7 +180,7 @@ def fused_chain(model):
         chain = layer_chain(model)
     except (NotImplementedError, ValueError, TypeError):
         chain = None
-    if chain is not None and (model.losses or any(layer.losses for layer in chain)):
+    if chain is not None and (model.losses or any(layer.losses or layer._regularized for layer in chain)):
         chain = None  # a layer adds a loss in call(): the fused step would not see it
     if chain is not None:
         tracked = {id(layer) for layer in model._leaf_layers()}
@@ -215,7 +202,7 @@ def _fast_path(model) -> bool:
         return False
     return (cls.train_step is Trainer.train_step and cls.test_step is Trainer.test_step
             and cls.compute_loss is Trainer.compute_loss and isinstance(model.loss, losses_mod.Loss)
-            and type(model.loss).call is losses_mod.Loss.call)
+            and model.loss._uses_kernel())
 
 
 def _fused_batch(model, batch):
@@ -301,13 +288,68 @@ def _prepare(model, x, y, sample_weight, what="x", y_what="y"):
     return x, y
 
 
+def check_class_weight(class_weight) -> dict:
+    """`fit(class_weight=...)`: a dict of class index (int) -> weight (a finite number >= 0)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"fit: class_weight must be a dict of class index -> weight, got {type(class_weight).__name__}")
+    out = {}
+    for key, value in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(f"fit: class_weight keys must be class indices (ints >= 0), got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f"fit: class_weight[{key}] must be a finite number >= 0, got {value!r}")
+        out[int(key)] = float(value)
+    return out
+
+
+def class_sample_weights(y, class_weight: dict, sample_weight=None) -> np.ndarray:
+    """One weight per sample from its class (Keras 3: the argmax of one-hot targets, else the rounded
+    label; classes missing from the dict weigh 1), times `sample_weight` when given."""
+    if y is None or isinstance(y, (list, tuple, dict)):
+        raise ValueError("fit: class_weight is only supported for models with a single output and array targets")
+    labels = np.asarray(y)
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"fit: class_weight needs numeric targets, got dtype {labels.dtype}")
+    if labels.ndim > 1:
+        labels = labels.argmax(-1) if labels.shape[-1] != 1 else labels[..., 0]
+    if labels.ndim != 1:
+        raise ValueError(f"fit: class_weight needs one class per sample, got targets of shape {np.shape(y)}")
+    ids = np.round(labels).astype(np.int64)
+    lookup = np.ones(max(int(ids.max(initial=0)), max(class_weight, default=0)) + 1, np.float32)
+    for key, value in class_weight.items():
+        lookup[key] = value
+    weights = lookup[np.clip(ids, 0, None)]
+    weights[ids < 0] = 1.0
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, np.float32)
+        if sw.shape[:1] != weights.shape:
+            raise ValueError(f"fit: sample_weight has {sw.shape[:1]} entries for {weights.shape[0]} samples")
+        weights = sw * weights.reshape((-1,) + (1,) * (sw.ndim - 1))
+    return weights
+
+
+def _weigh_source_batches(data, class_weight: dict) -> None:
+    """A dataset's or generator's batches (x, y[, w]) become (x, y, w * class weight of y), as Keras
+    applies class_weight batch by batch."""
+    epoch = data.epoch
+
+    def weighted(number):
+        for batch in epoch(number):
+            if len(batch) < 2 or batch[1] is None:
+                raise ValueError("fit: class_weight needs targets: the dataset must yield (x, y) batches")
+            yield (batch[0], batch[1], class_sample_weights(batch[1], class_weight,
+                                                            batch[2] if len(batch) > 2 else None))
+    data.epoch = weighted
+
+
 def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, class_weight=None,
         sample_weight=None, validation_batch_size=None, validation_freq=1, validation_steps=None):
     _require_compiled(model, "fit")
     structure_changed()  # layers appended in place to a tracked list since the last walk are seen
     if class_weight is not None:
-        sample_weight = _class_sample_weights(class_weight, x, y, sample_weight)
+        class_weight = check_class_weight(class_weight)
     if validation_freq != 1:
         raise ValueError(f"fit: only validation_freq=1 is supported, got {validation_freq!r}")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -346,7 +388,12 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
                            what="validation x")
         keep = slice(0, n - n_val)
         x, y, sample_weight = take(x, keep), take(y, keep), take(sample_weight, keep)
+    if class_weight is not None and not is_batched_source(x):
+        # training samples only, after the validation split (as Keras)
+        sample_weight = class_sample_weights(y, class_weight, sample_weight)
     data = make_batches(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle), steps=steps_per_epoch)
+    if class_weight is not None and not isinstance(data, ArrayBatches):
+        _weigh_source_batches(data, class_weight)
     from_source = not isinstance(data, ArrayBatches)
     # A source's model may be built only by its first batch: the step is chosen there (None until then).
     fast = None if from_source else (_fast_path(model) and sample_weight is None and y is not None)
@@ -452,6 +499,9 @@ def fit(model, x=None, y=None, *, batch_size=None, epochs=1, verbose="auto", cal
         cbs.call("on_epoch_end", epoch, logs)
         if model.stop_training:
             break
+    if getattr(model.optimizer, "use_ema", False) and epochs > initial_epoch:
+        # Keras 3: with use_ema the trained weights become their moving averages at the end of fit
+        model.optimizer.finalize_variable_values(model.trainable_variables)
     cbs.call("on_train_end", logs)
     return history
 

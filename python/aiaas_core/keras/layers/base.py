@@ -304,6 +304,64 @@ class Layer:
         out = []
         for _, layer in self._walk_cached():
             out.extend(layer.__dict__.get("_losses", ()))
+            if layer.__dict__.get("_weight_regularizers"):
+                out.extend(layer._weight_penalties())
+        return out
+
+    # ---- regularizers and constraints (Dense, Conv2D: the layers that take these arguments) ---------
+    # Keras 3 computes weight penalties when `losses` is read (under the training step's tape, so
+    # they are differentiated), adds an activity penalty per call, and projects constrained weights
+    # after each optimizer update.
+    _REGULARIZER_KEYS: frozenset = frozenset()
+
+    def _init_regularizers(self, kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                           kernel_constraint=None, bias_constraint=None) -> None:
+        from .. import constraints, regularizers
+        for arg, value, module in (("kernel_regularizer", kernel_regularizer, regularizers),
+                                   ("bias_regularizer", bias_regularizer, regularizers),
+                                   ("activity_regularizer", activity_regularizer, regularizers),
+                                   ("kernel_constraint", kernel_constraint, constraints),
+                                   ("bias_constraint", bias_constraint, constraints)):
+            try:
+                setattr(self, arg, module.get(value))
+            except (TypeError, ValueError) as exc:  # name the argument, as every layer error does
+                raise type(exc)(f"{type(self).__name__}: {arg}: {exc}") from None
+        self._weight_regularizers = [(attr, reg) for attr, reg in (("kernel", self.kernel_regularizer),
+                                                                   ("bias", self.bias_regularizer)) if reg is not None]
+
+    @property
+    def _regularized(self) -> bool:
+        """Whether training must go through the tape for this layer's penalties (no fused step)."""
+        return bool(self.__dict__.get("_weight_regularizers")) or self.__dict__.get("activity_regularizer") is not None
+
+    def _weight_penalties(self) -> list:
+        if not self.trainable:
+            return []
+        out = []
+        for attr, reg in self._weight_regularizers:
+            var = getattr(self, attr, None)
+            if var is not None and var.trainable:
+                out.append(reg(var))
+        return out
+
+    def _attach_constraints(self) -> None:
+        """Register the constrained weights' arrays with the optimizers (call at the end of build)."""
+        from .. import constraints
+        for attr in ("kernel", "bias"):
+            c, var = self.__dict__.get(f"{attr}_constraint"), getattr(self, attr, None)
+            if c is not None and var is not None:
+                constraints.attach(var.value, c)
+
+    def _regularizer_config(self) -> dict:
+        """The set arguments only (a config without them stays what it was before they existed)."""
+        from .. import constraints, regularizers
+        out = {}
+        for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+            if self.__dict__.get(key) is not None:
+                out[key] = regularizers.serialize(self.__dict__[key])
+        for key in ("kernel_constraint", "bias_constraint"):
+            if self.__dict__.get(key) is not None:
+                out[key] = constraints.serialize(self.__dict__[key])
         return out
 
     def _clear_losses(self) -> None:
@@ -433,6 +491,10 @@ class Layer:
             self._build_once(x.shape)
         y, ctx = self.forward(x, training)
         out = wrap(y)
+        activity = self.__dict__.get("activity_regularizer")
+        if activity is not None:
+            if backend.state.call_depth == 0:  # called on its own: the previous call's penalty goes
+                self._losses = []
         if autodiff.recording():
             weights = [w for w in self._weights if w.trainable] if self.trainable else []
             need_dx = autodiff.is_tracked(inputs)
@@ -445,6 +507,8 @@ class Layer:
                         dx, grads = self.backward(ctx, gv, need_dx)
                     return (dx if need_dx else None, *grads)
                 autodiff.attach(out, (inputs, *weights), backward, type(self).__name__, layer=self, ctx=ctx)
+        if activity is not None:  # after attach: the penalty's gradient flows through this layer's node
+            self.add_loss(activity(out))
         if backend.state.call_log is not None:
             backend.state.call_log.append((self, inputs, out))
         return out
@@ -514,7 +578,7 @@ class Layer:
                 allowed |= set(inspect.signature(klass.__init__).parameters)
         kwargs = {}
         for key, value in config.items():
-            if key in _NONE_ONLY_KEYS:
+            if key in _NONE_ONLY_KEYS and key not in cls._REGULARIZER_KEYS:
                 if value is not None:
                     raise ValueError(f"{cls.__name__}: field {key!r} is not supported (must be null)")
                 continue

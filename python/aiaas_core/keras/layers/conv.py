@@ -45,9 +45,14 @@ def _check_nhwc(layer: Layer, shape, window: tuple[int, int], padding: str) -> N
 class Conv2D(Layer):
     """2-D convolution: y[N,OH,OW,F] = activation(conv(x[N,H,W,C], kernel[KH,KW,C,F]) + bias[F])."""
 
+    _REGULARIZER_KEYS = frozenset({"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                   "kernel_constraint", "bias_constraint"})
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs):
         super().__init__(**kwargs)
         _channels_last(data_format, "Conv2D")
         if pair(dilation_rate, "Conv2D dilation_rate") != (1, 1) or groups != 1:
@@ -61,6 +66,8 @@ class Conv2D(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self._init_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+                                bias_constraint)
 
     def _check_input_rank(self, shape):
         _check_nhwc(self, shape, self.kernel_size, self.padding)
@@ -69,6 +76,7 @@ class Conv2D(Layer):
         c = input_shape[-1]
         self.kernel = self.add_weight("kernel", self.kernel_size + (c, self.filters), self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self._attach_constraints()
 
     def forward(self, x, training):
         if x.ndim != 4 or x.shape[3] != self.kernel.value.shape[2]:
@@ -111,6 +119,7 @@ class Conv2D(Layer):
                       padding=self.padding, activation=self.activation, use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
                       bias_initializer=initializers.serialize(self.bias_initializer))
+        config.update(self._regularizer_config())
         return config
 
 

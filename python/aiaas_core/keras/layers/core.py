@@ -17,8 +17,12 @@ _LOGIT_ACTIVATIONS = ("softmax", "sigmoid")
 class Dense(Layer):
     """y = activation(x @ kernel + bias) over the last axis of x (any rank). kernel [in, units]."""
 
+    _REGULARIZER_KEYS = frozenset({"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                   "kernel_constraint", "bias_constraint"})
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", input_dim=None, **kwargs):
+                 bias_initializer="zeros", input_dim=None, kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         if input_dim is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (check_positive_int(input_dim, "Dense input_dim"),)
         super().__init__(**kwargs)
@@ -28,6 +32,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self._init_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+                                bias_constraint)
         # softmax/sigmoid keep their logits in training (loss fusion); gelu is not fusable in Rust.
         self._split = self.activation in _LOGIT_ACTIVATIONS or self.activation not in activations.FUSABLE_IN_DENSE
 
@@ -39,6 +45,7 @@ class Dense(Layer):
         d = input_shape[-1]
         self.kernel = self.add_weight("kernel", (d, self.units), self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self._attach_constraints()
 
     def forward(self, x, training):
         shape = x.shape
@@ -87,6 +94,7 @@ class Dense(Layer):
         config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
                       bias_initializer=initializers.serialize(self.bias_initializer))
+        config.update(self._regularizer_config())
         return config
 
 
