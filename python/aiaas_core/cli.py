@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .service.state import open_state
 
     overrides = {"host": args.host, "port": args.port, "workers": args.workers, "database_url": args.database_url,
-                 "worker_threads": args.worker_threads}
+                 "worker_threads": args.worker_threads, "master_key_file": args.master_key_file}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     settings = Settings.from_env(**overrides)
@@ -79,7 +79,7 @@ def _admin_create_key(args: argparse.Namespace) -> int:
 
     if args.role == "admin" and args.tenant != "system":
         raise SystemExit("aiaas: admin keys belong to the 'system' tenant; use --role member or predict for a customer tenant")
-    overrides: dict[str, Any] = {"database_url": args.database_url}
+    overrides: dict[str, Any] = {"database_url": args.database_url, "master_key_file": args.master_key_file}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     state = open_state(Settings.from_env(**overrides))
@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=None, help="artifacts and SQLite database (default ./aiaas-data)")
     s.add_argument("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
     s.add_argument("--workers", type=int, default=1, help="training worker processes")
+    s.add_argument("--master-key-file", default=None,
+                   help="file holding the master key (64 hex digits), outside the data folder in production "
+                        "(default $AIAAS_MASTER_KEY_FILE, else $AIAAS_MASTER_KEY, else DATA_DIR/master.key)")
     s.add_argument("--worker-threads", type=int, default=None,
                    help="kernel threads per training worker (default: the cores but one, shared by the workers)")
     s.add_argument("--forwarded-allow-ips", default=None,
@@ -217,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--role", default="admin", choices=["admin", "member", "predict"])
     k.add_argument("--data-dir", default=None)
     k.add_argument("--database-url", default=None)
+    k.add_argument("--master-key-file", default=None, help="the server's master key file (default $AIAAS_MASTER_KEY_FILE)")
     k.set_defaults(func=_admin_create_key)
 
     def client_args(q: argparse.ArgumentParser) -> None:
