@@ -69,6 +69,14 @@ def revoke_key(key_id: str, request: Request, _p: Principal = Depends(require("a
     return Response(status_code=204)
 
 
+def _refuse_while_running(tenant_id: str, running_jobs, running_batch) -> None:
+    if running_jobs or running_batch is not None:
+        what = f"{len(running_jobs)} running job(s)" if running_jobs else "a batch prediction still running"
+        raise ApiError(409, f"tenant {tenant_id!r} has {what}; its keys are revoked and its jobs were asked to stop. "
+                            "Repeat this DELETE once they have stopped (a job stops at the end of its current epoch)",
+                       {"Retry-After": "5"})
+
+
 @router.delete("/tenants/{tenant_id}", status_code=204,
                responses={409: {"description": "work still running; its keys are revoked, retry after Retry-After"},
                           422: {"description": "the system tenant cannot be deleted"}})
@@ -97,12 +105,19 @@ def delete_tenant(tenant_id: str, request: Request, _p: Principal = Depends(requ
         if running_jobs:
             session.execute(update(Job).where(Job.id.in_(running_jobs)).values(cancel_requested=True))
     svc.key_cache.invalidate()  # after the commit: every process re-reads keys within its cache TTL
-    if running_jobs or running_batches is not None:
-        what = f"{len(running_jobs)} running job(s)" if running_jobs else "a batch prediction still running"
-        raise ApiError(409, f"tenant {tenant_id!r} has {what}; its keys are revoked and its jobs were asked to stop. "
-                            "Repeat this DELETE once they have stopped (a job stops at the end of its current epoch)",
-                       {"Retry-After": "5"})
+    _refuse_while_running(tenant_id, running_jobs, running_batches)
     with svc.sessions() as session:
+        # Again inside the erasing transaction: a request admitted just before the keys were revoked may
+        # have queued work since, and a worker may have claimed it (rows deleted under a running job
+        # would leave its checkpoint and model files behind).
+        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(name=Tenant.name))  # its write lock first
+        session.execute(update(Job).where(Job.tenant_id == tenant_id, Job.state == "queued")
+                        .values(state="canceled", cancel_requested=True, finished_at=now))
+        _refuse_while_running(
+            tenant_id,
+            session.scalars(select(Job.id).where(Job.tenant_id == tenant_id, Job.state == "running")).all(),
+            session.scalar(select(BatchPrediction.id).where(
+                BatchPrediction.tenant_id == tenant_id, BatchPrediction.state.in_(("queued", "running"))).limit(1)))
         datasets = set(session.scalars(select(Dataset.id).where(Dataset.tenant_id == tenant_id)))
         jobs = set(session.scalars(select(Job.id).where(Job.tenant_id == tenant_id)))
         versions = set(session.scalars(select(ModelVersion.id).where(ModelVersion.tenant_id == tenant_id)))
