@@ -82,11 +82,19 @@ def _sqlite_path(url: str) -> Path:
     return Path(database)
 
 
-def _libpq_url(url: str) -> str:
-    """The SQLAlchemy URL as pg_dump/pg_restore read it (no '+driver')."""
-    from sqlalchemy.engine import make_url
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """The SQLAlchemy URL as pg_dump/pg_restore read it (no '+driver'), and their environment: a password
+    goes in PGPASSWORD, not on the command line every local user can read in `ps`."""
+    from sqlalchemy.engine import URL, make_url
 
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    parsed = make_url(url)
+    env = dict(os.environ)
+    if parsed.password is not None:
+        env["PGPASSWORD"] = str(parsed.password)
+    # URL.create, not .set(password=None): .set leaves a field alone when given None.
+    bare = URL.create("postgresql", username=parsed.username, host=parsed.host, port=parsed.port,
+                      database=parsed.database, query=parsed.query)
+    return bare.render_as_string(hide_password=False), env
 
 
 def _pg_tool(name: str) -> str:
@@ -170,8 +178,9 @@ def backup(settings: Settings, dest: Path, include_master_key: bool = False,
             say("database: pg_dump")
             tool = _pg_tool("pg_dump")
             # One transaction (pg_dump's own snapshot): consistent however the server writes meanwhile.
+            dbname, env = _libpq(url)
             done = subprocess.run([tool, "--format=custom", "--no-owner", "--file", str(work / PGDUMP_NAME),
-                                   "--dbname", _libpq_url(url)], capture_output=True, text=True)
+                                   "--dbname", dbname], capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise BackupError(f"pg_dump failed: {done.stderr.strip()[-500:]}")
             database = {"kind": "postgresql", "file": PGDUMP_NAME}
@@ -272,8 +281,9 @@ def restore(src: Path, data_dir: Path, database_url: str | None = None,
             os.chmod(work / rel, 0o600)
         if kind == "postgresql":
             say("database: pg_restore")
-            done = subprocess.run([_pg_tool("pg_restore"), "--no-owner", "--exit-on-error", "--dbname",
-                                   _libpq_url(database_url), str(src / PGDUMP_NAME)], capture_output=True, text=True)
+            dbname, env = _libpq(database_url)
+            done = subprocess.run([_pg_tool("pg_restore"), "--no-owner", "--exit-on-error", "--dbname", dbname,
+                                   str(src / PGDUMP_NAME)], capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise BackupError(f"pg_restore failed (the target database must be empty): {done.stderr.strip()[-500:]}")
         if data_dir.exists():
