@@ -75,14 +75,15 @@ def test_backup_of_a_running_server_restores_bit_identical(tmp_path, data_files)
     assert f"aiaas serve --data-dir {new_dir} --master-key-file" in done.stderr
     assert _audit_rows(new_dir / "aiaas.db") == audit_at_backup  # every row, as it was
 
-    # Another key (or none: a fresh one would be made in the folder) refuses to start, in one line.
+    # Another key, or none, refuses to start, in one line (and no new key is left in the folder).
     wrong = tmp_path / "wrong.key"
     wrong.write_text(os.urandom(32).hex())
-    for extra in ({"AIAAS_MASTER_KEY_FILE": str(wrong)}, {}):
+    for extra, says in (({"AIAAS_MASTER_KEY_FILE": str(wrong)}, "not the one the data folder"),
+                        ({}, "no master key given for the data folder")):
         with pytest.raises(RuntimeError) as failure:
             Server(new_dir, extra_env=extra).start()
-        assert "not the one the data folder" in str(failure.value) and "Traceback" not in str(failure.value)
-    (new_dir / "master.key").unlink()
+        assert says in str(failure.value) and "Traceback" not in str(failure.value), str(failure.value)
+    assert not (new_dir / "master.key").exists()
 
     b = Server(new_dir, extra_env=env).start()
     try:

@@ -54,10 +54,10 @@ def test_key_file_outside_the_data_folder_and_a_wrong_key_is_refused(tmp_path):
     log = _refusal(Server(data, extra_env={"AIAAS_MASTER_KEY_FILE": str(wrong)}))
     assert "not the one the data folder" in log and "--master-key-file" in log, log
     assert not (data / "master.key").exists()
-    # No key given at all: the default (a new key in the data folder) would be wrong too.
+    # No key given at all: named as such, and no new key is left in the folder.
     log = _refusal(Server(data))
-    assert "not the one the data folder" in log, log
-    (data / "master.key").unlink()  # the fresh key that default created, so the folder is as it was
+    assert "no master key given for the data folder" in log and "--master-key-file" in log, log
+    assert not (data / "master.key").exists()
 
     # A folder written before fingerprints existed: checked against one of its artifacts instead.
     (data / "master-key.fingerprint").unlink()

@@ -78,6 +78,11 @@ def load_master_key(data_dir: Path, key_file: Path | str | None = None) -> bytes
         # unmounted secret), and a fresh key would make every stored artifact unreadable.
         return _read_key_file(Path(key_file), "the master key file")
     path = Path(data_dir) / KEY_FILE_NAME
+    if not path.exists() and (Path(data_dir) / FINGERPRINT_NAME).exists():
+        # The folder's data was written with a key that is not here (kept outside, as in production, and
+        # not passed this time): a new key would be refused anyway, and would stay behind in the folder.
+        raise MasterKeyError(f"no master key given for the data folder {data_dir}, whose artifacts were written "
+                             "with one: pass --master-key-file (or set AIAAS_MASTER_KEY_FILE or AIAAS_MASTER_KEY)")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
