@@ -3,6 +3,8 @@
     aiaas serve [--host 127.0.0.1 --port 8000 --data-dir ./aiaas-data --database-url URL --workers N
                  --worker-threads T --forwarded-allow-ips PROXY,...]
     aiaas admin create-key [--tenant NAME] [--role admin|member|predict] [--data-dir DIR]
+    aiaas admin backup DEST [--data-dir DIR] [--include-master-key]
+    aiaas admin restore SRC --data-dir NEW [--database-url URL]
     aiaas datasets upload FILE --name NAME [--label-column COL] [--labels FILE] [--scaling ...]
     aiaas jobs create --dataset ID --architecture NAME|config.json [--epochs N ...] [--watch]
     aiaas jobs watch ID | aiaas jobs cancel ID
@@ -30,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .service.state import open_state
 
     overrides = {"host": args.host, "port": args.port, "workers": args.workers, "database_url": args.database_url,
-                 "worker_threads": args.worker_threads}
+                 "worker_threads": args.worker_threads, "master_key_file": args.master_key_file}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     settings = Settings.from_env(**overrides)
@@ -79,7 +81,7 @@ def _admin_create_key(args: argparse.Namespace) -> int:
 
     if args.role == "admin" and args.tenant != "system":
         raise SystemExit("aiaas: admin keys belong to the 'system' tenant; use --role member or predict for a customer tenant")
-    overrides: dict[str, Any] = {"database_url": args.database_url}
+    overrides: dict[str, Any] = {"database_url": args.database_url, "master_key_file": args.master_key_file}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     state = open_state(Settings.from_env(**overrides))
@@ -93,6 +95,59 @@ def _admin_create_key(args: argparse.Namespace) -> int:
             session.flush()
         row, key = create_key(session, tenant.id, args.role)
         print(json.dumps({"id": row.id, "key": key, "role": row.role, "tenant_id": tenant.id}))
+    return 0
+
+
+def _admin_settings(args: argparse.Namespace):
+    from .service.settings import Settings
+
+    overrides: dict[str, Any] = {"database_url": args.database_url,
+                                 "master_key_file": getattr(args, "master_key_file", None)}
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    return Settings.from_env(**overrides)
+
+
+def _admin_backup(args: argparse.Namespace) -> int:
+    """A consistent snapshot of a (running) server's database and artifacts; reads only."""
+    from .service.backup import BackupError, backup
+
+    settings = _admin_settings(args)
+    try:
+        manifest = backup(settings, Path(args.dest), include_master_key=args.include_master_key,
+                          say=lambda m: print(f"aiaas: backup {m}", file=sys.stderr))
+    except BackupError as exc:
+        raise SystemExit(f"aiaas: backup failed: {exc}") from None
+    for rel in manifest["missing"]:
+        print(f"aiaas: warning: {rel} was deleted while the backup ran; its row is in the backup, its file is not",
+              file=sys.stderr)
+    print(json.dumps({"backup": str(Path(args.dest).resolve()), "database": manifest["database"]["kind"],
+                      "files": len(manifest["files"]), "key_fingerprint": manifest["key_fingerprint"],
+                      "master_key_included": manifest["master_key_included"]}))
+    if not manifest["master_key_included"]:
+        print("aiaas: the master key is not in the backup (keep it apart, e.g. in your secrets store); a restore "
+              "needs the key with this fingerprint", file=sys.stderr)
+    return 0
+
+
+def _admin_restore(args: argparse.Namespace) -> int:
+    """A new data folder (and database) from a backup; start a server on it with the same master key."""
+    from .service.backup import BackupError, restore
+
+    try:
+        manifest = restore(Path(args.src), Path(args.data_dir), database_url=args.database_url,
+                           say=lambda m: print(f"aiaas: restore {m}", file=sys.stderr))
+    except BackupError as exc:
+        raise SystemExit(f"aiaas: restore failed: {exc}") from None
+    data_dir = Path(args.data_dir).resolve()
+    db = f" --database-url {args.database_url}" if args.database_url else ""
+    key = "" if manifest["master_key_included"] else " --master-key-file PATH_OF_THE_KEY"
+    print(json.dumps({"data_dir": str(data_dir), "files": len(manifest["files"]),
+                      "key_fingerprint": manifest["key_fingerprint"]}))
+    print(f"aiaas: restored; start it with: aiaas serve --data-dir {data_dir}{db}{key}", file=sys.stderr)
+    if manifest["master_key_included"]:
+        print(f"aiaas: the backup's master key is now {data_dir / 'master.key'}; in production move it out of "
+              "the data folder and pass --master-key-file", file=sys.stderr)
     return 0
 
 
@@ -202,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=None, help="artifacts and SQLite database (default ./aiaas-data)")
     s.add_argument("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
     s.add_argument("--workers", type=int, default=1, help="training worker processes")
+    s.add_argument("--master-key-file", default=None,
+                   help="file holding the master key (64 hex digits), outside the data folder in production "
+                        "(default $AIAAS_MASTER_KEY_FILE, else $AIAAS_MASTER_KEY, else DATA_DIR/master.key)")
     s.add_argument("--worker-threads", type=int, default=None,
                    help="kernel threads per training worker (default: the cores but one, shared by the workers)")
     s.add_argument("--forwarded-allow-ips", default=None,
@@ -217,7 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--role", default="admin", choices=["admin", "member", "predict"])
     k.add_argument("--data-dir", default=None)
     k.add_argument("--database-url", default=None)
+    k.add_argument("--master-key-file", default=None, help="the server's master key file (default $AIAAS_MASTER_KEY_FILE)")
     k.set_defaults(func=_admin_create_key)
+    b = admin.add_parser("backup", help="a consistent snapshot of a (running) server into a new folder DEST")
+    b.add_argument("dest", help="a new folder (or an empty one) for the backup")
+    b.add_argument("--data-dir", default=None, help="the server's data folder (default $AIAAS_SERVICE_DATA_DIR or ./aiaas-data)")
+    b.add_argument("--database-url", default=None, help="the server's database URL, if not SQLite in the data folder")
+    b.add_argument("--include-master-key", action="store_true",
+                   help="also copy the master key into the backup (then the backup decrypts itself: keep it as safe as the key)")
+    b.add_argument("--master-key-file", default=None, help="the server's master key file (only with --include-master-key)")
+    b.set_defaults(func=_admin_backup)
+    r = admin.add_parser("restore", help="make a new data folder from a backup")
+    r.add_argument("src", help="the folder `aiaas admin backup` wrote")
+    r.add_argument("--data-dir", required=True, help="the new data folder (must not exist, or be empty)")
+    r.add_argument("--database-url", default=None,
+                   help="an empty PostgreSQL database to restore a PostgreSQL backup into (SQLite backups go into --data-dir)")
+    r.set_defaults(func=_admin_restore)
 
     def client_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--url", default=None, help="service URL (default $AIAAS_URL or http://127.0.0.1:8000)")

@@ -40,14 +40,18 @@ class Server:
                     "AIAAS_FAILED_AUTH_PER_MINUTE": "100000",
                     "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         self.env.pop("AIAAS_MASTER_KEY", None)
+        self.env.pop("AIAAS_MASTER_KEY_FILE", None)
+        self.env.update({k: v for k, v in (extra_env or {}).items() if k.startswith("AIAAS_MASTER_KEY")})
         self.proc: subprocess.Popen | None = None
+        self.start_args: list[str] = []  # more `aiaas serve` flags
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     def start(self) -> "Server":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiaas_core.cli", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--workers", str(self.workers), "--log-level", "warning"],
+             "--data-dir", str(self.data_dir), "--workers", str(self.workers), "--log-level", "warning",
+             *self.start_args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

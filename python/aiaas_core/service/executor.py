@@ -119,7 +119,7 @@ def worker_main(settings: Settings, worker_id: str, parent_pid: int, threads: in
 
     engine = make_engine(settings.db_url)
     factory = make_sessionmaker(engine)
-    storage = Storage(settings.data_dir)
+    storage = Storage(settings.data_dir, settings.master_key_file)
     while os.getppid() == parent_pid:
         try:
             job_id = claim_next(factory, worker_id)
@@ -174,7 +174,7 @@ class LocalProcessExecutor(JobExecutor):
                 del self._procs[worker_id]
                 try:
                     requeue_orphans(self._factory, worker_id, reason=f"worker {worker_id} died",
-                                    storage=Storage(self.settings.data_dir))
+                                    storage=Storage(self.settings.data_dir, self.settings.master_key_file))
                 except Exception:
                     log.exception("could not re-queue the jobs of worker %s", worker_id)
                 self._spawn()

@@ -95,6 +95,14 @@ class Serving:
             with self._cache_lock:
                 self._cache.pop(version_id, None)
 
+    def forget_tenant(self, tenant_id: str, version_ids: set[str]) -> None:
+        """A deleted tenant: all its endpoints stop routing and its versions leave memory."""
+        for key in [k for k in self._routes if k[0] == tenant_id]:
+            self.forget(*key)
+        with self._cache_lock:
+            for version_id in version_ids:
+                self._cache.pop(version_id, None)
+
     def resolve(self, tenant_id: str, name: str) -> LoadedModel:
         version_id = self._routes.get((tenant_id, name))
         with self.state.sessions() as session:

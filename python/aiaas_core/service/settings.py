@@ -32,6 +32,9 @@ class Settings:
 
     data_dir: Path = Path("./aiaas-data")
     database_url: str | None = None
+    # The master key's file, outside the data folder in production (so a copy of the folder or of a
+    # backup does not carry the key that decrypts it). None: AIAAS_MASTER_KEY, else <data_dir>/master.key.
+    master_key_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -55,6 +58,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        if self.master_key_file is not None:
+            object.__setattr__(self, "master_key_file", Path(self.master_key_file).expanduser().resolve())
         for name in ("port", "workers", "max_upload_bytes", "max_predict_values", "max_predict_flops",
                      "rate_limit_per_minute", "failed_auth_per_minute", "model_cache_bytes", "min_free_bytes"):
             value = getattr(self, name)
@@ -90,6 +95,7 @@ class Settings:
         values = dict(
             data_dir=Path(os.environ.get("AIAAS_SERVICE_DATA_DIR", "./aiaas-data")),
             database_url=os.environ.get("AIAAS_DATABASE_URL") or None,
+            master_key_file=os.environ.get("AIAAS_MASTER_KEY_FILE") or None,
             max_upload_bytes=_env_int("AIAAS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_predict_values=_env_int("AIAAS_MAX_PREDICT_VALUES", cls.max_predict_values),
             max_predict_flops=_env_int("AIAAS_MAX_PREDICT_FLOPS", cls.max_predict_flops),

@@ -42,7 +42,7 @@ def open_state(settings: Settings) -> ServiceState:
     engine = make_engine(settings.db_url)
     migrate(engine)
     state = ServiceState(settings=settings, engine=engine, factory=make_sessionmaker(engine),
-                         storage=Storage(settings.data_dir))
+                         storage=Storage(settings.data_dir, settings.master_key_file))
     with state.sessions() as session:
         state.bootstrap_key = ensure_admin(session, admin_key)
     return state

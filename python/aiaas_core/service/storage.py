@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .crypto import DecryptionError, EncryptedWriter, decrypt_chunks, load_master_key
+from .crypto import (FINGERPRINT_NAME, DecryptionError, EncryptedWriter, MasterKeyError, decrypt_chunks,
+                     first_chunk_decrypts, key_fingerprint, load_master_key, read_fingerprint, write_fingerprint)
 from .errors import ApiError
 
 log = logging.getLogger("aiaas.storage")
@@ -25,14 +26,41 @@ KINDS = ("datasets", "checkpoints", "models", "predictions")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+def check_master_key(data_dir: Path, key: bytes) -> None:
+    """Refuse a master key that is not the one the folder's artifacts were written with: it started
+    cleanly before, then answered 500 on every artifact. The fingerprint file is written on the first
+    start; a folder from before fingerprints existed is checked against one of its artifacts first."""
+    path = Path(data_dir) / FINGERPRINT_NAME
+    expected = read_fingerprint(path)
+    actual = key_fingerprint(key)
+    if expected is not None:
+        if expected != actual:
+            raise MasterKeyError(
+                f"the master key is not the one the data folder {data_dir} was written with (its fingerprint "
+                f"{actual[:16]}... differs from {expected[:16]}... in {path}); start with the original key "
+                "(--master-key-file, AIAAS_MASTER_KEY_FILE or AIAAS_MASTER_KEY)")
+        return
+    root = Path(data_dir) / "artifacts"
+    for kind in KINDS:
+        sample = next((p for p in (root / kind).glob("*.enc") if _ID.match(p.stem)), None)
+        if sample is not None:
+            if not first_chunk_decrypts(sample, key, f"{kind}/{sample.stem}"):
+                raise MasterKeyError(
+                    f"the master key does not decrypt the artifacts in the data folder {data_dir} (checked "
+                    f"{kind}/{sample.name}); start with the key they were written with")
+            break
+    write_fingerprint(path, key)
+
+
 class Storage:
     """`<data_dir>/artifacts/<kind>/<id>.enc`; writes go to a temp file and are renamed atomically."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, key_file: Path | str | None = None) -> None:
         self.root = Path(data_dir) / "artifacts"
         for kind in KINDS:
             (self.root / kind).mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._key = load_master_key(Path(data_dir))
+        self._key = load_master_key(Path(data_dir), key_file)
+        check_master_key(Path(data_dir), self._key)
 
     def path(self, kind: str, artifact_id: str) -> Path:
         if kind not in KINDS:
