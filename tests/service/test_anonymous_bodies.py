@@ -155,7 +155,9 @@ def test_a_multipart_epilogue_counts_against_the_upload_limit(server, admin):
     status, body, _, sent = raw_request(server.port, head, _chunked(chunks))
     assert status == 413, body
     assert "limit" in body["detail"], body
-    assert sent < 2 * MAX_UPLOAD + 2 * MiB  # refused while streaming, not after it all arrived
+    # refused while streaming, not after it all arrived: the client stops well before its 12 MB epilogue
+    # (loopback socket buffers can take several MB after the server's last read, hence not a tighter bound)
+    assert sent < 3 * MAX_UPLOAD + 2 * MiB
     with server.client(key) as member:
         assert "epi" not in [d["name"] for d in member.get("/v1/datasets").json()]
 
