@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from .endpoint_traffic import RecordTraffic, TrafficRecorder
+from .endpoint_traffic import TrafficRecorder
 
 CONSOLE_DIR = Path(__file__).with_name("console")
 
@@ -45,8 +45,7 @@ class _WithHeaders:
 def install_console(app: FastAPI) -> None:
     from .routers import introspection
 
-    app.state.traffic = TrafficRecorder()
-    app.add_middleware(RecordTraffic, recorder=app.state.traffic)
+    app.state.traffic = TrafficRecorder()  # fed by the request-timing middleware (install_metrics)
     app.include_router(introspection.router)
 
     # A person who types the server's address lands in the console.

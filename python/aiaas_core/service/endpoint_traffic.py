@@ -2,8 +2,8 @@
 
 The Prometheus metrics label requests by route template only (never by endpoint or tenant, so one
 tenant's names never show in another's scrape and the series count stays bounded); an endpoint's
-owner still wants to see its own traffic. This pure ASGI middleware keeps, in memory, the last few
-thousand prediction requests of each (tenant, endpoint): when, how long, which status. It is this
+owner still wants to see its own traffic. The request-timing middleware (metrics.py) hands every
+request it times to `TrafficRecorder.observe`, which keeps, in memory, the last few thousand prediction requests of each (tenant, endpoint): when, how long, which status. It is this
 process's view (like /metrics); with several replicas each one reports what it served.
 """
 
@@ -39,6 +39,17 @@ class TrafficRecorder:
             totals[0] += 1
             totals[1] += status >= 400
 
+    def observe(self, scope, seconds: float, status: int) -> None:
+        """Record a finished request if it was an authenticated prediction: the request-timing
+        middleware (metrics.py) calls this for every request it times, so nothing times it twice."""
+        if scope["method"] != "POST":
+            return
+        match = _PREDICT.fullmatch(scope["path"])
+        principal = (scope.get("state") or {}).get("principal") if match else None
+        if principal is not None:  # unauthenticated requests are nobody's traffic
+            self.record(principal.tenant_id, match.group(1) or match.group(2), time.monotonic() - seconds,
+                        seconds, status)
+
     def summary(self, tenant_id: str, name: str) -> dict[str, Any]:
         now = time.monotonic()
         with self._lock:
@@ -56,30 +67,3 @@ class TrafficRecorder:
                 "errors_in_window": sum(1 for s in recent if s[2] >= 400),
                 "latency_ms": {"p50": quantile(0.5), "p95": quantile(0.95), "max": quantile(1.0)},
                 "requests_total": total, "errors_total": errors}
-
-
-class RecordTraffic:
-    """Times prediction requests; the tenant comes from the principal the authentication stored."""
-
-    def __init__(self, app, recorder: TrafficRecorder) -> None:
-        self.app, self.recorder = app, recorder
-
-    async def __call__(self, scope, receive, send) -> None:
-        match = _PREDICT.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if match is None:
-            await self.app(scope, receive, send)
-            return
-        start, status = time.monotonic(), [500]
-
-        async def send_status(message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            principal = (scope.get("state") or {}).get("principal")
-            if principal is not None:  # unauthenticated requests are nobody's traffic
-                self.recorder.record(principal.tenant_id, match.group(1) or match.group(2), start,
-                                     time.monotonic() - start, status[0])

@@ -97,8 +97,8 @@ class _MeasureRequests:
     """Pure ASGI middleware (no per-request task or body wrapping as with @app.middleware): status and
     latency of every HTTP request, labelled by the route template the router matched."""
 
-    def __init__(self, app, metrics: ServiceMetrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app, metrics: ServiceMetrics, traffic=None) -> None:
+        self.app, self.metrics, self.traffic = app, metrics, traffic  # traffic: endpoint_traffic.TrafficRecorder
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -115,14 +115,17 @@ class _MeasureRequests:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            seconds = time.perf_counter() - start
             template = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.requests.labels(scope["method"], template, str(status[0])).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
+            self.metrics.latency.labels(scope["method"], template).observe(seconds)
+            if self.traffic is not None:
+                self.traffic.observe(scope, seconds, status[0])
 
 
 def install_metrics(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Middleware timing every request by its route template, and the GET /metrics route."""
-    app.add_middleware(_MeasureRequests, metrics=metrics)
+    app.add_middleware(_MeasureRequests, metrics=metrics, traffic=getattr(app.state, "traffic", None))
 
     router = APIRouter(tags=["operations"])
 
